@@ -1,0 +1,117 @@
+# Helpers and input functions shared by every stage. The config is validated here
+# (unknown keys are an error that names the key) and the grid of wildcard values is
+# read once from selcn.config.grid(). Stage sections below are owned by their .smk file.
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from selcn.config import ConfigError, grid, model_number, symmetry_variant, validate_config
+
+try:
+    CFG = validate_config(config, source="config")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+config.clear()
+config.update(CFG)
+GRID = grid(CFG)
+
+DATASETS = ["ham10000", "symderm", "isic2019", "isic2016"]
+#: datasets the lesion stage sees (CAMs are computed for these)
+CAM_DATASETS = ["ham10000", "isic2019", "isic2016"]
+RESULTS = "results"
+LOGS = "results/logs"
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    lesion_dataset="|".join(GRID.lesion_datasets),
+    arch="[A-Za-z0-9_]+",
+    variant="(pretrained|scratch)-(none|seg|lae)",
+    classifier_mask="none|seg|lae",
+    symmetry_mask="off|none|seg|lae",
+    mask="none|seg|lae",
+    fold="[0-9]+",
+    split="val|test|isic2019",
+    network="segmentation|symmetry|lesion",
+
+
+def res(stage, key):
+    """A resource of `stage` from config (`<stage>.resources.<key>`)."""
+    return CFG[stage]["resources"][key]
+
+
+def stage_resources(stage):
+    """Keyword arguments for `resources:` of a rule of `stage` (runtime grows with attempt)."""
+    r = CFG[stage]["resources"]
+    out = dict(mem_mb=r["mem_mb"], cpus_per_task=r["cpus"], gpu=r["gpu"])
+    if r["gpu_model"]:
+        out["gpu_model"] = r["gpu_model"]
+    return out
+
+
+def runtime_of(stage):
+    """`runtime` (minutes) of `stage` as a callable of the attempt: retried jobs get more time."""
+    base = CFG[stage]["resources"]["runtime"]
+    return lambda wildcards, attempt: base * attempt
+
+
+def threads_of(stage):
+    return CFG[stage]["resources"]["cpus"]
+
+
+def hpo_best(network):
+    """Input function: the search result of `network` when hpo is enabled, else nothing."""
+    if CFG["hpo"]["enabled"] and network in CFG["hpo"]["networks"]:
+        return f"{RESULTS}/hpo/{network}/best.json"
+    return []
+
+
+# ---- data --------------------------------------------------------------------------
+def cache_files(dataset):
+    return {
+        "images": f"{RESULTS}/cache/{dataset}/images.npy",
+        "index": f"{RESULTS}/cache/{dataset}/index.csv",
+    }
+
+
+def has_gt_masks(dataset):
+    return dataset in ("ham10000", "symderm")
+
+
+# ---- segmentation -------------------------------------------------------------------
+def predicted_masks(dataset):
+    return f"{RESULTS}/masks/{dataset}.npy"
+
+
+# ---- symmetry -----------------------------------------------------------------------
+def cam_variant(symmetry_mask):
+    """The symmetry model (Table 6 row) whose CAMs feed lesion models of `symmetry_mask`."""
+    return symmetry_variant(symmetry_mask, CFG["symmetry"]["pretrained"])
+
+
+def cams_file(symmetry_mask, dataset):
+    return f"{RESULTS}/cams/{symmetry_mask}/{dataset}.npy"
+
+
+# ---- lesion -------------------------------------------------------------------------
+def lesion_dir(dataset, classifier_mask, symmetry_mask):
+    return f"{RESULTS}/lesion/{dataset}/{classifier_mask}-{symmetry_mask}"
+
+
+def lesion_prediction_files(dataset, split):
+    """Every model x fold prediction file of `dataset` for `split` (val|test|isic2019)."""
+    return [
+        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/fold{k}/predictions_{split}.csv"
+        for m in GRID.models()
+        for k in GRID.lesion_folds
+    ]
+
+
+# ---- targets ------------------------------------------------------------------------
+def all_targets():
+    """What `rule all` builds: every table and figure of the report."""
+    return [f"{RESULTS}/tables/{name}.html" for name in TABLES] + [
+        f"{RESULTS}/figures/{name}.png" for name in FIGURES
+    ]
