@@ -1,0 +1,388 @@
+"""Bayesian hyper-parameter search (thesis 5.2, Figure 7a) with scikit-optimize.
+
+One search per network of the cascade (segmentation, symmetry, lesion) on a 75 / 25 split of
+that network's *training* data (every ``fold<k>`` row of its split table; the ``test`` and
+``excluded`` rows are never read). Each trial is a short training with the shared core; its
+validation score is maximised (skopt minimises, so the optimizer is told ``-score``).
+
+Files (``docs/contracts.md``, hyper-parameter search), all written atomically:
+
+- ``trials.csv`` — one row per finished trial: ``trial,<parameters…>,value,seconds``,
+  rewritten after every trial; a restarted search tells the optimizer these trials first and
+  runs only the remaining ``n_calls - len(trials)`` ones;
+- ``best.json`` — ``{"best": {<parameters>}, "objective": name, "value": x, "n_trials": n,
+  "trial": i}``, read by :func:`selcn.config.train_params`;
+- the convergence plot (PNG): each trial's score and the best score so far.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from skopt import Optimizer
+from skopt.space import Categorical, Dimension, Real
+
+__all__ = [
+    "PARAMETERS", "search_space", "split_for_search", "search_rows", "objective_metric",
+    "read_trials", "run_search", "plot_convergence", "write_json",
+]
+
+#: searched hyper-parameters, in the order of the search space (config ``hpo.space`` keys)
+PARAMETERS: tuple[str, ...] = ("batch_size", "lr", "momentum", "weight_decay", "weighted_loss")
+#: log-uniform priors (scale parameters); the others are uniform
+_LOG_UNIFORM = ("lr", "weight_decay")
+#: what each search optimises, per network family
+_CLASSIFICATION_OBJECTIVES = ("accuracy", "balanced_accuracy")
+
+
+# ---- the search space ----------------------------------------------------------------------
+def search_space(space_cfg: Mapping[str, Sequence], *,
+                 exclude: Sequence[str] = ()) -> list[Dimension]:
+    """The skopt search space of a validated config's ``hpo.space`` block.
+
+    ``batch_size`` and ``weighted_loss`` are :class:`~skopt.space.Categorical` over the listed
+    values; ``lr`` and ``weight_decay`` are :class:`~skopt.space.Real` ``[low, high]`` with a
+    log-uniform prior; ``momentum`` (Adam β1) is a uniform ``Real``. Every dimension is named
+    after its config key. ``exclude`` drops parameters a network does not use (segmentation:
+    ``weighted_loss``).
+    """
+    unknown = sorted(set(space_cfg) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"hpo.space: unknown key(s) {unknown} (allowed: {', '.join(PARAMETERS)})")
+    bad = sorted(set(exclude) - set(PARAMETERS))
+    if bad:
+        raise ValueError(f"search_space: cannot exclude unknown parameter(s) {bad}")
+    dims: list[Dimension] = []
+    for name in PARAMETERS:
+        if name in exclude:
+            continue
+        if name not in space_cfg:
+            raise ValueError(f"hpo.space: missing key '{name}'")
+        values = list(space_cfg[name])
+        if name in ("batch_size", "weighted_loss"):
+            if not values:
+                raise ValueError(f"hpo.space.{name}: needs at least one value")
+            cast = int if name == "batch_size" else bool
+            dims.append(Categorical([cast(v) for v in dict.fromkeys(values)], name=name))
+            continue
+        if len(values) != 2:
+            raise ValueError(f"hpo.space.{name}: expected [low, high], got {values}")
+        low, high = float(values[0]), float(values[1])
+        if not low < high:
+            raise ValueError(f"hpo.space.{name}: low {low} must be below high {high}")
+        prior = "log-uniform" if name in _LOG_UNIFORM else "uniform"
+        if prior == "log-uniform" and low <= 0:
+            raise ValueError(f"hpo.space.{name}: log-uniform bounds must be > 0, got {low}")
+        dims.append(Real(low, high, prior=prior, name=name))
+    if not dims:
+        raise ValueError("search_space: every parameter is excluded")
+    return dims
+
+
+def _as_space(space: Mapping | Sequence[Dimension], exclude: Sequence[str] = ()) -> list[Dimension]:
+    if isinstance(space, Mapping):
+        return search_space(space, exclude=exclude)
+    dims = list(space)
+    if not dims or not all(isinstance(d, Dimension) and d.name for d in dims):
+        raise TypeError("space: expected the hpo.space config block or a list of named "
+                        "skopt Dimensions")
+    return dims
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars -> Python (JSON-safe) scalars."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _point_to_params(point: Sequence, space: Sequence[Dimension]) -> dict:
+    return {dim.name: _native(v) for dim, v in zip(space, point)}
+
+
+# ---- the data of a search ------------------------------------------------------------------
+def split_for_search(table: pd.DataFrame, val_fraction: float = 0.25, seed: int = 0,
+                     group_col: str | None = "group",
+                     label_col: str | None = "target") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a network's training rows into search-train / search-validation parts.
+
+    Stratified by ``label_col`` (``None``: not stratified, e.g. segmentation) and grouped by
+    ``group_col`` (``None``: every row its own group, the thesis' image-level split), so one
+    lesion never lands in both parts. The validation part is one fold of a
+    ``k = round(1 / val_fraction)``-fold (stratified) group split — 25 % for ``0.25``.
+
+    Returns:
+        ``(train, val)``: the rows of ``table`` (index kept) of each part.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"hpo.val_fraction must be in (0, 1), got {val_fraction}")
+    for col in (group_col, label_col):
+        if col is not None and col not in table.columns:
+            raise ValueError(f"split_for_search: missing column '{col}' "
+                             f"(has {', '.join(map(str, table.columns))})")
+    k = max(2, round(1.0 / val_fraction))
+    groups = (table[group_col].astype(str).to_numpy() if group_col
+              else np.arange(len(table)).astype(str))
+    n_groups = len(np.unique(groups))
+    if n_groups < k:
+        raise ValueError(f"split_for_search: {n_groups} group(s) in '{group_col}' cannot be split "
+                         f"{k} ways (val_fraction {val_fraction})")
+    if label_col is not None:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        labels = table[label_col].to_numpy()
+    else:
+        splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        labels = None
+    train_idx, val_idx = next(splitter.split(np.zeros(len(table)), labels, groups))
+    return table.iloc[np.sort(train_idx)], table.iloc[np.sort(val_idx)]
+
+
+def search_rows(index_csv: str | Path, splits_csv: str | Path, *, val_fraction: float = 0.25,
+                seed: int = 0, stratify: bool = True,
+                grouped: bool = True) -> dict[str, np.ndarray]:
+    """Cache rows of the search's ``train`` / ``val`` parts of one dataset.
+
+    Only the training data enter: rows whose ``split`` is ``fold<k>`` (never ``test`` nor
+    ``excluded``), split by :func:`split_for_search` (stratified on ``target`` when
+    ``stratify``, grouped on ``group`` when ``grouped``). Row arrays are sorted int64.
+    """
+    index_csv, splits_csv = Path(index_csv), Path(splits_csv)
+    for path, what in ((index_csv, "cache index"), (splits_csv, "split table")):
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} not found: {path}")
+    index = pd.read_csv(index_csv, dtype={"image_id": str})
+    splits = pd.read_csv(splits_csv, dtype={"image_id": str, "split": str, "group": str})
+    need = {index_csv: ("row", "image_id"),
+            splits_csv: ("image_id", "split") + (("group",) if grouped else ())
+            + (("target",) if stratify else ())}
+    for path, cols in need.items():
+        table = index if path == index_csv else splits
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    row_of = dict(zip(index["image_id"], index["row"].astype(np.int64)))
+    train = splits[splits["split"].astype(str).str.startswith("fold")].copy()
+    if train.empty:
+        raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
+    unknown = train.loc[~train["image_id"].isin(row_of), "image_id"]
+    if len(unknown):
+        raise ValueError(f"{splits_csv}: image_id {unknown.iloc[0]!r} not in the cache index "
+                         f"{index_csv}")
+    train["row"] = train["image_id"].map(row_of).astype(np.int64)
+    part_train, part_val = split_for_search(train, val_fraction, seed,
+                                            group_col="group" if grouped else None,
+                                            label_col="target" if stratify else None)
+    return {"train": np.sort(part_train["row"].to_numpy(np.int64)),
+            "val": np.sort(part_val["row"].to_numpy(np.int64))}
+
+
+def objective_metric(network: str, objective: str) -> str:
+    """The validation score a search of ``network`` maximises.
+
+    Segmentation maximises the Dice coefficient whatever ``hpo.objective`` says (pixel
+    accuracy rewards empty masks); the classifiers maximise ``hpo.objective``
+    (``accuracy`` as in the thesis, or ``balanced_accuracy``; ``dice`` falls back to
+    ``accuracy`` for them).
+    """
+    if network == "segmentation":
+        return "dice"
+    if network not in ("symmetry", "lesion"):
+        raise ValueError(f"unknown network {network!r} (one of segmentation, symmetry, lesion)")
+    if objective == "dice":
+        return "accuracy"
+    if objective not in _CLASSIFICATION_OBJECTIVES:
+        raise ValueError(f"hpo.objective: unknown value {objective!r} "
+                         "(accuracy, balanced_accuracy, dice)")
+    return objective
+
+
+# ---- the trials table ----------------------------------------------------------------------
+def write_json(data: Mapping, path: str | Path) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _category(dim: Categorical, value: Any, path: Path, trial: Any) -> Any:
+    for cat in dim.categories:
+        if cat == value or str(cat).lower() == str(value).strip().lower():
+            return _native(cat)
+    raise ValueError(f"{path}: trial {trial}: field '{dim.name}' = {value!r} is not in the "
+                     f"search space {list(dim.categories)} (the space changed? delete the file "
+                     "to start a new search)")
+
+
+def read_trials(trials_csv: str | Path, space: Sequence[Dimension]) -> pd.DataFrame:
+    """The finished trials stored in ``trials_csv`` (an empty table when it does not exist).
+
+    Values are cast back to the types of ``space``; a value outside the space, a missing
+    column or a non-finite score is an error naming the file and field.
+    """
+    path = Path(trials_csv)
+    columns = ["trial", *(d.name for d in space), "value", "seconds"]
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    table = pd.read_csv(path)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
+                         f"(has {', '.join(map(str, table.columns))})")
+    out = {c: [] for c in columns}
+    for _, rec in table.iterrows():
+        trial = rec["trial"]
+        for dim in space:
+            raw = rec[dim.name]
+            if isinstance(dim, Categorical):
+                value = _category(dim, raw, path, trial)
+            else:
+                value = float(raw)
+                low, high = dim.bounds
+                if not (math.isfinite(value) and low <= value <= high):
+                    raise ValueError(f"{path}: trial {trial}: field '{dim.name}' = {raw!r} is "
+                                     f"outside the search space [{low}, {high}] (the space "
+                                     "changed? delete the file to start a new search)")
+            out[dim.name].append(value)
+        value = float(rec["value"])
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: trial {trial}: field 'value' is not a number ({rec['value']!r})")
+        out["trial"].append(int(trial))
+        out["value"].append(value)
+        out["seconds"].append(float(rec["seconds"]))
+    return pd.DataFrame(out, columns=columns)
+
+
+# ---- the search ----------------------------------------------------------------------------
+def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence[Dimension], *,
+               n_calls: int, n_initial_points: int, seed: int, trials_csv: str | Path,
+               objective_name: str = "accuracy", best_json: str | Path | None = None,
+               convergence_png: str | Path | None = None, exclude: Sequence[str] = (),
+               log: Callable[[str], None] = print) -> dict:
+    """Maximise ``objective`` over the search space with a Gaussian-process optimizer.
+
+    Args:
+        objective: ``params -> score`` (higher is better); ``params`` maps each parameter name
+            of the space to a Python value (``int``, ``float``, ``bool``).
+        space_cfg: the ``hpo.space`` config block, or a list of named skopt dimensions.
+        n_calls: total number of trials of the search (finished ones included).
+        n_initial_points: random trials before the Gaussian process proposes points.
+        seed: random state of the optimizer.
+        trials_csv: the trials table; existing trials are told to the optimizer first and are
+            not run again. Rewritten (atomically) after every finished trial.
+        objective_name: name of the score, stored in ``best.json``.
+        best_json: where to write the result (default: ``best.json`` next to ``trials_csv``).
+        convergence_png: where to draw the convergence plot (default: ``convergence.png`` next
+            to ``trials_csv``).
+        exclude: parameters left out of the space (see :func:`search_space`).
+
+    Returns:
+        The content of ``best.json``.
+    """
+    if n_calls < 1 or n_initial_points < 1:
+        raise ValueError(f"hpo: n_calls ({n_calls}) and n_initial_points ({n_initial_points}) "
+                         "must be >= 1")
+    space = _as_space(space_cfg, exclude)
+    trials_csv = Path(trials_csv)
+    best_json = Path(best_json) if best_json else trials_csv.with_name("best.json")
+    convergence_png = (Path(convergence_png) if convergence_png
+                       else trials_csv.with_name("convergence.png"))
+    names = [d.name for d in space]
+
+    optimizer = Optimizer(space, base_estimator="GP", n_initial_points=n_initial_points,
+                          random_state=seed)
+    trials = read_trials(trials_csv, space)
+    if len(trials):
+        optimizer.tell(trials[names].values.tolist(), (-trials["value"]).tolist())
+        log(f"[hpo] resuming: {len(trials)} finished trial(s) told to the optimizer "
+            f"({trials_csv})")
+    records = trials.to_dict("records")
+    for trial in range(len(records), n_calls):
+        point = optimizer.ask()
+        params = _point_to_params(point, space)
+        log(f"[hpo] trial {trial + 1}/{n_calls}: "
+            + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in params.items()))
+        started = time.perf_counter()
+        score = float(objective(dict(params)))
+        seconds = time.perf_counter() - started
+        if not math.isfinite(score):
+            raise ValueError(f"hpo: trial {trial + 1} returned a non-finite {objective_name} "
+                             f"({score}) for {params}")
+        optimizer.tell(list(point), -score)
+        records.append({"trial": trial, **params, "value": score, "seconds": round(seconds, 3)})
+        _write_csv(pd.DataFrame(records, columns=["trial", *names, "value", "seconds"]),
+                   trials_csv)
+        log(f"[hpo] trial {trial + 1}/{n_calls}: {objective_name} = {score:.4f} "
+            f"({seconds:.1f} s)")
+
+    table = pd.DataFrame(records, columns=["trial", *names, "value", "seconds"])
+    best_i = int(np.argmax(table["value"].to_numpy()))       # first of the ties
+    best_rec = table.iloc[best_i]
+    result = {
+        "best": {name: _native(best_rec[name]) for name in names},
+        "objective": objective_name,
+        "value": float(best_rec["value"]),
+        "n_trials": int(len(table)),
+        "trial": int(best_rec["trial"]),
+    }
+    for dim in space:                       # pandas may have widened the types
+        if isinstance(dim, Categorical):
+            result["best"][dim.name] = _category(dim, result["best"][dim.name], trials_csv,
+                                                 result["trial"])
+        else:
+            result["best"][dim.name] = float(result["best"][dim.name])
+    plot_convergence(table, convergence_png, objective_name=objective_name,
+                     n_initial_points=n_initial_points)
+    write_json(result, best_json)
+    log(f"[hpo] best {objective_name} = {result['value']:.4f} (trial {result['trial'] + 1}): "
+        f"{result['best']}")
+    return result
+
+
+def plot_convergence(trials: pd.DataFrame, path: str | Path, *, objective_name: str = "score",
+                     n_initial_points: int | None = None, title: str | None = None) -> None:
+    """Draw each trial's score and the best score so far against the trial number (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.arange(1, len(trials) + 1)
+    values = trials["value"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    ax.plot(x, values, "o", color="tab:blue", alpha=0.6, label="trial")
+    ax.step(x, np.maximum.accumulate(values), where="post", color="tab:red",
+            label="best so far")
+    if n_initial_points and n_initial_points < len(trials):
+        ax.axvline(n_initial_points + 0.5, color="grey", ls="--", lw=1,
+                   label="random → Gaussian process")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {objective_name.replace('_', ' ')}")
+    ax.set_title(title or "Bayesian search: convergence")
+    ax.set_xticks(x if len(x) <= 20 else np.linspace(1, len(x), 11).round().astype(int))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,203 @@
+"""Hyper-parameter search: space from config, ask/tell loop, resume, the search split."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from skopt.space import Categorical, Real
+
+from selcn.config import train_params, validate_config
+from selcn.hpo import (
+    PARAMETERS,
+    objective_metric,
+    read_trials,
+    run_search,
+    search_rows,
+    search_space,
+    split_for_search,
+)
+
+SPACE = {"batch_size": [4, 8], "lr": [1e-4, 1e-1], "momentum": [0.5, 0.95],
+         "weight_decay": [1e-6, 1e-2], "weighted_loss": [True, False]}
+
+
+def toy_objective(params):
+    """Peaks at lr = 1e-2, weighted loss on, batch 8; in [0, 1] like an accuracy."""
+    score = math.exp(-(math.log10(params["lr"]) + 2) ** 2)
+    return 0.7 * score + 0.2 * params["weighted_loss"] + 0.1 * (params["batch_size"] == 8)
+
+
+# ---- space ---------------------------------------------------------------------------------
+def test_search_space_from_config_defaults_and_overrides():
+    cfg = validate_config({"hpo": {"space": {"batch_size": [16, 64], "lr": [1e-4, 1e-3]}}})
+    space = search_space(cfg["hpo"]["space"])
+    assert [d.name for d in space] == list(PARAMETERS)
+    by = {d.name: d for d in space}
+    assert isinstance(by["batch_size"], Categorical) and by["batch_size"].categories == (16, 64)
+    assert isinstance(by["lr"], Real) and by["lr"].bounds == (1e-4, 1e-3)
+    assert by["lr"].prior == "log-uniform" and by["weight_decay"].prior == "log-uniform"
+    assert by["momentum"].prior == "uniform" and by["momentum"].bounds == (0.8, 0.99)  # default
+    assert by["weight_decay"].bounds == (1e-6, 1e-2)
+    assert isinstance(by["weighted_loss"], Categorical)
+    assert set(by["weighted_loss"].categories) == {True, False}
+    seg = search_space(cfg["hpo"]["space"], exclude=["weighted_loss"])
+    assert [d.name for d in seg] == list(PARAMETERS[:-1])
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"lr": [1e-2, 1e-4]}, "hpo.space.lr"),
+    ({"momentum": [0.9]}, "hpo.space.momentum"),
+    ({"epochs": [1, 2]}, "unknown key"),
+])
+def test_search_space_rejects_bad_bounds(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        search_space({**SPACE, **bad})
+
+
+def test_objective_metric_per_network():
+    assert objective_metric("segmentation", "accuracy") == "dice"
+    assert objective_metric("symmetry", "balanced_accuracy") == "balanced_accuracy"
+    assert objective_metric("lesion", "accuracy") == "accuracy"
+    with pytest.raises(ValueError, match="unknown network"):
+        objective_metric("cams", "accuracy")
+
+
+# ---- search --------------------------------------------------------------------------------
+def test_tiny_search_writes_best_json_trials_and_plot(tmp_path):
+    seen = []
+    result = run_search(lambda p: seen.append(p) or toy_objective(p), SPACE, n_calls=5,
+                        n_initial_points=3, seed=0, trials_csv=tmp_path / "trials.csv",
+                        objective_name="accuracy", log=lambda _: None)
+    assert len(seen) == 5
+    for p in seen:                                   # plain Python values inside the bounds
+        assert type(p["batch_size"]) is int and type(p["weighted_loss"]) is bool
+        assert 1e-4 <= p["lr"] <= 1e-1 and 0.5 <= p["momentum"] <= 0.95
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best == result
+    assert best["objective"] == "accuracy" and best["n_trials"] == 5
+    assert set(best["best"]) == set(PARAMETERS)
+    assert best["value"] == pytest.approx(max(toy_objective(p) for p in seen))
+    assert best["value"] == pytest.approx(toy_objective(best["best"]))
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert list(trials["trial"]) == [0, 1, 2, 3, 4]
+    assert (tmp_path / "convergence.png").stat().st_size > 1000
+    assert not list(tmp_path.glob(".*tmp*"))         # nothing half-written left behind
+    # the training rules read it back through the config helper
+    cfg = validate_config({})
+    params = train_params(cfg, "lesion", tmp_path / "best.json")
+    assert params["lr"] == best["best"]["lr"]
+    assert params["weighted_loss"] is best["best"]["weighted_loss"]
+
+
+def test_search_improves_on_random_points(tmp_path):
+    result = run_search(toy_objective, SPACE, n_calls=12, n_initial_points=4, seed=1,
+                        trials_csv=tmp_path / "trials.csv", log=lambda _: None)
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert result["value"] >= trials["value"].iloc[:4].max()
+    assert result["value"] > 0.8                     # the optimum is 1.0
+
+
+class Killed(RuntimeError):
+    pass
+
+
+def test_resume_does_not_repeat_finished_trials(tmp_path):
+    csv = tmp_path / "trials.csv"
+    first = []
+
+    def dies_after_3(params):
+        if len(first) == 3:
+            raise Killed("pre-empted")
+        first.append(params)
+        return toy_objective(params)
+
+    with pytest.raises(Killed):
+        run_search(dies_after_3, SPACE, n_calls=6, n_initial_points=2, seed=3, trials_csv=csv,
+                   log=lambda _: None)
+    assert len(pd.read_csv(csv)) == 3 and not (tmp_path / "best.json").exists()
+
+    second = []
+    result = run_search(lambda p: second.append(p) or toy_objective(p), SPACE, n_calls=6,
+                        n_initial_points=2, seed=3, trials_csv=csv, log=lambda _: None)
+    assert len(second) == 3                           # only the remaining trials ran
+    assert not [p for p in second if p in first]      # no finished trial repeated
+    trials = pd.read_csv(csv)
+    assert len(trials) == result["n_trials"] == 6
+    assert list(trials["trial"]) == list(range(6))
+    assert trials.iloc[:3]["lr"].tolist() == pytest.approx([p["lr"] for p in first])
+    assert result["value"] == pytest.approx(trials["value"].max())
+
+    # a finished search reruns nothing and gives the same result
+    third = []
+    again = run_search(lambda p: third.append(p) or 0.0, SPACE, n_calls=6, n_initial_points=2,
+                       seed=3, trials_csv=csv, log=lambda _: None)
+    assert third == [] and again == result
+
+
+def test_resume_rejects_trials_outside_the_space(tmp_path):
+    csv = tmp_path / "trials.csv"
+    run_search(toy_objective, SPACE, n_calls=2, n_initial_points=2, seed=0, trials_csv=csv,
+               log=lambda _: None)
+    with pytest.raises(ValueError, match=r"trials.csv: trial \d: field 'batch_size'"):
+        read_trials(csv, search_space({**SPACE, "batch_size": [64]}))
+    table = pd.read_csv(csv).drop(columns="momentum")
+    table.to_csv(csv, index=False)
+    with pytest.raises(ValueError, match="trials.csv: missing column"):
+        run_search(toy_objective, SPACE, n_calls=3, n_initial_points=2, seed=0, trials_csv=csv,
+                   log=lambda _: None)
+
+
+def test_non_finite_score_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="non-finite"):
+        run_search(lambda p: float("nan"), SPACE, n_calls=2, n_initial_points=1, seed=0,
+                   trials_csv=tmp_path / "trials.csv", log=lambda _: None)
+
+
+# ---- the search split ----------------------------------------------------------------------
+def lesion_table(n_lesions=80, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for lesion in range(n_lesions):
+        target = int(rng.integers(0, 3)) if lesion % 5 else 3      # class 3 rarer
+        for _ in range(int(rng.integers(1, 4))):
+            rows.append({"image_id": f"ISIC_{len(rows):07d}", "target": target,
+                         "group": f"HAM_{lesion:07d}"})
+    return pd.DataFrame(rows)
+
+
+def test_split_for_search_is_grouped_stratified_and_75_25():
+    table = lesion_table()
+    train, val = split_for_search(table, 0.25, seed=0)
+    assert len(train) + len(val) == len(table)
+    assert set(train.index).isdisjoint(val.index)
+    assert set(train["group"]).isdisjoint(val["group"])
+    assert 0.18 < len(val) / len(table) < 0.32
+    share = table["target"].value_counts(normalize=True)
+    assert (val["target"].value_counts(normalize=True) - share).abs().max() < 0.12
+    again = split_for_search(table, 0.25, seed=0)[1]
+    assert again.index.equals(val.index)              # reproducible
+    _, other = split_for_search(table, 0.25, seed=1)
+    assert not other.index.equals(val.index)
+    _, ungrouped = split_for_search(table, 0.25, seed=0, group_col=None, label_col=None)
+    assert 0.2 < len(ungrouped) / len(table) < 0.3
+    with pytest.raises(ValueError, match="missing column 'lesion_id'"):
+        split_for_search(table, 0.25, group_col="lesion_id")
+
+
+def test_search_rows_never_touch_test_or_excluded(tmp_path):
+    table = lesion_table()
+    table["split"] = [("test" if g % 5 == 0 else "excluded" if g % 7 == 0 else f"fold{g % 3}")
+                      for g in table["group"].str[4:].astype(int)]
+    index = table[["image_id"]].assign(row=np.arange(len(table))[::-1])   # other order
+    index.to_csv(tmp_path / "index.csv", index=False)
+    table.to_csv(tmp_path / "splits.csv", index=False)
+    parts = search_rows(tmp_path / "index.csv", tmp_path / "splits.csv", seed=0)
+    row_split = dict(zip(index["row"], table["split"]))
+    used = np.concatenate([parts["train"], parts["val"]])
+    assert len(used) == len(set(used)) == table["split"].str.startswith("fold").sum()
+    assert all(row_split[r].startswith("fold") for r in used)
+    with pytest.raises(ValueError, match="splits.csv: missing column"):
+        table.drop(columns="split").to_csv(tmp_path / "splits.csv", index=False)
+        search_rows(tmp_path / "index.csv", tmp_path / "splits.csv")
