@@ -81,8 +81,28 @@ def has_gt_masks(dataset):
 
 
 # ---- segmentation -------------------------------------------------------------------
+#: the segmentation network trains on this dataset's cache (it has ground-truth masks)
+SEGMENTATION_DATASET = "ham10000"
+SEGMENTATION_SELECTED = f"{RESULTS}/segmentation/selected.json"
+
+
 def predicted_masks(dataset):
     return f"{RESULTS}/masks/{dataset}.npy"
+
+
+def segmentation_file(arch, name):
+    """`model.pt`, `history.csv` or `metrics_test.csv` of segmentation architecture `arch`."""
+    return f"{RESULTS}/segmentation/{arch}/{name}"
+
+
+def segmentation_training_data():
+    """Named inputs of segmentation training: the cache, its masks and the split table."""
+    d = SEGMENTATION_DATASET
+    return {
+        **cache_files(d),
+        "gt_masks": f"{RESULTS}/cache/{d}/gt_masks.npy",
+        "splits": f"{RESULTS}/splits/{d}.csv",
+    }
 
 
 # ---- symmetry -----------------------------------------------------------------------

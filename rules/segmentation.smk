@@ -1,0 +1,79 @@
+# Segmentation stage (thesis 4.1.1, Table 5, Figure 3): DeepLabV3+ and U-Net trained on the
+# HAM10000 training folds with Dice + rank loss, evaluated on the test split; the better one
+# predicts a lesion mask for every cached image of every dataset.
+
+
+rule train_segmentation:
+    input:
+        **segmentation_training_data(),
+        hpo=hpo_best("segmentation"),
+    output:
+        model=segmentation_file("{arch}", "model.pt"),
+        history=segmentation_file("{arch}", "history.csv"),
+        metrics=segmentation_file("{arch}", "metrics_test.csv"),
+    log:
+        f"{LOGS}/segmentation/train_{{arch}}.log",
+    wildcard_constraints:
+        arch="|".join(GRID.seg_archs),
+    threads: threads_of("segmentation")
+    resources:
+        **stage_resources("segmentation"),
+        runtime=runtime_of("segmentation"),
+    script:
+        "../workflow/scripts/segmentation_train.py"
+
+
+rule select_segmentation:
+    input:
+        metrics=expand(segmentation_file("{arch}", "metrics_test.csv"), arch=GRID.seg_archs),
+    output:
+        selected=SEGMENTATION_SELECTED,
+    params:
+        metric=config["segmentation"]["select_metric"],
+    log:
+        f"{LOGS}/segmentation/select.log",
+    localrule: True
+    script:
+        "../workflow/scripts/segmentation_select.py"
+
+
+rule predict_masks:
+    input:
+        images=lambda w: cache_files(w.dataset)["images"],
+        selected=SEGMENTATION_SELECTED,
+        models=expand(segmentation_file("{arch}", "model.pt"), arch=GRID.seg_archs),
+    output:
+        masks=predicted_masks("{dataset}"),
+    params:
+        batch_size=config["segmentation"]["train"]["batch_size"],
+        num_workers=config["segmentation"]["train"]["num_workers"],
+    log:
+        f"{LOGS}/segmentation/predict_masks_{{dataset}}.log",
+    threads: threads_of("segmentation")
+    resources:
+        **stage_resources("segmentation"),
+        runtime=runtime_of("segmentation"),
+    script:
+        "../workflow/scripts/segmentation_predict.py"
+
+
+rule fig3_masking_strategies:
+    input:
+        images=segmentation_training_data()["images"],
+        index=segmentation_training_data()["index"],
+        splits=segmentation_training_data()["splits"],
+        masks=predicted_masks(SEGMENTATION_DATASET),
+    output:
+        figure=report(
+            f"{RESULTS}/figures/fig3_masking_strategies.png",
+            caption="../workflow/report/fig3_masking_strategies.rst",
+            category="Segmentation",
+            labels={"figure": "Figure 3", "content": "masking strategies"},
+        ),
+    params:
+        n=3,
+    log:
+        f"{LOGS}/segmentation/fig3_masking_strategies.log",
+    localrule: True
+    script:
+        "../workflow/scripts/segmentation_fig3.py"

@@ -1,0 +1,343 @@
+"""The segmentation stage: train DeepLabV3+ / U-Net on HAM10000, evaluate, select, predict masks.
+
+Files (``docs/contracts.md``, segmentation stage):
+
+- ``<out_dir>/model.pt`` — a dict ``{"arch", "encoder", "input_size", "threshold",
+  "state_dict"}``, read back by :func:`load_segmentation_model`;
+- ``<out_dir>/history.csv`` — the training core's per-epoch history;
+- ``<out_dir>/metrics_test.csv`` — one row ``arch,dice,jaccard,sensitivity,specificity,accuracy``
+  on the held-out test split, pixels pooled over all test images at the cache resolution;
+- ``selected.json`` — ``{"arch", "metric", "value"}`` (:func:`select_architecture`);
+- ``masks/{dataset}.npy`` — uint8 ``(N, S, S)`` in {0, 1}, rows as the cache index
+  (:func:`write_predicted_masks`).
+
+Training uses the training folds of the HAM10000 split (every row that is neither ``test``
+nor ``excluded``); one fold (``fold0`` by default) is the validation set of early stopping.
+The network sees the cached images resized to ``segmentation.input_size``; predictions are
+upsampled (bilinear, on the logits) back to the cache side ``S`` and thresholded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selcn.config import train_params
+from selcn.data.datasets import CachedImageDataset, make_loader
+from selcn.losses import HybridLoss
+from selcn.metrics import segmentation_metrics
+from selcn.models.segmentation import create_segmentation_model
+from selcn.training import FitConfig, FitResult, fit, resolve_device, set_seed
+
+__all__ = [
+    "METRICS", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
+    "evaluate_segmentation", "save_segmentation_model", "load_segmentation_model",
+    "train_segmentation", "select_architecture", "write_predicted_masks",
+]
+
+#: columns of ``metrics_test.csv`` after ``arch`` (all: higher is better)
+METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity", "accuracy")
+
+
+# ---- data ------------------------------------------------------------------------------
+def _read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    table = pd.read_csv(path, dtype={"image_id": str, "split": str})
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
+                         f"(has {', '.join(map(str, table.columns))})")
+    return table
+
+
+def split_rows(index_csv: str | Path, splits_csv: str | Path,
+               val_fold: str = "fold0") -> dict[str, np.ndarray]:
+    """Cache rows of the ``train``, ``val`` and ``test`` parts of a dataset.
+
+    ``index_csv`` is the cache index (``row,image_id,...``), ``splits_csv`` the split table
+    (``image_id,...,split``). ``val`` = the rows of ``val_fold``; ``train`` = every other
+    fold; ``test`` = ``split == "test"``; rows marked ``excluded`` are dropped. Row arrays are
+    sorted int64.
+    """
+    index = _read_csv(index_csv, ("row", "image_id"), "cache index")
+    splits = _read_csv(splits_csv, ("image_id", "split"), "split table")
+    row_of = dict(zip(index["image_id"], index["row"].astype(np.int64)))
+    unknown = [i for i in splits["image_id"] if i not in row_of]
+    if unknown:
+        raise ValueError(f"{splits_csv}: image_id {unknown[0]!r} (and {len(unknown) - 1} more) "
+                         f"not in the cache index {index_csv}")
+    split = splits["split"].astype(str)
+    folds = sorted(s for s in split.unique() if s.startswith("fold"))
+    bad = sorted(set(split) - set(folds) - {"test", "excluded"})
+    if bad:
+        raise ValueError(f"{splits_csv}: field 'split' has unknown value(s) {bad} "
+                         "(expected test, fold<k>, excluded)")
+    if val_fold not in folds:
+        raise ValueError(f"{splits_csv}: validation fold {val_fold!r} not in field 'split' "
+                         f"(folds: {', '.join(folds) or 'none'})")
+    rows = splits["image_id"].map(row_of).to_numpy(np.int64)
+    is_fold = split.str.startswith("fold").to_numpy()
+    parts = {
+        "train": rows[is_fold & (split != val_fold).to_numpy()],
+        "val": rows[(split == val_fold).to_numpy()],
+        "test": rows[(split == "test").to_numpy()],
+    }
+    for name, part in parts.items():
+        if not len(part):
+            raise ValueError(f"{splits_csv}: the {name} part is empty")
+    return {name: np.sort(part) for name, part in parts.items()}
+
+
+# ---- training --------------------------------------------------------------------------
+def segmentation_loss(cfg: Mapping) -> HybridLoss:
+    """The hybrid loss of a validated config's ``segmentation.loss`` block."""
+    loss = cfg["segmentation"]["loss"]
+    return HybridLoss(rank_weight=loss["rank_weight"], k=loss["rank_k"], margin=loss["rank_margin"])
+
+
+def _fit_config(cfg: Mapping, params: Mapping, device: torch.device,
+                progress: bool) -> FitConfig:
+    cuda = device.type == "cuda"
+    return FitConfig(max_epochs=params["max_epochs"], patience=params["patience"], lr=params["lr"],
+                     momentum=params["momentum"], weight_decay=params["weight_decay"],
+                     seed=cfg["seed"], device=str(device), amp=cuda, channels_last=cuda,
+                     max_train_batches=params.get("max_train_batches"), progress=progress)
+
+
+def _dice_of_logits(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """Validation metric for the history: pooled Dice of thresholded logits (0 = p 0.5)."""
+    pred = torch.as_tensor(outputs) > 0
+    gt = torch.as_tensor(targets) > 0.5
+    inter = (pred & gt).sum().item()
+    total = pred.sum().item() + gt.sum().item()
+    return {"dice": 2.0 * inter / total if total else 1.0}
+
+
+def fit_segmentation(arch: str, images: np.ndarray, gt_masks: np.ndarray,
+                     train_rows: np.ndarray, val_rows: np.ndarray, out_dir: str | Path,
+                     cfg: Mapping, params: Mapping, *, progress: bool = True) -> FitResult:
+    """Train one architecture with the shared training core.
+
+    Args:
+        arch: ``deeplabv3plus`` or ``unet``.
+        images: uint8 ``(N, S, S, 3)`` RGB cache (a memory map is fine).
+        gt_masks: uint8 ``(N, S, S)`` in {0, 1}.
+        train_rows, val_rows: cache rows of the two parts.
+        out_dir: where the core writes ``history.csv`` and its resume state.
+        cfg: validated config (``seed``, ``device``, ``segmentation``, ``weights``).
+        params: training hyper-parameters (:func:`selcn.config.train_params`).
+    """
+    seg = cfg["segmentation"]
+    set_seed(cfg["seed"])
+    device = resolve_device(cfg["device"])
+    cache = cfg["weights"]["cache_dir"] if seg["pretrained"] else None
+    if seg["pretrained"] and cache is None:
+        raise ValueError("config: segmentation.pretrained is true but weights.cache_dir is null "
+                         "(set weights.cache_dir, or segmentation.pretrained: false)")
+    model = create_segmentation_model(arch, seg["encoder"], pretrained_cache=cache)
+    size = seg["input_size"]
+    workers = params.get("num_workers", 0)
+    train_ds = CachedImageDataset(images, train_rows, target_masks=gt_masks, size=size)
+    val_ds = CachedImageDataset(images, val_rows, target_masks=gt_masks, size=size)
+    train_loader = make_loader(train_ds, params["batch_size"], shuffle=True, num_workers=workers,
+                               seed=cfg["seed"], drop_last=len(train_ds) > params["batch_size"])
+    val_loader = make_loader(val_ds, params["batch_size"], shuffle=False, num_workers=workers,
+                             seed=cfg["seed"])
+    return fit(model, train_loader, val_loader, segmentation_loss(cfg), out_dir,
+               _fit_config(cfg, params, device, progress), metrics_fn=_dice_of_logits)
+
+
+# ---- prediction and evaluation ---------------------------------------------------------
+@torch.no_grad()
+def predict_masks(model: nn.Module, images: np.ndarray, rows: np.ndarray | None = None, *,
+                  input_size: int, threshold: float = 0.5, batch_size: int = 32,
+                  num_workers: int = 0, device: str | torch.device | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Binary lesion masks of ``images[rows]`` at the cache resolution.
+
+    Images are resized to ``input_size``, the logits upsampled (bilinear) to the cache side
+    ``S`` and thresholded at ``threshold`` (a probability). Runs batch by batch, so ``images``
+    may be a memory map larger than memory; ``out`` (uint8 ``(len(rows), S, S)``, e.g. a
+    memory-mapped ``.npy``) receives the masks when given.
+
+    Returns:
+        uint8 ``(len(rows), S, S)`` in {0, 1}.
+    """
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows, dtype=np.int64)
+    side = images.shape[1]
+    if out is None:
+        out = np.zeros((len(rows), side, images.shape[2]), dtype=np.uint8)
+    if out.shape != (len(rows), side, images.shape[2]):
+        raise ValueError(f"predict_masks: out has shape {out.shape}, expected "
+                         f"{(len(rows), side, images.shape[2])}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(device).eval()
+    cuda = device.type == "cuda"
+    dataset = CachedImageDataset(images, rows, size=input_size)
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
+    logit_threshold = float(torch.logit(torch.tensor(float(threshold)).clamp(1e-6, 1 - 1e-6)))
+    start = 0
+    for batch in loader:
+        image = batch["image"].to(device, non_blocking=True)
+        if cuda:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            logits = model(image)
+        logits = F.interpolate(logits.float(), size=out.shape[1:], mode="bilinear",
+                               align_corners=False)
+        stop = start + len(logits)
+        if not np.array_equal(batch["row"].numpy(), rows[start:stop]):
+            raise RuntimeError("predict_masks: loader returned rows out of order")
+        out[start:stop] = (logits[:, 0] > logit_threshold).to(torch.uint8).cpu().numpy()
+        start = stop
+    return out
+
+
+def evaluate_segmentation(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Dice, Jaccard, pixel sensitivity / specificity / accuracy, pixels pooled over images."""
+    scores = segmentation_metrics(np.asarray(pred), np.asarray(gt), per_image=False)
+    return {name: float(scores[name]) for name in METRICS}
+
+
+def save_segmentation_model(model: nn.Module, path: str | Path, *, arch: str, encoder: str,
+                            input_size: int, threshold: float) -> None:
+    """Write ``model.pt`` (state dict + what is needed to rebuild the network), atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"arch": arch, "encoder": encoder, "input_size": int(input_size),
+                "threshold": float(threshold), "state_dict": state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_segmentation_model(path: str | Path,
+                            device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a network written by :func:`save_segmentation_model`: ``(model, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"segmentation model not found: {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    missing = [k for k in ("arch", "encoder", "input_size", "threshold", "state_dict")
+               if k not in blob]
+    if missing:
+        raise ValueError(f"{path}: not a segmentation model file (missing {', '.join(missing)})")
+    model = create_segmentation_model(blob["arch"], blob["encoder"])
+    model.load_state_dict(blob["state_dict"])
+    meta = {k: blob[k] for k in ("arch", "encoder", "input_size", "threshold")}
+    return model.to(device).eval(), meta
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
+                       out_dir: str | Path, cfg: Mapping, *, hpo_best: str | Path | None = None,
+                       val_fold: str = "fold0", progress: bool = True) -> dict[str, float]:
+    """Train ``arch`` on a dataset's cache + splits, evaluate it on the test split.
+
+    Reads ``<cache_dir>/images.npy``, ``gt_masks.npy``, ``index.csv``; writes ``model.pt``,
+    ``history.csv`` and ``metrics_test.csv`` into ``out_dir``. Returns the test metrics.
+    """
+    cache_dir, out_dir = Path(cache_dir), Path(out_dir)
+    masks_path = cache_dir / "gt_masks.npy"
+    if not masks_path.is_file():
+        raise FileNotFoundError(f"ground-truth masks not found: {masks_path} "
+                                "(the segmentation network trains on a dataset with masks)")
+    images = np.load(cache_dir / "images.npy", mmap_mode="r")
+    gt_masks = np.load(masks_path, mmap_mode="r")
+    if gt_masks.shape != images.shape[:3]:
+        raise ValueError(f"{masks_path}: shape {gt_masks.shape} does not match "
+                         f"images.npy {images.shape[:3]}")
+    parts = split_rows(cache_dir / "index.csv", splits_csv, val_fold)
+    params = train_params(cfg, "segmentation", hpo_best)
+    seg = cfg["segmentation"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    result = fit_segmentation(arch, images, gt_masks, parts["train"], parts["val"], out_dir,
+                              cfg, params, progress=progress)
+    print(f"[segmentation] {arch}: trained in {time.perf_counter() - started:.1f} s, "
+          f"best epoch {result.best_epoch}", flush=True)
+
+    device = resolve_device(cfg["device"])
+    pred = predict_masks(result.model, images, parts["test"], input_size=seg["input_size"],
+                         threshold=seg["threshold"], batch_size=params["batch_size"],
+                         num_workers=params.get("num_workers", 0), device=device)
+    metrics = evaluate_segmentation(pred, gt_masks[parts["test"]])
+    print(f"[segmentation] {arch} test: "
+          + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
+    _write_csv(pd.DataFrame([{"arch": arch, **metrics}]), out_dir / "metrics_test.csv")
+    save_segmentation_model(result.model, out_dir / "model.pt", arch=arch, encoder=seg["encoder"],
+                            input_size=seg["input_size"], threshold=seg["threshold"])
+    return metrics
+
+
+# ---- selection and masks for every dataset ---------------------------------------------
+def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice") -> dict:
+    """The architecture with the highest test ``metric`` (first listed wins a tie).
+
+    Returns ``{"arch", "metric", "value"}`` (the content of ``selected.json``).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown selection metric {metric!r} (one of {', '.join(METRICS)})")
+    if not metrics_csvs:
+        raise ValueError("select_architecture: no metrics file given")
+    best = None
+    for path in metrics_csvs:
+        table = _read_csv(path, ("arch", metric), "test metrics")
+        if len(table) != 1:
+            raise ValueError(f"{path}: expected one row, found {len(table)}")
+        arch, value = str(table["arch"].iloc[0]), float(table[metric].iloc[0])
+        if not np.isfinite(value):
+            raise ValueError(f"{path}: field '{metric}' is not a number ({value})")
+        if best is None or value > best["value"]:
+            best = {"arch": arch, "metric": metric, "value": value}
+    return best
+
+
+def write_json(data: Mapping, path: str | Path) -> None:
+    """Write ``data`` as JSON, atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_npy: str | Path,
+                          *, batch_size: int = 32, num_workers: int = 0,
+                          device: str | torch.device = "auto") -> np.ndarray:
+    """Predict the mask of every cached image and write them as ``out_npy``.
+
+    ``out_npy``: uint8 ``(N, S, S)`` {0, 1}, rows as the cache; written into a memory-mapped
+    temporary file batch by batch and renamed when complete. Returns a memory map of it.
+    """
+    out_npy = Path(out_npy)
+    device = resolve_device(device) if isinstance(device, str) else device
+    model, meta = load_segmentation_model(model_path, device)
+    images = np.load(images_npy, mmap_mode="r")
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"{images_npy}: expected uint8 (N, S, S, 3), got "
+                         f"{images.dtype} {images.shape}")
+    out_npy.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_npy.with_name(f".{out_npy.stem}.tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=images.shape[:3])
+    predict_masks(model, images, input_size=meta["input_size"], threshold=meta["threshold"],
+                  batch_size=batch_size, num_workers=num_workers, device=device, out=out)
+    out.flush()
+    del out
+    os.replace(tmp, out_npy)
+    return np.load(out_npy, mmap_mode="r")

@@ -1,0 +1,21 @@
+"""Predict a lesion mask for every cached image of a dataset with the selected network."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+import json
+from pathlib import Path
+
+import torch
+
+from selcn.segmentation import write_predicted_masks
+
+torch.set_num_threads(snakemake.threads)
+arch = json.loads(Path(snakemake.input.selected).read_text())["arch"]
+model = next(m for m in snakemake.input.models if Path(m).parent.name == arch)
+print(f"predicting {snakemake.wildcards.dataset} masks with {model}")
+masks = write_predicted_masks(model, snakemake.input.images, snakemake.output.masks,
+                              batch_size=snakemake.params.batch_size,
+                              num_workers=snakemake.params.num_workers,
+                              device=snakemake.config["device"])
+print(f"{masks.shape[0]} masks, mean lesion fraction {float(masks.mean()):.3f}")
