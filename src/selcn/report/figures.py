@@ -1,0 +1,163 @@
+"""Report figures: heat-maps of the 3 x 4 model grid and the training curves (thesis Fig. 11-13)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS, model_number  # noqa: E402
+from selcn.report.tables import (METRIC_LABELS, fold_metrics, localisation_table,  # noqa: E402
+                                 parse_result_path, summarise)
+
+__all__ = ["grid_cells", "grid_heatmap", "heatmap_from_files", "read_history",
+           "training_curves", "HEATMAP_METRICS"]
+
+#: panels of the heat-map: metric -> where it comes from
+HEATMAP_METRICS: tuple[str, ...] = ("accuracy", "f1", "iou")
+_PANEL_TITLES = {"accuracy": "Accuracy (test)", "f1": "Macro F1 (test)",
+                 "iou": "CAM IoU (best fold)"}
+
+
+def _save(fig, out_path: str | Path, dpi: int) -> Path:
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def grid_cells(prediction_paths: Iterable[str | Path],
+               localisation_paths: Iterable[str | Path] = ()) -> pd.DataFrame:
+    """Long table ``classifier_mask, symmetry_mask, metric, mean, std`` of the model grid:
+    accuracy and macro F1 over folds from the prediction files, CAM IoU over the images of
+    each model's ``localisation.csv``."""
+    rows = []
+    per = fold_metrics(prediction_paths, average="macro")
+    summary = summarise(per, ("classifier_mask", "symmetry_mask"), ("accuracy", "f1"))
+    for _, r in summary.iterrows():
+        for m in ("accuracy", "f1"):
+            rows.append({"classifier_mask": r["classifier_mask"],
+                         "symmetry_mask": r["symmetry_mask"], "metric": m,
+                         "mean": r[f"{m}_mean"], "std": r[f"{m}_std"]})
+    localisation_paths = list(localisation_paths)
+    if localisation_paths:
+        loc = localisation_table(localisation_paths)
+        for _, r in loc.iterrows():
+            rows.append({"classifier_mask": r["classifier_mask"],
+                         "symmetry_mask": r["symmetry_mask"], "metric": "iou",
+                         "mean": r["iou_mean"], "std": r["iou_std"]})
+    return pd.DataFrame(rows, columns=["classifier_mask", "symmetry_mask", "metric", "mean",
+                                       "std"])
+
+
+def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
+                 metrics: Sequence[str] = HEATMAP_METRICS, title: str = "",
+                 dpi: int = 120) -> Path:
+    """One heat-map panel per metric: rows = classifier input mask, columns = symmetry CAM
+    mask, colour = mean, annotation = ``mean ± std`` and the thesis' model number.
+    Cells absent from ``cells`` stay blank."""
+    metrics = [m for m in metrics if (cells["metric"] == m).any()]
+    if not metrics:
+        raise ValueError("grid_heatmap: no metric to draw")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    rows = [MASK_LABELS[m] if m != "none" else "Without masks" for m in CLASSIFIER_MASKS]
+    cols = [MASK_LABELS[m] for m in SYMMETRY_MASKS]
+    for ax, metric in zip(axes[0], metrics):
+        mean = np.full((len(CLASSIFIER_MASKS), len(SYMMETRY_MASKS)), np.nan)
+        annot = np.full(mean.shape, "", dtype=object)
+        for _, c in cells[cells["metric"] == metric].iterrows():
+            i, j = CLASSIFIER_MASKS.index(c["classifier_mask"]), SYMMETRY_MASKS.index(c["symmetry_mask"])
+            mean[i, j] = c["mean"]
+            std = "" if pd.isna(c["std"]) else f"\n± {c['std']:.3f}"
+            annot[i, j] = f"{c['mean']:.3f}{std}\n(model {model_number(c['classifier_mask'], c['symmetry_mask'])})"
+        sns.heatmap(pd.DataFrame(mean, index=rows, columns=cols), annot=annot, fmt="",
+                    cmap="viridis", ax=ax, cbar=True, linewidths=0.5, linecolor="white",
+                    annot_kws={"fontsize": 8})
+        ax.set_title(_PANEL_TITLES.get(metric, METRIC_LABELS.get(metric, metric)))
+        ax.set_xlabel("Symmetry CAM (mask of the symmetry network)")
+        ax.set_ylabel("Classifier input mask")
+        ax.tick_params(axis="x", rotation=20)
+        ax.tick_params(axis="y", rotation=0)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out_path, dpi)
+
+
+def heatmap_from_files(prediction_paths: Iterable[str | Path],
+                       localisation_paths: Iterable[str | Path], out_path: str | Path, *,
+                       title: str = "") -> Path:
+    """:func:`grid_heatmap` of the test predictions and localisation files of one dataset."""
+    return grid_heatmap(grid_cells(prediction_paths, localisation_paths), out_path, title=title)
+
+
+_ACC_PATTERN = re.compile(r"^(train|val)_(acc|accuracy)$")
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """A ``history.csv`` (``epoch, train_loss, val_loss, <metrics>...``), checked."""
+    path = Path(path)
+    df = pd.read_csv(path)
+    for col in ("epoch", "train_loss", "val_loss"):
+        if col not in df.columns:
+            raise ValueError(f"{path}: missing column '{col}' (have: {', '.join(df.columns)})")
+    return df
+
+
+def _accuracy_columns(df: pd.DataFrame) -> list[str]:
+    cols = [c for c in df.columns if _ACC_PATTERN.match(c)]
+    if not any(c.startswith("val_") for c in cols) and "accuracy" in df.columns:
+        cols.append("accuracy")          # validation accuracy logged without a prefix
+    return cols
+
+
+def training_curves(history_paths: Sequence[str | Path], out_path: str | Path, *,
+                    title: str = "", dpi: int = 100) -> Path:
+    """Thesis Figures 11-13: per model (one row each, thesis order) the train / validation
+    loss and accuracy per epoch of its first fold's ``history.csv``."""
+    items = []
+    for path in history_paths:
+        keys = parse_result_path(path)
+        items.append((keys.get("model", 0), keys, read_history(path), Path(path)))
+    if not items:
+        raise ValueError("training_curves: no history files given")
+    items.sort(key=lambda t: t[0])
+    fig, axes = plt.subplots(len(items), 2, figsize=(10, 2.3 * len(items)), squeeze=False)
+    for row, (number, keys, df, path) in enumerate(items):
+        name = (f"Model {number}: classifier {MASK_LABELS[keys['classifier_mask']].lower()}, "
+                f"CAM {MASK_LABELS[keys['symmetry_mask']].lower()} (fold {keys.get('fold', 0)})"
+                if "classifier_mask" in keys else path.parent.as_posix())
+        ax_loss, ax_acc = axes[row]
+        ax_loss.plot(df["epoch"], df["train_loss"], marker=".", label="train")
+        ax_loss.plot(df["epoch"], df["val_loss"], marker=".", label="validation")
+        ax_loss.set_ylabel("loss")
+        ax_loss.set_title(name, fontsize=9, loc="left")
+        acc_cols = _accuracy_columns(df)
+        for c in acc_cols:
+            label = "train" if c.startswith("train") else "validation"
+            ax_acc.plot(df["epoch"], df[c], marker=".", label=label)
+        if not acc_cols:
+            ax_acc.text(0.5, 0.5, "no accuracy logged", ha="center", va="center",
+                        transform=ax_acc.transAxes)
+        ax_acc.set_ylabel("accuracy")
+        for ax in (ax_loss, ax_acc):
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out_path, dpi)

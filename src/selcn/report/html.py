@@ -1,0 +1,260 @@
+"""Tables as readable, self-contained HTML pages (the items of the Snakemake report).
+
+A CSV is only a download link in a Snakemake report; each table is therefore also written
+as one HTML page (inline CSS, no script, no external resource) that shows, per metric,
+this run's ``mean ± std``, the thesis' published value next to it and the difference
+``Δ = this run − thesis``. The thesis' columns are marked as numbers obtained on the real
+data with the thesis' protocol.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from selcn.report.tables import METRIC_LABELS, TableSpec, display_labels
+
+__all__ = ["render_table_html", "render_stats_html", "write_table", "write_stats",
+           "read_reference", "atomic_write_text", "KEY_LABELS"]
+
+KEY_LABELS: dict[str, str] = {
+    "model": "Model", "classifier_mask": "Classifier input mask",
+    "symmetry_mask": "Symmetry CAM (mask of the symmetry network)",
+    "variant": "Symmetry network", "arch": "Architecture", "split": "Split", "class": "Class",
+    "baseline": "Baseline",
+}
+COUNT_LABELS = {"n_folds": "Folds", "n_images": "Images"}
+
+THESIS_NOTE = (
+    "<b>Thesis</b> columns: the values published in the thesis (Ramakrishnan, <i>Symmetry "
+    "Enhanced Skin Lesion Classification Network</i>), obtained on the <b>real</b> datasets "
+    "with the thesis' protocol (image-level split). They are a reference, not an expected "
+    "value for this run. Δ = this run − thesis.")
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:16px;color:#222}
+h1{font-size:1.15em;margin:0 0 6px 0}
+p.note{font-size:.85em;color:#444;max-width:70em;margin:4px 0 10px 0}
+table{border-collapse:collapse;font-size:.85em}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:center;white-space:nowrap}
+th{background:#eef2f7}
+th.thesis,td.thesis{background:#fff8e6;color:#555}
+td.key{text-align:left}
+td.diff{color:#555;font-size:.92em}
+tr.group td{border-top:2px solid #888}
+td.best{font-weight:bold}
+"""
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _fmt(value, digits: int) -> str:
+    if _is_missing(value):
+        return "—"
+    return f"{float(value):.{digits}f}"
+
+
+def _fmt_mean_std(mean, std, digits: int) -> str:
+    if _is_missing(mean):
+        return "—"
+    return _fmt(mean, digits) if _is_missing(std) else f"{_fmt(mean, digits)} ± {_fmt(std, digits)}"
+
+
+def _key_text(key: str, value) -> str:
+    if _is_missing(value):
+        return "—"
+    if key == "variant":
+        init, mask = str(value).split("-", 1)
+        mask_text = {"none": "no mask", "seg": "segmentation mask", "lae": "LAE mask"}[mask]
+        return f"{'ImageNet-pretrained' if init == 'pretrained' else 'from scratch'}, {mask_text}"
+    return display_labels().get(key, {}).get(str(value), str(value))
+
+
+def read_reference(path: str | Path | None) -> pd.DataFrame | None:
+    """The thesis' values (``config/reference/<table>.csv``), or ``None`` when not given."""
+    if not path:
+        return None
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: reference table not found")
+    return pd.read_csv(path)
+
+
+def _join_keys(keys: Sequence[str], reference: pd.DataFrame) -> list[str]:
+    named = [k for k in keys if k in reference.columns and k != "model"]
+    return named or [k for k in keys if k in reference.columns]
+
+
+def _reference_row(reference: pd.DataFrame | None, row: pd.Series,
+                   keys: Sequence[str]) -> pd.Series | None:
+    if reference is None:
+        return None
+    join = _join_keys(keys, reference)
+    if not join:
+        return None
+    hit = reference
+    for k in join:
+        hit = hit[hit[k].astype(str) == str(row[k])]
+    return None if hit.empty else hit.iloc[0]
+
+
+def _columns(metric: str, kind: str) -> tuple[str, str | None]:
+    return (metric, None) if kind == "value" else (f"{metric}_mean", f"{metric}_std")
+
+
+def _best_rows(table: pd.DataFrame, column: str, group: str | None) -> set[int]:
+    if column not in table.columns or table[column].isna().all():
+        return set()
+    values = pd.to_numeric(table[column], errors="coerce")
+    groups = table[group] if group and group in table.columns else pd.Series(0, table.index)
+    best = set()
+    for _, idx in values.groupby(groups, sort=False).groups.items():
+        sub = values.loc[idx]
+        if sub.notna().any() and len(sub) > 1:
+            best.update(sub.index[sub == sub.max()].tolist())
+    return best
+
+
+def _page(title: str, notes: Sequence[str], table_html: str) -> str:
+    note_html = "\n".join(f'<p class="note">{n}</p>' for n in notes if n)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n{note_html}\n{table_html}\n</body></html>\n")
+
+
+def render_table_html(table: pd.DataFrame, spec: TableSpec,
+                      reference: pd.DataFrame | None = None, *, note: str = "",
+                      digits: int | None = None) -> str:
+    """One HTML page for ``table`` (columns as described by ``spec``).
+
+    With ``reference`` (the thesis' values, same key and metric columns), each metric gets
+    three columns: this run, thesis, Δ. The best value of this run per ``spec.group`` is bold.
+    """
+    digits = digits if digits is not None else (4 if spec.kind == "value" else 3)
+    keys = [k for k in spec.keys if k in table.columns]
+    counts = [c for c in COUNT_LABELS if c in table.columns]
+    metrics = [m for m in spec.metrics if _columns(m, spec.kind)[0] in table.columns]
+    with_ref = reference is not None
+
+    head1 = [f'<th rowspan="{2 if with_ref else 1}">{html.escape(KEY_LABELS.get(k, k))}</th>'
+             for k in keys]
+    head1 += [f'<th rowspan="{2 if with_ref else 1}">{COUNT_LABELS[c]}</th>' for c in counts]
+    head2 = []
+    for m in metrics:
+        label = html.escape(METRIC_LABELS.get(m, m))
+        if with_ref:
+            head1.append(f'<th colspan="3">{label}</th>')
+            head2 += ["<th>this run</th>", '<th class="thesis">thesis</th>', "<th>Δ</th>"]
+        else:
+            head1.append(f"<th>{label}</th>")
+    best = {m: _best_rows(table, _columns(m, spec.kind)[0], spec.group) for m in metrics}
+
+    body, previous_group = [], None
+    for i, row in table.iterrows():
+        ref = _reference_row(reference, row, keys)
+        group = row[spec.group] if spec.group and spec.group in table.columns else None
+        cls = ' class="group"' if previous_group is not None and group != previous_group else ""
+        previous_group = group
+        cells = [f'<td class="key">{html.escape(_key_text(k, row[k]))}</td>' for k in keys]
+        cells += [f"<td>{'' if _is_missing(row[c]) else int(row[c])}</td>" for c in counts]
+        for m in metrics:
+            mean_col, std_col = _columns(m, spec.kind)
+            run = _fmt_mean_std(row[mean_col], row[std_col] if std_col else None, digits)
+            best_cls = ' class="best"' if i in best[m] else ""
+            cells.append(f"<td{best_cls}>{run}</td>")
+            if with_ref:
+                if ref is not None and mean_col in ref.index and not _is_missing(ref[mean_col]):
+                    ref_std = ref[std_col] if std_col and std_col in ref.index else None
+                    thesis = _fmt_mean_std(ref[mean_col], ref_std, digits)
+                    diff = ("—" if _is_missing(row[mean_col])
+                            else f"{float(row[mean_col]) - float(ref[mean_col]):+.{digits}f}")
+                else:
+                    thesis, diff = "—", "—"
+                cells.append(f'<td class="thesis">{thesis}</td>')
+                cells.append(f'<td class="diff">{diff}</td>')
+        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+
+    thead = f"<tr>{''.join(head1)}</tr>" + (f"<tr>{''.join(head2)}</tr>" if head2 else "")
+    table_html = f"<table>\n<thead>{thead}</thead>\n<tbody>\n" + "\n".join(body) + \
+        "\n</tbody></table>"
+    notes = [THESIS_NOTE if with_ref else "", html.escape(note) if note else "",
+             "Bold: best value of this run" + (f" per {KEY_LABELS.get(spec.group, spec.group).lower()}"
+                                               if spec.group else "") + "."]
+    return _page(spec.title, notes, table_html)
+
+
+def write_table(table: pd.DataFrame, spec: TableSpec, csv_path: str | Path,
+                html_path: str | Path, reference_path: str | Path | None = None, *,
+                note: str = "") -> None:
+    """Write ``table`` as CSV and as its HTML twin (with the thesis' values when given)."""
+    atomic_write_text(csv_path, table.to_csv(index=False))
+    reference = read_reference(reference_path)
+    atomic_write_text(html_path, render_table_html(table, spec, reference, note=note))
+
+
+def render_stats_html(table: pd.DataFrame, title: str, *, metrics: Sequence[str],
+                      confidence: float, note: str = "", digits: int = 3) -> str:
+    """HTML page of :func:`selcn.report.stats.baseline_comparison`'s table."""
+    pct = f"{100 * confidence:g} %"
+    head = ["Model", "Classifier input mask", "Symmetry CAM", "Baseline", "Folds", "Images"]
+    head += [f"Δ {METRIC_LABELS.get(m, m)} [{pct} CI]" for m in metrics]
+    head += ["McNemar b / c", "McNemar p"]
+    rows = []
+    for _, r in table.iterrows():
+        cells = [str(int(r["model"])), _key_text("classifier_mask", r["classifier_mask"]),
+                 _key_text("symmetry_mask", r["symmetry_mask"]), str(int(r["baseline"])),
+                 str(int(r["n_folds"])), str(int(r["n_images"]))]
+        for m in metrics:
+            lo, hi = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
+            mark = " *" if lo > 0 or hi < 0 else ""
+            cells.append(f"{r[f'{m}_diff']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{mark}")
+        cells += [f"{int(r['mcnemar_b'])} / {int(r['mcnemar_c'])}", f"{r['mcnemar_p']:.3g}"]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    if not rows:
+        rows.append(f'<tr><td colspan="{len(head)}">no model with a baseline in this run</td></tr>')
+    table_html = ("<table>\n<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                  + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
+    notes = [
+        "Each model against the baseline of its group (same classifier input mask, no CAM "
+        "transfer: models 1, 5, 9) on the test split. Δ = model − baseline, averaged over folds; "
+        f"{pct} percentile bootstrap interval over test images (one resample of the test images "
+        "per replicate, applied to every fold, differences averaged over folds); * = interval "
+        "excludes 0. McNemar: exact binomial test on the predictions pooled over folds; "
+        "b = baseline right and model wrong, c = baseline wrong and model right. "
+        "Not in the thesis.",
+        html.escape(note) if note else ""]
+    return _page(title, notes, table_html)
+
+
+def write_stats(table: pd.DataFrame, csv_path: str | Path, html_path: str | Path, *,
+                title: str, metrics: Sequence[str], confidence: float, note: str = "") -> None:
+    atomic_write_text(csv_path, table.to_csv(index=False))
+    atomic_write_text(html_path, render_stats_html(table, title, metrics=metrics,
+                                                   confidence=confidence, note=note))
+
+
+def run_note(config: Mapping) -> str:
+    """One line on what this run is (data source, protocol), shown under each table."""
+    source = config.get("data", {}).get("source", "?")
+    what = "synthetic demo data" if source == "synthetic" else "the configured data files"
+    return (f"This run: {what}, protocol '{config.get('protocol', '?')}', "
+            f"{config.get('lesion', {}).get('folds', '?')} lesion folds, "
+            f"{config.get('symmetry', {}).get('folds', '?')} symmetry folds.")

@@ -1,0 +1,422 @@
+"""The thesis' tables, recomputed from the per-model files of the stages (``docs/contracts.md``).
+
+Every table is a :class:`pandas.DataFrame` with the *key* columns of its rows (``model``,
+``classifier_mask``, ``symmetry_mask`` / ``variant`` / ``arch`` ...) followed, per metric, by
+``<metric>_mean`` and ``<metric>_std`` (mean and standard deviation over the cross-validation
+folds, or over images for the localisation tables). Table 5 has one value per metric.
+Rows come in the thesis' order (model numbers 1-12, :func:`selcn.config.model_number`).
+
+The row keys are read from the contract paths themselves, e.g.
+``results/lesion/ham10000/seg-lae/fold2/predictions_test.csv`` -> model 8, fold 2, so a
+Snakemake script passes its input list unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS, model_number
+
+__all__ = [
+    "TableSpec", "TABLES", "METRIC_LABELS", "LESION_METRICS", "SYMMETRY_METRICS",
+    "LOCALISATION_METRICS", "SEGMENTATION_METRICS", "SYMMETRY_MODEL_NUMBERS",
+    "read_predictions", "class_names", "parse_result_path", "fold_metrics", "summarise",
+    "segmentation_table", "lesion_table", "symmetry_table", "architecture_table",
+    "localisation_table", "per_class_table", "build_table",
+]
+
+#: metrics of Tables 8, 10, 13, 14 (macro averages) + balanced accuracy as an extra column
+LESION_METRICS: tuple[str, ...] = ("accuracy", "kappa", "precision", "recall", "f1",
+                                   "balanced_accuracy")
+#: metrics of Table 6 (weighted averages)
+SYMMETRY_METRICS: tuple[str, ...] = ("balanced_accuracy", "kappa", "precision", "recall", "f1")
+#: Tables 7, 9, 15: per-image CAM localisation, mean +- std over the images of the best fold
+LOCALISATION_METRICS: tuple[str, ...] = ("iou", "overlap", "pointing")
+#: Table 5 (``metrics_test.csv`` of each segmentation architecture)
+SEGMENTATION_METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity",
+                                         "accuracy")
+PER_CLASS_METRICS: tuple[str, ...] = ("precision", "recall", "f1")
+
+METRIC_LABELS: dict[str, str] = {
+    "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "Kappa",
+    "precision": "Precision", "recall": "Recall", "f1": "F1", "iou": "IoU",
+    "overlap": "Overlap", "pointing": "Pointing game", "dice": "Dice index",
+    "jaccard": "Jaccard", "sensitivity": "Pixel sensitivity",
+    "specificity": "Pixel specificity", "support": "Support",
+}
+
+#: Table 6 row numbers of the thesis (model 1 from scratch, 2-4 ImageNet-pretrained)
+SYMMETRY_MODEL_NUMBERS: dict[str, int] = {
+    "scratch-none": 1, "pretrained-none": 2, "pretrained-seg": 3, "pretrained-lae": 4,
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a table holds: its file name, title, row keys and metric columns."""
+
+    name: str
+    title: str
+    keys: tuple[str, ...]
+    metrics: tuple[str, ...]
+    #: ``mean_std`` (``<m>_mean``/``<m>_std`` columns) or ``value`` (one ``<m>`` column)
+    kind: str = "mean_std"
+    #: rows are grouped (best value in bold per group) by this key, if any
+    group: str | None = None
+    #: the thesis publishes this table (a ``config/reference/<name>.csv`` exists)
+    has_reference: bool = True
+
+
+_LESION_KEYS = ("model", "classifier_mask", "symmetry_mask")
+
+TABLES: dict[str, TableSpec] = {s.name: s for s in (
+    TableSpec("table5_segmentation",
+              "Table 5 — Segmentation networks on the HAM10000 test split",
+              ("arch",), SEGMENTATION_METRICS, kind="value"),
+    TableSpec("table6_symmetry_val",
+              "Table 6a — Symmetry classification (SymDerm v2.0), validation folds, "
+              "weighted averages, mean ± std over folds",
+              ("model", "variant"), SYMMETRY_METRICS),
+    TableSpec("table6_symmetry_test",
+              "Table 6b — Symmetry classification (SymDerm v2.0), test split, "
+              "weighted averages, mean ± std over folds",
+              ("model", "variant"), SYMMETRY_METRICS),
+    TableSpec("table6c_symmetry_architectures",
+              "Table 6c — Symmetry network architecture comparison (SymDerm v2.0, no mask), "
+              "weighted averages, mean ± std over folds",
+              ("arch", "split"), SYMMETRY_METRICS, group="split", has_reference=False),
+    TableSpec("table7_symmetry_cam_localisation",
+              "Table 7 — CAM localisation of the symmetry networks on HAM10000 "
+              "(best fold, mean ± std over images)",
+              ("model", "variant"), LOCALISATION_METRICS),
+    TableSpec("table8_lesion_val",
+              "Table 8a — SE-LCN on HAM10000, validation folds, macro averages, "
+              "mean ± std over folds",
+              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+    TableSpec("table8_lesion_test",
+              "Table 8b — SE-LCN on HAM10000, test split, macro averages, mean ± std over folds",
+              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+    TableSpec("table9_lesion_cam_localisation",
+              "Table 9 — CAM localisation of the SE-LCN models on HAM10000 "
+              "(best fold, mean ± std over images)",
+              _LESION_KEYS, LOCALISATION_METRICS, group="classifier_mask"),
+    TableSpec("table10_isic2019",
+              "Table 10 — SE-LCN trained on HAM10000, evaluated on ISIC 2019, macro averages, "
+              "mean ± std over folds",
+              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+    TableSpec("table13_isic2016_val",
+              "Table 13 — SE-LCN on ISIC 2016, validation folds, macro averages, "
+              "mean ± std over folds",
+              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+    TableSpec("table14_isic2016_test",
+              "Table 14 — SE-LCN on ISIC 2016, test split, macro averages, mean ± std over folds",
+              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+    TableSpec("table15_isic2016_cam_localisation",
+              "Table 15 — CAM localisation of the SE-LCN models trained on ISIC 2016 "
+              "(best fold, mean ± std over images)",
+              _LESION_KEYS, LOCALISATION_METRICS, group="classifier_mask"),
+)}
+
+#: the thesis' Tables 11 and 12 are the per-class tables of models 1 and 3
+PER_CLASS_TABLE_NUMBERS: dict[int, int] = {1: 11, 3: 12}
+
+
+def per_class_spec(number: int, name: str | None = None) -> TableSpec:
+    """Spec of the per-class table (test split) of lesion model ``number``."""
+    table = PER_CLASS_TABLE_NUMBERS.get(number)
+    prefix = f"Table {table} — " if table else ""
+    return TableSpec(
+        name or f"per_class_model{number}",
+        f"{prefix}Per-class metrics of model {number} on the HAM10000 test split, "
+        "mean ± std over folds",
+        ("class",), PER_CLASS_METRICS + ("support",), has_reference=False)
+
+
+# ---- reading -----------------------------------------------------------------------------
+_PRED_REQUIRED = ("image_id", "target", "pred")
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """Read a prediction CSV (``image_id,target,pred,prob_<class>...``) and check its columns.
+
+    Raises ``ValueError`` naming the file and the field when a column is missing or a
+    label is not an integer class index.
+    """
+    # TODO(symmetry engineer): switch to selcn.predictions once it has landed.
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype={"image_id": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: cannot read prediction file ({err})") from None
+    for col in _PRED_REQUIRED:
+        if col not in df.columns:
+            raise ValueError(f"{path}: missing column '{col}' (have: {', '.join(df.columns)})")
+    for col in ("target", "pred"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any() or (values % 1 != 0).any():
+            bad = df.loc[values.isna() | (values % 1 != 0), col].iloc[0]
+            raise ValueError(f"{path}: column '{col}' must hold integer class indices "
+                             f"(found {bad!r})")
+        df[col] = values.astype(int)
+    return df
+
+
+def class_names(predictions: pd.DataFrame) -> list[str]:
+    """Class names in label order, from the ``prob_<class>`` columns."""
+    return [c[len("prob_"):] for c in predictions.columns if c.startswith("prob_")]
+
+
+_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
+    ("lesion", re.compile(
+        r"lesion/(?P<dataset>[^/]+)/(?P<classifier_mask>none|seg|lae)-"
+        r"(?P<symmetry_mask>off|none|seg|lae)/(?:fold(?P<fold>\d+)/)?(?P<file>[^/]+)$")),
+    ("symmetry_arch", re.compile(
+        r"symmetry_arch/(?P<arch>[^/]+)/fold(?P<fold>\d+)/(?P<file>[^/]+)$")),
+    ("symmetry", re.compile(
+        r"symmetry/(?P<variant>(?:pretrained|scratch)-(?:none|seg|lae))/"
+        r"(?:fold(?P<fold>\d+)/)?(?P<file>[^/]+)$")),
+    ("segmentation", re.compile(r"segmentation/(?P<arch>[^/]+)/(?P<file>[^/]+)$")),
+)
+
+
+def parse_result_path(path: str | Path) -> dict:
+    """The wildcards of a contract path, e.g. ``.../lesion/ham10000/seg-lae/fold2/x.csv`` ->
+    ``{"stage": "lesion", "dataset": "ham10000", "classifier_mask": "seg",
+    "symmetry_mask": "lae", "fold": 2, "file": "x.csv", "model": 8}``."""
+    text = Path(path).as_posix()
+    for stage, pattern in _PATTERNS:
+        m = pattern.search(text)
+        if m:
+            out = {"stage": stage, **{k: v for k, v in m.groupdict().items() if v is not None}}
+            if "fold" in out:
+                out["fold"] = int(out["fold"])
+            if "split" not in out:
+                sm = re.match(r"predictions_(\w+)\.csv$", out["file"])
+                if sm:
+                    out["split"] = sm.group(1)
+            if stage == "lesion":
+                out["model"] = model_number(out["classifier_mask"], out["symmetry_mask"])
+            if stage == "symmetry":
+                out["model"] = SYMMETRY_MODEL_NUMBERS.get(out["variant"])
+            return out
+    raise ValueError(f"{path}: not a result path of the workflow (docs/contracts.md)")
+
+
+# ---- aggregation -------------------------------------------------------------------------
+def fold_metrics(paths: Iterable[str | Path], *, average: str = "macro") -> pd.DataFrame:
+    """One row per prediction file: its path wildcards and
+    :func:`selcn.metrics.classification_metrics` of ``target`` vs ``pred``."""
+    from selcn.metrics import classification_metrics
+
+    rows = []
+    for path in paths:
+        keys = parse_result_path(path)
+        df = read_predictions(path)
+        if df.empty:
+            raise ValueError(f"{path}: prediction file has no rows")
+        metrics = classification_metrics(df["target"].to_numpy(), df["pred"].to_numpy(),
+                                         average=average)
+        rows.append({**keys, "n_images": len(df), **metrics})
+    if not rows:
+        raise ValueError("fold_metrics: no prediction files given")
+    return pd.DataFrame(rows)
+
+
+def summarise(per_fold: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], *,
+              ddof: int = 1, count: str = "n_folds") -> pd.DataFrame:
+    """Mean and standard deviation (``ddof``) of ``metrics`` per group of ``keys``, as
+    ``<metric>_mean`` / ``<metric>_std`` columns, plus the group size in ``count``.
+    Groups keep their first appearance's order."""
+    missing = [m for m in list(keys) + list(metrics) if m not in per_fold.columns]
+    if missing:
+        raise ValueError(f"summarise: missing columns {missing}")
+    grouped = per_fold.groupby(list(keys), sort=False, dropna=False)
+    out = grouped.size().rename(count).reset_index()
+    for m in metrics:
+        stats = grouped[m].agg(["mean", lambda s: s.std(ddof=ddof) if len(s) > ddof else np.nan])
+        stats.columns = [f"{m}_mean", f"{m}_std"]
+        out = out.merge(stats.reset_index(), on=list(keys), how="left")
+    return out
+
+
+def _lesion_order(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.sort_values("model", kind="stable").reset_index(drop=True)
+    table["model"] = table["model"].astype(int)
+    return table
+
+
+def _check_single(per: pd.DataFrame, key: str, what: str) -> None:
+    values = per[key].dropna().unique() if key in per.columns else []
+    if len(values) > 1:
+        raise ValueError(f"{what}: files mix several {key}s: {sorted(map(str, values))}")
+
+
+def lesion_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = LESION_METRICS,
+                 ddof: int = 1) -> pd.DataFrame:
+    """Tables 8, 10, 13, 14: one row per lesion model (thesis order), macro averages,
+    mean ± std over folds, from ``results/lesion/{dataset}/{cm}-{sm}/fold{k}/predictions_*.csv``."""
+    per = fold_metrics(paths, average="macro")
+    if (per["stage"] != "lesion").any():
+        raise ValueError("lesion_table: every file must be a lesion prediction file")
+    _check_single(per, "split", "lesion_table")
+    _check_single(per, "dataset", "lesion_table")
+    return _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof))
+
+
+def _symmetry_order(table: pd.DataFrame) -> pd.DataFrame:
+    pretrained = table["variant"].str.startswith("pretrained")
+    mask = table["variant"].str.split("-").str[1]
+    table = table.assign(
+        _n=table["model"].fillna(99).astype(int),
+        _m=mask.map({m: i for i, m in enumerate(CLASSIFIER_MASKS)}), _p=pretrained)
+    table = table.sort_values(["_n", "_p", "_m"], kind="stable").drop(columns=["_n", "_m", "_p"])
+    table["model"] = table["model"].astype("Int64")
+    return table.reset_index(drop=True)
+
+
+def symmetry_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = SYMMETRY_METRICS,
+                   ddof: int = 1) -> pd.DataFrame:
+    """Table 6a/6b: one row per symmetry variant, weighted averages, mean ± std over folds,
+    from ``results/symmetry/{variant}/fold{k}/predictions_{split}.csv``. ``model`` is the
+    thesis' row number (empty for variants the thesis did not train, e.g. ``scratch-seg``)."""
+    per = fold_metrics(paths, average="weighted")
+    if (per["stage"] != "symmetry").any():
+        raise ValueError("symmetry_table: every file must be a symmetry prediction file")
+    _check_single(per, "split", "symmetry_table")
+    per["model"] = per["variant"].map(SYMMETRY_MODEL_NUMBERS)
+    return _symmetry_order(summarise(per, ("model", "variant"), metrics, ddof=ddof))
+
+
+def architecture_table(paths: Iterable[str | Path], *,
+                       metrics: Sequence[str] = SYMMETRY_METRICS,
+                       ddof: int = 1) -> pd.DataFrame:
+    """The symmetry architecture comparison: one row per architecture and split
+    (``val`` first), weighted averages, mean ± std over folds, from
+    ``results/symmetry_arch/{arch}/fold{k}/predictions_{split}.csv``."""
+    per = fold_metrics(paths, average="weighted")
+    if (per["stage"] != "symmetry_arch").any():
+        raise ValueError("architecture_table: every file must be under results/symmetry_arch/")
+    per = per.sort_values("split", key=lambda s: s.map({"val": 0, "test": 1}), kind="stable")
+    return summarise(per, ("arch", "split"), metrics, ddof=ddof).reset_index(drop=True)
+
+
+def _read_localisation(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    df = pd.read_csv(path, dtype={"image_id": str})
+    for col in ("image_id",) + LOCALISATION_METRICS:
+        if col not in df.columns:
+            raise ValueError(f"{path}: missing column '{col}' (have: {', '.join(df.columns)})")
+    for col in LOCALISATION_METRICS:
+        values = pd.to_numeric(df[col], errors="coerce")
+        if values.isna().any():
+            raise ValueError(f"{path}: column '{col}' must be numeric "
+                             f"(found {df.loc[values.isna(), col].iloc[0]!r})")
+        df[col] = values.astype(float)
+    return df
+
+
+def localisation_table(paths: Iterable[str | Path], *, ddof: int = 1) -> pd.DataFrame:
+    """Tables 7, 9, 15: mean ± std over images of IoU, overlap and pointing game (the rate),
+    one row per model, from the per-image ``localisation*.csv`` of each model's best fold."""
+    frames = []
+    for path in paths:
+        keys = parse_result_path(path)
+        df = _read_localisation(path)
+        if df.empty:
+            raise ValueError(f"{path}: localisation file has no rows")
+        for k in ("model", "variant", "classifier_mask", "symmetry_mask"):
+            if k in keys:
+                df[k] = keys[k]
+        df["stage"] = keys["stage"]
+        frames.append(df)
+    if not frames:
+        raise ValueError("localisation_table: no localisation files given")
+    per = pd.concat(frames, ignore_index=True)
+    stages = per["stage"].unique()
+    if len(stages) != 1 or stages[0] not in ("lesion", "symmetry"):
+        raise ValueError(f"localisation_table: expected files of one stage, got {list(stages)}")
+    if stages[0] == "lesion":
+        return _lesion_order(summarise(per, _LESION_KEYS, LOCALISATION_METRICS, ddof=ddof,
+                                       count="n_images"))
+    per["model"] = per["variant"].map(SYMMETRY_MODEL_NUMBERS)
+    return _symmetry_order(summarise(per, ("model", "variant"), LOCALISATION_METRICS,
+                                     ddof=ddof, count="n_images"))
+
+
+def segmentation_table(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Table 5: the one-row ``metrics_test.csv`` of each segmentation architecture."""
+    frames = []
+    for path in paths:
+        df = pd.read_csv(path)
+        for col in ("arch",) + SEGMENTATION_METRICS:
+            if col not in df.columns:
+                raise ValueError(f"{path}: missing column '{col}' "
+                                 f"(have: {', '.join(df.columns)})")
+        if len(df) != 1:
+            raise ValueError(f"{path}: expected one row, found {len(df)}")
+        frames.append(df[["arch", *SEGMENTATION_METRICS]])
+    if not frames:
+        raise ValueError("segmentation_table: no metrics files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def per_class_table(paths: Iterable[str | Path], *, ddof: int = 1) -> pd.DataFrame:
+    """Tables 11/12: per-class precision / recall / F1 (mean ± std over folds) and support
+    of one model, from its fold prediction files; classes in label order."""
+    from selcn.metrics import per_class_report
+
+    frames = []
+    models = set()
+    for path in paths:
+        keys = parse_result_path(path)
+        models.add(keys.get("model"))
+        df = read_predictions(path)
+        names = class_names(df)
+        if not names:
+            raise ValueError(f"{path}: no prob_<class> columns to name the classes")
+        report = per_class_report(df["target"].to_numpy(), df["pred"].to_numpy(), names)
+        report = report.reset_index() if "class" not in report.columns else report
+        if "class" not in report.columns:
+            report = report.rename(columns={report.columns[0]: "class"})
+        report = report[report["class"].isin(names)]
+        report["fold"] = keys.get("fold")
+        frames.append(report)
+    if not frames:
+        raise ValueError("per_class_table: no prediction files given")
+    if len(models) > 1:
+        raise ValueError(f"per_class_table: files of several models {sorted(models)}")
+    per = pd.concat(frames, ignore_index=True)
+    out = summarise(per, ("class",), PER_CLASS_METRICS, ddof=ddof)
+    support = per.groupby("class", sort=False)["support"].mean().round().astype(int)
+    return out.merge(support.rename("support").reset_index(), on="class")
+
+
+def build_table(name: str, paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The table ``name`` of :data:`TABLES` from its input files."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r} (one of {', '.join(TABLES)})")
+    spec = TABLES[name]
+    if name == "table5_segmentation":
+        return segmentation_table(paths)
+    if name == "table6c_symmetry_architectures":
+        return architecture_table(paths)
+    if spec.metrics == LOCALISATION_METRICS:
+        return localisation_table(paths)
+    if name.startswith("table6"):
+        return symmetry_table(paths)
+    return lesion_table(paths)
+
+
+def display_labels() -> Mapping[str, Mapping[str, str]]:
+    """Readable values of the key columns (for the HTML tables)."""
+    return {
+        "classifier_mask": {m: MASK_LABELS[m] for m in CLASSIFIER_MASKS},
+        "symmetry_mask": {m: MASK_LABELS[m] for m in SYMMETRY_MASKS},
+        "split": {"val": "validation folds", "test": "test split"},
+    }

@@ -1,0 +1,214 @@
+"""Report tables on hand-made per-model files with known answers."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selcn.report import tables
+from selcn.report.html import read_reference, render_table_html, write_table
+from selcn.report.tables import TABLES
+
+CLASSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+REFERENCE = Path(__file__).resolve().parents[1] / "config" / "reference"
+
+
+def write_predictions(path: Path, target, pred, classes=CLASSES, ids=None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = ids or [f"ISIC_{i:07d}" for i in range(len(target))]
+    df = pd.DataFrame({"image_id": ids, "target": target, "pred": pred})
+    for j, c in enumerate(classes):
+        df[f"prob_{c}"] = [1.0 if p == j else 0.0 for p in pred]
+    df.to_csv(path, index=False)
+    return path
+
+
+def lesion_file(root, cm, sm, fold, split="test", dataset="ham10000"):
+    return root / "results/lesion" / dataset / f"{cm}-{sm}" / f"fold{fold}" / f"predictions_{split}.csv"
+
+
+def test_parse_result_path():
+    k = tables.parse_result_path("results/lesion/ham10000/seg-lae/fold2/predictions_test.csv")
+    assert k == {"stage": "lesion", "dataset": "ham10000", "classifier_mask": "seg",
+                 "symmetry_mask": "lae", "fold": 2, "file": "predictions_test.csv",
+                 "split": "test", "model": 8}
+    k = tables.parse_result_path("results/symmetry/scratch-none/fold1/predictions_val.csv")
+    assert (k["variant"], k["fold"], k["split"], k["model"]) == ("scratch-none", 1, "val", 1)
+    k = tables.parse_result_path("results/symmetry_arch/resnet34/fold0/predictions_test.csv")
+    assert (k["stage"], k["arch"], k["split"]) == ("symmetry_arch", "resnet34", "test")
+    k = tables.parse_result_path("results/lesion/isic2016/lae-off/localisation.csv")
+    assert (k["model"], k["dataset"]) == (9, "isic2016") and "fold" not in k
+    with pytest.raises(ValueError, match="not a result path"):
+        tables.parse_result_path("somewhere/else.csv")
+
+
+def test_lesion_table_known_answers(tmp_path):
+    t = [0, 1, 5, 5]
+    paths = [
+        # model 3 (none-seg): fold 0 all right, fold 1 half right
+        write_predictions(lesion_file(tmp_path, "none", "seg", 0), t, [0, 1, 5, 5]),
+        write_predictions(lesion_file(tmp_path, "none", "seg", 1), t, [0, 0, 5, 1]),
+        # model 1 (none-off): always "nv" -> accuracy 0.5 in both folds
+        write_predictions(lesion_file(tmp_path, "none", "off", 0), t, [5, 5, 5, 5]),
+        write_predictions(lesion_file(tmp_path, "none", "off", 1), t, [5, 5, 5, 5]),
+    ]
+    table = tables.lesion_table(paths)
+    assert list(table["model"]) == [1, 3]                      # thesis order, not input order
+    assert list(table["n_folds"]) == [2, 2]
+    m1, m3 = table.iloc[0], table.iloc[1]
+    assert m1["accuracy_mean"] == pytest.approx(0.5) and m1["accuracy_std"] == pytest.approx(0.0)
+    assert m1["kappa_mean"] == pytest.approx(0.0)
+    assert m3["accuracy_mean"] == pytest.approx(0.75)
+    assert m3["accuracy_std"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+    # macro recall of model 1: classes 0, 1, 5 present -> (0 + 0 + 1) / 3
+    assert m1["recall_mean"] == pytest.approx(1 / 3)
+    # model 3 fold 1: recall per class 0: 1, 1: 0, 5: 1/2 -> 0.5; fold 0: 1 -> mean 0.75
+    assert m3["recall_mean"] == pytest.approx(0.75)
+    assert m3["balanced_accuracy_mean"] == pytest.approx(0.75)
+    assert set(tables.LESION_METRICS) <= {c[:-5] for c in table.columns if c.endswith("_mean")}
+
+
+def test_lesion_table_rejects_mixed_splits(tmp_path):
+    paths = [write_predictions(lesion_file(tmp_path, "none", "off", 0, "test"), [0], [0]),
+             write_predictions(lesion_file(tmp_path, "none", "off", 1, "val"), [0], [0])]
+    with pytest.raises(ValueError, match="split"):
+        tables.lesion_table(paths)
+
+
+def test_bad_prediction_file_names_file_and_field(tmp_path):
+    path = lesion_file(tmp_path, "none", "off", 0)
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"image_id": ["a"], "target": [0]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"predictions_test\.csv: missing column 'pred'"):
+        tables.lesion_table([path])
+    pd.DataFrame({"image_id": ["a"], "target": ["mel"], "pred": [0]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="column 'target' must hold integer"):
+        tables.lesion_table([path])
+
+
+def test_symmetry_table_weighted_and_numbered(tmp_path):
+    root = tmp_path / "results/symmetry"
+    t = [0, 0, 0, 1]
+    paths = []
+    for variant, preds in (("pretrained-seg", ([0, 0, 0, 1], [0, 0, 0, 1])),
+                           ("scratch-none", ([0, 0, 1, 1], [0, 0, 0, 0]))):
+        for k, p in enumerate(preds):
+            paths.append(write_predictions(root / variant / f"fold{k}" / "predictions_val.csv",
+                                           t, p, classes=["asymmetric", "symmetric"]))
+    table = tables.symmetry_table(paths)
+    assert list(table["variant"]) == ["scratch-none", "pretrained-seg"]
+    assert list(table["model"]) == [1, 3]
+    # scratch fold 0: weighted recall = accuracy = 0.75; fold 1: 0.75 -> 0.75 +- 0
+    assert table.iloc[0]["recall_mean"] == pytest.approx(0.75)
+    # balanced accuracy: fold 0 (2/3 + 1) / 2, fold 1 (1 + 0) / 2
+    assert table.iloc[0]["balanced_accuracy_mean"] == pytest.approx(((2 / 3 + 1) / 2 + 0.5) / 2)
+    assert table.iloc[1]["f1_mean"] == pytest.approx(1.0)
+
+
+def test_architecture_table_rows_per_split(tmp_path):
+    paths = []
+    for arch in ("resnet34", "squeezenet1_0"):
+        for split in ("test", "val"):
+            p = tmp_path / f"results/symmetry_arch/{arch}/fold0/predictions_{split}.csv"
+            paths.append(write_predictions(p, [0, 1], [0, 1 if split == "val" else 0],
+                                           classes=["asymmetric", "symmetric"]))
+    table = tables.architecture_table(paths)
+    assert list(zip(table["arch"], table["split"])) == [
+        ("resnet34", "val"), ("squeezenet1_0", "val"), ("resnet34", "test"),
+        ("squeezenet1_0", "test")]
+    assert list(table["balanced_accuracy_mean"]) == pytest.approx([1.0, 1.0, 0.5, 0.5])
+
+
+def test_localisation_table_mean_std_over_images(tmp_path):
+    paths = []
+    for cm, sm, iou in (("lae", "lae", [0.2, 0.4]), ("none", "off", [0.5, 0.5])):
+        p = tmp_path / f"results/lesion/ham10000/{cm}-{sm}/localisation.csv"
+        p.parent.mkdir(parents=True)
+        pd.DataFrame({"image_id": ["a", "b"], "iou": iou, "overlap": [1.0, 0.5],
+                      "pointing": [1, 0]}).to_csv(p, index=False)
+        paths.append(p)
+    table = tables.localisation_table(paths)
+    assert list(table["model"]) == [1, 12]
+    row = table.iloc[1]
+    assert row["iou_mean"] == pytest.approx(0.3)
+    assert row["iou_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert row["pointing_mean"] == pytest.approx(0.5) and row["n_images"] == 2
+
+
+def test_symmetry_localisation_table(tmp_path):
+    p = tmp_path / "results/symmetry/pretrained-none/localisation_ham10000.csv"
+    p.parent.mkdir(parents=True)
+    pd.DataFrame({"image_id": ["a", "b", "c"], "iou": [0.1, 0.2, 0.3], "overlap": [1, 1, 1],
+                  "pointing": [1, 1, 0]}).to_csv(p, index=False)
+    table = tables.localisation_table([p])
+    assert list(table["model"]) == [2]
+    assert table.iloc[0]["pointing_mean"] == pytest.approx(2 / 3)
+
+
+def test_segmentation_table(tmp_path):
+    paths = []
+    for arch, dice in (("deeplabv3plus", 0.9), ("unet", 0.8)):
+        p = tmp_path / f"results/segmentation/{arch}/metrics_test.csv"
+        p.parent.mkdir(parents=True)
+        pd.DataFrame([{"arch": arch, "dice": dice, "jaccard": 0.7, "sensitivity": 0.6,
+                       "specificity": 0.5, "accuracy": 0.4}]).to_csv(p, index=False)
+        paths.append(p)
+    table = tables.segmentation_table(paths)
+    assert list(table["arch"]) == ["deeplabv3plus", "unet"]
+    assert list(table["dice"]) == [0.9, 0.8]
+
+
+def test_per_class_table(tmp_path):
+    classes = ["benign", "malignant"]
+    t = [0, 0, 1, 1]
+    paths = [write_predictions(lesion_file(tmp_path, "none", "off", 0), t, [0, 0, 1, 1], classes),
+             write_predictions(lesion_file(tmp_path, "none", "off", 1), t, [0, 1, 1, 1], classes)]
+    table = tables.per_class_table(paths)
+    assert list(table["class"]) == classes
+    benign = table.iloc[0]
+    assert benign["recall_mean"] == pytest.approx(0.75)        # 1.0 and 0.5
+    assert benign["precision_mean"] == pytest.approx(1.0)
+    assert table.iloc[1]["precision_mean"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert list(table["support"]) == [2, 2]
+
+
+def test_reference_files_match_table_specs():
+    """Every published table has a reference file with the table's key and metric columns."""
+    for name, spec in TABLES.items():
+        path = REFERENCE / f"{name}.csv"
+        if not spec.has_reference:
+            assert not path.exists()
+            continue
+        ref = read_reference(path)
+        for key in spec.keys:
+            assert key in ref.columns, (name, key)
+        cols = [m if spec.kind == "value" else f"{m}_mean" for m in spec.metrics]
+        present = [c for c in cols if c in ref.columns]
+        assert present, name
+        assert ref[present].notna().all().all(), name
+    ref8 = read_reference(REFERENCE / "table8_lesion_val.csv")
+    assert list(ref8["model"]) == list(range(1, 13))
+    assert ref8.loc[ref8["model"] == 1, "accuracy_mean"].item() == pytest.approx(0.859)
+    assert ref8.loc[ref8["model"] == 4, "f1_mean"].item() == pytest.approx(0.905)
+    ref5 = read_reference(REFERENCE / "table5_segmentation.csv")
+    assert ref5.set_index("arch").loc["unet", "specificity"] == pytest.approx(0.9328)
+
+
+def test_html_shows_thesis_and_difference(tmp_path):
+    t = [0, 1, 5, 5]
+    paths = [write_predictions(lesion_file(tmp_path, "none", "off", k), t, [0, 1, 5, 5])
+             for k in (0, 1)]
+    table = tables.lesion_table(paths)
+    spec = TABLES["table8_lesion_val"]
+    ref = read_reference(REFERENCE / "table8_lesion_val.csv")
+    page = render_table_html(table, spec, ref, note="synthetic demo")
+    assert spec.title in page
+    assert "0.859 ± 0.014" in page                             # thesis' accuracy of model 1
+    assert "+0.141" in page                                    # 1.000 - 0.859
+    assert "real</b> datasets" in page and "synthetic demo" in page
+    assert "<script" not in page
+    csv_path, html_path = tmp_path / "t.csv", tmp_path / "t.html"
+    write_table(table, spec, csv_path, html_path, REFERENCE / "table8_lesion_val.csv")
+    assert pd.read_csv(csv_path)["accuracy_mean"].tolist() == [1.0]
+    assert html_path.read_text().startswith("<!DOCTYPE html>")
