@@ -1,0 +1,218 @@
+"""Training batches from the cached image arrays, masks applied on the fly.
+
+A :class:`CachedImageDataset` reads rows of the uint8 cache ``(N, S, S, 3)`` (a memory map is
+fine: worker processes share it through the page cache), applies the masking strategy with the
+row's predicted mask, the row's augmentation code (identity / h-flip / v-flip / rot90 — the
+same one to image, predicted mask, target mask and CAM), resizes to the network's input and
+normalises. Items are dicts (``docs/contracts.md``, training core):
+
+- ``image``  float32 ``(3, H, W)``, ImageNet-normalised (or in [0, 1] without ``normalize``);
+- ``target`` int64 ``()`` class index (float32 when ``targets`` are floats), or float32
+  ``(1, H, W)`` in {0, 1} for segmentation (``target_masks``); absent without targets;
+- ``cam``    float32 ``(1, R, R)`` in [0, 1] when ``cams`` are given (kept at their own size);
+- ``row``    int64 ``()`` the cache row.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from selcn.masks import STRATEGIES, strategy_mask
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "CachedImageDataset", "make_loader",
+           "class_weights"]
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+#: augmentation codes of ``selcn.data.splits.balance`` (docs/contracts.md)
+TRANSFORMS: dict[int, str] = {0: "identity", 1: "hflip", 2: "vflip", 3: "rot90"}
+
+
+def _transform(array: np.ndarray, code: int) -> np.ndarray:
+    """Augmentation ``code`` of an ``(H, W, ...)`` array: 0 identity, 1 h-flip (left-right),
+    2 v-flip (up-down), 3 rot90 (``np.rot90(k=1)``, counter-clockwise)."""
+    if code == 0:
+        return array
+    if code == 1:
+        return array[:, ::-1]
+    if code == 2:
+        return array[::-1]
+    if code == 3:
+        return np.rot90(array, k=1, axes=(0, 1))
+    raise ValueError(f"unknown transform code {code} (one of {sorted(TRANSFORMS)})")
+
+
+def _resize(array: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
+    """Resize an ``(H, W[, C])`` array to ``(size, size[, C])`` with OpenCV."""
+    if array.shape[0] == size and array.shape[1] == size:
+        return array
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if size < max(array.shape[:2]) else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(array), (size, size), interpolation=interp)
+
+
+def _rows_array(values, n: int, name: str, dtype=None) -> np.ndarray | None:
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=dtype)
+    if values.shape[:1] != (n,):
+        raise ValueError(f"CachedImageDataset: {name} has {values.shape[:1]} entries, "
+                         f"expected one per row ({n})")
+    return values
+
+
+def _check_cache_array(values, n_images: int, side: tuple[int, int] | None, name: str):
+    if values is None:
+        return None
+    if values.ndim != 3 or values.shape[0] != n_images or (side and values.shape[1:] != side):
+        want = f"({n_images}, {side[0]}, {side[1]})" if side else f"({n_images}, R, R)"
+        raise ValueError(f"CachedImageDataset: {name} has shape {values.shape}, expected {want}")
+    return values
+
+
+class CachedImageDataset(Dataset):
+    """Items of the image cache, optionally masked, augmented, resized and normalised.
+
+    Args:
+        images: uint8 ``(N, S, S, 3)`` RGB cache (``np.load(..., mmap_mode="r")`` is fine).
+        rows: ``(M,)`` cache rows of the items; may repeat (balanced epochs).
+        targets: ``(M,)`` class index (or float) per item, aligned with ``rows``.
+        transforms: ``(M,)`` augmentation code per item (0 identity, 1 h-flip, 2 v-flip,
+            3 rot90), aligned with ``rows``; None = identity.
+        masks: uint8 ``(N, S, S)`` predicted lesion masks (indexed by cache row), needed for
+            ``mask_strategy`` ``seg`` / ``lae``.
+        mask_strategy: ``none``, ``seg`` or ``lae`` (:mod:`selcn.masks`; empty mask = whole image).
+        target_masks: ``(N, S, S)`` {0, 1} segmentation targets (indexed by cache row); when
+            given, ``target`` is the mask, not ``targets``.
+        cams: ``(N, R, R)`` float16 CAMs in [0, 1] (indexed by cache row).
+        size: network input side; None keeps the cache side ``S``. Images are resized with
+            INTER_AREA (shrinking) / INTER_LINEAR (growing), masks with INTER_NEAREST.
+        normalize: subtract the ImageNet mean and divide by its std (else values in [0, 1]).
+        lae_scale: growth factor of the LAE box.
+
+    The masking is applied at the cache resolution before augmentation and resizing; augmenting
+    first would give the same pixels (the LAE box of a flipped mask is the flipped box).
+    """
+
+    def __init__(self, images: np.ndarray, rows: Sequence[int], targets: Sequence | None = None,
+                 *, transforms: Sequence[int] | None = None, masks: np.ndarray | None = None,
+                 mask_strategy: str = "none", target_masks: np.ndarray | None = None,
+                 cams: np.ndarray | None = None, size: int | None = None,
+                 normalize: bool = True, lae_scale: float = 1.4) -> None:
+        if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"CachedImageDataset: images must be uint8 (N, S, S, 3), got "
+                             f"{images.dtype} {images.shape}")
+        if mask_strategy not in STRATEGIES:
+            raise ValueError(f"CachedImageDataset: unknown mask_strategy {mask_strategy!r} "
+                             f"(one of {', '.join(STRATEGIES)})")
+        if mask_strategy != "none" and masks is None:
+            raise ValueError(f"CachedImageDataset: mask_strategy {mask_strategy!r} needs masks")
+        self.images = images
+        self.rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        n, side = len(images), images.shape[1:3]
+        if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= n):
+            raise ValueError(f"CachedImageDataset: rows must lie in [0, {n}), got "
+                             f"[{self.rows.min()}, {self.rows.max()}]")
+        m = len(self.rows)
+        self.targets = _rows_array(targets, m, "targets")
+        self.transforms = _rows_array(transforms, m, "transforms", np.int64)
+        if self.transforms is not None and not np.isin(self.transforms, list(TRANSFORMS)).all():
+            bad = sorted(set(self.transforms.tolist()) - set(TRANSFORMS))
+            raise ValueError(f"CachedImageDataset: unknown transform code(s) {bad}")
+        self.masks = _check_cache_array(masks, n, side, "masks")
+        self.mask_strategy = mask_strategy
+        self.target_masks = _check_cache_array(target_masks, n, side, "target_masks")
+        self.cams = _check_cache_array(cams, n, None, "cams")
+        self.size = int(size) if size is not None else None
+        self.normalize = normalize
+        self.lae_scale = lae_scale
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        row = int(self.rows[index])
+        code = int(self.transforms[index]) if self.transforms is not None else 0
+        image = np.asarray(self.images[row])
+        if self.mask_strategy != "none":
+            keep = strategy_mask(np.asarray(self.masks[row]), self.mask_strategy, self.lae_scale)
+            image = image * keep[:, :, None]
+        image = _transform(image, code)
+        if self.size is not None:
+            image = _resize(image, self.size)
+        image = image.astype(np.float32) * np.float32(1.0 / 255.0)
+        if self.normalize:
+            image = (image - IMAGENET_MEAN) / IMAGENET_STD
+        item = {"image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+                "row": torch.tensor(row, dtype=torch.int64)}
+        if self.target_masks is not None:
+            target = _transform(np.asarray(self.target_masks[row]), code)
+            if self.size is not None:
+                target = _resize(target, self.size, nearest=True)
+            item["target"] = torch.from_numpy((np.ascontiguousarray(target) != 0)
+                                              .astype(np.float32)[None])
+        elif self.targets is not None:
+            value = self.targets[index]
+            dtype = torch.float32 if np.issubdtype(self.targets.dtype, np.floating) else torch.int64
+            item["target"] = torch.tensor(value, dtype=dtype)
+        if self.cams is not None:
+            cam = _transform(np.asarray(self.cams[row], dtype=np.float32), code)
+            item["cam"] = torch.from_numpy(np.ascontiguousarray(cam)[None])
+        return item
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed numpy / random of a loader worker from torch's per-worker seed."""
+    import random
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, num_workers: int = 0,
+                seed: int = 0, drop_last: bool = False,
+                pin_memory: bool | None = None) -> DataLoader:
+    """A deterministic DataLoader: the order (and worker seeds) depend only on ``seed``.
+
+    The shuffling generator is ``loader.generator``; :func:`selcn.training.fit` saves and
+    restores its state so that a resumed run draws the same epochs as an uninterrupted one.
+    Workers are not persistent (a persistent pool would draw the worker seeds once, and a
+    resumed run would then shuffle differently). ``pin_memory`` defaults to CUDA availability.
+    """
+    if batch_size < 1:
+        raise ValueError(f"make_loader: batch_size must be >= 1, got {batch_size}")
+    generator = torch.Generator()
+    generator.manual_seed(int(seed))
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                      num_workers=int(num_workers), drop_last=drop_last, generator=generator,
+                      worker_init_fn=_seed_worker if num_workers else None,
+                      pin_memory=pin_memory,
+                      prefetch_factor=4 if num_workers else None)
+
+
+def class_weights(targets: Sequence[int], n_classes: int) -> torch.Tensor:
+    """The thesis' class weights ``w_i = N / (n_i * C)`` (float32 ``(C,)``).
+
+    ``N`` = number of targets, ``n_i`` = targets of class ``i``, ``C`` = ``n_classes``.
+    A class absent from ``targets`` gets weight 0 (it never appears in the loss anyway).
+    """
+    targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+    if not len(targets):
+        raise ValueError("class_weights: no targets")
+    if targets.min() < 0 or targets.max() >= n_classes:
+        raise ValueError(f"class_weights: targets must lie in [0, {n_classes}), got "
+                         f"[{targets.min()}, {targets.max()}]")
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(targets) / (np.maximum(counts, 1) * n_classes), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)

@@ -1,0 +1,436 @@
+"""The one training loop of the cascade (segmentation, symmetry and lesion networks).
+
+:func:`fit` trains with Adam (``lr``, β1 = ``momentum``, ``weight_decay``) for at most
+``max_epochs`` epochs, stops early when the validation loss has not improved for ``patience``
+epochs and returns the model with the best epoch's weights. After every epoch it writes
+
+- ``<out_dir>/history.csv`` — ``epoch,train_loss,val_loss,<metrics…>,lr,seconds``;
+- ``<out_dir>/.resume/state.pt`` — everything needed to continue (model, optimiser, grad
+  scaler, epoch, early-stopping counter, best weights, history, the Python / numpy / torch /
+  CUDA RNG states and the training loader's shuffling generator),
+
+both atomically (temporary name, then rename). A job that is killed and started again with
+the same arguments continues after its last finished epoch and ends with the same history as an
+uninterrupted run (bit-identical losses on the CPU). A resume state written under different
+settings (learning rate, seed, model shapes, …) is ignored and training starts afresh.
+
+Batches are dicts (:mod:`selcn.data.datasets`): ``image`` ``(B, 3, H, W)``, ``target``, optional
+``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``.
+On CUDA: autocast (bfloat16 where supported, else float16 with a gradient scaler) and
+``channels_last``; on the CPU: float32, deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+__all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
+           "RESUME_STATE"]
+
+#: the resume state, relative to ``out_dir`` (not a Snakemake output)
+RESUME_STATE = Path(".resume") / "state.pt"
+
+MetricsFn = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; otherwise ``torch.device(name)``.
+
+    Raises RuntimeError when CUDA is asked for and none is available.
+    """
+    if isinstance(name, torch.device):
+        device = name
+    elif name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise ValueError(f"config: device {name!r} is not a torch device "
+                             "(auto, cpu, cuda, cuda:<k>)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"config: device {name!r} asked for, but no CUDA GPU is available "
+                           "(use device: auto or cpu)")
+    return device
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's ``random``, numpy and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+@dataclass
+class FitConfig:
+    """Settings of :func:`fit`.
+
+    Attributes:
+        max_epochs: upper bound on epochs.
+        patience: stop after this many epochs without a lower validation loss.
+        lr: Adam learning rate.
+        momentum: Adam β1 (the thesis' "momentum"); β2 = 0.999.
+        weight_decay: Adam (L2) weight decay.
+        seed: seeds Python / numpy / torch at the start of a fresh run.
+        device: ``auto``, ``cpu``, ``cuda`` … (:func:`resolve_device`).
+        amp: autocast on CUDA (bfloat16 where supported, else float16 + grad scaler); the CPU
+            always trains in float32.
+        channels_last: NHWC memory format for images and model on CUDA.
+        max_train_batches: cap on training batches per epoch (quick runs, HPO); None = all.
+        progress: tqdm bar per epoch on stderr.
+    """
+
+    max_epochs: int
+    patience: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    max_train_batches: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            raise ValueError(f"FitConfig: max_epochs must be >= 1, got {self.max_epochs}")
+        if self.patience < 1:
+            raise ValueError(f"FitConfig: patience must be >= 1, got {self.patience}")
+        if not self.lr > 0:
+            raise ValueError(f"FitConfig: lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"FitConfig: momentum (Adam beta1) must lie in [0, 1), "
+                             f"got {self.momentum}")
+        if self.max_train_batches is not None and self.max_train_batches < 1:
+            raise ValueError(f"FitConfig: max_train_batches must be >= 1 or None, "
+                             f"got {self.max_train_batches}")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model, best epoch's weights loaded, in eval mode, on the device.
+        best_epoch: 1-based epoch of the lowest validation loss.
+        history: the per-epoch table written to ``history.csv``.
+        best_val_loss: the validation loss of ``best_epoch``.
+        stopped_early: True when patience ran out before ``max_epochs``.
+    """
+
+    model: nn.Module
+    best_epoch: int
+    history: pd.DataFrame
+    best_val_loss: float = math.nan
+    stopped_early: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- helpers ---------------------------------------------------------------------------
+def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _inputs(batch: Mapping[str, torch.Tensor], device: torch.device, channels_last: bool,
+            extra_inputs: Sequence[str]) -> list[torch.Tensor]:
+    image = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return [image] + [batch[k].to(device, non_blocking=True) for k in extra_inputs if k in batch]
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _fingerprint(model: nn.Module, cfg: FitConfig, loader: DataLoader) -> str:
+    """What must match for a resume state to be reused (not max_epochs / patience / progress)."""
+    keys = ("lr", "momentum", "weight_decay", "seed", "amp", "channels_last", "max_train_batches")
+    spec = {k: asdict(cfg)[k] for k in keys}
+    spec["params"] = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    spec["n_train"] = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
+    spec["batch_size"] = loader.batch_size
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_history(history: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    history.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _history_frame(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    first, last = ["epoch", "train_loss", "val_loss"], ["lr", "seconds"]
+    middle = [c for c in table.columns if c not in first + last]
+    return table[first + middle + last]
+
+
+def _load_resume(path: Path, fingerprint: str) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a corrupt file cannot be resumed; start afresh
+        print(f"[training] ignoring unreadable resume state {path}: {err}", file=sys.stderr)
+        return None
+    if state.get("fingerprint") != fingerprint:
+        print(f"[training] resume state {path} was written with other settings; starting afresh",
+              file=sys.stderr)
+        return None
+    return state
+
+
+# ---- training --------------------------------------------------------------------------
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], out_dir: str | Path,
+        cfg: FitConfig, *, metrics_fn: MetricsFn | None = None,
+        extra_inputs: Sequence[str] = ("cam",)) -> FitResult:
+    """Train ``model``, resumably, with early stopping on the validation loss.
+
+    Args:
+        model: called ``model(image, *extras)``, extras = the batch's ``extra_inputs`` present.
+        train_loader: shuffled training batches (:func:`selcn.data.datasets.make_loader`; its
+            ``generator`` is saved and restored for resuming).
+        val_loader: validation batches (not shuffled).
+        loss_fn: ``loss_fn(outputs, target)`` → mean loss of the batch (outputs in float32).
+            An ``nn.Module`` (e.g. weighted cross-entropy) is moved to the device.
+        out_dir: receives ``history.csv`` and ``.resume/state.pt``.
+        cfg: :class:`FitConfig`.
+        metrics_fn: ``metrics_fn(outputs, targets)`` on the whole validation set — numpy
+            float32 outputs ``(N, …)`` and targets ``(N, …)`` — returning named floats that
+            become history columns.
+        extra_inputs: batch keys passed to the model after ``image`` when present.
+
+    Returns:
+        :class:`FitResult`. Losses in the history are per-sample means (batch means weighted
+        by batch size); ``lr`` is the learning rate of the epoch; ``seconds`` its wall time.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / RESUME_STATE
+    device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    channels_last = cfg.channels_last and cuda
+    amp_dtype = _amp_dtype(device, cfg.amp)
+
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn = loss_fn.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
+                                 weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    fingerprint = _fingerprint(model, cfg, train_loader)
+
+    rows: list[dict] = []
+    start_epoch, bad_epochs = 1, 0
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    state = _load_resume(state_path, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        rows = list(state["history"])
+        start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
+        best_loss, best_epoch, best_state = state["best_loss"], state["best_epoch"], state["best"]
+        _set_rng_state(state["rng"])
+        if train_loader.generator is not None and state.get("loader") is not None:
+            train_loader.generator.set_state(state["loader"])
+        print(f"[training] resumed from {state_path} after epoch {state['epoch']}",
+              file=sys.stderr, flush=True)
+    else:
+        set_seed(cfg.seed)
+
+    history_path = out_dir / "history.csv"
+    stopped = bad_epochs >= cfg.patience
+    epoch = start_epoch
+    while epoch <= cfg.max_epochs and not stopped:
+        started = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss = _train_epoch(model, train_loader, loss_fn, optimizer, scaler, device,
+                                  amp_dtype, channels_last, extra_inputs, cfg, epoch)
+        val_loss, outputs, targets = _evaluate(model, val_loader, loss_fn, device, amp_dtype,
+                                               channels_last, extra_inputs,
+                                               keep=metrics_fn is not None)
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
+        if metrics_fn is not None:
+            row.update({k: float(v) for k, v in metrics_fn(outputs, targets).items()})
+        if val_loss < best_loss:
+            best_loss, best_epoch, best_state, bad_epochs = val_loss, epoch, _cpu_state(model), 0
+        else:
+            bad_epochs += 1
+        row.update(lr=lr, seconds=time.perf_counter() - started)
+        rows.append(row)
+        stopped = bad_epochs >= cfg.patience
+        _write_history(_history_frame(rows), history_path)
+        _atomic_save({"fingerprint": fingerprint, "epoch": epoch, "bad_epochs": bad_epochs,
+                      "best_loss": best_loss, "best_epoch": best_epoch, "best": best_state,
+                      "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
+                      "scaler": scaler.state_dict(), "history": rows, "rng": _rng_state(),
+                      "loader": (train_loader.generator.get_state()
+                                 if train_loader.generator is not None else None)},
+                     state_path)
+        print(f"[training] epoch {epoch}: train_loss={train_loss:.5f} val_loss={val_loss:.5f} "
+              f"({row['seconds']:.1f} s){' — best' if best_epoch == epoch else ''}",
+              file=sys.stderr, flush=True)
+        epoch += 1
+
+    history = _history_frame(rows)
+    if not history_path.is_file() and not history.empty:
+        _write_history(history, history_path)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(model=model, best_epoch=best_epoch, history=history,
+                     best_val_loss=float(best_loss),
+                     stopped_early=stopped and len(rows) < cfg.max_epochs)
+
+
+def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scaler,
+                 device: torch.device, amp_dtype: torch.dtype | None, channels_last: bool,
+                 extra_inputs: Sequence[str], cfg: FitConfig, epoch: int) -> float:
+    model.train()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    n_batches = len(loader)
+    if cfg.max_train_batches is not None:
+        n_batches = min(n_batches, cfg.max_train_batches)
+    bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}/{cfg.max_epochs}", unit="batch",
+               file=sys.stderr, disable=not cfg.progress, mininterval=1.0, leave=True)
+    for step, batch in enumerate(bar):
+        if step >= n_batches:
+            break
+        inputs = _inputs(batch, device, channels_last, extra_inputs)
+        target = batch["target"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                            enabled=amp_dtype is not None):
+            outputs = model(*inputs)
+        loss = loss_fn(outputs.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        size = len(target)
+        total += loss.detach().double() * size
+        count += size
+        if cfg.progress and step % 20 == 0:  # a host sync, so only now and then
+            bar.set_postfix(loss=f"{total.item() / count:.4f}", refresh=False)
+    bar.close()
+    if count == 0:
+        raise ValueError("fit: the training loader yielded no batch (empty training set, or "
+                         "drop_last with fewer samples than batch_size)")
+    return float(total.item() / count)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, loader: DataLoader, loss_fn, device: torch.device,
+              amp_dtype: torch.dtype | None, channels_last: bool, extra_inputs: Sequence[str],
+              keep: bool) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    outputs, targets = [], []
+    for batch in loader:
+        inputs = _inputs(batch, device, channels_last, extra_inputs)
+        target = batch["target"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                            enabled=amp_dtype is not None):
+            out = model(*inputs)
+        out = out.float()
+        total += loss_fn(out, target).double() * len(target)
+        count += len(target)
+        if keep:
+            outputs.append(out.cpu())
+            targets.append(batch["target"])
+    if count == 0:
+        raise ValueError("fit: the validation loader yielded no batch (empty validation set)")
+    if not keep:
+        return float(total.item() / count), None, None
+    return (float(total.item() / count), torch.cat(outputs).numpy(),
+            torch.cat(targets).numpy())
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: str | torch.device | None = None, *,
+            extra_inputs: Sequence[str] = ("cam",), amp: bool = True,
+            progress: bool = False) -> dict[str, np.ndarray | None]:
+    """Run ``model`` over ``loader`` in eval mode.
+
+    Args:
+        device: None = the device of the model's parameters.
+        amp: autocast on CUDA (bfloat16 / float16) as in :func:`fit`.
+
+    Returns:
+        ``{"outputs": float32 (N, …) raw model outputs (logits), "targets": (N, …) or None when
+        the batches carry no ``target``, "rows": int64 (N,) cache rows}``, in loader order.
+    """
+    device = (next(model.parameters()).device if device is None
+              else resolve_device(device))
+    model = model.to(device).eval()
+    cuda = device.type == "cuda"
+    amp_dtype = _amp_dtype(device, amp)
+    outputs, targets, rows = [], [], []
+    for batch in tqdm(loader, desc="predict", unit="batch", file=sys.stderr,
+                      disable=not progress, mininterval=1.0):
+        inputs = _inputs(batch, device, cuda, extra_inputs)
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                            enabled=amp_dtype is not None):
+            out = model(*inputs)
+        outputs.append(out.float().cpu())
+        rows.append(batch["row"])
+        if "target" in batch:
+            targets.append(batch["target"])
+    if not outputs:
+        raise ValueError("predict: the loader yielded no batch")
+    return {"outputs": torch.cat(outputs).numpy(),
+            "targets": torch.cat(targets).numpy() if targets else None,
+            "rows": torch.cat(rows).numpy().astype(np.int64)}
