@@ -129,6 +129,84 @@ def lesion_prediction_files(dataset, split):
     ]
 
 
+#: lesion CAMs are localised on this dataset's test split (the one with ground-truth masks);
+#: ISIC 2016 models too, as the thesis' Table 15 does
+LESION_LOCALISATION_DATASET = "ham10000"
+#: ISIC 2019 (HAM10000 ids removed) is the external test set of the HAM10000 models
+LESION_EXTERNAL = {"ham10000": "isic2019"}
+
+
+def lesion_fold_file(dataset, classifier_mask, symmetry_mask, fold, name):
+    return f"{lesion_dir(dataset, classifier_mask, symmetry_mask)}/fold{fold}/{name}"
+
+
+def lesion_localisation_file(dataset, classifier_mask, symmetry_mask):
+    return f"{lesion_dir(dataset, classifier_mask, symmetry_mask)}/localisation.csv"
+
+
+def lesion_best_fold_file(dataset, classifier_mask, symmetry_mask):
+    return f"{lesion_dir(dataset, classifier_mask, symmetry_mask)}/best_fold.json"
+
+
+def lesion_inputs(dataset, classifier_mask, symmetry_mask):
+    """Named inputs a lesion model needs on `dataset`: cache, splits, masks, symmetry CAMs."""
+    inputs = {**cache_files(dataset), "splits": f"{RESULTS}/splits/{dataset}.csv"}
+    if classifier_mask != "none":
+        inputs["masks"] = predicted_masks(dataset)
+    if symmetry_mask != "off":
+        inputs["cams"] = cams_file(symmetry_mask, dataset)
+    return inputs
+
+
+def lesion_training_inputs(wildcards):
+    """Input function of `train_lesion`."""
+    inputs = lesion_inputs(wildcards.lesion_dataset, wildcards.classifier_mask,
+                           wildcards.symmetry_mask)
+    hpo = hpo_best("lesion")
+    if hpo:
+        inputs["hpo"] = hpo
+    return inputs
+
+
+def lesion_selection_split():
+    """Prediction split the best fold is chosen on: test under `protocol: thesis`, else val."""
+    return "test" if CFG["protocol"] == "thesis" else "val"
+
+
+def lesion_localisation_inputs(wildcards):
+    """Input function of `lesion_localisation`: every fold's model and selection predictions,
+    and the reference dataset's cache with ground-truth masks (+ masks / CAMs it needs)."""
+    d, cm, sm = wildcards.lesion_dataset, wildcards.classifier_mask, wildcards.symmetry_mask
+    ref = LESION_LOCALISATION_DATASET
+    split = lesion_selection_split()
+    return {
+        **lesion_inputs(ref, cm, sm),
+        "gt_masks": f"{RESULTS}/cache/{ref}/gt_masks.npy",
+        "models": [lesion_fold_file(d, cm, sm, k, "model.pt") for k in GRID.lesion_folds],
+        "predictions": [lesion_fold_file(d, cm, sm, k, f"predictions_{split}.csv")
+                        for k in GRID.lesion_folds],
+    }
+
+
+def lesion_figure10_inputs(wildcards=None):
+    """Input function of `fig10_lesion_cams`: every HAM10000 model (all folds + best_fold.json),
+    the HAM10000 cache, its predicted masks and every symmetry CAM file the grid uses."""
+    ref = LESION_LOCALISATION_DATASET
+    inputs = {**cache_files(ref), "splits": f"{RESULTS}/splits/{ref}.csv",
+              "gt_masks": f"{RESULTS}/cache/{ref}/gt_masks.npy"}
+    if any(cm != "none" for cm in GRID.classifier_masks):
+        inputs["masks"] = predicted_masks(ref)
+    for sm in GRID.cam_masks:
+        if sm != "off":
+            inputs[f"cams_{sm}"] = cams_file(sm, ref)
+    inputs["best"] = [lesion_best_fold_file(ref, m["classifier_mask"], m["symmetry_mask"])
+                      for m in GRID.models()]
+    inputs["models"] = [lesion_fold_file(ref, m["classifier_mask"], m["symmetry_mask"], k,
+                                         "model.pt")
+                        for m in GRID.models() for k in GRID.lesion_folds]
+    return inputs
+
+
 # ---- targets ------------------------------------------------------------------------
 def all_targets():
     """What `rule all` builds: every table and figure of the report."""

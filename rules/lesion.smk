@@ -1,0 +1,113 @@
+# Lesion stage (thesis 4.1.3, 5.2 experiments 3-5 and the ISIC 2016 experiment, Figure 10):
+# EfficientNet (+ E-Layer fed with the symmetry CAMs) over the grid
+# {lesion_dataset} x {classifier_mask} x {symmetry_mask} x {fold}; HAM10000 models also predict
+# ISIC 2019; per model the best fold is localised (Grad-CAM++ vs the HAM10000 ground truth).
+# Tables 8-15 and Figures 11-13 are aggregated by the report stage from these files.
+
+
+rule train_lesion:
+    input:
+        unpack(lesion_training_inputs),
+    output:
+        model=lesion_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}",
+                               "{fold}", "model.pt"),
+        history=lesion_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}",
+                                 "{fold}", "history.csv"),
+        predictions_val=lesion_fold_file("{lesion_dataset}", "{classifier_mask}",
+                                         "{symmetry_mask}", "{fold}", "predictions_val.csv"),
+        predictions_test=lesion_fold_file("{lesion_dataset}", "{classifier_mask}",
+                                          "{symmetry_mask}", "{fold}", "predictions_test.csv"),
+    log:
+        f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
+    wildcard_constraints:
+        classifier_mask="|".join(GRID.classifier_masks),
+        symmetry_mask="|".join(GRID.cam_masks),
+        fold="|".join(str(k) for k in GRID.lesion_folds),
+    threads: threads_of("lesion")
+    resources:
+        **stage_resources("lesion"),
+        runtime=runtime_of("lesion"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/lesion_train.py"
+
+
+rule predict_lesion_external:
+    input:
+        unpack(lambda w: lesion_inputs(LESION_EXTERNAL["ham10000"], w.classifier_mask,
+                                       w.symmetry_mask)),
+        model=lesion_fold_file("ham10000", "{classifier_mask}", "{symmetry_mask}", "{fold}",
+                               "model.pt"),
+    output:
+        predictions=lesion_fold_file("ham10000", "{classifier_mask}", "{symmetry_mask}",
+                                     "{fold}", "predictions_isic2019.csv"),
+    params:
+        batch_size=config["lesion"]["train"]["batch_size"],
+        num_workers=config["lesion"]["train"]["num_workers"],
+    log:
+        f"{LOGS}/lesion/predict_isic2019_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
+    wildcard_constraints:
+        classifier_mask="|".join(GRID.classifier_masks),
+        symmetry_mask="|".join(GRID.cam_masks),
+        fold="|".join(str(k) for k in GRID.lesion_folds),
+    threads: threads_of("lesion")
+    resources:
+        **stage_resources("lesion"),
+        runtime=runtime_of("lesion"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/lesion_predict_external.py"
+
+
+rule lesion_localisation:
+    input:
+        unpack(lesion_localisation_inputs),
+    output:
+        localisation=lesion_localisation_file("{lesion_dataset}", "{classifier_mask}",
+                                              "{symmetry_mask}"),
+        best=lesion_best_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}"),
+    params:
+        folds=list(GRID.lesion_folds),
+        protocol=config["protocol"],
+        cams=config["cams"],
+    log:
+        f"{LOGS}/lesion/localisation_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}.log",
+    wildcard_constraints:
+        classifier_mask="|".join(GRID.classifier_masks),
+        symmetry_mask="|".join(GRID.cam_masks),
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/lesion_localisation.py"
+
+
+rule fig10_lesion_cams:
+    input:
+        **lesion_figure10_inputs(),
+    output:
+        figure=report(
+            f"{RESULTS}/figures/fig10_lesion_cams.png",
+            caption="../workflow/report/fig10_lesion_cams.rst",
+            category="Lesion classification",
+            labels={"figure": "Figure 10", "content": "Grad-CAM++ of every lesion model"},
+        ),
+    params:
+        models=GRID.models(),
+        folds=list(GRID.lesion_folds),
+        image_id=None,
+    log:
+        f"{LOGS}/lesion/fig10_lesion_cams.log",
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/lesion_fig10.py"

@@ -1,0 +1,667 @@
+"""The lesion stage: train one grid cell x fold, predict, pick the best fold, localise its CAMs.
+
+A grid cell is ``(dataset, classifier_mask, symmetry_mask)``: ``classifier_mask`` (none | seg |
+lae) masks the lesion network's input with the predicted lesion masks, ``symmetry_mask``
+(off | none | seg | lae) selects the symmetry CAMs fed to the E-Layer (``off`` = baseline).
+
+Files (``docs/contracts.md``, lesion stage), per fold ``k`` under
+``results/lesion/{dataset}/{classifier_mask}-{symmetry_mask}/fold{k}/``:
+
+- ``model.pt`` — ``{"arch", "num_classes", "use_cam", "input_size", "classifier_mask",
+  "symmetry_mask", "class_names", "fold", "best_epoch", "state_dict"}``
+  (:func:`save_lesion_model` / :func:`load_lesion_model`);
+- ``history.csv`` — the training core's per-epoch history;
+- ``predictions_val.csv``, ``predictions_test.csv`` (and, for HAM10000 models,
+  ``predictions_isic2019.csv``) — ``image_id,target,pred,prob_<class>...``.
+
+Per cell: ``best_fold.json`` (:func:`select_best_fold`) and ``localisation.csv``
+(``image_id,iou,overlap,pointing``, :func:`localise_model`): Grad-CAM++ of the best fold's
+own target layer (E-Layer output, or the encoder's last feature layer for baselines), target =
+predicted class, against the ground-truth masks of the **HAM10000 test split**. ISIC 2016 has no
+ground-truth masks; its models are localised on the same HAM10000 test images (as the thesis'
+Table 15 does), fed with the HAM10000 symmetry CAMs and masks.
+
+Protocols (``config.protocol``):
+
+- ``leakage_free`` — the split table's folds are grouped by lesion; the training part (every
+  other fold) is balanced **inside** the fold; validation = the fold's own images, unaugmented;
+  the best fold is chosen on validation accuracy.
+- ``thesis`` — the pooled training + validation images are balanced first and the balanced table
+  (augmented copies included) is cut into stratified folds, so copies of one image may land on
+  both sides; the best fold is chosen on test accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selcn.config import train_params
+from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
+
+__all__ = [
+    "PROTOCOLS", "read_index", "read_splits", "class_names_of", "fold_tables", "lesion_loss",
+    "fit_lesion", "predict_probabilities", "prediction_frame", "write_predictions",
+    "save_lesion_model", "load_lesion_model", "train_lesion_fold", "predict_split",
+    "select_best_fold", "best_fold_criterion", "lesion_cams", "localise_model",
+    "localise_best_fold", "test_rows",
+]
+
+PROTOCOLS = ("leakage_free", "thesis")
+
+
+# ---- small io helpers ----------------------------------------------------------------------
+def _atomic_csv(table: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _atomic_json(data: Mapping, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    table = pd.read_csv(path, dtype={"image_id": str, "split": str, "label": str})
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
+                         f"(has {', '.join(map(str, table.columns))})")
+    return table
+
+
+def _load_array(path: str | Path | None, what: str, n_rows: int,
+                ndim: int = 3) -> np.ndarray | None:
+    """A memory-mapped ``.npy`` whose first axis must match the cache (``None`` passes)."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    array = np.load(path, mmap_mode="r")
+    if array.ndim != ndim or array.shape[0] != n_rows:
+        raise ValueError(f"{path}: {what} must have shape (N={n_rows}, ...) with {ndim} axes, "
+                         f"got {array.shape}")
+    return array
+
+
+# ---- tables ---------------------------------------------------------------------------------
+def read_index(index_csv: str | Path) -> pd.DataFrame:
+    """The cache index ``row,image_id,label,target,...`` with ``row`` = array row."""
+    index = _read_csv(index_csv, ("row", "image_id", "label", "target"), "cache index")
+    if not np.array_equal(index["row"].to_numpy(), np.arange(len(index))):
+        raise ValueError(f"{index_csv}: field 'row' must be 0..N-1 in order")
+    return index
+
+
+def read_splits(splits_csv: str | Path, index: pd.DataFrame) -> pd.DataFrame:
+    """The split table joined with the cache rows: ``row,image_id,target,label,split``."""
+    splits = _read_csv(splits_csv, ("image_id", "split"), "split table")
+    row_of = dict(zip(index["image_id"], index["row"]))
+    unknown = [i for i in splits["image_id"] if i not in row_of]
+    if unknown:
+        raise ValueError(f"{splits_csv}: image_id {unknown[0]!r} (and {len(unknown) - 1} more) "
+                         "not in the cache index")
+    bad = sorted(s for s in set(splits["split"]) if s not in ("test", "excluded")
+                 and not (s.startswith("fold") and s[4:].isdigit()))
+    if bad:
+        raise ValueError(f"{splits_csv}: field 'split' has unknown value(s) {bad} "
+                         "(expected test, fold<k>, excluded)")
+    out = splits[["image_id", "split"]].copy()
+    out["row"] = out["image_id"].map(row_of).astype(np.int64)
+    out["target"] = index["target"].to_numpy()[out["row"]].astype(np.int64)
+    out["label"] = index["label"].to_numpy()[out["row"]]
+    if "group" in splits.columns:
+        out["group"] = splits["group"].astype(str).to_numpy()
+    return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def class_names_of(index: pd.DataFrame, num_classes: int | None = None,
+                   source: str = "cache index", dataset: str | None = None) -> list[str]:
+    """Class names in target order.
+
+    With ``dataset`` the contract's list (:func:`selcn.data.labels.classes`), checked against
+    the index's ``label``/``target`` pairs; otherwise read from those pairs, where every
+    target ``0..C-1`` must occur with exactly one label.
+    """
+    pairs = index[["target", "label"]].drop_duplicates()
+    clash = pairs["target"].duplicated(keep=False)
+    if clash.any():
+        raise ValueError(f"{source}: target {int(pairs.loc[clash, 'target'].iloc[0])} has "
+                         "several labels")
+    names = dict(zip(pairs["target"].astype(int), pairs["label"].astype(str)))
+    if dataset is not None:
+        from selcn.data.labels import classes
+
+        known = list(classes(dataset))
+        for target, label in names.items():
+            if not 0 <= target < len(known) or known[target] != label:
+                raise ValueError(f"{source}: label {label!r} with target {target} does not "
+                                 f"match the {dataset} classes {known}")
+        return known
+    n = num_classes or (max(names) + 1)
+    missing = [t for t in range(n) if t not in names]
+    if missing:
+        raise ValueError(f"{source}: no image of target(s) {missing}; cannot name every class")
+    return [names[t] for t in range(n)]
+
+
+def fold_tables(splits: pd.DataFrame, fold: int, *, protocol: str = "leakage_free",
+                target_per_class: int = 2000, max_copies: int = 3,
+                seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The ``train``, ``val`` and ``test`` tables of one fold: ``row,transform,target``.
+
+    ``train`` is balanced with :func:`selcn.data.splits.balance` (transform 0 identity,
+    1 h-flip, 2 v-flip, 3 rot90); ``val``/``test`` are unaugmented (transform 0) except under
+    ``protocol: thesis`` (see the module docstring). Rows marked ``excluded`` are never used.
+    """
+    from selcn.data.splits import balance
+
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
+    is_fold = splits["split"].str.startswith("fold")
+    folds = sorted(splits.loc[is_fold, "split"].unique(), key=lambda s: int(s[4:]))
+    name = f"fold{fold}"
+    if name not in folds:
+        raise ValueError(f"split table: fold {name!r} not in field 'split' "
+                         f"(folds: {', '.join(folds) or 'none'})")
+
+    def plain(part: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"row": part["row"].to_numpy(np.int64),
+                             "transform": np.zeros(len(part), np.int64),
+                             "target": part["target"].to_numpy(np.int64)})
+
+    def balanced(part: pd.DataFrame) -> pd.DataFrame:
+        table = balance(part.reset_index(drop=True), target_per_class, max_copies, seed)
+        target_of = dict(zip(part["row"], part["target"]))
+        return pd.DataFrame({"row": table["row"].to_numpy(np.int64),
+                             "transform": table["transform"].to_numpy(np.int64),
+                             "target": table["row"].map(target_of).to_numpy(np.int64)})
+
+    test = plain(splits[splits["split"] == "test"])
+    if protocol == "leakage_free":
+        train = balanced(splits[is_fold & (splits["split"] != name)])
+        val = plain(splits[splits["split"] == name])
+    else:
+        from sklearn.model_selection import StratifiedKFold
+
+        pool = balanced(splits[is_fold])
+        cv = StratifiedKFold(n_splits=len(folds), shuffle=True, random_state=seed)
+        train_idx, val_idx = list(cv.split(np.zeros(len(pool)), pool["target"]))[folds.index(name)]
+        train, val = pool.iloc[train_idx], pool.iloc[val_idx]
+    parts = {"train": train.reset_index(drop=True), "val": val.reset_index(drop=True),
+             "test": test}
+    for part, table in parts.items():
+        if table.empty:
+            raise ValueError(f"split table: the {part} part of {name} is empty")
+    return parts
+
+
+def test_rows(splits: pd.DataFrame) -> np.ndarray:
+    """Sorted cache rows of the ``test`` split."""
+    return np.sort(splits.loc[splits["split"] == "test", "row"].to_numpy(np.int64))
+
+
+# ---- datasets and training ------------------------------------------------------------------
+def _dataset(images: np.ndarray, table: pd.DataFrame, *, masks: np.ndarray | None,
+             classifier_mask: str, cams: np.ndarray | None, size: int):
+    from selcn.data.datasets import CachedImageDataset
+
+    return CachedImageDataset(
+        images, table["row"].to_numpy(np.int64), table["target"].to_numpy(np.int64),
+        transforms=table["transform"].to_numpy(np.int64) if "transform" in table else None,
+        masks=masks if classifier_mask != "none" else None,
+        mask_strategy=classifier_mask, cams=cams, size=size)
+
+
+def _check_inputs(classifier_mask: str, symmetry_mask: str, masks, cams) -> None:
+    if classifier_mask not in ("none", "seg", "lae"):
+        raise ValueError(f"unknown classifier_mask {classifier_mask!r} (none, seg, lae)")
+    if symmetry_mask not in ("off", "none", "seg", "lae"):
+        raise ValueError(f"unknown symmetry_mask {symmetry_mask!r} (off, none, seg, lae)")
+    if classifier_mask != "none" and masks is None:
+        raise ValueError(f"classifier_mask={classifier_mask!r} needs the predicted lesion masks")
+    if (symmetry_mask != "off") != (cams is not None):
+        raise ValueError(f"symmetry_mask={symmetry_mask!r}: symmetry CAMs must be given exactly "
+                         "when symmetry_mask != off")
+
+
+def lesion_loss(train_targets: np.ndarray, num_classes: int, weighted: bool) -> nn.Module:
+    """Cross-entropy, weighted by ``w_i = N / (n_i * C)`` of the training targets when asked."""
+    if not weighted:
+        return nn.CrossEntropyLoss()
+    from selcn.data.datasets import class_weights
+
+    weights = torch.as_tensor(np.asarray(class_weights(train_targets, num_classes)),
+                              dtype=torch.float32)
+    return nn.CrossEntropyLoss(weight=weights)
+
+
+def _accuracy_metrics(outputs, targets) -> dict[str, float]:
+    """Validation metrics for the history: accuracy and balanced accuracy of the logits."""
+    pred = torch.as_tensor(outputs).argmax(1).cpu().numpy()
+    true = torch.as_tensor(targets).cpu().numpy()
+    recalls = [float((pred[true == c] == c).mean()) for c in np.unique(true)]
+    return {"accuracy": float((pred == true).mean()), "balanced_accuracy": float(np.mean(recalls))}
+
+
+def _fit_config(cfg: Mapping, params: Mapping, device: torch.device, progress: bool):
+    from selcn.training import FitConfig
+
+    cuda = device.type == "cuda"
+    return FitConfig(max_epochs=params["max_epochs"], patience=params["patience"], lr=params["lr"],
+                     momentum=params["momentum"], weight_decay=params["weight_decay"],
+                     seed=cfg["seed"], device=str(device), amp=cuda, channels_last=cuda,
+                     max_train_batches=params.get("max_train_batches"), progress=progress)
+
+
+def fit_lesion(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | Path,
+               cfg: Mapping, params: Mapping, *, num_classes: int, classifier_mask: str = "none",
+               symmetry_mask: str = "off", masks: np.ndarray | None = None,
+               cams: np.ndarray | None = None, progress: bool = True):
+    """Train one lesion model with the shared training core.
+
+    Args:
+        images: uint8 ``(N, S, S, 3)`` RGB cache (a memory map is fine).
+        train, val: tables ``row,transform,target`` (:func:`fold_tables`).
+        out_dir: where the core writes ``history.csv`` and its resume state.
+        cfg: validated config (``seed``, ``device``, ``lesion``, ``weights``).
+        params: training hyper-parameters (:func:`selcn.config.train_params`).
+        num_classes: 7 (HAM10000) or 2 (ISIC 2016).
+        masks: uint8 ``(N, S, S)`` predicted lesion masks (``classifier_mask != none``).
+        cams: float ``(N, R, R)`` symmetry CAMs in [0, 1] (``symmetry_mask != off``).
+
+    Returns:
+        the core's ``FitResult(model, best_epoch, history)`` (weights of the best epoch).
+    """
+    from selcn.data.datasets import make_loader
+    from selcn.training import fit, resolve_device, set_seed
+
+    _check_inputs(classifier_mask, symmetry_mask, masks, cams)
+    les = cfg["lesion"]
+    set_seed(cfg["seed"])
+    device = resolve_device(cfg["device"])
+    cache = cfg["weights"]["cache_dir"] if les["pretrained"] else None
+    if les["pretrained"] and cache is None:
+        raise ValueError("config: lesion.pretrained is true but weights.cache_dir is null "
+                         "(set weights.cache_dir, or lesion.pretrained: false)")
+    model = create_lesion_model(les["architecture"], num_classes, use_cam=symmetry_mask != "off",
+                                pretrained_cache=cache)
+    kw = dict(masks=masks, classifier_mask=classifier_mask, cams=cams, size=les["input_size"])
+    train_ds, val_ds = _dataset(images, train, **kw), _dataset(images, val, **kw)
+    bs, workers = params["batch_size"], params.get("num_workers", 0)
+    train_loader = make_loader(train_ds, bs, shuffle=True, num_workers=workers, seed=cfg["seed"],
+                               drop_last=len(train_ds) > bs)
+    val_loader = make_loader(val_ds, bs, shuffle=False, num_workers=workers, seed=cfg["seed"])
+    loss = lesion_loss(train["target"].to_numpy(), num_classes, params["weighted_loss"])
+    return fit(model, train_loader, val_loader, loss, out_dir,
+               _fit_config(cfg, params, device, progress), metrics_fn=_accuracy_metrics)
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFrame, *,
+                          input_size: int, classifier_mask: str = "none",
+                          masks: np.ndarray | None = None, cams: np.ndarray | None = None,
+                          batch_size: int = 32, num_workers: int = 0,
+                          device: str | torch.device | None = None) -> np.ndarray:
+    """Softmax probabilities ``(len(table), C)`` of the rows of ``table`` (its order kept)."""
+    from selcn.data.datasets import make_loader
+    from selcn.training import predict
+
+    use_cam = getattr(model, "use_cam", cams is not None)
+    if use_cam and cams is None:
+        raise ValueError("predict_probabilities: the model has an E-Layer but no cams were given")
+    dataset = _dataset(images, table, masks=masks, classifier_mask=classifier_mask,
+                       cams=cams if use_cam else None, size=input_size)
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
+    out = predict(model, loader, device=device)
+    logits = torch.as_tensor(out["outputs"]).float()
+    rows = np.asarray(torch.as_tensor(out["rows"]).cpu())
+    if not np.array_equal(rows, table["row"].to_numpy()):
+        raise RuntimeError("predict_probabilities: the loader returned rows out of order")
+    return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+def prediction_frame(image_ids: Sequence[str], targets: Sequence[int], probs: np.ndarray,
+                     class_names: Sequence[str]) -> pd.DataFrame:
+    """``image_id,target,pred,prob_<class>...`` (docs/contracts.md, prediction files)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape != (len(image_ids), len(class_names)):
+        raise ValueError(f"prediction_frame: probabilities of shape {probs.shape}, expected "
+                         f"({len(image_ids)}, {len(class_names)})")
+    frame = pd.DataFrame({"image_id": list(image_ids),
+                          "target": np.asarray(targets, dtype=np.int64),
+                          "pred": probs.argmax(1).astype(np.int64)})
+    for c, name in enumerate(class_names):
+        frame[f"prob_{name}"] = probs[:, c]
+    return frame
+
+
+def write_predictions(path: str | Path, image_ids: Sequence[str], targets: Sequence[int],
+                      probs: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """Write a prediction CSV atomically; returns the table."""
+    frame = prediction_frame(image_ids, targets, probs, class_names)
+    _atomic_csv(frame, path)
+    return frame
+
+
+# ---- model files ----------------------------------------------------------------------------
+def save_lesion_model(model: LesionClassifier, path: str | Path, **meta) -> None:
+    """Write ``model.pt``: the state dict and ``meta`` (arch, input_size, masks, classes, ...)."""
+    required = ("arch", "input_size", "classifier_mask", "symmetry_mask", "class_names")
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise ValueError(f"save_lesion_model: missing metadata {', '.join(missing)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({**meta, "num_classes": int(model.num_classes), "use_cam": bool(model.use_cam),
+                "class_names": list(meta["class_names"]), "state_dict": state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_lesion_model(path: str | Path,
+                      device: str | torch.device = "cpu") -> tuple[LesionClassifier, dict]:
+    """Rebuild a model written by :func:`save_lesion_model`: ``(model in eval mode, meta)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"lesion model not found: {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    missing = [k for k in ("arch", "num_classes", "use_cam", "input_size", "classifier_mask",
+                           "symmetry_mask", "class_names", "state_dict") if k not in blob]
+    if missing:
+        raise ValueError(f"{path}: not a lesion model file (missing {', '.join(missing)})")
+    model = create_lesion_model(blob["arch"], blob["num_classes"], use_cam=blob["use_cam"])
+    model.load_state_dict(blob["state_dict"])
+    meta = {k: v for k, v in blob.items() if k != "state_dict"}
+    return model.to(device).eval(), meta
+
+
+# ---- one grid cell x fold -------------------------------------------------------------------
+def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_csv: str | Path,
+                      out_dir: str | Path, cfg: Mapping, classifier_mask: str,
+                      symmetry_mask: str, fold: int, masks_npy: str | Path | None = None,
+                      cams_npy: str | Path | None = None, hpo_best: str | Path | None = None,
+                      dataset: str | None = None, num_classes: int | None = None,
+                      progress: bool = True) -> dict:
+    """Train fold ``fold`` of a grid cell and write ``model.pt``, ``history.csv``,
+    ``predictions_val.csv`` and ``predictions_test.csv`` into ``out_dir``.
+
+    ``dataset`` (``ham10000`` | ``isic2016``) names the classes from :mod:`selcn.data.labels`;
+    without it they are read from the index. Returns ``{"best_epoch", "seconds",
+    "val_accuracy", "test_accuracy", "n_train"}``.
+    """
+    out_dir = Path(out_dir)
+    index = read_index(index_csv)
+    splits = read_splits(splits_csv, index)
+    names = class_names_of(index, num_classes, source=str(index_csv), dataset=dataset)
+    images = np.load(images_npy, mmap_mode="r")
+    if images.ndim != 4 or images.shape[0] != len(index) or images.shape[3] != 3:
+        raise ValueError(f"{images_npy}: expected uint8 (N={len(index)}, S, S, 3), "
+                         f"got {images.shape}")
+    masks = _load_array(masks_npy if classifier_mask != "none" else None, "predicted masks",
+                        len(index))
+    cams = _load_array(cams_npy if symmetry_mask != "off" else None, "symmetry CAMs", len(index))
+    _check_inputs(classifier_mask, symmetry_mask, masks, cams)
+    bal = cfg["data"]["balance"]
+    parts = fold_tables(splits, fold, protocol=cfg["protocol"],
+                        target_per_class=bal["target_per_class"], max_copies=bal["max_copies"],
+                        seed=cfg["seed"] + fold)
+    params = train_params(cfg, "lesion", hpo_best)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}"
+    print(f"{tag}: train {len(parts['train'])} (balanced), val {len(parts['val'])}, "
+          f"test {len(parts['test'])}; params {params}", flush=True)
+
+    started = time.perf_counter()
+    result = fit_lesion(images, parts["train"], parts["val"], out_dir, cfg, params,
+                        num_classes=len(names), classifier_mask=classifier_mask,
+                        symmetry_mask=symmetry_mask, masks=masks, cams=cams, progress=progress)
+    seconds = time.perf_counter() - started
+    from selcn.training import resolve_device
+
+    device = resolve_device(cfg["device"])
+    summary = {"best_epoch": int(result.best_epoch), "seconds": round(seconds, 1),
+               "n_train": len(parts["train"])}
+    image_id = index["image_id"].to_numpy()
+    for part in ("val", "test"):
+        table = parts[part]
+        probs = predict_probabilities(
+            result.model, images, table, input_size=cfg["lesion"]["input_size"],
+            classifier_mask=classifier_mask, masks=masks, cams=cams,
+            batch_size=params["batch_size"], num_workers=params.get("num_workers", 0),
+            device=device)
+        frame = write_predictions(out_dir / f"predictions_{part}.csv",
+                                  image_id[table["row"].to_numpy()], table["target"], probs, names)
+        summary[f"{part}_accuracy"] = float((frame["pred"] == frame["target"]).mean())
+    save_lesion_model(result.model, out_dir / "model.pt", arch=cfg["lesion"]["architecture"],
+                      input_size=cfg["lesion"]["input_size"], classifier_mask=classifier_mask,
+                      symmetry_mask=symmetry_mask, class_names=names, fold=int(fold),
+                      best_epoch=int(result.best_epoch))
+    print(f"{tag}: {seconds:.1f} s, best epoch {result.best_epoch}, "
+          f"val accuracy {summary['val_accuracy']:.4f}, "
+          f"test accuracy {summary['test_accuracy']:.4f}", flush=True)
+    return summary
+
+
+def predict_split(model_pt: str | Path, *, images_npy: str | Path, index_csv: str | Path,
+                  splits_csv: str | Path, out_csv: str | Path, split: str = "test",
+                  masks_npy: str | Path | None = None, cams_npy: str | Path | None = None,
+                  batch_size: int = 32, num_workers: int = 0,
+                  device: str | torch.device = "auto") -> pd.DataFrame:
+    """Predict the ``split`` rows of another dataset (ISIC 2019) with a saved model.
+
+    The dataset's targets must use the model's classes (ISIC 2019 uses the HAM10000 order);
+    its labels are checked against the model's class names.
+    """
+    from selcn.training import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    model, meta = load_lesion_model(model_pt, device)
+    index = read_index(index_csv)
+    splits = read_splits(splits_csv, index)
+    part = splits[splits["split"] == split]
+    if part.empty:
+        raise ValueError(f"{splits_csv}: no row with split == {split!r}")
+    names = list(meta["class_names"])
+    bad = part[(part["target"] < 0) | (part["target"] >= len(names))]
+    if len(bad):
+        raise ValueError(f"{index_csv}: target {int(bad['target'].iloc[0])} outside the model's "
+                         f"{len(names)} classes")
+    wrong = part[part["label"].astype(str).to_numpy() != np.asarray(names)[part["target"]]]
+    if len(wrong):
+        raise ValueError(f"{index_csv}: label {wrong['label'].iloc[0]!r} of target "
+                         f"{int(wrong['target'].iloc[0])} differs from the model's class "
+                         f"{names[int(wrong['target'].iloc[0])]!r}")
+    images = np.load(images_npy, mmap_mode="r")
+    masks = _load_array(masks_npy if meta["classifier_mask"] != "none" else None,
+                        "predicted masks", len(index))
+    cams = _load_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
+    _check_inputs(meta["classifier_mask"], meta["symmetry_mask"], masks, cams)
+    table = pd.DataFrame({"row": part["row"].to_numpy(np.int64),
+                          "transform": np.zeros(len(part), np.int64),
+                          "target": part["target"].to_numpy(np.int64)})
+    probs = predict_probabilities(model, images, table, input_size=meta["input_size"],
+                                  classifier_mask=meta["classifier_mask"], masks=masks, cams=cams,
+                                  batch_size=batch_size, num_workers=num_workers, device=device)
+    return write_predictions(out_csv, part["image_id"].to_numpy(), table["target"], probs, names)
+
+
+# ---- best fold ------------------------------------------------------------------------------
+def select_best_fold(prediction_csvs: Mapping[int, str | Path], criterion: str) -> dict:
+    """The fold with the highest accuracy of its prediction file (lowest fold wins a tie).
+
+    Args:
+        prediction_csvs: fold -> ``predictions_val.csv`` (leakage_free) or
+            ``predictions_test.csv`` (thesis protocol).
+        criterion: a name stored in the result, e.g. ``val_accuracy``.
+
+    Returns:
+        ``{"fold", "criterion", "value", "values": {fold: accuracy}}`` (``best_fold.json``).
+    """
+    if not prediction_csvs:
+        raise ValueError("select_best_fold: no prediction file given")
+    values = {}
+    for fold, path in sorted(prediction_csvs.items()):
+        table = _read_csv(path, ("target", "pred"), "prediction file")
+        if table.empty:
+            raise ValueError(f"{path}: prediction file has no rows")
+        values[int(fold)] = float((table["target"] == table["pred"]).mean())
+    best = max(values, key=lambda k: (values[k], -k))
+    return {"fold": best, "criterion": criterion, "value": values[best],
+            "values": {str(k): v for k, v in values.items()}}
+
+
+def best_fold_criterion(protocol: str) -> tuple[str, str]:
+    """``(split, criterion)`` the best fold is chosen on: validation, or test under ``thesis``."""
+    return ("test", "test_accuracy") if protocol == "thesis" else ("val", "val_accuracy")
+
+
+# ---- Grad-CAM++ of the lesion network -------------------------------------------------------
+class _WithCam(nn.Module):
+    """``model(image)`` with a fixed symmetry CAM batch, for CAM libraries calling ``f(x)``."""
+
+    def __init__(self, model: nn.Module, cam: torch.Tensor | None) -> None:
+        super().__init__()
+        self.model, self.cam = model, cam
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image) if self.cam is None else self.model(image, self.cam)
+
+
+def lesion_cams(model: LesionClassifier, images: np.ndarray, rows: np.ndarray, *,
+                input_size: int, classifier_mask: str = "none", masks: np.ndarray | None = None,
+                cams: np.ndarray | None = None, out_size: int | None = None,
+                batch_size: int = 16, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM++ of the lesion network for ``images[rows]`` (target: the predicted class).
+
+    The target layer is :func:`selcn.models.lesion.cam_target_layer` (E-Layer output, or the
+    encoder's last feature layer). Each CAM is min-max normalised per image and resized
+    (bilinear) to ``out_size`` (default: the cache side ``S``).
+
+    Returns:
+        ``(cams float32 (n, out, out) in [0, 1], predicted classes int64 (n,))``.
+    """
+    from selcn.cams import gradcam_plus_plus
+    from selcn.data.datasets import make_loader
+
+    device = torch.device(device)
+    model = model.to(device).eval()
+    rows = np.asarray(rows, dtype=np.int64)
+    out_size = out_size or images.shape[1]
+    table = pd.DataFrame({"row": rows, "transform": np.zeros(len(rows), np.int64),
+                          "target": np.zeros(len(rows), np.int64)})
+    dataset = _dataset(images, table, masks=masks, classifier_mask=classifier_mask,
+                       cams=cams if model.use_cam else None, size=input_size)
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=0, seed=0)
+    layer = cam_target_layer(model)
+    maps, preds = [], []
+    for batch in loader:
+        image = batch["image"].to(device)
+        cam_in = batch["cam"].to(device) if model.use_cam else None
+        wrapped = _WithCam(model, cam_in).eval()
+        with torch.no_grad():
+            pred = wrapped(image).argmax(1)
+        heat = torch.as_tensor(np.asarray(gradcam_plus_plus(wrapped, image, layer,
+                                                            targets=pred.cpu().tolist())))
+        heat = heat.reshape(len(image), 1, *heat.shape[-2:]).float()
+        heat = F.interpolate(heat, size=(out_size, out_size), mode="bilinear", align_corners=False)
+        lo = heat.amin(dim=(2, 3), keepdim=True)
+        hi = heat.amax(dim=(2, 3), keepdim=True)
+        heat = torch.where(hi > lo, (heat - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(heat))
+        maps.append(heat[:, 0].cpu().numpy())
+        preds.append(pred.cpu().numpy())
+    return np.concatenate(maps).astype(np.float32), np.concatenate(preds).astype(np.int64)
+
+
+def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: str | Path,
+                   splits_csv: str | Path, gt_masks_npy: str | Path, cams_cfg: Mapping,
+                   masks_npy: str | Path | None = None, cams_npy: str | Path | None = None,
+                   device: str | torch.device = "auto", max_images: int | None = None) -> pd.DataFrame:
+    """Table 9 / 15 rows of one model: ``image_id,iou,overlap,pointing`` per test image.
+
+    ``images_npy`` etc. are the HAM10000 cache (the dataset with ground-truth masks); the test
+    split's images are explained with :func:`lesion_cams` and scored against ``gt_masks`` with
+    :func:`selcn.cams.localisation_metrics` (``cams_cfg`` = the config's ``cams`` block:
+    threshold, dilation_fraction, dilation_iterations, pointing_dilated, batch_size).
+    """
+    from selcn.cams import localisation_metrics
+    from selcn.training import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    model, meta = load_lesion_model(model_pt, device)
+    index = read_index(index_csv)
+    splits = read_splits(splits_csv, index)
+    images = np.load(images_npy, mmap_mode="r")
+    gt = _load_array(gt_masks_npy, "ground-truth masks", len(index))
+    masks = _load_array(masks_npy if meta["classifier_mask"] != "none" else None,
+                        "predicted masks", len(index))
+    cams = _load_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
+    _check_inputs(meta["classifier_mask"], meta["symmetry_mask"], masks, cams)
+    rows = test_rows(splits)
+    if max_images is not None:
+        rows = rows[:max_images]
+    heat, _ = lesion_cams(model, images, rows, input_size=meta["input_size"],
+                          classifier_mask=meta["classifier_mask"], masks=masks, cams=cams,
+                          out_size=gt.shape[1], batch_size=cams_cfg.get("batch_size", 16),
+                          device=device)
+    records = []
+    for i, row in enumerate(rows):
+        scores = localisation_metrics(heat[i], np.asarray(gt[row]),
+                                      threshold=cams_cfg["threshold"],
+                                      dilation_fraction=cams_cfg["dilation_fraction"],
+                                      iterations=cams_cfg["dilation_iterations"],
+                                      pointing_dilated=cams_cfg["pointing_dilated"])
+        records.append({"image_id": index["image_id"].iloc[row],
+                        "iou": float(np.asarray(scores["iou"]).reshape(-1)[0]),
+                        "overlap": float(np.asarray(scores["overlap"]).reshape(-1)[0]),
+                        "pointing": float(np.asarray(scores["pointing"]).reshape(-1)[0])})
+    return pd.DataFrame.from_records(records, columns=["image_id", "iou", "overlap", "pointing"])
+
+
+def localise_best_fold(model_pts: Mapping[int, str | Path],
+                       prediction_csvs: Mapping[int, str | Path], *, protocol: str,
+                       out_csv: str | Path, best_json: str | Path, **inputs) -> dict:
+    """Pick a cell's best fold, write ``best_fold.json`` and its ``localisation.csv``.
+
+    Args:
+        model_pts: fold -> ``model.pt``.
+        prediction_csvs: fold -> prediction file of the selection split
+            (:func:`best_fold_criterion`).
+        inputs: the keyword arguments of :func:`localise_model` (HAM10000 cache, masks, CAMs).
+
+    Returns:
+        the content of ``best_fold.json``.
+    """
+    _, criterion = best_fold_criterion(protocol)
+    best = select_best_fold(prediction_csvs, criterion)
+    if best["fold"] not in model_pts:
+        raise ValueError(f"localise_best_fold: no model.pt for the best fold {best['fold']}")
+    started = time.perf_counter()
+    table = localise_model(model_pts[best["fold"]], **inputs)
+    _atomic_csv(table, out_csv)
+    _atomic_json(best, best_json)
+    print(f"[lesion] localisation of fold {best['fold']} ({criterion} {best['value']:.4f}) on "
+          f"{len(table)} images in {time.perf_counter() - started:.1f} s: "
+          + ", ".join(f"{c}={table[c].mean():.3f}" for c in ("iou", "overlap", "pointing")),
+          flush=True)
+    return best

@@ -1,0 +1,261 @@
+"""Lesion stage: fold tables, prediction files, best fold, one tiny grid cell end to end,
+external predictions, CAM localisation and Figure 10."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from selcn.config import validate_config
+from selcn.lesion import (
+    best_fold_criterion,
+    class_names_of,
+    fold_tables,
+    lesion_loss,
+    load_lesion_model,
+    localise_best_fold,
+    predict_split,
+    prediction_frame,
+    read_index,
+    read_splits,
+    select_best_fold,
+    train_lesion_fold,
+)
+
+SIDE = 32
+CLASSES = ["akiec", "bcc", "bkl"]
+
+
+def make_cache(root, n=30, side=SIDE, seed=0, split_of=None):
+    """A tiny cache in the contract's layout: class c = a disk of colour c on skin."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    colours = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
+    targets = np.arange(n) % 3
+    images = np.empty((n, side, side, 3), np.uint8)
+    masks = np.empty((n, side, side), np.uint8)
+    for i, t in enumerate(targets):
+        cy, cx = rng.uniform(side * 0.35, side * 0.65, size=2)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= (side * 0.25) ** 2
+        skin = rng.normal([200, 170, 150], 8, size=(side, side, 3))
+        lesion = rng.normal(colours[t], 8, size=(side, side, 3))
+        images[i] = np.clip(np.where(disk[..., None], lesion, skin), 0, 255).astype(np.uint8)
+        masks[i] = disk
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "images.npy", images)
+    np.save(root / "gt_masks.npy", masks)
+    np.save(root / "masks.npy", masks)                 # "predicted" masks
+    cams = (masks[:, ::2, ::2] * rng.uniform(0.5, 1.0, size=(n, 1, 1))).astype(np.float16)
+    np.save(root / "cams.npy", cams)                   # (N, R, R), R = S / 2
+    ids = [f"ISIC_{i:07d}" for i in range(n)]
+    labels = [CLASSES[t] for t in targets]
+    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": labels, "target": targets,
+                          "group": ids, "source": "synthetic"})
+    index.to_csv(root / "index.csv", index=False)
+    split_of = split_of or (lambda i: "test" if i % 5 == 0 else f"fold{i % 2}")
+    splits = index[["image_id", "label", "target", "group"]].assign(
+        split=[split_of(i) for i in range(n)])
+    splits.iloc[::-1].to_csv(root / "splits.csv", index=False)
+    return root
+
+
+def tiny_config(protocol="leakage_free", **lesion):
+    les = {"architecture": "efficientnet_b0", "pretrained": False, "input_size": SIDE,
+           "folds": 2, "train": {"max_epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3}}
+    les.update(lesion)
+    return validate_config({"device": "cpu", "seed": 0, "protocol": protocol,
+                            "data": {"balance": {"target_per_class": 12, "max_copies": 3}},
+                            "lesion": les})
+
+
+# ---- tables -----------------------------------------------------------------------------
+def test_class_names_from_the_index():
+    index = pd.DataFrame({"target": [1, 0, 2, 1], "label": ["bcc", "akiec", "bkl", "bcc"]})
+    assert class_names_of(index) == CLASSES
+    with pytest.raises(ValueError, match=r"no image of target\(s\) \[3\]"):
+        class_names_of(index, num_classes=4)
+    clash = pd.DataFrame({"target": [0, 0], "label": ["a", "b"]})
+    with pytest.raises(ValueError, match="target 0 has several labels"):
+        class_names_of(clash)
+
+
+def test_fold_tables_leakage_free_balances_inside_the_fold(tmp_path):
+    root = make_cache(tmp_path, n=30,
+                      split_of=lambda i: "excluded" if i == 29 else
+                      ("test" if i % 5 == 0 else f"fold{i % 2}"))
+    index = read_index(root / "index.csv")
+    splits = read_splits(root / "splits.csv", index)
+    parts = fold_tables(splits, 1, target_per_class=12, max_copies=3, seed=0)
+    fold1 = set(splits.loc[splits["split"] == "fold1", "row"])
+    fold0 = set(splits.loc[splits["split"] == "fold0", "row"])
+    assert set(parts["val"]["row"]) == fold1 and (parts["val"]["transform"] == 0).all()
+    assert set(parts["train"]["row"]) <= fold0            # no validation image is trained on
+    assert 29 not in set(parts["train"]["row"]) | set(parts["val"]["row"])
+    assert set(parts["test"]["row"]) == set(splits.loc[splits["split"] == "test", "row"])
+    counts = parts["train"]["target"].value_counts()
+    assert counts.max() > counts.min() or len(counts) == 3
+    assert (parts["train"]["target"].to_numpy()
+            == index["target"].to_numpy()[parts["train"]["row"]]).all()
+    with pytest.raises(ValueError, match="fold 'fold2' not in field 'split'"):
+        fold_tables(splits, 2)
+
+
+def test_fold_tables_thesis_protocol_cuts_the_balanced_pool(tmp_path):
+    root = make_cache(tmp_path, n=30)
+    index = read_index(root / "index.csv")
+    splits = read_splits(root / "splits.csv", index)
+    a = fold_tables(splits, 0, protocol="thesis", target_per_class=12, max_copies=3, seed=0)
+    b = fold_tables(splits, 1, protocol="thesis", target_per_class=12, max_copies=3, seed=0)
+    pool = set(splits.loc[splits["split"].str.startswith("fold"), "row"])
+    assert set(a["train"]["row"]) | set(a["val"]["row"]) <= pool
+    # the two validation parts partition the balanced pool: a's val is b's train
+    key = lambda t: sorted(zip(t["row"], t["transform"]))     # noqa: E731
+    assert key(a["val"]) == key(b["train"]) and key(b["val"]) == key(a["train"])
+    assert best_fold_criterion("thesis") == ("test", "test_accuracy")
+    assert best_fold_criterion("leakage_free") == ("val", "val_accuracy")
+
+
+def test_weighted_loss_uses_inverse_class_frequency():
+    loss = lesion_loss(np.array([0, 0, 0, 1]), 2, weighted=True)
+    np.testing.assert_allclose(loss.weight.numpy(), [4 / 6, 4 / 2])
+    assert lesion_loss(np.array([0, 1]), 2, weighted=False).weight is None
+
+
+# ---- prediction files and the best fold -------------------------------------------------
+def test_prediction_frame_follows_the_contract():
+    probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2]])
+    frame = prediction_frame(["a", "b"], [1, 2], probs, CLASSES)
+    assert list(frame.columns) == ["image_id", "target", "pred", "prob_akiec", "prob_bcc",
+                                   "prob_bkl"]
+    assert frame["pred"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="expected \\(2, 2\\)"):
+        prediction_frame(["a", "b"], [1, 2], probs, CLASSES[:2])
+
+
+def test_select_best_fold_known_answer(tmp_path):
+    files = {}
+    for fold, preds in {0: [0, 1, 1, 1], 1: [0, 1, 2, 1], 2: [0, 1, 2, 1]}.items():
+        files[fold] = tmp_path / f"p{fold}.csv"
+        pd.DataFrame({"image_id": list("abcd"), "target": [0, 1, 2, 2],
+                      "pred": preds}).to_csv(files[fold], index=False)
+    best = select_best_fold(files, "val_accuracy")
+    assert best["fold"] == 1 and best["value"] == 0.75       # tie 1 vs 2: lower fold
+    assert best["criterion"] == "val_accuracy" and best["values"]["0"] == 0.5
+    pd.DataFrame({"image_id": ["a"], "target": [0]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="bad.csv: missing column"):
+        select_best_fold({0: tmp_path / "bad.csv"}, "val_accuracy")
+
+
+# ---- one grid cell end to end -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Fold 0 of the cell seg-none (input masked, symmetry CAMs through the E-Layer)."""
+    tmp = tmp_path_factory.mktemp("lesion")
+    root = make_cache(tmp / "cache")
+    cfg = tiny_config()
+    out = tmp / "lesion" / "ham10000" / "seg-none" / "fold0"
+    summary = train_lesion_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
+                                splits_csv=root / "splits.csv", out_dir=out, cfg=cfg,
+                                classifier_mask="seg", symmetry_mask="none", fold=0,
+                                masks_npy=root / "masks.npy", cams_npy=root / "cams.npy",
+                                progress=False)
+    return root, out, cfg, summary
+
+
+def test_train_lesion_fold_writes_valid_prediction_files(trained):
+    root, out, cfg, summary = trained
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "history.csv", "model.pt", "predictions_test.csv", "predictions_val.csv"]
+    index = read_index(root / "index.csv")
+    splits = read_splits(root / "splits.csv", index)
+    for part, split in (("val", "fold0"), ("test", "test")):
+        table = pd.read_csv(out / f"predictions_{part}.csv", dtype={"image_id": str})
+        assert list(table.columns) == ["image_id", "target", "pred"] + [f"prob_{c}" for c in CLASSES]
+        assert sorted(table["image_id"]) == sorted(splits.loc[splits["split"] == split, "image_id"])
+        truth = dict(zip(index["image_id"], index["target"]))
+        assert (table["target"] == table["image_id"].map(truth)).all()
+        probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()
+        np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+        assert (table["pred"] == probs.argmax(1)).all()
+        assert summary[f"{part}_accuracy"] == pytest.approx((table["pred"] == table["target"]).mean())
+    history = pd.read_csv(out / "history.csv")
+    assert {"epoch", "train_loss", "val_loss", "accuracy"} <= set(history.columns)
+    model, meta = load_lesion_model(out / "model.pt")
+    assert meta["classifier_mask"] == "seg" and meta["symmetry_mask"] == "none"
+    assert meta["class_names"] == CLASSES and model.use_cam and meta["fold"] == 0
+
+
+def test_train_lesion_fold_needs_its_inputs(tmp_path):
+    root = make_cache(tmp_path)
+    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
+              splits_csv=root / "splits.csv", out_dir=tmp_path / "out", cfg=tiny_config(), fold=0)
+    with pytest.raises(ValueError, match="needs the predicted lesion masks"):
+        train_lesion_fold(classifier_mask="lae", symmetry_mask="off", **kw)
+    with pytest.raises(ValueError, match="CAMs must be given"):
+        train_lesion_fold(classifier_mask="none", symmetry_mask="seg", **kw)
+    np.save(tmp_path / "short.npy", np.zeros((3, 16, 16), np.float16))
+    with pytest.raises(ValueError, match="short.npy: symmetry CAMs must have shape"):
+        train_lesion_fold(classifier_mask="none", symmetry_mask="seg",
+                          cams_npy=tmp_path / "short.npy", **kw)
+
+
+def test_predict_split_on_an_external_set(trained, tmp_path):
+    root, out, _, _ = trained
+    ext = make_cache(tmp_path / "isic2019", n=9, seed=3, split_of=lambda i: "test")
+    table = predict_split(out / "model.pt", images_npy=ext / "images.npy",
+                          index_csv=ext / "index.csv", splits_csv=ext / "splits.csv",
+                          out_csv=tmp_path / "predictions_isic2019.csv",
+                          masks_npy=ext / "masks.npy", cams_npy=ext / "cams.npy", device="cpu")
+    assert len(table) == 9 and (tmp_path / "predictions_isic2019.csv").is_file()
+    index = pd.read_csv(ext / "index.csv")
+    index.loc[0, "label"] = "mel"
+    index.to_csv(ext / "index.csv", index=False)
+    with pytest.raises(ValueError, match="label 'mel' of target 0 differs"):
+        predict_split(out / "model.pt", images_npy=ext / "images.npy",
+                      index_csv=ext / "index.csv", splits_csv=ext / "splits.csv",
+                      out_csv=tmp_path / "x.csv", masks_npy=ext / "masks.npy",
+                      cams_npy=ext / "cams.npy", device="cpu")
+
+
+def test_localise_best_fold_scores_test_images(trained, tmp_path):
+    root, out, cfg, _ = trained
+    best = localise_best_fold({0: out / "model.pt"}, {0: out / "predictions_val.csv"},
+                              protocol="leakage_free", out_csv=tmp_path / "localisation.csv",
+                              best_json=tmp_path / "best_fold.json",
+                              images_npy=root / "images.npy", index_csv=root / "index.csv",
+                              splits_csv=root / "splits.csv", gt_masks_npy=root / "gt_masks.npy",
+                              masks_npy=root / "masks.npy", cams_npy=root / "cams.npy",
+                              cams_cfg=cfg["cams"], device="cpu")
+    assert best["fold"] == 0
+    assert json.loads((tmp_path / "best_fold.json").read_text())["criterion"] == "val_accuracy"
+    table = pd.read_csv(tmp_path / "localisation.csv", dtype={"image_id": str})
+    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
+    index = read_index(root / "index.csv")
+    splits = read_splits(root / "splits.csv", index)
+    assert sorted(table["image_id"]) == sorted(splits.loc[splits["split"] == "test", "image_id"])
+    assert table[["iou", "overlap", "pointing"]].apply(lambda c: c.between(0, 1).all()).all()
+
+
+def test_figure10_draws_every_model(trained, tmp_path):
+    from selcn.report.lesion_figures import figure10_from_files, overlay
+
+    root, out, _, _ = trained
+    (tmp_path / "best.json").write_text(json.dumps({"fold": 0}))
+    models = [{"number": 7, "classifier_mask": "seg", "symmetry_mask": "none",
+               "best_json": tmp_path / "best.json", "model_pts": {0: out / "model.pt"}}]
+    png = figure10_from_files(models, images_npy=root / "images.npy",
+                              index_csv=root / "index.csv", splits_csv=root / "splits.csv",
+                              gt_masks_npy=root / "gt_masks.npy", out_path=tmp_path / "fig10.png",
+                              masks_npy=root / "masks.npy", cams_npys={"none": root / "cams.npy"},
+                              device="cpu")
+    assert png.stat().st_size > 1000
+    blended = overlay(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4)))
+    assert blended.dtype == np.uint8 and blended.shape == (4, 4, 3) and blended.max() > 0
+    with pytest.raises(ValueError, match="needs the 'none' symmetry CAMs"):
+        figure10_from_files(models, images_npy=root / "images.npy",
+                            index_csv=root / "index.csv", splits_csv=root / "splits.csv",
+                            gt_masks_npy=root / "gt_masks.npy", out_path=tmp_path / "x.png",
+                            masks_npy=root / "masks.npy", device="cpu")
+    assert torch.get_num_threads() >= 1
