@@ -68,6 +68,27 @@ def hpo_best(network):
     return []
 
 
+def hpo_symmetry_mask():
+    """The symmetry search trains the baseline: no mask when the grid has it."""
+    return "none" if "none" in GRID.symmetry_masks else GRID.symmetry_masks[0]
+
+
+def hpo_search_data(wildcards):
+    """Named inputs of the search of `wildcards.network`: its cache, split table and masks.
+
+    segmentation: HAM10000 with ground-truth masks; symmetry: SymDerm (baseline mask);
+    lesion: the first lesion dataset, baseline classifier 'none-off' (no mask, no CAM).
+    """
+    network = wildcards.network
+    if network == "segmentation":
+        return segmentation_training_data()
+    dataset = "symderm" if network == "symmetry" else GRID.lesion_datasets[0]
+    inputs = {**cache_files(dataset), "splits": f"{RESULTS}/splits/{dataset}.csv"}
+    if network == "symmetry" and hpo_symmetry_mask() != "none":
+        inputs["masks"] = predicted_masks(dataset)
+    return inputs
+
+
 # ---- data --------------------------------------------------------------------------
 def cache_files(dataset):
     return {

@@ -201,3 +201,76 @@ def test_search_rows_never_touch_test_or_excluded(tmp_path):
     with pytest.raises(ValueError, match="splits.csv: missing column"):
         table.drop(columns="split").to_csv(tmp_path / "splits.csv", index=False)
         search_rows(tmp_path / "index.csv", tmp_path / "splits.csv")
+
+
+# ---- real tiny searches (the training core on a few random images) -------------------------
+SIDE = 32
+
+
+def tiny_cache(root, n=24, n_classes=2, seed=0):
+    """Cache + split table in the contract's layout: dark disks on skin, ``test`` and 2 folds.
+
+    Class 1 lesions are larger, so a classifier has something to learn.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIDE, :SIDE]
+    images = np.empty((n, SIDE, SIDE, 3), np.uint8)
+    masks = np.empty((n, SIDE, SIDE), np.uint8)
+    targets = np.arange(n) % n_classes
+    for i in range(n):
+        cy, cx = rng.uniform(SIDE * 0.35, SIDE * 0.65, size=2)
+        r = SIDE * (0.12 + 0.12 * targets[i]) * rng.uniform(0.9, 1.1)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+        skin = rng.normal([200, 160, 140], 12, size=(SIDE, SIDE, 3))
+        lesion = rng.normal([90, 50, 40], 12, size=(SIDE, SIDE, 3))
+        images[i] = np.clip(np.where(disk[..., None], lesion, skin), 0, 255).astype(np.uint8)
+        masks[i] = disk
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "images.npy", images)
+    np.save(root / "gt_masks.npy", masks)
+    ids = [f"ISIC_{i:07d}" for i in range(n)]
+    labels = np.array(["benign", "malignant"])[targets]
+    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": labels, "target": targets,
+                          "group": [f"L{i // 2}" for i in range(n)], "source": "synthetic"})
+    index.to_csv(root / "index.csv", index=False)
+    split = np.where(np.arange(n) // 2 % 6 == 0, "test", [f"fold{i // 2 % 2}" for i in range(n)])
+    index[["image_id", "label", "target", "group"]].assign(split=split).to_csv(
+        root / "splits.csv", index=False)
+    return {"images": str(root / "images.npy"), "gt_masks": str(root / "gt_masks.npy"),
+            "index": str(root / "index.csv"), "splits": str(root / "splits.csv")}
+
+
+def tiny_config(**hpo):
+    train = {"max_epochs": 5, "patience": 2, "batch_size": 4, "lr": 1e-3}
+    return validate_config({
+        "device": "cpu", "seed": 0,
+        "data": {"balance": {"target_per_class": 12, "max_copies": 1}},
+        "segmentation": {"architectures": ["unet"], "encoder": "resnet18", "pretrained": False,
+                         "input_size": SIDE, "train": train},
+        "lesion": {"architecture": "test_efficientnet", "pretrained": False,
+                   "input_size": SIDE, "train": train},
+        "hpo": {"enabled": True, "n_calls": 2, "n_initial_points": 2, "max_epochs": 1,
+                "space": {"batch_size": [4, 8], "lr": [1e-4, 1e-2]}, **hpo},
+    })
+
+
+def test_segmentation_search_trains_real_models(tmp_path):
+    from selcn.hpo import search_network
+
+    inputs = tiny_cache(tmp_path / "cache")
+    cfg = tiny_config()
+    out = tmp_path / "hpo" / "segmentation"
+    best = search_network("segmentation", cfg, inputs, best_json=out / "best.json",
+                          trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
+                          work_dir=out / ".search", log=lambda _: None)
+    assert json.loads((out / "best.json").read_text()) == best
+    assert best["objective"] == "dice" and best["n_trials"] == 2
+    assert set(best["best"]) == set(PARAMETERS) - {"weighted_loss"}
+    assert 0.0 <= best["value"] <= 1.0
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 2 and trials["value"].between(0, 1).all()
+    assert trials["value"].nunique() == 2             # different settings, different models
+    assert (tmp_path / "fig.png").is_file()
+    assert not (out / ".search" / "trial").exists()   # trial outputs cleaned up
+    params = train_params(cfg, "segmentation", out / "best.json")
+    assert params["batch_size"] == best["best"]["batch_size"] and params["max_epochs"] == 5

@@ -32,7 +32,8 @@ from skopt.space import Categorical, Dimension, Real
 
 __all__ = [
     "PARAMETERS", "search_space", "split_for_search", "search_rows", "objective_metric",
-    "read_trials", "run_search", "plot_convergence", "write_json",
+    "read_trials", "run_search", "plot_convergence", "write_json", "trial_params",
+    "network_objective", "search_network",
 ]
 
 #: searched hyper-parameters, in the order of the search space (config ``hpo.space`` keys)
@@ -274,7 +275,7 @@ def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence
                n_calls: int, n_initial_points: int, seed: int, trials_csv: str | Path,
                objective_name: str = "accuracy", best_json: str | Path | None = None,
                convergence_png: str | Path | None = None, exclude: Sequence[str] = (),
-               log: Callable[[str], None] = print) -> dict:
+               title: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Maximise ``objective`` over the search space with a Gaussian-process optimizer.
 
     Args:
@@ -291,6 +292,7 @@ def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence
         convergence_png: where to draw the convergence plot (default: ``convergence.png`` next
             to ``trials_csv``).
         exclude: parameters left out of the space (see :func:`search_space`).
+        title: title of the convergence plot.
 
     Returns:
         The content of ``best.json``.
@@ -349,7 +351,7 @@ def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence
         else:
             result["best"][dim.name] = float(result["best"][dim.name])
     plot_convergence(table, convergence_png, objective_name=objective_name,
-                     n_initial_points=n_initial_points)
+                     n_initial_points=n_initial_points, title=title)
     write_json(result, best_json)
     log(f"[hpo] best {objective_name} = {result['value']:.4f} (trial {result['trial'] + 1}): "
         f"{result['best']}")
@@ -386,3 +388,196 @@ def plot_convergence(trials: pd.DataFrame, path: str | Path, *, objective_name: 
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+# ---- one search per network ----------------------------------------------------------------
+def trial_params(cfg: Mapping, network: str, params: Mapping) -> dict:
+    """Training hyper-parameters of one trial: the network's ``<network>.train`` block with the
+    trial's ``params`` on top and ``hpo.max_epochs`` epochs."""
+    from selcn.config import train_params
+
+    out = train_params(cfg, network)
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"trial_params: unknown parameter(s) {unknown}")
+    out.update(params)
+    out["max_epochs"] = int(cfg["hpo"]["max_epochs"])
+    return out
+
+
+def _fresh_dir(path: Path) -> Path:
+    """An empty directory (a killed trial's leftovers, e.g. resume state, are removed)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def _need(inputs: Mapping[str, str], network: str, *keys: str) -> list[str]:
+    missing = [k for k in keys if not inputs.get(k)]
+    if missing:
+        raise ValueError(f"hpo search of {network}: missing input(s) {', '.join(missing)} "
+                         f"(given: {', '.join(sorted(inputs)) or 'none'})")
+    return [str(inputs[k]) for k in keys]
+
+
+def _score(result: Any, metric: str, network: str) -> float:
+    """The validation ``metric`` of the epoch whose weights the training core kept.
+
+    That is the epoch of the lowest validation loss (``result.best_epoch``), or the last one
+    when no epoch had a finite loss. A diverged trial (non-finite score) scores 0.
+    """
+    history = result.history
+    if metric not in history.columns:
+        raise ValueError(f"hpo search of {network}: the training history has no '{metric}' "
+                         f"column (has {', '.join(map(str, history.columns))})")
+    rows = history.loc[history["epoch"] == result.best_epoch, metric]
+    value = float(rows.iloc[0] if len(rows) else history[metric].iloc[-1])
+    return value if math.isfinite(value) else 0.0
+
+
+def _segmentation_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
+                            metric: str) -> Callable[[dict], float]:
+    """Dice (pooled over the search-validation images) of the first configured architecture."""
+    from selcn.segmentation import fit_segmentation
+
+    images_npy, gt_npy, index_csv, splits_csv = _need(inputs, "segmentation", "images",
+                                                      "gt_masks", "index", "splits")
+    images = np.load(images_npy, mmap_mode="r")
+    gt_masks = np.load(gt_npy, mmap_mode="r")
+    if gt_masks.shape != images.shape[:3]:
+        raise ValueError(f"{gt_npy}: shape {gt_masks.shape} does not match {images_npy} "
+                         f"{images.shape[:3]}")
+    rows = search_rows(index_csv, splits_csv, val_fraction=cfg["hpo"]["val_fraction"],
+                       seed=cfg["seed"], stratify=False,
+                       grouped=cfg["protocol"] == "leakage_free")
+    arch = cfg["segmentation"]["architectures"][0]
+    print(f"[hpo] segmentation ({arch}): search-train {len(rows['train'])}, "
+          f"search-val {len(rows['val'])} images", flush=True)
+
+    def objective(params: dict) -> float:
+        out = _fresh_dir(work_dir / "trial")
+        result = fit_segmentation(arch, images, gt_masks, rows["train"], rows["val"], out, cfg,
+                                  trial_params(cfg, "segmentation", params), progress=False)
+        shutil.rmtree(out, ignore_errors=True)
+        return _score(result, metric, "segmentation")
+
+    return objective
+
+
+def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
+                      metric: str) -> Callable[[dict], float]:
+    """Validation accuracy of the baseline lesion classifier (no mask, no CAM: 'none-off').
+
+    The search-train part is balanced like a training fold (``data.balance``); the
+    search-validation part is not augmented.
+    """
+    from selcn.lesion import class_names_of, fit_lesion, fold_tables, read_index, read_splits
+
+    images_npy, index_csv, splits_csv = _need(inputs, "lesion", "images", "index", "splits")
+    index = read_index(index_csv)
+    splits = read_splits(splits_csv, index)
+    names = class_names_of(index, source=str(index_csv))
+    images = np.load(images_npy, mmap_mode="r")
+    if images.ndim != 4 or images.shape[0] != len(index):
+        raise ValueError(f"{images_npy}: expected (N={len(index)}, S, S, 3), got {images.shape}")
+    tables = _search_tables(cfg, splits, splits_csv)
+    print(f"[hpo] lesion (none-off, {len(names)} classes): search-train {len(tables['train'])} "
+          f"(balanced), search-val {len(tables['val'])} images", flush=True)
+
+    def objective(params: dict) -> float:
+        out = _fresh_dir(work_dir / "trial")
+        result = fit_lesion(images, tables["train"], tables["val"], out, cfg,
+                            trial_params(cfg, "lesion", params), num_classes=len(names),
+                            classifier_mask="none", symmetry_mask="off", progress=False)
+        shutil.rmtree(out, ignore_errors=True)
+        return _score(result, metric, "lesion")
+
+    return objective
+
+
+def _search_tables(cfg: Mapping, splits: pd.DataFrame,
+                   splits_csv: str | Path) -> dict[str, pd.DataFrame]:
+    """``train`` (balanced) / ``val`` tables ``row,transform,target`` of a classifier search.
+
+    ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``).
+    The balancing is the lesion stage's (:func:`selcn.lesion.fold_tables`), applied to the
+    search-train part only.
+    """
+    from selcn.lesion import fold_tables
+
+    grouped = cfg["protocol"] == "leakage_free"
+    if grouped and "group" not in splits.columns:
+        raise ValueError(f"{splits_csv}: missing column 'group' (the leakage-free search split "
+                         "is grouped by lesion)")
+    pool = splits[splits["split"].astype(str).str.startswith("fold")]
+    if pool.empty:
+        raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
+    train, val = split_for_search(pool, cfg["hpo"]["val_fraction"], cfg["seed"],
+                                  group_col="group" if grouped else None, label_col="target")
+    relabelled = splits.copy()
+    relabelled["split"] = np.where(relabelled["split"] == "test", "test", "excluded")
+    relabelled.loc[val.index, "split"] = "fold0"
+    relabelled.loc[train.index, "split"] = "fold1"
+    if not (relabelled["split"] == "test").any():           # fold_tables wants a test part
+        relabelled = pd.concat([relabelled, val.assign(split="test")])
+    bal = cfg["data"]["balance"]
+    parts = fold_tables(relabelled, 0, protocol="leakage_free",
+                        target_per_class=bal["target_per_class"], max_copies=bal["max_copies"],
+                        seed=cfg["seed"])
+    return {"train": parts["train"], "val": parts["val"]}
+
+
+def network_objective(network: str, cfg: Mapping, inputs: Mapping[str, str],
+                      work_dir: str | Path, *,
+                      symmetry_mask: str = "none") -> tuple[Callable[[dict], float], str, tuple]:
+    """The trial function of ``network``'s search: ``(objective, metric, excluded parameters)``.
+
+    Each call of ``objective(params)`` trains the network for ``hpo.max_epochs`` epochs on the
+    search-train part (``<work_dir>/trial``, removed afterwards) and returns ``metric`` on the
+    search-validation part, at the epoch the training core keeps (lowest validation loss).
+
+    Args:
+        inputs: ``images``, ``index``, ``splits`` (the cache and split table of the network's
+            dataset), plus ``gt_masks`` (segmentation) or ``masks`` (symmetry with
+            ``symmetry_mask`` seg / lae).
+        symmetry_mask: masking strategy of the symmetry search (the baseline: ``none``).
+    """
+    metric = objective_metric(network, cfg["hpo"]["objective"])
+    work_dir = Path(work_dir)
+    if network == "segmentation":
+        return _segmentation_objective(cfg, inputs, work_dir, metric), metric, ("weighted_loss",)
+    if network == "symmetry":
+        return _symmetry_objective(cfg, inputs, work_dir, metric, symmetry_mask), metric, ()
+    return _lesion_objective(cfg, inputs, work_dir, metric), metric, ()
+
+
+def search_network(network: str, cfg: Mapping, inputs: Mapping[str, str], *,
+                   best_json: str | Path, trials_csv: str | Path, convergence_png: str | Path,
+                   work_dir: str | Path, symmetry_mask: str = "none",
+                   log: Callable[[str], None] = print) -> dict:
+    """Run (or resume) the search of ``network`` with the settings of ``cfg["hpo"]``.
+
+    The running trials table lives in ``<work_dir>/trials.csv`` (kept when the job dies, so a
+    rerun resumes from it); ``trials_csv`` receives a copy when the search is complete.
+    Returns the content of ``best_json``.
+    """
+    hpo = cfg["hpo"]
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    objective, metric, exclude = network_objective(network, cfg, inputs, work_dir,
+                                                   symmetry_mask=symmetry_mask)
+    log(f"[hpo] {network}: {hpo['n_calls']} trials ({hpo['n_initial_points']} random), "
+        f"{hpo['max_epochs']} epoch(s) each, maximising validation {metric}")
+    running = work_dir / "trials.csv"
+    result = run_search(objective, hpo["space"], n_calls=hpo["n_calls"],
+                        n_initial_points=hpo["n_initial_points"], seed=cfg["seed"],
+                        trials_csv=running, objective_name=metric, best_json=best_json,
+                        convergence_png=convergence_png, exclude=exclude,
+                        title=f"Bayesian search: {network} network", log=log)
+    trials_csv = Path(trials_csv)
+    trials_csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = trials_csv.with_name(f".{trials_csv.name}.tmp")
+    shutil.copyfile(running, tmp)
+    os.replace(tmp, trials_csv)
+    return result

@@ -1,0 +1,36 @@
+# Hyper-parameter search (thesis 5.2, Figure 7a): one Bayesian search (scikit-optimize) per
+# network on a 75 / 25 split of that network's training folds (never the test split).
+# Requested only when `hpo.enabled`: the training rules then take
+# `results/hpo/{network}/best.json` as input (common.smk's hpo_best()); otherwise they use the
+# fixed `<network>.train` values. The finished trials are kept in
+# results/hpo/{network}/.search/ (not an output, so Snakemake does not delete them when a job
+# fails): a rerun resumes from them without repeating a finished trial.
+
+
+rule hpo_search:
+    input:
+        unpack(hpo_search_data),
+    output:
+        best=f"{RESULTS}/hpo/{{network}}/best.json",
+        trials=f"{RESULTS}/hpo/{{network}}/trials.csv",
+        convergence=report(
+            f"{RESULTS}/figures/fig7a_hpo_convergence_{{network}}.png",
+            caption="../workflow/report/fig7a_hpo_convergence.rst",
+            category="Hyper-parameter search",
+            labels={"figure": "Figure 7a", "network": "{network}"},
+        ),
+    params:
+        work_dir=lambda w: f"{RESULTS}/hpo/{w.network}/.search",
+        symmetry_mask=hpo_symmetry_mask(),
+    log:
+        f"{LOGS}/hpo/{{network}}.log",
+    wildcard_constraints:
+        network="|".join(config["hpo"]["networks"]),
+    threads: threads_of("hpo")
+    resources:
+        **stage_resources("hpo"),
+        runtime=runtime_of("hpo"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/hpo_search.py"
