@@ -36,7 +36,8 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *,
 
     Returns:
         ``{"accuracy", "balanced_accuracy", "kappa", "precision", "recall", "f1"}`` (floats).
-        Undefined ratios (no predictions of a class) count as 0, like ``zero_division=0``.
+        Undefined precision / recall (no predictions / samples of a class) count as 0, like
+        ``zero_division=0``; kappa is NaN when undefined (one single class in both arrays).
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -50,7 +51,7 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *,
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "kappa": float(kappa) if np.isfinite(kappa) else 0.0,
+        "kappa": float(kappa),
         "precision": float(precision),
         "recall": float(recall),
         "f1": float(f1),

@@ -1,0 +1,126 @@
+"""CachedImageDataset, make_loader and class_weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from selcn.data.datasets import (IMAGENET_MEAN, IMAGENET_STD, CachedImageDataset, class_weights,
+                                 make_loader)
+from selcn.masks import lae_mask
+
+S = 12
+EXPECTED = {0: lambda a: a, 1: np.fliplr, 2: np.flipud, 3: lambda a: np.rot90(a, k=1)}
+
+
+@pytest.fixture
+def cache():
+    rng = np.random.default_rng(0)
+    pattern = rng.integers(1, 256, (4, S, S), dtype=np.uint8)   # asymmetric gray images
+    images = np.repeat(pattern[..., None], 3, axis=3)
+    masks = (pattern > 128).astype(np.uint8)
+    cams = (pattern / 255.0).astype(np.float16)
+    return images, masks, cams
+
+
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
+def test_transforms_are_applied_identically(cache, code):
+    images, masks, cams = cache
+    rows = np.array([2, 1])
+    ds = CachedImageDataset(images, rows, transforms=[code, code], target_masks=masks, cams=cams,
+                            normalize=False)
+    for i, row in enumerate(rows):
+        item = ds[i]
+        want = EXPECTED[code](images[row, :, :, 0])
+        np.testing.assert_allclose(item["image"].numpy() * 255, np.stack([want] * 3), atol=1e-3)
+        np.testing.assert_array_equal(item["target"][0].numpy(), EXPECTED[code](masks[row]))
+        np.testing.assert_allclose(item["cam"][0].numpy(),
+                                   EXPECTED[code](cams[row]).astype(np.float32))
+        assert item["row"].item() == row
+
+
+@pytest.mark.parametrize("strategy", ["seg", "lae"])
+def test_masking_then_transform(cache, strategy):
+    images, masks, _ = cache
+    ds = CachedImageDataset(images, [3], [1], transforms=[1], masks=masks,
+                            mask_strategy=strategy, normalize=False)
+    keep = masks[3] if strategy == "seg" else lae_mask(masks[3])
+    want = np.fliplr(images[3, :, :, 0] * keep)
+    np.testing.assert_allclose(ds[0]["image"][0].numpy() * 255, want, atol=1e-3)
+
+
+def test_shapes_dtypes_and_normalisation(cache):
+    images, masks, cams = cache
+    images = images.copy()
+    images[0] = [255, 128, 0]
+    ds = CachedImageDataset(images, [0, 1, 2], [0, 6, 3], size=8, cams=cams)
+    item = ds[0]
+    assert item["image"].shape == (3, 8, 8) and item["image"].dtype == torch.float32
+    assert item["target"].dtype == torch.int64 and item["target"].shape == ()
+    assert item["cam"].shape == (1, S, S) and item["cam"].dtype == torch.float32
+    want = (np.array([255, 128, 0]) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    np.testing.assert_allclose(item["image"].numpy().reshape(3, -1).mean(1), want, atol=1e-5)
+    np.testing.assert_allclose(item["image"].numpy()[:, 3, 5], want, atol=1e-5)
+    # float targets stay float; segmentation targets are (1, H, W) {0, 1}, resized nearest
+    assert CachedImageDataset(images, [1], [0.5])[0]["target"].dtype == torch.float32
+    seg = CachedImageDataset(images, [1, 2], target_masks=masks * 255, size=20)[1]["target"]
+    assert seg.shape == (1, 20, 20) and set(np.unique(seg.numpy())) <= {0.0, 1.0}
+    # upscale and downscale; no targets -> no "target" key
+    assert CachedImageDataset(images, [1], size=20)[0]["image"].shape == (3, 20, 20)
+    assert "target" not in CachedImageDataset(images, [1])[0]
+
+
+def test_bad_input_is_rejected(cache):
+    images, masks, cams = cache
+    with pytest.raises(ValueError, match="uint8"):
+        CachedImageDataset(images.astype(np.float32), [0])
+    with pytest.raises(ValueError, match="needs masks"):
+        CachedImageDataset(images, [0], mask_strategy="seg")
+    with pytest.raises(ValueError, match="transform code"):
+        CachedImageDataset(images, [0], transforms=[4])
+    with pytest.raises(ValueError, match="one per row"):
+        CachedImageDataset(images, [0, 1], [0])
+    with pytest.raises(ValueError, match="masks has shape"):
+        CachedImageDataset(images, [0], masks=masks[:, :5], mask_strategy="seg")
+    with pytest.raises(ValueError, match=r"rows must lie"):
+        CachedImageDataset(images, [4])
+
+
+def test_memory_mapped_cache(cache, tmp_path):
+    images, _, _ = cache
+    np.save(tmp_path / "images.npy", images)
+    mm = np.load(tmp_path / "images.npy", mmap_mode="r")
+    a = CachedImageDataset(mm, [1, 2], size=8)[1]["image"]
+    b = CachedImageDataset(images, [1, 2], size=8)[1]["image"]
+    torch.testing.assert_close(a, b)
+
+
+def _order(loader):
+    return torch.cat([b["row"] for b in loader]).tolist()
+
+
+def test_make_loader_is_deterministic(cache):
+    images, _, _ = cache
+    ds = CachedImageDataset(images, np.repeat(np.arange(4), 5), size=4)
+    first = make_loader(ds, 3, shuffle=True, num_workers=0, seed=7)
+    epoch1, epoch2 = _order(first), _order(first)
+    again = make_loader(ds, 3, shuffle=True, num_workers=0, seed=7)
+    assert _order(again) == epoch1 and _order(again) == epoch2
+    assert epoch1 != epoch2  # a new order each epoch
+    assert _order(make_loader(ds, 3, shuffle=True, num_workers=0, seed=8)) != epoch1
+    assert _order(make_loader(ds, 3, shuffle=False, num_workers=0, seed=7)) == ds.rows.tolist()
+    assert len(make_loader(ds, 3, shuffle=True, seed=7, drop_last=True)) == 6
+    with_workers = make_loader(ds, 3, shuffle=True, num_workers=2, seed=7)
+    assert _order(with_workers) == epoch1
+
+
+def test_class_weights():
+    w = class_weights([0, 0, 0, 1], 3)
+    assert w.dtype == torch.float32
+    torch.testing.assert_close(w, torch.tensor([4 / 9, 4 / 3, 0.0]))
+    # balanced classes -> all ones; N = sum_i w_i n_i
+    torch.testing.assert_close(class_weights([0, 1, 2, 0, 1, 2], 3), torch.ones(3))
+    y = np.array([0, 1, 1, 2, 2, 2, 2])
+    w = class_weights(y, 3).numpy()
+    assert np.isclose((w[y]).sum(), len(y))
+    with pytest.raises(ValueError, match="must lie"):
+        class_weights([0, 3], 3)

@@ -1,0 +1,189 @@
+"""The training core: resume property, early stopping, best weights, determinism, predict."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from selcn.data.datasets import CachedImageDataset, make_loader
+from selcn.training import RESUME_STATE, FitConfig, fit, predict, resolve_device, set_seed
+
+
+class TinyNet(nn.Module):
+    """conv -> dropout (so the torch RNG matters) -> pooled features (+ CAM mean) -> 3 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.drop = nn.Dropout(0.3)
+        self.head = nn.Linear(7, 3)
+
+    def forward(self, image, cam):
+        features = self.drop(torch.relu(self.bn(self.conv(image))).mean((2, 3)))
+        return self.head(torch.cat([features, cam.mean((1, 2, 3))[:, None]], 1))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = 48
+    targets = rng.integers(0, 3, n)
+    images = rng.integers(0, 60, (n, 8, 8, 3), dtype=np.uint8)
+    for i, t in enumerate(targets):  # a learnable signal: class t brightens channel t
+        images[i, :, :, t] += 150
+    cams = rng.random((n, 4, 4)).astype(np.float16)
+    return images, targets, cams
+
+
+def _loaders(data, num_workers=0, seed=3):
+    images, targets, cams = data
+    train = CachedImageDataset(images, np.arange(32), targets[:32], cams=cams,
+                               transforms=np.arange(32) % 4)
+    val = CachedImageDataset(images, np.arange(32, 48), targets[32:], cams=cams)
+    return (make_loader(train, 5, shuffle=True, num_workers=num_workers, seed=seed),
+            make_loader(val, 8, shuffle=False, num_workers=0, seed=seed))
+
+
+def _accuracy(outputs, targets):
+    return {"accuracy": float((outputs.argmax(1) == targets).mean())}
+
+
+def _fit(data, out_dir, epochs=3, num_workers=0, metrics_fn=_accuracy, **cfg):
+    set_seed(0)
+    model = TinyNet()
+    train, val = _loaders(data, num_workers)
+    cfg = FitConfig(**{"max_epochs": epochs, "patience": 10, "lr": 3e-2, "momentum": 0.9,
+                       "weight_decay": 1e-4, "seed": 5, "device": "cpu", "progress": False,
+                       **cfg})
+    return fit(model, train, val, nn.CrossEntropyLoss(), out_dir, cfg, metrics_fn=metrics_fn)
+
+
+def _losses(history):
+    return history.drop(columns="seconds")
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_gives_the_same_history(data, tmp_path, num_workers):
+    whole = _fit(data, tmp_path / "whole", num_workers=num_workers)
+
+    calls = {"n": 0}
+
+    def dies_in_epoch_2(outputs, targets):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")  # mid-epoch 2: after training, before saving
+        return _accuracy(outputs, targets)
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(data, tmp_path / "resumed", num_workers=num_workers, metrics_fn=dies_in_epoch_2)
+    partial = pd.read_csv(tmp_path / "resumed" / "history.csv")
+    assert partial["epoch"].tolist() == [1]
+    assert (tmp_path / "resumed" / RESUME_STATE).is_file()
+
+    torch.manual_seed(123)  # the restarted job's RNG and init differ: the state must win
+    resumed = _fit(data, tmp_path / "resumed", num_workers=num_workers)
+    pd.testing.assert_frame_equal(_losses(resumed.history), _losses(whole.history))
+    on_disk = pd.read_csv(tmp_path / "resumed" / "history.csv")
+    pd.testing.assert_frame_equal(_losses(on_disk), _losses(pd.read_csv(tmp_path / "whole" /
+                                                                        "history.csv")))
+    for a, b in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert resumed.best_epoch == whole.best_epoch
+
+
+def test_finished_run_is_not_retrained_and_other_settings_start_afresh(data, tmp_path):
+    first = _fit(data, tmp_path, epochs=2)
+    again = _fit(data, tmp_path, epochs=2)
+    pd.testing.assert_frame_equal(again.history, first.history)  # same seconds: not rerun
+    longer = _fit(data, tmp_path, epochs=3)  # more epochs continue the same run
+    pd.testing.assert_frame_equal(_losses(longer.history.iloc[:2]), _losses(first.history))
+    other = _fit(data, tmp_path, epochs=1, lr=1e-3)
+    assert other.history["epoch"].tolist() == [1]
+    assert other.history["train_loss"].iloc[0] != first.history["train_loss"].iloc[0]
+
+
+def test_history_columns_and_learning(data, tmp_path):
+    result = _fit(data, tmp_path, epochs=4)
+    table = pd.read_csv(tmp_path / "history.csv")
+    assert list(table.columns) == ["epoch", "train_loss", "val_loss", "accuracy", "lr", "seconds"]
+    assert table["epoch"].tolist() == [1, 2, 3, 4]
+    assert (table["lr"] == 3e-2).all() and (table["seconds"] > 0).all()
+    assert table["train_loss"].iloc[-1] < table["train_loss"].iloc[0]
+    assert not result.model.training
+
+
+def test_is_deterministic_on_cpu(data, tmp_path):
+    a = _fit(data, tmp_path / "a", epochs=2)
+    b = _fit(data, tmp_path / "b", epochs=2)
+    pd.testing.assert_frame_equal(_losses(a.history), _losses(b.history))
+    c = _fit(data, tmp_path / "c", epochs=2, seed=6)
+    assert c.history["train_loss"].iloc[1] != a.history["train_loss"].iloc[1]
+
+
+class ScriptedValLoss(nn.Module):
+    """Cross-entropy in training; during validation of epoch k, ``val_losses[k - 1]``.
+
+    ``snapshots`` (epoch -> weights) is filled by the metrics function after each validation
+    pass, so its length is the number of finished epochs.
+    """
+
+    def __init__(self, val_losses, snapshots):
+        super().__init__()
+        self.val_losses, self.snapshots = list(val_losses), snapshots
+        self.ce = nn.CrossEntropyLoss()
+
+    def forward(self, outputs, target):
+        if torch.is_grad_enabled():
+            return self.ce(outputs, target)
+        return outputs.sum() * 0 + self.val_losses[len(self.snapshots)]
+
+
+def test_early_stopping_keeps_the_best_weights(data, tmp_path):
+    snapshots = {}
+    set_seed(0)
+    model = TinyNet()
+
+    def snapshot(outputs, targets):
+        snapshots[len(snapshots) + 1] = {k: v.clone() for k, v in model.state_dict().items()}
+        return {}
+
+    loss = ScriptedValLoss([3.0, 2.0, 2.5, 1.5, 1.6, 1.5, 1.7, 0.1, 0.1], snapshots)
+    train, val = _loaders(data)
+    cfg = FitConfig(max_epochs=9, patience=3, lr=1e-2, seed=1, device="cpu", progress=False)
+    result = fit(model, train, val, loss, tmp_path, cfg, metrics_fn=snapshot)
+    # best epoch 4 (1.5); then 1.6, 1.5 (not lower), 1.7: three epochs without improvement
+    assert result.history["epoch"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert result.history["val_loss"].tolist() == pytest.approx([3.0, 2.0, 2.5, 1.5, 1.6, 1.5,
+                                                                 1.7])
+    assert result.best_epoch == 4 and result.best_val_loss == pytest.approx(1.5)
+    assert result.stopped_early
+    for key, value in result.model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[4][key], rtol=0, atol=0)
+    assert not torch.equal(snapshots[7]["head.weight"], snapshots[4]["head.weight"])
+
+
+def test_predict(data, tmp_path):
+    result = _fit(data, tmp_path, epochs=1)
+    _, val = _loaders(data)
+    out = predict(result.model, val)
+    assert out["outputs"].shape == (16, 3) and out["outputs"].dtype == np.float32
+    np.testing.assert_array_equal(out["rows"], np.arange(32, 48))
+    np.testing.assert_array_equal(out["targets"], data[1][32:])
+    again = predict(result.model, val, device="cpu")
+    np.testing.assert_array_equal(again["outputs"], out["outputs"])  # eval mode: no dropout
+
+
+def test_resolve_device_and_config_errors():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("tpu9")
+    with pytest.raises(ValueError, match="patience"):
+        FitConfig(max_epochs=3, patience=0, lr=1e-3)
+    with pytest.raises(ValueError, match="momentum"):
+        FitConfig(max_epochs=3, patience=1, lr=1e-3, momentum=1.0)
