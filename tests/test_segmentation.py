@@ -1,0 +1,251 @@
+"""Segmentation stage: model factory, splits, prediction, selection, training end to end, Figure 3."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from selcn.config import validate_config
+from selcn.models.segmentation import create_segmentation_model, encoder_weights_name
+from selcn.segmentation import (
+    METRICS,
+    load_segmentation_model,
+    predict_masks,
+    save_segmentation_model,
+    select_architecture,
+    split_rows,
+    train_segmentation,
+    write_json,
+    write_predicted_masks,
+)
+
+SIDE = 32
+
+
+def make_cache(root, n=24, side=SIDE, seed=0):
+    """A tiny cache in the contract's layout: bright disks (lesions) on noisy skin."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    images = np.empty((n, side, side, 3), np.uint8)
+    masks = np.empty((n, side, side), np.uint8)
+    for i in range(n):
+        cy, cx = rng.uniform(side * 0.3, side * 0.7, size=2)
+        r = rng.uniform(side * 0.15, side * 0.3)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+        skin = rng.normal([200, 160, 140], 12, size=(side, side, 3))
+        lesion = rng.normal([90, 50, 40], 12, size=(side, side, 3))
+        images[i] = np.clip(np.where(disk[..., None], lesion, skin), 0, 255).astype(np.uint8)
+        masks[i] = disk
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "images.npy", images)
+    np.save(root / "gt_masks.npy", masks)
+    ids = [f"ISIC_{i:07d}" for i in range(n)]
+    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": "nv", "target": 5,
+                          "group": ids, "source": "synthetic"})
+    index.to_csv(root / "index.csv", index=False)
+    split = ["test" if i % 4 == 0 else f"fold{i % 2}" for i in range(n)]
+    splits = index[["image_id", "label", "target", "group"]].assign(split=split)
+    splits = splits.iloc[::-1]                       # split table order need not follow the cache
+    splits.to_csv(root / "splits.csv", index=False)
+    return images, masks
+
+
+def tiny_config(**segmentation):
+    seg = {"encoder": "resnet18", "pretrained": False, "input_size": SIDE,
+           "train": {"max_epochs": 2, "patience": 2, "batch_size": 4, "lr": 1e-3}}
+    seg.update(segmentation)
+    return validate_config({"device": "cpu", "seed": 0, "segmentation": seg})
+
+
+# ---- model factory ---------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["deeplabv3plus", "unet"])
+def test_segmentation_model_outputs_one_logit_map(arch):
+    model = create_segmentation_model(arch, "resnet18").eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, SIDE, SIDE))
+    assert out.shape == (2, 1, SIDE, SIDE)
+
+
+def test_segmentation_model_rejects_unknown_arch():
+    with pytest.raises(ValueError, match="unknown segmentation architecture 'fpn'"):
+        create_segmentation_model("fpn")
+
+
+def test_segmentation_model_loads_encoder_weights_from_cache(tmp_path):
+    source = create_segmentation_model("unet", "resnet18")
+    torch.save(source.encoder.state_dict(), tmp_path / f"{encoder_weights_name('resnet18')}.pth")
+    model = create_segmentation_model("deeplabv3plus", "resnet18", pretrained_cache=tmp_path)
+    for key, value in source.encoder.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+
+
+def test_segmentation_model_missing_cache_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="smp-resnet18"):
+        create_segmentation_model("unet", "resnet18", pretrained_cache=tmp_path)
+
+
+# ---- splits ----------------------------------------------------------------------------
+def test_split_rows_maps_image_ids_to_cache_rows(tmp_path):
+    index = pd.DataFrame({"row": [0, 1, 2, 3, 4, 5], "image_id": list("abcdef")})
+    splits = pd.DataFrame({"image_id": list("fedcba"),
+                           "split": ["test", "fold0", "fold1", "fold2", "excluded", "fold1"]})
+    index.to_csv(tmp_path / "index.csv", index=False)
+    splits.to_csv(tmp_path / "splits.csv", index=False)
+    parts = split_rows(tmp_path / "index.csv", tmp_path / "splits.csv")
+    assert parts["test"].tolist() == [5]
+    assert parts["val"].tolist() == [4]
+    assert parts["train"].tolist() == [0, 2, 3]      # row 1 (excluded) is in no part
+    parts = split_rows(tmp_path / "index.csv", tmp_path / "splits.csv", val_fold="fold1")
+    assert parts["val"].tolist() == [0, 3]
+
+
+@pytest.mark.parametrize("split, message", [
+    (["test", "fold0", "train"], "unknown value"),
+    (["test", "fold1", "fold1"], "validation fold 'fold0'"),
+    (["test", "fold0", "fold0"], "train part is empty"),
+])
+def test_split_rows_errors_name_file_and_field(tmp_path, split, message):
+    pd.DataFrame({"row": [0, 1, 2], "image_id": list("abc")}).to_csv(tmp_path / "i.csv", index=False)
+    pd.DataFrame({"image_id": list("abc"), "split": split}).to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(ValueError, match=message):
+        split_rows(tmp_path / "i.csv", tmp_path / "s.csv")
+
+
+def test_split_rows_unknown_image_id(tmp_path):
+    pd.DataFrame({"row": [0], "image_id": ["a"]}).to_csv(tmp_path / "i.csv", index=False)
+    pd.DataFrame({"image_id": ["a", "zz"], "split": ["test", "fold0"]}).to_csv(
+        tmp_path / "s.csv", index=False)
+    with pytest.raises(ValueError, match="'zz'.*not in the cache index"):
+        split_rows(tmp_path / "i.csv", tmp_path / "s.csv")
+
+
+# ---- prediction ------------------------------------------------------------------------
+class RedChannel(nn.Module):
+    """Logit = normalised red channel: lesion where the image is red (255), not where 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[0, 0] = 1.0
+            self.conv.bias.zero_()
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_predict_masks_thresholds_at_cache_resolution():
+    rng = np.random.default_rng(1)
+    want = (rng.random((5, SIDE, SIDE)) < 0.3).astype(np.uint8)
+    images = np.zeros((5, SIDE, SIDE, 3), np.uint8)
+    images[..., 0] = want * 255
+    got = predict_masks(RedChannel(), images, np.array([1, 3, 4]), input_size=SIDE, batch_size=2)
+    assert got.dtype == np.uint8 and got.shape == (3, SIDE, SIDE)
+    np.testing.assert_array_equal(got, want[[1, 3, 4]])
+    # a smaller network input is upsampled back to the cache side
+    blocks = np.kron(want[:, ::4, ::4], np.ones((4, 4), np.uint8))
+    images[..., 0] = blocks * 255
+    got = predict_masks(RedChannel(), images, input_size=SIDE // 2, batch_size=4)
+    assert got.shape == (5, SIDE, SIDE)
+    assert (got == blocks).mean() > 0.9
+
+
+def test_write_predicted_masks_round_trip(tmp_path):
+    images, _ = make_cache(tmp_path / "cache", n=5)
+    torch.manual_seed(0)
+    model = create_segmentation_model("unet", "resnet18").eval()
+    save_segmentation_model(model, tmp_path / "model.pt", arch="unet", encoder="resnet18",
+                            input_size=SIDE, threshold=0.5)
+    loaded, meta = load_segmentation_model(tmp_path / "model.pt")
+    assert meta == {"arch": "unet", "encoder": "resnet18", "input_size": SIDE, "threshold": 0.5}
+    masks = write_predicted_masks(tmp_path / "model.pt", tmp_path / "cache" / "images.npy",
+                                  tmp_path / "masks" / "ham10000.npy", batch_size=2, device="cpu")
+    assert masks.shape == (5, SIDE, SIDE) and masks.dtype == np.uint8
+    assert set(np.unique(masks)) <= {0, 1}
+    np.testing.assert_array_equal(masks, predict_masks(model, images, input_size=SIDE))
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["ham10000.npy"]
+
+
+def test_load_segmentation_model_rejects_other_files(tmp_path):
+    torch.save({"state_dict": {}}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="model.pt.*missing arch"):
+        load_segmentation_model(tmp_path / "model.pt")
+
+
+# ---- selection -------------------------------------------------------------------------
+def test_select_architecture_picks_the_best_metric(tmp_path):
+    files = []
+    for arch, dice, acc in (("deeplabv3plus", 0.88, 0.91), ("unet", 0.87, 0.93)):
+        row = {"arch": arch, **dict.fromkeys(METRICS, 0.5), "dice": dice, "accuracy": acc}
+        files.append(tmp_path / f"{arch}.csv")
+        pd.DataFrame([row]).to_csv(files[-1], index=False)
+    assert select_architecture(files, "dice") == {"arch": "deeplabv3plus", "metric": "dice",
+                                                  "value": 0.88}
+    assert select_architecture(files, "accuracy")["arch"] == "unet"
+    assert select_architecture(files, "jaccard")["arch"] == "deeplabv3plus"   # tie: first
+    with pytest.raises(ValueError, match="unknown selection metric"):
+        select_architecture(files, "auc")
+    write_json(select_architecture(files, "dice"), tmp_path / "selected.json")
+    assert json.loads((tmp_path / "selected.json").read_text())["arch"] == "deeplabv3plus"
+
+
+# ---- training end to end ---------------------------------------------------------------
+def test_train_segmentation_writes_the_contract_files(tmp_path):
+    make_cache(tmp_path / "cache")
+    out = tmp_path / "seg" / "unet"
+    metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
+                                 out, tiny_config(), progress=False)
+    assert set(metrics) == set(METRICS)
+    assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    table = pd.read_csv(out / "metrics_test.csv")
+    assert list(table.columns) == ["arch", *METRICS] and table["arch"].tolist() == ["unet"]
+    history = pd.read_csv(out / "history.csv")
+    assert {"epoch", "train_loss", "val_loss"} <= set(history.columns) and len(history) == 2
+    model, meta = load_segmentation_model(out / "model.pt")
+    assert meta["arch"] == "unet" and meta["input_size"] == SIDE
+
+
+def test_train_segmentation_learns_disks(tmp_path):
+    """A few epochs on 18 training disks already segment the 6 test disks."""
+    make_cache(tmp_path / "cache", n=24, seed=3)
+    cfg = tiny_config(train={"max_epochs": 8, "patience": 8, "batch_size": 4, "lr": 3e-3})
+    metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
+                                 tmp_path / "unet", cfg, progress=False)
+    assert metrics["dice"] > 0.7, metrics
+
+
+def test_train_segmentation_needs_ground_truth(tmp_path):
+    make_cache(tmp_path / "cache")
+    (tmp_path / "cache" / "gt_masks.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="gt_masks.npy"):
+        train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
+                           tmp_path / "out", tiny_config(), progress=False)
+
+
+def test_pretrained_without_cache_dir_is_a_config_error(tmp_path):
+    make_cache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="weights.cache_dir is null"):
+        train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
+                           tmp_path / "out", tiny_config(pretrained=True), progress=False)
+
+
+# ---- Figure 3 --------------------------------------------------------------------------
+def test_figure3_from_files(tmp_path):
+    from selcn.report.segmentation_figures import figure3_from_files, pick_examples
+
+    images, masks = make_cache(tmp_path / "cache", n=12)
+    masks[0] = 0
+    np.save(tmp_path / "masks.npy", masks)
+    assert 0 not in pick_examples(masks, [0, 4, 8], n=3)
+    out = figure3_from_files(tmp_path / "cache" / "images.npy", tmp_path / "masks.npy",
+                             tmp_path / "cache" / "index.csv", tmp_path / "cache" / "splits.csv",
+                             tmp_path / "fig" / "fig3.png", n=2)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(out)
+    assert pixels.shape[1] > pixels.shape[0] > 100          # 2 rows x 3 panels
+    assert sorted(p.name for p in out.parent.iterdir()) == ["fig3.png"]
