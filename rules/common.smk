@@ -22,6 +22,8 @@ DATASETS = ["ham10000", "symderm", "isic2019", "isic2016"]
 CAM_DATASETS = ["ham10000", "isic2019", "isic2016"]
 RESULTS = "results"
 LOGS = "results/logs"
+#: conda environment of every rule (`conda: SELCN_ENV`; used with --sdm conda), relative to rules/
+SELCN_ENV = "../envs/selcn.yaml"
 
 
 wildcard_constraints:

@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Plan compute before spending GPU hours: jobs per rule and the GPU-hours their declared
+runtimes add up to, from a Snakemake dry run of the given config.
+
+    python workflow/scripts/plan_compute.py --configfile config/paper.yaml
+    python workflow/scripts/plan_compute.py --configfile config/paper.yaml --forceall
+    python workflow/scripts/plan_compute.py --configfile config/paper.yaml -- --config hpo='{enabled: true}'
+
+Without --forceall only the jobs still to run are counted (what a resumed run would cost).
+Arguments after `--` go to Snakemake unchanged (targets, --config, ...).
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from selcn.plan import DEFAULT_GROUP_BY, dry_run, format_plan, parse_dry_run, plan_table
+
+REPO = Path(__file__).resolve().parents[2]
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--configfile", default="config/config.yaml")
+parser.add_argument("--forceall", action="store_true", help="plan the whole workflow")
+parser.add_argument("--by", default=",".join(DEFAULT_GROUP_BY),
+                    help="wildcards that split a rule's row (default: %(default)s)")
+parser.add_argument("--csv", help="also write the table to this CSV file")
+parser.add_argument("snakemake_args", nargs="*", help="after `--`: passed to snakemake")
+args = parser.parse_args()
+
+sm_args = ["--configfile", args.configfile, *(["--forceall"] if args.forceall else []),
+           *args.snakemake_args]
+try:
+    text, seconds = dry_run(sm_args, workdir=REPO)
+except RuntimeError as err:
+    sys.exit(str(err))
+table = plan_table(parse_dry_run(text), group_by=[b for b in args.by.split(",") if b])
+print(f"snakemake -n {' '.join(sm_args)}  ({seconds:.1f} s)")
+print(format_plan(table))
+if args.csv:
+    table.to_csv(args.csv, index=False)
