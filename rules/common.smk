@@ -231,6 +231,61 @@ def lesion_figure10_inputs(wildcards=None):
 
 
 # ---- targets ------------------------------------------------------------------------
+# Input functions of the report's aggregation rules (rules/report.smk): per-model files only.
+def symmetry_prediction_files(split):
+    """Every Table 6 variant x fold symmetry prediction file for `split` (val|test)."""
+    return [
+        f"{RESULTS}/symmetry/{v}/fold{k}/predictions_{split}.csv"
+        for v in GRID.symmetry_variants
+        for k in GRID.symmetry_folds
+    ]
+
+
+def symmetry_arch_prediction_files(split):
+    """Every architecture x fold prediction file of the symmetry architecture comparison."""
+    return [
+        f"{RESULTS}/symmetry_arch/{a}/fold{k}/predictions_{split}.csv"
+        for a in GRID.symmetry_archs
+        for k in GRID.symmetry_folds
+    ]
+
+
+def symmetry_localisation_files():
+    """Table 7: the HAM10000 CAM localisation of each symmetry model that feeds the lesion stage."""
+    return [
+        f"{RESULTS}/symmetry/{cam_variant(m)}/localisation_ham10000.csv"
+        for m in GRID.symmetry_masks
+    ]
+
+
+def lesion_localisation_files(dataset):
+    """Tables 9 / 15: the per-image CAM localisation of every lesion model (best fold)."""
+    return [
+        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/localisation.csv"
+        for m in GRID.models()
+    ]
+
+
+def lesion_model_files(dataset, number, name):
+    """`name` (e.g. `predictions_test.csv`) of every fold of lesion model `number` (1-12)."""
+    hits = [m for m in GRID.models() if m["number"] == int(number)]
+    if not hits:
+        raise WorkflowError(f"lesion model {number} is not in this config's grid")
+    m = hits[0]
+    return [
+        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/fold{k}/{name}"
+        for k in GRID.lesion_folds
+    ]
+
+
+def lesion_history_files(dataset, fold=0):
+    """Figures 11-13: `history.csv` of fold `fold` of every lesion model."""
+    return [
+        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/fold{fold}/history.csv"
+        for m in GRID.models()
+    ]
+
+
 def all_targets():
     """What `rule all` builds: every table and figure of the report."""
     return [f"{RESULTS}/tables/{name}.html" for name in TABLES] + [

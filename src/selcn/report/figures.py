@@ -88,8 +88,8 @@ def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
         ax.set_title(_PANEL_TITLES.get(metric, METRIC_LABELS.get(metric, metric)))
         ax.set_xlabel("Symmetry CAM (mask of the symmetry network)")
         ax.set_ylabel("Classifier input mask")
-        ax.tick_params(axis="x", rotation=20)
-        ax.tick_params(axis="y", rotation=0)
+        plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+        plt.setp(ax.get_yticklabels(), rotation=0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

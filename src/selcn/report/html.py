@@ -24,7 +24,7 @@ __all__ = ["render_table_html", "render_stats_html", "write_table", "write_stats
 
 KEY_LABELS: dict[str, str] = {
     "model": "Model", "classifier_mask": "Classifier input mask",
-    "symmetry_mask": "Symmetry CAM (mask of the symmetry network)",
+    "symmetry_mask": "Symmetry CAM",
     "variant": "Symmetry network", "arch": "Architecture", "split": "Split", "class": "Class",
     "baseline": "Baseline",
 }
@@ -185,7 +185,7 @@ def render_table_html(table: pd.DataFrame, spec: TableSpec,
                     ref_std = ref[std_col] if std_col and std_col in ref.index else None
                     thesis = _fmt_mean_std(ref[mean_col], ref_std, digits)
                     diff = ("—" if _is_missing(row[mean_col])
-                            else f"{float(row[mean_col]) - float(ref[mean_col]):+.{digits}f}")
+                            else f"{round(float(row[mean_col]) - float(ref[mean_col]), digits) + 0.0:+.{digits}f}")
                 else:
                     thesis, diff = "—", "—"
                 cells.append(f'<td class="thesis">{thesis}</td>')

@@ -1,0 +1,405 @@
+"""The report stage end to end on a tiny hand-made results tree: the aggregation rules run
+under Snakemake (only rules/common.smk + rules/report.smk), `snakemake --report` builds
+report.html, it names every table, and headless Chromium renders it without console errors."""
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from selcn.config import grid, validate_config
+from selcn.report.tables import TABLES, per_class_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+ARTIFACTS = REPO / "test-artifacts"
+HAM = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+BINARY = ["benign", "malignant"]
+SYM = ["asymmetric", "symmetric"]
+
+#: a small grid: 2 x 3 lesion models (so models 1 and 3 exist), 2 folds, both datasets
+CONFIG = {
+    "symmetry": {"folds": 2, "pretrained": False, "masks": ["none", "seg"],
+                 "compare_architectures": ["resnet34", "squeezenet1_0"]},
+    "lesion": {"folds": 2, "classifier_masks": ["none", "lae"],
+               "symmetry_masks": ["off", "none", "seg"], "datasets": ["ham10000", "isic2016"]},
+    "report": {"bootstrap": 20},
+}
+
+
+def _predictions(path: Path, classes, n: int, accuracy: float, rng) -> None:
+    target = np.arange(n) % len(classes)
+    pred = np.where(rng.random(n) < accuracy, target, rng.integers(0, len(classes), n))
+    df = pd.DataFrame({"image_id": [f"ISIC_{i:07d}" for i in range(n)], "target": target,
+                       "pred": pred})
+    for j, c in enumerate(classes):
+        df[f"prob_{c}"] = np.where(pred == j, 0.7, 0.3 / (len(classes) - 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+
+
+def _localisation(path: Path, n: int, rng) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"image_id": [f"ISIC_{i:07d}" for i in range(n)], "iou": rng.random(n),
+                  "overlap": rng.random(n), "pointing": rng.integers(0, 2, n)}).to_csv(
+        path, index=False)
+
+
+def make_results(root: Path, cfg: dict) -> None:
+    """Every per-model file the report reads, for the grid of ``cfg``."""
+    rng = np.random.default_rng(0)
+    g = grid(cfg)
+    res = root / "results"
+    for arch in g.seg_archs:
+        p = res / "segmentation" / arch / "metrics_test.csv"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{"arch": arch, "dice": 0.8, "jaccard": 0.7, "sensitivity": 0.85,
+                       "specificity": 0.9, "accuracy": 0.88}]).to_csv(p, index=False)
+    for v in g.symmetry_variants:
+        for k in g.symmetry_folds:
+            for split in ("val", "test"):
+                _predictions(res / "symmetry" / v / f"fold{k}" / f"predictions_{split}.csv",
+                             SYM, 30, 0.7, rng)
+        _localisation(res / "symmetry" / v / "localisation_ham10000.csv", 20, rng)
+    for a in g.symmetry_archs:
+        for k in g.symmetry_folds:
+            for split in ("val", "test"):
+                _predictions(res / "symmetry_arch" / a / f"fold{k}" / f"predictions_{split}.csv",
+                             SYM, 30, 0.7, rng)
+    for dataset, classes in (("ham10000", HAM), ("isic2016", BINARY)):
+        splits = ("val", "test", "isic2019") if dataset == "ham10000" else ("val", "test")
+        for m in g.models():
+            d = res / "lesion" / dataset / f"{m['classifier_mask']}-{m['symmetry_mask']}"
+            for k in g.lesion_folds:
+                for split in splits:
+                    _predictions(d / f"fold{k}" / f"predictions_{split}.csv", classes, 28,
+                                 0.5 + 0.03 * m["number"], rng)
+                epochs = np.arange(1, 5)
+                pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs,
+                              "val_loss": 1.2 / epochs, "accuracy": 0.5 + 0.1 * epochs,
+                              "balanced_accuracy": 0.4 + 0.1 * epochs, "lr": 1e-3,
+                              "seconds": 1.0}).to_csv(d / f"fold{k}" / "history.csv",
+                                                     index=False)
+            _localisation(d / "localisation.csv", 20, rng)
+
+
+def _snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([str(SNAKEMAKE), "--snakefile", str(workdir / "Snakefile"),
+                           "--directory", str(workdir), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory):
+    """Run the report rules on a fake results tree and build report.html (once per module)."""
+    root = tmp_path_factory.mktemp("report")
+    raw = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in CONFIG.items():
+        raw.setdefault(key, {}).update(value)
+    (root / "config.yaml").write_text(yaml.safe_dump(raw))
+    cfg = validate_config(raw)
+    make_results(root, cfg)
+    (root / "Snakefile").write_text(
+        f'configfile: "{root / "config.yaml"}"\n'
+        f'include: "{REPO / "rules" / "common.smk"}"\n'
+        f'include: "{REPO / "rules" / "report.smk"}"\n\n'
+        "rule all:\n"
+        "    input:\n"
+        '        [f"results/tables/{t}.html" for t in TABLES]\n'
+        '        + [f"results/figures/{f}.png" for f in report_figures()],\n'
+        "    default_target: True\n")
+    run = _snakemake(root, "--cores", "2", "--quiet", "rules")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    rep = _snakemake(root, "--report", "results/report.html")
+    assert rep.returncode == 0, rep.stderr[-5000:]
+    return root, cfg
+
+
+@pytest.mark.slow
+def test_rules_write_every_table_with_thesis_values(built_report):
+    root, cfg = built_report
+    tables = root / "results" / "tables"
+    names = sorted(p.stem for p in tables.glob("*.html"))
+    expected = {n for n in TABLES if n != "table6c_symmetry_architectures"} | {
+        "table6c_symmetry_architectures", "table11_per_class_model1",
+        "table12_per_class_model3", "stats_vs_baseline_ham10000", "stats_vs_baseline_isic2016"}
+    assert set(names) == expected
+    t8 = pd.read_csv(tables / "table8_lesion_test.csv")
+    assert list(t8["model"]) == [1, 2, 3, 9, 10, 11]
+    # the table is recomputable from the prediction files alone
+    files = sorted(root.glob("results/lesion/ham10000/none-seg/fold*/predictions_test.csv"))
+    acc = [(pd.read_csv(f)["target"] == pd.read_csv(f)["pred"]).mean() for f in files]
+    assert t8.loc[t8["model"] == 3, "accuracy_mean"].item() == pytest.approx(np.mean(acc))
+    page = (tables / "table8_lesion_test.html").read_text()
+    assert "0.849 ± 0.012" in page and "thesis" in page     # thesis' model 1 test accuracy
+    stats = pd.read_csv(tables / "stats_vs_baseline_ham10000.csv")
+    assert list(stats["model"]) == [2, 3, 10, 11]
+    assert list(stats["baseline"]) == [1, 1, 9, 9]
+    for fig in ("heatmap_ham10000", "fig11_13_training_curves_isic2016"):
+        assert (root / "results" / "figures" / f"{fig}.png").stat().st_size > 10_000
+
+
+def _report_text(root: Path) -> str:
+    """report.html and every HTML item it embeds (base64 data URIs) as one decoded text."""
+    text = (root / "results" / "report.html").read_text()
+    decoded = [text]
+    for m in re.finditer(r"data:text/html;[^,\"']*base64,([A-Za-z0-9+/=]+)", text):
+        decoded.append(base64.b64decode(m.group(1)).decode("utf-8", "replace"))
+    return "\n".join(decoded)
+
+
+@pytest.mark.slow
+def test_report_contains_every_table_title(built_report):
+    root, _ = built_report
+    text = _report_text(root)
+    for name, spec in TABLES.items():
+        assert spec.title in text, name
+    assert per_class_spec(1).title in text and per_class_spec(3).title in text
+    assert "against its group's baseline" in text
+    assert "synthetic" in text                                 # workflow description
+    assert "heatmap_ham10000.png" in text
+
+
+# ---- headless Chromium -------------------------------------------------------------------
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1400,1000",
+                  "--remote-debugging-port=0"]
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over a standard-library WebSocket (RFC 6455):
+    text frames only, enough to drive one page."""
+
+    def __init__(self, ws_url: str, timeout: float = 30.0):
+        url = urllib.parse.urlparse(ws_url)
+        self.sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {url.path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                           ).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self._recv()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise ConnectionError(f"DevTools handshake refused: {head[:200]!r}")
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("DevTools connection closed")
+        return chunk
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self.buf += self._recv()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _send(self, data: bytes) -> None:
+        n = len(data)
+        header = bytearray([0x81])
+        if n < 126:
+            header.append(0x80 | n)
+        elif n < 1 << 16:
+            header += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            header += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        masked = (np.frombuffer(data, np.uint8) ^ np.resize(np.frombuffer(mask, np.uint8), n))
+        self.sock.sendall(bytes(header) + mask + masked.tobytes())
+
+    def _message(self) -> dict:
+        payload = b""
+        while True:
+            b0, b1 = self._exact(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self._exact(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._exact(8), "big")
+            mask = self._exact(4) if b1 & 0x80 else None
+            data = self._exact(n)
+            if mask:
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+            opcode = b0 & 0x0F
+            if opcode == 0x8:
+                raise ConnectionError("DevTools connection closed by the browser")
+            if opcode in (0x9, 0xA):
+                continue
+            payload += data
+            if b0 & 0x80:
+                return json.loads(payload)
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self._send(json.dumps({"id": self.next_id, "method": method, "params": params}).encode())
+        while True:
+            msg = self._message()
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_for(self, event: str, since: int = 0, timeout: float = 30.0) -> dict:
+        """The first `event` received after the first `since` messages (see `mark`)."""
+        deadline = time.monotonic() + timeout
+        for msg in self.events[since:]:
+            if msg.get("method") == event:
+                return msg
+        while time.monotonic() < deadline:
+            msg = self._message()
+            self.events.append(msg)
+            if msg.get("method") == event:
+                return msg
+        raise TimeoutError(event)
+
+    def mark(self) -> int:
+        return len(self.events)
+
+    def evaluate(self, expression: str, **kwargs):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                        awaitPromise=True, **kwargs)
+        if "exceptionDetails" in res:
+            raise RuntimeError(f"{expression[:80]}: {res['exceptionDetails']}")
+        return res["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+
+    def console_errors(self) -> list[str]:
+        errors = []
+        for msg in self.events:
+            method, p = msg.get("method"), msg.get("params", {})
+            if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+                errors.append(" ".join(str(a.get("value", a.get("description", "")))
+                                       for a in p.get("args", [])))
+            elif method == "Runtime.exceptionThrown":
+                errors.append(str(p.get("exceptionDetails", {}).get("exception", {})
+                                  .get("description", p)))
+            elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+                errors.append(p["entry"].get("text", ""))
+        return errors
+
+
+@contextlib.contextmanager
+def headless_chromium(binary: str, user_data_dir: Path):
+    """Start Chromium (headless, no network) and yield a DevTools client of its page."""
+    proc = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}",
+                             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        port, deadline = None, time.monotonic() + 60
+        while port is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                raise RuntimeError(f"chromium exited with {proc.returncode}")
+            m = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
+            if m:
+                port = int(m.group(1))
+        if port is None:
+            raise TimeoutError("chromium did not open its DevTools port")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as fh:
+            pages = [t for t in json.load(fh) if t["type"] == "page"]
+        client = DevTools(pages[0]["webSocketDebuggerUrl"])
+        for domain in ("Page", "Runtime", "Log"):
+            client.call(f"{domain}.enable")
+        yield client
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+_VISIBLE = """(() => {{
+  const el = document.querySelector({selector!r});
+  if (!el) return null;
+  const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+  return {{width: r.width, height: r.height, top: r.top, visible: s.visibility !== 'hidden'
+           && s.display !== 'none' && r.width > 0 && r.height > 0,
+           natural: el.naturalWidth || 0, text: (el.innerText || '').slice(0, 2000)}};
+}})()"""
+
+
+def _show(client: DevTools, suffix: str, content: str) -> str:
+    """Open the report item whose path ends with `suffix` the way its menu entry does."""
+    path = client.evaluate(f"Object.keys(results).find(k => k.endsWith({suffix!r}))")
+    assert path, f"{suffix} is not an item of the report"
+    client.evaluate(f"app.setView({{content: {content!r}, resultPath: {path!r}, "
+                    f"contentPath: results[{path!r}].data_uri}})")
+    time.sleep(1.0)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(built_report, tmp_path):
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
+                    ".ci/run installs it when run as root)")
+    root, _ = built_report
+    ARTIFACTS.mkdir(exist_ok=True)
+    report = (root / "results" / "report.html").resolve()
+    with headless_chromium(chromium, tmp_path / "profile") as client:
+        mark = client.mark()
+        client.call("Page.navigate", url=report.as_uri())
+        client.wait_for("Page.loadEventFired", since=mark, timeout=60)
+        time.sleep(1.5)
+        # the landing page: the workflow description is rendered and visible
+        body = client.evaluate(_VISIBLE.format(selector="body"))
+        assert body and body["visible"] and "SE-LCN" in body["text"], body
+        n_items = client.evaluate("Object.keys(results).length")
+        assert n_items >= len(TABLES), n_items
+        # a figure, shown as its menu entry shows it
+        _show(client, "heatmap_ham10000.png", "img")
+        img = client.evaluate(_VISIBLE.format(selector='img[src^="data:image/png"]'))
+        assert img and img["visible"] and img["natural"] > 100, img
+        client.screenshot(ARTIFACTS / "report_figure.png")
+        # a table: the HTML item is shown in an iframe ...
+        path = _show(client, "table8_lesion_test.html", "html")
+        frame = client.evaluate(_VISIBLE.format(selector="iframe"))
+        assert frame and frame["visible"] and frame["height"] > 100, frame
+        client.screenshot(ARTIFACTS / "report.png")
+        # ... whose document holds a visible table with the thesis' values
+        data_uri = client.evaluate(f"results[{path!r}].data_uri")
+        mark = client.mark()
+        client.call("Page.navigate", url=data_uri)
+        client.wait_for("Page.loadEventFired", since=mark, timeout=30)
+        table = client.evaluate(_VISIBLE.format(selector="table"))
+        assert table and table["visible"] and "0.849 ± 0.012" in table["text"], table
+        client.screenshot(ARTIFACTS / "report_table.png")
+        errors = client.console_errors()
+    assert errors == [], errors
+    assert (ARTIFACTS / "report.png").stat().st_size > 5_000

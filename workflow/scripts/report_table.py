@@ -1,0 +1,15 @@
+"""Aggregation rule: one thesis table (CSV + HTML twin with the thesis' values) from
+per-model files. params.table names the table (selcn.report.tables.TABLES)."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+from selcn.report.html import run_note, write_table  # noqa: E402
+from selcn.report.tables import TABLES, build_table  # noqa: E402
+
+name = snakemake.params.table
+table = build_table(name, list(snakemake.input.files))
+reference = snakemake.input.get("reference") or None
+write_table(table, TABLES[name], snakemake.output.csv, snakemake.output.html, reference,
+            note=run_note(snakemake.config))
+print(table.to_string())
