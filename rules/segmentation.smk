@@ -7,6 +7,7 @@ rule train_segmentation:
     input:
         **segmentation_training_data(),
         hpo=hpo_best("segmentation"),
+        weights=pretrained_weights("segmentation"),
     output:
         model=segmentation_file("{arch}", "model.pt"),
         history=segmentation_file("{arch}", "history.csv"),
@@ -19,6 +20,8 @@ rule train_segmentation:
     resources:
         **stage_resources("segmentation"),
         runtime=runtime_of("segmentation"),
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/segmentation_train.py"
 
@@ -33,6 +36,8 @@ rule select_segmentation:
     log:
         f"{LOGS}/segmentation/select.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/segmentation_select.py"
 
@@ -53,6 +58,8 @@ rule predict_masks:
     resources:
         **stage_resources("segmentation"),
         runtime=runtime_of("segmentation"),
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/segmentation_predict.py"
 
@@ -75,5 +82,7 @@ rule fig3_masking_strategies:
     log:
         f"{LOGS}/segmentation/fig3_masking_strategies.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/segmentation_fig3.py"
