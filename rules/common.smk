@@ -286,6 +286,77 @@ def lesion_history_files(dataset, fold=0):
     ]
 
 
+#: the thesis' published values (config/reference/), found from any working directory
+REFERENCE_DIR = Path(workflow.current_basedir).parent / "config" / "reference"
+DATASET_LABELS = {
+    "ham10000": "HAM10000",
+    "isic2016": "ISIC 2016",
+    "isic2019": "ISIC 2019",
+    "symderm": "SymDerm v2.0",
+}
+SPLIT_LABELS = {"val": "validation folds", "test": "test split"}
+#: per-class tables of the thesis (Tables 11 and 12): model number -> table name
+PER_CLASS_TABLES = {1: "table11_per_class_model1", 3: "table12_per_class_model3"}
+
+
+def reference_table(name):
+    """The thesis' values of table `name` (an input, so a corrected value reruns the table)."""
+    path = REFERENCE_DIR / f"{name}.csv"
+    return str(path) if path.exists() else []
+
+
+def report_tables():
+    """Names of the tables this config produces (results/tables/<name>.csv + .html)."""
+    names = ["table5_segmentation", "table6_symmetry_val", "table6_symmetry_test"]
+    if GRID.symmetry_archs:
+        names.append("table6c_symmetry_architectures")
+    names.append("table7_symmetry_cam_localisation")
+    if "ham10000" in GRID.lesion_datasets:
+        names += [
+            "table8_lesion_val",
+            "table8_lesion_test",
+            "table9_lesion_cam_localisation",
+            "table10_isic2019",
+        ]
+        names += [n for k, n in PER_CLASS_TABLES.items() if k in {m["number"] for m in GRID.models()}]
+    if "isic2016" in GRID.lesion_datasets:
+        names += [
+            "table13_isic2016_val",
+            "table14_isic2016_test",
+            "table15_isic2016_cam_localisation",
+        ]
+    names += [f"stats_vs_baseline_{d}" for d in GRID.lesion_datasets]
+    return names
+
+
+def report_figures():
+    """The report stage's own figures."""
+    return [f"heatmap_{d}" for d in GRID.lesion_datasets] + [
+        f"fig11_13_training_curves_{d}" for d in GRID.lesion_datasets
+    ]
+
+
+
+
+def table_output(name, category, labels, caption=None):
+    """Named outputs of a table rule: the CSV and its HTML twin marked for the report."""
+    return {
+        "csv": f"{RESULTS}/tables/{name}.csv",
+        "html": report(
+            f"{RESULTS}/tables/{name}.html",
+            caption=f"../workflow/report/{caption or name}.rst",
+            category=category,
+            subcategory="Tables",
+            labels=labels,
+        ),
+    }
+
+
+def per_class_number(wildcards):
+    """Model number of a per-class table name, e.g. `table12_per_class_model3` -> 3."""
+    return int(wildcards.name.rsplit("model", 1)[1])
+
+
 def all_targets():
     """What `rule all` builds: every table and figure of the report."""
     return [f"{RESULTS}/tables/{name}.html" for name in TABLES] + [
