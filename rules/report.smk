@@ -3,81 +3,28 @@
 # files of the stages (docs/contracts.md). All of them are local rules: they never go to
 # the cluster. Each table is a CSV plus an HTML twin (the report item) that shows the
 # thesis' published values (config/reference/) next to this run's.
-from pathlib import Path
 
 report: "../workflow/report/workflow.rst"
 
 
-#: the thesis' published values, next to this rules file (works from any working directory)
-REFERENCE_DIR = Path(workflow.current_basedir).parent / "config" / "reference"
-DATASET_LABELS = {"ham10000": "HAM10000", "isic2016": "ISIC 2016", "isic2019": "ISIC 2019",
-                  "symderm": "SymDerm v2.0"}
-SPLIT_LABELS = {"val": "validation folds", "test": "test split"}
-#: per-class tables of the thesis (Tables 11 and 12): model number -> table name
-PER_CLASS_TABLES = {1: "table11_per_class_model1", 3: "table12_per_class_model3"}
-
-
-def reference_table(name):
-    """The thesis' values of table `name` (an input, so a corrected value reruns the table)."""
-    path = REFERENCE_DIR / f"{name}.csv"
-    return str(path) if path.exists() else []
-
-
-def _model_numbers():
-    return {m["number"] for m in GRID.models()}
-
-
-def report_tables():
-    """Names of the tables this config produces (results/tables/<name>.csv + .html)."""
-    names = ["table5_segmentation", "table6_symmetry_val", "table6_symmetry_test"]
-    if GRID.symmetry_archs:
-        names.append("table6c_symmetry_architectures")
-    names.append("table7_symmetry_cam_localisation")
-    if "ham10000" in GRID.lesion_datasets:
-        names += ["table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation",
-                  "table10_isic2019"]
-        names += [n for k, n in PER_CLASS_TABLES.items() if k in _model_numbers()]
-    if "isic2016" in GRID.lesion_datasets:
-        names += ["table13_isic2016_val", "table14_isic2016_test",
-                  "table15_isic2016_cam_localisation"]
-    names += [f"stats_vs_baseline_{d}" for d in GRID.lesion_datasets]
-    return names
-
-
-def report_figures():
-    """The report stage's own figures."""
-    return [f"heatmap_{d}" for d in GRID.lesion_datasets] + [
-        f"fig11_13_training_curves_{d}" for d in GRID.lesion_datasets
-    ]
-
-
-#: every table and figure of the workflow (all_targets() in common.smk builds them)
+#: every table and figure of the workflow (all_targets() in common.smk builds them;
+#: the helpers are in common.smk's targets section)
 TABLES = report_tables()
-FIGURES = [
-    "fig3_masking_strategies",
-    "fig5_hair_removal",
-    "fig6_class_distribution",
-    "fig9_symmetry_cams",
-    "fig10_lesion_cams",
-] + (
-    [f"fig7a_hpo_convergence_{n}" for n in CFG["hpo"]["networks"]]
-    if CFG["hpo"]["enabled"]
-    else []
-) + report_figures()
-
-
-def table_output(name, category, labels, caption=None):
-    """Named outputs of a table rule: the CSV and its HTML twin marked for the report."""
-    return {
-        "csv": f"{RESULTS}/tables/{name}.csv",
-        "html": report(
-            f"{RESULTS}/tables/{name}.html",
-            caption=f"../workflow/report/{caption or name}.rst",
-            category=category,
-            subcategory="Tables",
-            labels=labels,
-        ),
-    }
+FIGURES = (
+    [
+        "fig3_masking_strategies",
+        "fig5_hair_removal",
+        "fig6_class_distribution",
+        "fig9_symmetry_cams",
+        "fig10_lesion_cams",
+    ]
+    + (
+        [f"fig7a_hpo_convergence_{n}" for n in CFG["hpo"]["networks"]]
+        if CFG["hpo"]["enabled"]
+        else []
+    )
+    + report_figures()
+)
 
 
 rule table5_segmentation:
@@ -95,6 +42,8 @@ rule table5_segmentation:
     log:
         f"{LOGS}/report/table5_segmentation.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -121,6 +70,8 @@ rule table6_symmetry:
     wildcard_constraints:
         split="val|test",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -139,6 +90,8 @@ rule table6c_symmetry_architectures:
     log:
         f"{LOGS}/report/table6c_symmetry_architectures.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -158,6 +111,8 @@ rule table7_symmetry_cam_localisation:
     log:
         f"{LOGS}/report/table7_symmetry_cam_localisation.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -184,6 +139,8 @@ rule table8_lesion:
     wildcard_constraints:
         split="val|test",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -203,6 +160,8 @@ rule table9_lesion_cam_localisation:
     log:
         f"{LOGS}/report/table9_lesion_cam_localisation.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -222,17 +181,15 @@ rule table10_isic2019:
     log:
         f"{LOGS}/report/table10_isic2019.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
 
-def _per_class_number(wildcards):
-    return int(wildcards.name.rsplit("model", 1)[1])
-
-
 rule table_per_class:
     input:
-        files=lambda w: lesion_model_files("ham10000", _per_class_number(w),
+        files=lambda w: lesion_model_files("ham10000", per_class_number(w),
                                            "predictions_test.csv"),
     output:
         **table_output(
@@ -242,17 +199,19 @@ rule table_per_class:
                 "table": (f"Table {w.name.split('_')[0][len('table'):]}"
                           if w.name.startswith("table") else "per class"),
                 "dataset": "HAM10000",
-                "content": f"per class, model {_per_class_number(w)}, test split",
+                "content": f"per class, model {per_class_number(w)}, test split",
             },
             caption="table_per_class",
         ),
     params:
-        number=_per_class_number,
+        number=per_class_number,
     log:
         f"{LOGS}/report/{{name}}.log",
     wildcard_constraints:
         name="(table[0-9]+_)?per_class_model[0-9]+",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_per_class.py"
 
@@ -273,6 +232,8 @@ rule table13_isic2016_val:
     log:
         f"{LOGS}/report/table13_isic2016_val.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -293,6 +254,8 @@ rule table14_isic2016_test:
     log:
         f"{LOGS}/report/table14_isic2016_test.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -312,6 +275,8 @@ rule table15_isic2016_cam_localisation:
     log:
         f"{LOGS}/report/table15_isic2016_cam_localisation.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_table.py"
 
@@ -337,6 +302,8 @@ rule stats_vs_baseline:
     log:
         f"{LOGS}/report/stats_vs_baseline_{{lesion_dataset}}.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_stats.py"
 
@@ -362,6 +329,8 @@ rule heatmap:
     log:
         f"{LOGS}/report/heatmap_{{lesion_dataset}}.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_heatmap.py"
 
@@ -386,5 +355,7 @@ rule fig11_13_training_curves:
     log:
         f"{LOGS}/report/fig11_13_training_curves_{{lesion_dataset}}.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/report_training_curves.py"

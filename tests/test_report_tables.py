@@ -70,8 +70,8 @@ def test_lesion_table_known_answers(tmp_path):
 
 
 def test_lesion_table_rejects_mixed_splits(tmp_path):
-    paths = [write_predictions(lesion_file(tmp_path, "none", "off", 0, "test"), [0], [0]),
-             write_predictions(lesion_file(tmp_path, "none", "off", 1, "val"), [0], [0])]
+    paths = [write_predictions(lesion_file(tmp_path, "none", "off", 0, "test"), [0, 1], [0, 1]),
+             write_predictions(lesion_file(tmp_path, "none", "off", 1, "val"), [0, 1], [0, 1])]
     with pytest.raises(ValueError, match="split"):
         tables.lesion_table(paths)
 
