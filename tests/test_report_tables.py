@@ -82,7 +82,8 @@ def test_bad_prediction_file_names_file_and_field(tmp_path):
     pd.DataFrame({"image_id": ["a"], "target": [0]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"predictions_test\.csv: missing column 'pred'"):
         tables.lesion_table([path])
-    pd.DataFrame({"image_id": ["a"], "target": ["mel"], "pred": [0]}).to_csv(path, index=False)
+    pd.DataFrame({"image_id": ["a"], "target": ["mel"], "pred": [0], "prob_akiec": [1.0]}).to_csv(
+        path, index=False)
     with pytest.raises(ValueError, match="column 'target' must hold integer"):
         tables.lesion_table([path])
 

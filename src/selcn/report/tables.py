@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS, model_number
+from selcn.predictions import class_names, read_predictions
 
 __all__ = [
     "TableSpec", "TABLES", "METRIC_LABELS", "LESION_METRICS", "SYMMETRY_METRICS",
@@ -139,37 +140,7 @@ def per_class_spec(number: int, name: str | None = None) -> TableSpec:
 
 
 # ---- reading -----------------------------------------------------------------------------
-_PRED_REQUIRED = ("image_id", "target", "pred")
-
-
-def read_predictions(path: str | Path) -> pd.DataFrame:
-    """Read a prediction CSV (``image_id,target,pred,prob_<class>...``) and check its columns.
-
-    Raises ``ValueError`` naming the file and the field when a column is missing or a
-    label is not an integer class index.
-    """
-    # TODO(symmetry engineer): switch to selcn.predictions once it has landed.
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype={"image_id": str})
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{path}: cannot read prediction file ({err})") from None
-    for col in _PRED_REQUIRED:
-        if col not in df.columns:
-            raise ValueError(f"{path}: missing column '{col}' (have: {', '.join(df.columns)})")
-    for col in ("target", "pred"):
-        values = pd.to_numeric(df[col], errors="coerce")
-        if values.isna().any() or (values % 1 != 0).any():
-            bad = df.loc[values.isna() | (values % 1 != 0), col].iloc[0]
-            raise ValueError(f"{path}: column '{col}' must hold integer class indices "
-                             f"(found {bad!r})")
-        df[col] = values.astype(int)
-    return df
-
-
-def class_names(predictions: pd.DataFrame) -> list[str]:
-    """Class names in label order, from the ``prob_<class>`` columns."""
-    return [c[len("prob_"):] for c in predictions.columns if c.startswith("prob_")]
+# Prediction files are read (and checked, errors naming file and field) by selcn.predictions.
 
 
 _PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
