@@ -1,0 +1,141 @@
+# Data stage (thesis 5.1-5.2, Figures 5-6): the synthetic demo set (data.source: synthetic),
+# one cache per dataset (decoded, hair-removed, resized once), leakage-free split tables,
+# their check, and the two figures of the stage. Paths: rules/common.smk, "---- data".
+from selcn.data.synthetic import dataset_paths
+
+SYNTHETIC = dataset_paths(SYNTHETIC_ROOT)
+
+
+rule synthetic_data:
+    output:
+        ham10000=SYNTHETIC["ham10000"]["metadata"],
+        symderm=SYNTHETIC["symderm"]["csv"],
+        isic2019_ground_truth=SYNTHETIC["isic2019"]["ground_truth"],
+        isic2019_metadata=SYNTHETIC["isic2019"]["metadata"],
+        isic2016_train=SYNTHETIC["isic2016"]["train_ground_truth"],
+        isic2016_test=SYNTHETIC["isic2016"]["test_ground_truth"],
+    params:
+        root=SYNTHETIC_ROOT,
+        seed=config["seed"],
+        synthetic=config["data"]["synthetic"],
+    log:
+        f"{LOGS}/data/synthetic_data.log",
+    threads: 1
+    resources:
+        **stage_resources("data"),
+        runtime=runtime_of("data"),
+    script:
+        "../workflow/scripts/data_synthetic.py"
+
+
+rule cache_dataset:
+    input:
+        unpack(data_inputs),
+    output:
+        images=cache_files("{dataset}")["images"],
+        index=cache_files("{dataset}")["index"],
+        gt_masks=f"{RESULTS}/cache/{{dataset}}/gt_masks.npy",
+    wildcard_constraints:
+        dataset="ham10000|symderm",
+    params:
+        paths=lambda w: data_paths(w.dataset),
+        size=config["data"]["image_size"],
+        hair_removal=config["data"]["hair_removal"],
+        protocol=config["protocol"],
+    log:
+        f"{LOGS}/data/cache_{{dataset}}.log",
+    threads: threads_of("data")
+    resources:
+        **stage_resources("data"),
+        runtime=runtime_of("data"),
+    script:
+        "../workflow/scripts/data_cache.py"
+
+
+use rule cache_dataset as cache_dataset_without_masks with:
+    output:
+        images=cache_files("{dataset}")["images"],
+        index=cache_files("{dataset}")["index"],
+    wildcard_constraints:
+        dataset="isic2019|isic2016",
+    log:
+        f"{LOGS}/data/cache_{{dataset}}.log",
+
+
+rule split_dataset:
+    input:
+        unpack(split_inputs),
+    output:
+        splits=split_file("{dataset}"),
+    params:
+        folds=lambda w: folds_of(w.dataset),
+        test_fraction=config["data"]["test_fraction"],
+        seed=config["seed"],
+        protocol=config["protocol"],
+    log:
+        f"{LOGS}/data/split_{{dataset}}.log",
+    localrule: True
+    script:
+        "../workflow/scripts/data_splits.py"
+
+
+rule check_splits:
+    input:
+        splits=expand(split_file("{dataset}"), dataset=DATASETS),
+        ham10000=split_file("ham10000"),
+    output:
+        report=SPLIT_CHECK,
+    params:
+        datasets=DATASETS,
+        protocol=config["protocol"],
+    log:
+        f"{LOGS}/data/check_splits.log",
+    localrule: True
+    script:
+        "../workflow/scripts/data_check_splits.py"
+
+
+rule fig5_hair_removal:
+    input:
+        unpack(lambda w: _data_files("ham10000")),
+        index=cache_files("ham10000")["index"],
+    output:
+        figure=report(
+            f"{RESULTS}/figures/fig5_hair_removal.png",
+            caption="../workflow/report/fig5_hair_removal.rst",
+            category="Data",
+            labels={"figure": "Figure 5", "content": "hair removal"},
+        ),
+    params:
+        paths=data_paths("ham10000"),
+        n=3,
+        seed=config["seed"],
+    log:
+        f"{LOGS}/data/fig5_hair_removal.log",
+    localrule: True
+    script:
+        "../workflow/scripts/data_fig5.py"
+
+
+rule fig6_class_distribution:
+    input:
+        index=cache_files("ham10000")["index"],
+        splits=split_file("ham10000"),
+        check=SPLIT_CHECK,
+    output:
+        figure=report(
+            f"{RESULTS}/figures/fig6_class_distribution.png",
+            caption="../workflow/report/fig6_class_distribution.rst",
+            category="Data",
+            labels={"figure": "Figure 6", "content": "class distribution"},
+        ),
+        counts=f"{RESULTS}/figures/fig6_class_distribution.csv",
+    params:
+        target_per_class=config["data"]["balance"]["target_per_class"],
+        max_copies=config["data"]["balance"]["max_copies"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/data/fig6_class_distribution.log",
+    localrule: True
+    script:
+        "../workflow/scripts/data_fig6.py"

@@ -1,0 +1,324 @@
+"""Readers of the four datasets as published -> one table per dataset.
+
+Every reader returns a :class:`pandas.DataFrame` with one row per usable image:
+``image_id, label, target, group, source, path, mask_path`` (``mask_path`` empty when the
+dataset has no masks; ``group`` = lesion_id where known, else image_id) plus
+dataset-specific columns (``lesion_id``; SymDerm ``ham_image_id``, ``symmetry_label``;
+ISIC 2016 ``official_split``). What they check, each failure one :class:`DataFormatError`
+naming the file and the field: missing file / image / mask, missing or misspelled CSV
+column, unknown label, duplicate image id, empty dataset. Image *content* (unreadable or
+truncated files) is checked where it is decoded, in :func:`selcn.data.preprocess.load_image`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from selcn.data.labels import (HAM_CLASSES, ISIC2016_CLASSES, ISIC2016_TEST_LABELS,
+                               ISIC2019_COLUMNS, ISIC2019_DROPPED, ISIC2019_TO_HAM,
+                               SYMDERM_TO_SYMMETRY, classes, target_of)
+
+__all__ = ["DataFormatError", "read_ham10000", "read_symderm", "read_isic2019",
+           "read_isic2016", "read_dataset", "ham10000_image_ids", "TABLE_COLUMNS"]
+
+TABLE_COLUMNS = ("image_id", "label", "target", "group", "source", "path", "mask_path")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+class DataFormatError(ValueError):
+    """A dataset file is missing or does not follow its published format."""
+
+
+# ---------------------------------------------------------------------------- helpers
+def _need_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found ({what})")
+    return path
+
+
+def _need_dir(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataFormatError(f"{path}: directory not found ({what})")
+    return path
+
+
+def _read_csv(path: Path, columns: Sequence[str], what: str, header: bool = True) -> pd.DataFrame:
+    try:
+        if header:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        else:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, header=None)
+            if table.shape[1] != len(columns):
+                raise DataFormatError(f"{path}: expected {len(columns)} fields per row "
+                                      f"({', '.join(columns)}), found {table.shape[1]} ({what})")
+            table.columns = list(columns)
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(f"{path}: empty file, no rows ({what})") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataFormatError(f"{path}: not a readable CSV ({what}): {err}") from None
+    table.columns = [c.strip() for c in table.columns]
+    for col in columns:
+        if col not in table.columns:
+            close = difflib.get_close_matches(col, table.columns, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise DataFormatError(f"{path}: missing column {col!r} (found: "
+                                  f"{', '.join(map(str, table.columns))}){hint}")
+    if table.empty:
+        raise DataFormatError(f"{path}: no rows (empty dataset, {what})")
+    for col in columns:
+        table[col] = table[col].str.strip()
+    return table
+
+
+def _no_duplicates(table: pd.DataFrame, col: str, path: Path) -> None:
+    dup = table[col].duplicated(keep=False)
+    if dup.any():
+        value = table.loc[dup, col].iloc[0]
+        rows = (np.nonzero((table[col] == value).to_numpy())[0] + 2).tolist()   # 1 = header
+        raise DataFormatError(f"{path}: duplicate image id {value!r} in field {col!r} "
+                              f"(lines {', '.join(map(str, rows))})")
+
+
+def _unknown_label(path: Path, field: str, table: pd.DataFrame, bad: pd.Series,
+                   allowed: Iterable, header: bool = True) -> DataFormatError:
+    i = int(np.nonzero(bad.to_numpy())[0][0])
+    value = table[field].iloc[i]
+    line = i + (2 if header else 1)
+    return DataFormatError(f"{path}: field {field!r} has unknown label {value!r} (line {line}); "
+                           f"expected one of {', '.join(map(str, allowed))}")
+
+
+def _index_dirs(dirs: Sequence[str | Path], what: str) -> dict[str, Path]:
+    """``stem -> path`` of every image file in ``dirs`` (one listing per directory)."""
+    found: dict[str, Path] = {}
+    for d in dirs:
+        d = _need_dir(d, what)
+        with os.scandir(d) as it:
+            for entry in it:
+                stem, ext = os.path.splitext(entry.name)
+                if ext.lower() in IMAGE_EXTENSIONS and entry.is_file():
+                    found.setdefault(stem, Path(entry.path))
+    return found
+
+
+def _locate(ids: Iterable[str], found: Mapping[str, Path], source: Path, field: str,
+            dirs: Sequence[str | Path], what: str, suffix: str = "") -> list[str]:
+    paths = []
+    for i, image_id in enumerate(ids):
+        p = found.get(image_id + suffix)
+        if p is None:
+            where = ", ".join(map(str, dirs))
+            raise DataFormatError(f"{source}: {what} of {field} {image_id!r} (line {i + 2}) "
+                                  f"not found in {where}")
+        paths.append(str(p))
+    return paths
+
+
+def _finish(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    table["target"] = [target_of(dataset, lab) for lab in table["label"]]
+    table["target"] = table["target"].astype(np.int64)
+    rest = [c for c in table.columns if c not in TABLE_COLUMNS]
+    return table[list(TABLE_COLUMNS) + rest].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- readers
+def read_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path],
+                  mask_dir: str | Path | None = None) -> pd.DataFrame:
+    """HAM10000: ``HAM10000_metadata.csv`` (``lesion_id,image_id,dx,...``), the JPEGs in
+    ``image_dirs`` (``HAM10000_images_part1/2``) and, when given, the Tschandl et al.
+    masks ``<image_id>_segmentation.png`` in ``mask_dir``. ``group`` = ``lesion_id``."""
+    path = _need_file(metadata, "HAM10000 metadata")
+    t = _read_csv(path, ("lesion_id", "image_id", "dx"), "HAM10000 metadata")
+    _no_duplicates(t, "image_id", path)
+    bad = ~t["dx"].isin(HAM_CLASSES)
+    if bad.any():
+        raise _unknown_label(path, "dx", t, bad, HAM_CLASSES)
+    if (t["lesion_id"] == "").any():
+        i = int(np.nonzero((t["lesion_id"] == "").to_numpy())[0][0])
+        raise DataFormatError(f"{path}: field 'lesion_id' is empty (line {i + 2})")
+    dirs = [Path(d) for d in ([image_dirs] if isinstance(image_dirs, (str, Path)) else image_dirs)]
+    found = _index_dirs(dirs, "HAM10000 images")
+    out = pd.DataFrame({
+        "image_id": t["image_id"], "label": t["dx"], "group": t["lesion_id"],
+        "source": t["dataset"] if "dataset" in t.columns else "HAM10000",
+        "path": _locate(t["image_id"], found, path, "image_id", dirs, "image"),
+        "lesion_id": t["lesion_id"],
+    })
+    if mask_dir:
+        masks = _index_dirs([mask_dir], "HAM10000 masks")
+        out["mask_path"] = _locate(t["image_id"], masks, path, "image_id", [mask_dir], "mask",
+                                   suffix="_segmentation")
+    else:
+        out["mask_path"] = ""
+    return _finish(out, "ham10000")
+
+
+def read_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path | None = None,
+                 ham_metadata: str | Path | None = None) -> pd.DataFrame:
+    """SymDerm v2.0: CSV ``File,Mask,Dataset,labels_symmetry`` (labels 0/1/2 -> asymmetric /
+    symmetric), images in ``image_dir``, masks (the ``Mask`` column) in ``mask_dir``.
+
+    ``ham_image_id`` = the image id for rows of ``Dataset == HAM10000``, else empty. With
+    ``ham_metadata`` (HAM10000's CSV) their ``group`` is the HAM ``lesion_id``, so that
+    splits can keep a lesion on one side; other rows are grouped by image id."""
+    path = _need_file(csv, "SymDerm CSV")
+    t = _read_csv(path, ("File", "Mask", "Dataset", "labels_symmetry"), "SymDerm v2.0")
+    _no_duplicates(t, "File", path)
+    raw = pd.to_numeric(t["labels_symmetry"], errors="coerce")
+    bad = ~raw.isin(list(SYMDERM_TO_SYMMETRY))
+    if bad.any():
+        raise _unknown_label(path, "labels_symmetry", t, bad, list(SYMDERM_TO_SYMMETRY))
+    image_id = t["File"].map(lambda f: os.path.splitext(os.path.basename(f))[0])
+    _no_duplicates(pd.DataFrame({"image_id": image_id}), "image_id", path)
+    image_dir = _need_dir(image_dir, "SymDerm images")
+    paths = []
+    for i, f in enumerate(t["File"]):
+        p = image_dir / f
+        if not p.is_file():
+            raise DataFormatError(f"{path}: image of field 'File' {f!r} (line {i + 2}) "
+                                  f"not found in {image_dir}")
+        paths.append(str(p))
+    is_ham = t["Dataset"].str.upper().str.replace(" ", "") == "HAM10000"
+    out = pd.DataFrame({
+        "image_id": image_id, "label": raw.astype(int).map(SYMDERM_TO_SYMMETRY),
+        "group": image_id, "source": t["Dataset"], "path": paths,
+        "ham_image_id": image_id.where(is_ham, ""), "symmetry_label": raw.astype(int),
+    })
+    if mask_dir:
+        mask_dir = _need_dir(mask_dir, "SymDerm masks")
+        masks = []
+        for i, m in enumerate(t["Mask"]):
+            if m == "" or not (mask_dir / m).is_file():
+                raise DataFormatError(f"{path}: mask of field 'Mask' {m!r} (line {i + 2}) "
+                                      f"not found in {mask_dir}")
+            masks.append(str(mask_dir / m))
+        out["mask_path"] = masks
+    else:
+        out["mask_path"] = ""
+    if ham_metadata:
+        ham_path = _need_file(ham_metadata, "HAM10000 metadata")
+        ham = _read_csv(ham_path, ("lesion_id", "image_id"), "HAM10000 metadata")
+        lesion_of = dict(zip(ham["image_id"], ham["lesion_id"]))
+        known = out["ham_image_id"].map(lambda i: lesion_of.get(i, ""))
+        out["group"] = known.where(known != "", out["image_id"])
+    return _finish(out, "symderm")
+
+
+def read_isic2019(ground_truth: str | Path, metadata: str | Path | None,
+                  image_dir: str | Path, exclude_ids: Iterable[str] = ()) -> pd.DataFrame:
+    """ISIC 2019: one-hot ``ISIC_2019_Training_GroundTruth.csv``
+    (``image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK``), metadata CSV
+    (``image,...,lesion_id,...``; optional) and ``<image>.jpg`` in ``image_dir``.
+
+    Rows of ``SCC`` and ``UNK`` are dropped, and so is every image id in ``exclude_ids``
+    (pass HAM10000's ids: the external test set must not contain training images).
+    Both drops are counted in ``DataFrame.attrs["dropped"]``."""
+    path = _need_file(ground_truth, "ISIC 2019 ground truth")
+    t = _read_csv(path, ("image",) + ISIC2019_COLUMNS, "ISIC 2019 ground truth")
+    _no_duplicates(t, "image", path)
+    onehot = t[list(ISIC2019_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+    valid = onehot.isin([0.0, 1.0]).all(axis=1) & (onehot.sum(axis=1) == 1)
+    if not valid.all():
+        i = int(np.nonzero((~valid).to_numpy())[0][0])
+        raise DataFormatError(f"{path}: line {i + 2} (image {t['image'].iloc[i]!r}) is not one-hot "
+                              f"over the fields {', '.join(ISIC2019_COLUMNS)}")
+    column = onehot.idxmax(axis=1)
+    dropped_class = column.isin(ISIC2019_DROPPED)
+    exclude = set(exclude_ids)
+    dropped_ham = t["image"].isin(exclude) & ~dropped_class
+    keep = ~dropped_class & ~dropped_ham
+    if not keep.any():
+        raise DataFormatError(f"{path}: no rows left after dropping {', '.join(ISIC2019_DROPPED)} "
+                              f"and HAM10000 images (empty dataset)")
+    t, column = t[keep].reset_index(drop=True), column[keep].reset_index(drop=True)
+    lesion = pd.Series([""] * len(t))
+    if metadata:
+        mpath = _need_file(metadata, "ISIC 2019 metadata")
+        meta = _read_csv(mpath, ("image", "lesion_id"), "ISIC 2019 metadata")
+        _no_duplicates(meta, "image", mpath)
+        lesion = t["image"].map(dict(zip(meta["image"], meta["lesion_id"]))).fillna("")
+    image_dir = _need_dir(image_dir, "ISIC 2019 images")
+    found = _index_dirs([image_dir], "ISIC 2019 images")
+    out = pd.DataFrame({
+        "image_id": t["image"], "label": column.map(ISIC2019_TO_HAM),
+        "group": lesion.where(lesion != "", t["image"]), "source": "ISIC2019",
+        "path": _locate(t["image"], found, path, "image", [image_dir], "image"),
+        "mask_path": "", "lesion_id": lesion,
+    })
+    out = _finish(out, "isic2019")
+    out.attrs["dropped"] = {"SCC/UNK": int(dropped_class.sum()),
+                            "in HAM10000": int(dropped_ham.sum())}
+    return out
+
+
+def read_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
+                  train_image_dir: str | Path, test_image_dir: str | Path) -> pd.DataFrame:
+    """ISIC 2016 part 3: header-less ``image,benign|malignant`` (training) and
+    ``image,0.0|1.0`` (test) CSVs, ``<image>.jpg`` in the two image directories.
+    ``official_split`` = ``train`` / ``test``; ``source`` = ``ISIC2016_train`` / ``_test``."""
+    parts = []
+    for split, gt, img_dir in (("train", train_ground_truth, train_image_dir),
+                               ("test", test_ground_truth, test_image_dir)):
+        path = _need_file(gt, f"ISIC 2016 {split} ground truth")
+        t = _read_csv(path, ("image", "label"), f"ISIC 2016 {split} ground truth", header=False)
+        if split == "train":
+            bad = ~t["label"].isin(ISIC2016_CLASSES)
+            if bad.any():
+                raise _unknown_label(path, "label", t, bad, ISIC2016_CLASSES, header=False)
+            label = t["label"]
+        else:
+            num = pd.to_numeric(t["label"], errors="coerce")
+            bad = ~num.isin(list(ISIC2016_TEST_LABELS))
+            if bad.any():
+                raise _unknown_label(path, "label", t, bad, ["0.0", "1.0"], header=False)
+            label = num.map(ISIC2016_TEST_LABELS)
+        _no_duplicates(t, "image", path)
+        img_dir = _need_dir(img_dir, f"ISIC 2016 {split} images")
+        found = _index_dirs([img_dir], f"ISIC 2016 {split} images")
+        locs = []
+        for i, image_id in enumerate(t["image"]):
+            if image_id not in found:
+                raise DataFormatError(f"{path}: image of field 'image' {image_id!r} (line {i + 1}) "
+                                      f"not found in {img_dir}")
+            locs.append(str(found[image_id]))
+        parts.append(pd.DataFrame({"image_id": t["image"], "label": label, "group": t["image"],
+                                   "source": f"ISIC2016_{split}", "path": locs, "mask_path": "",
+                                   "official_split": split}))
+    out = pd.concat(parts, ignore_index=True)
+    dup = out["image_id"].duplicated(keep=False)
+    if dup.any():
+        raise DataFormatError(f"{test_ground_truth}: image id {out.loc[dup, 'image_id'].iloc[0]!r} "
+                              f"is in both the training and the test ground truth")
+    return _finish(out, "isic2016")
+
+
+def ham10000_image_ids(metadata: str | Path) -> list[str]:
+    """Every ``image_id`` of ``HAM10000_metadata.csv`` (what ISIC 2019 must not contain)."""
+    path = _need_file(metadata, "HAM10000 metadata")
+    return _read_csv(path, ("image_id",), "HAM10000 metadata")["image_id"].tolist()
+
+
+def read_dataset(dataset: str, paths: Mapping, ham_metadata: str | Path | None = None,
+                 exclude_ids: Iterable[str] = ()) -> pd.DataFrame:
+    """Read ``dataset`` from its config block ``data.<dataset>`` (or :func:`dataset_paths`)."""
+    p = paths
+    if dataset == "ham10000":
+        return read_ham10000(p["metadata"], p["image_dirs"], p.get("mask_dir"))
+    if dataset == "symderm":
+        return read_symderm(p["csv"], p["image_dir"], p.get("mask_dir"), ham_metadata=ham_metadata)
+    if dataset == "isic2019":
+        return read_isic2019(p["ground_truth"], p.get("metadata"), p["image_dir"],
+                             exclude_ids=exclude_ids)
+    if dataset == "isic2016":
+        return read_isic2016(p["train_ground_truth"], p["test_ground_truth"],
+                             p["train_image_dir"], p["test_image_dir"])
+    classes(dataset)                                        # raises for an unknown name
+    raise AssertionError(dataset)

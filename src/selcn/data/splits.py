@@ -1,0 +1,302 @@
+"""Leakage-free splits, their check, and class balancing of a training part.
+
+``protocol="leakage_free"`` (default): the test split and the folds are grouped by
+``group`` (the lesion_id where known), stratified by ``target``
+(:class:`sklearn.model_selection.StratifiedGroupKFold`); SymDerm images of HAM10000
+lesions in the HAM10000 test split are ``excluded`` from symmetry training; the ISIC 2019
+external set holds no HAM10000 image. ``protocol="thesis"`` reproduces the thesis: an
+image-level stratified split (lesions cross the test boundary) and nothing excluded.
+
+Split tables (``results/splits/{dataset}.csv``): ``image_id,label,target,group,split`` with
+``split`` in ``test, fold0 ... fold{K-1}, excluded``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+__all__ = ["SPLIT_COLUMNS", "PROTOCOLS", "TRANSFORMS", "LeakageError", "split_table",
+           "split_ham10000", "split_symderm", "split_isic2019", "split_isic2016", "make_splits",
+           "leakage_report", "check_no_leakage", "balance", "apply_transform"]
+
+SPLIT_COLUMNS = ("image_id", "label", "target", "group", "split")
+PROTOCOLS = ("leakage_free", "thesis")
+#: transform codes of :func:`balance` / :func:`apply_transform`
+TRANSFORMS = {0: "identity", 1: "hflip", 2: "vflip", 3: "rot90"}
+
+
+class LeakageError(ValueError):
+    """A lesion (group) lies on both sides of a split boundary."""
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
+
+
+def _base(index: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("image_id", "label", "target", "group") if c not in index.columns]
+    if missing:
+        raise ValueError(f"index table lacks column(s) {missing}")
+    out = index[["image_id", "label", "target", "group"]].copy().reset_index(drop=True)
+    out["image_id"] = out["image_id"].astype(str)
+    out["group"] = out["group"].astype(str)
+    out["target"] = out["target"].astype(np.int64)
+    return out
+
+
+def _n_splits_for(test_fraction: float) -> int:
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    return max(2, int(round(1 / test_fraction)))
+
+
+def _assign_folds(table: pd.DataFrame, n_folds: int, seed: int, grouped: bool) -> np.ndarray:
+    """Fold number of every row of ``table`` (stratified; grouped or image-level)."""
+    fold = np.full(len(table), -1, np.int64)
+    y = table["target"].to_numpy()
+    if grouped:
+        cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        parts = cv.split(np.zeros(len(table)), y, table["group"].to_numpy())
+    else:
+        cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        parts = cv.split(np.zeros(len(table)), y)
+    for k, (_, val) in enumerate(parts):
+        fold[val] = k
+    return fold
+
+
+def split_table(index: pd.DataFrame, *, test_fraction: float = 0.2, n_folds: int = 4,
+                seed: int = 42, protocol: str = "leakage_free",
+                log: Callable[[str], None] = print) -> pd.DataFrame:
+    """A stratified test split (about ``test_fraction`` of the rows) and ``n_folds``
+    stratified folds of the rest. Leakage-free: both grouped by ``group`` (the test split is
+    one of ``round(1 / test_fraction)`` grouped folds). Thesis: image level."""
+    _check_protocol(protocol)
+    out = _base(index)
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+    if protocol == "leakage_free":
+        first = _assign_folds(out, _n_splits_for(test_fraction), seed, grouped=True)
+        is_test = first == 0
+    else:
+        idx = np.arange(len(out))
+        _, test_idx = train_test_split(idx, test_size=test_fraction, random_state=seed,
+                                       stratify=out["target"].to_numpy())
+        is_test = np.isin(idx, test_idx)
+    split = np.array(["test"] * len(out), dtype=object)
+    rest = out[~is_test]
+    folds = _assign_folds(rest, n_folds, seed, grouped=protocol == "leakage_free")
+    split[~is_test] = [f"fold{k}" for k in folds]
+    out["split"] = split
+    if protocol == "thesis":
+        rep = leakage_report(out)
+        log(f"protocol thesis: image-level split, {rep['test_rows_sharing_group']} of "
+            f"{rep['test_rows']} test images share a lesion with training images")
+    return out
+
+
+def split_ham10000(index: pd.DataFrame, **kw) -> pd.DataFrame:
+    """HAM10000: :func:`split_table` (groups = lesion_id)."""
+    return split_table(index, **kw)
+
+
+def split_symderm(index: pd.DataFrame, ham_splits: pd.DataFrame | None, *,
+                  test_fraction: float = 0.2, n_folds: int = 3, seed: int = 42,
+                  protocol: str = "leakage_free",
+                  log: Callable[[str], None] = print) -> pd.DataFrame:
+    """SymDerm: rows from HAM10000 (``ham_image_id``) take their HAM lesion as ``group``;
+    leakage-free, those of lesions in the HAM10000 test split are ``excluded`` and the rest
+    is split like :func:`split_table` (``n_folds`` folds + test)."""
+    _check_protocol(protocol)
+    out = _base(index)
+    ham_ids = index["ham_image_id"].fillna("").astype(str).to_numpy() \
+        if "ham_image_id" in index.columns else np.array([""] * len(out))
+    excluded = np.zeros(len(out), bool)
+    if ham_splits is not None:
+        group_of = dict(zip(ham_splits["image_id"].astype(str), ham_splits["group"].astype(str)))
+        known = np.array([group_of.get(i, "") for i in ham_ids], dtype=object)
+        unknown = (ham_ids != "") & (known == "")
+        if unknown.any():
+            log(f"symderm: {int(unknown.sum())} images marked HAM10000 are not in the HAM10000 "
+                f"split table (e.g. {ham_ids[unknown][0]}); grouped by image id")
+        out["group"] = np.where(known != "", known, out["group"].to_numpy())
+        if protocol == "leakage_free":
+            test_groups = set(ham_splits.loc[ham_splits["split"] == "test", "group"].astype(str))
+            excluded = (known != "") & np.isin(known, list(test_groups))
+    kept = out[~excluded]
+    split = split_table(kept, test_fraction=test_fraction, n_folds=n_folds, seed=seed,
+                        protocol=protocol, log=log)
+    out["split"] = "excluded"
+    out.loc[~excluded, "split"] = split["split"].to_numpy()
+    log(f"symderm: {int(excluded.sum())} images of HAM10000 test lesions excluded")
+    return out
+
+
+def split_isic2019(index: pd.DataFrame, ham_ids: Iterable[str] = (), *,
+                   protocol: str = "leakage_free",
+                   log: Callable[[str], None] = print) -> pd.DataFrame:
+    """ISIC 2019, the external test set: every row ``test``; leakage-free, rows whose
+    image id is a HAM10000 image are ``excluded``."""
+    _check_protocol(protocol)
+    out = _base(index)
+    ham = set(map(str, ham_ids))
+    drop = out["image_id"].isin(ham) if protocol == "leakage_free" else \
+        pd.Series(False, index=out.index)
+    out["split"] = np.where(drop, "excluded", "test")
+    log(f"isic2019: {int((~drop).sum())} test images, {int(drop.sum())} HAM10000 images excluded")
+    return out
+
+
+def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
+                   protocol: str = "leakage_free",
+                   log: Callable[[str], None] = print) -> pd.DataFrame:
+    """ISIC 2016: the official test set is ``test``, the official training set is split
+    into ``n_folds`` stratified folds. The official part is read from ``official_split``
+    or, in a cache index, ``source`` (``ISIC2016_train`` / ``ISIC2016_test``)."""
+    _check_protocol(protocol)
+    out = _base(index)
+    if "official_split" in index.columns:
+        official = index["official_split"].astype(str).to_numpy()
+    elif "source" in index.columns:
+        official = index["source"].astype(str).str.rsplit("_", n=1).str[-1].to_numpy()
+    else:
+        raise ValueError("isic2016 index needs 'official_split' or 'source'")
+    is_test = official == "test"
+    if is_test.all() or not is_test.any():
+        raise ValueError("isic2016: both the official train and test parts are needed")
+    out["split"] = "test"
+    folds = _assign_folds(out[~is_test], n_folds, seed, grouped=protocol == "leakage_free")
+    out.loc[~is_test, "split"] = [f"fold{k}" for k in folds]
+    return out
+
+
+def make_splits(dataset: str, index: pd.DataFrame, *, n_folds: int, test_fraction: float = 0.2,
+                seed: int = 42, protocol: str = "leakage_free",
+                ham_splits: pd.DataFrame | None = None, ham_ids: Iterable[str] = (),
+                log: Callable[[str], None] = print) -> pd.DataFrame:
+    """The split table of ``dataset`` from its cache index (see the module docstring)."""
+    if dataset == "ham10000":
+        out = split_ham10000(index, test_fraction=test_fraction, n_folds=n_folds, seed=seed,
+                             protocol=protocol, log=log)
+    elif dataset == "symderm":
+        out = split_symderm(index, ham_splits, test_fraction=test_fraction, n_folds=n_folds,
+                            seed=seed, protocol=protocol, log=log)
+    elif dataset == "isic2019":
+        out = split_isic2019(index, ham_ids, protocol=protocol, log=log)
+    elif dataset == "isic2016":
+        out = split_isic2016(index, n_folds=n_folds, seed=seed, protocol=protocol, log=log)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}")
+    counts = out.groupby(["split", "label"]).size().unstack(fill_value=0)
+    log(f"{dataset} splits ({protocol}):\n{counts.to_string()}")
+    return out[list(SPLIT_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------- leakage
+def leakage_report(splits: pd.DataFrame) -> dict:
+    """How many groups lie on more than one side: ``groups_crossing_test`` (test and a
+    fold), ``groups_crossing_folds`` (two folds), ``test_rows`` and
+    ``test_rows_sharing_group`` (test images whose group is also in a fold). Rows
+    ``excluded`` do not count."""
+    t = splits[splits["split"] != "excluded"]
+    sides = t.groupby("group")["split"].agg(lambda s: frozenset(s))
+    in_test = sides.map(lambda s: "test" in s)
+    n_folds = sides.map(lambda s: sum(1 for x in s if x.startswith("fold")))
+    crossing = sides.index[in_test & (n_folds > 0)]
+    test = t[t["split"] == "test"]
+    return {
+        "groups_crossing_test": int(len(crossing)),
+        "groups_crossing_folds": int((n_folds > 1).sum()),
+        "test_rows": int(len(test)),
+        "test_rows_sharing_group": int(test["group"].isin(set(crossing)).sum()),
+        "examples": [str(g) for g in list(crossing[:3])],
+    }
+
+
+def check_no_leakage(splits: pd.DataFrame, *, ham_splits: pd.DataFrame | None = None,
+                     external: bool = False, name: str = "splits") -> dict:
+    """Raise :class:`LeakageError` if a group lies on both sides of the test boundary or in
+    two folds, or — given HAM10000's split table — a row in a fold belongs to a HAM10000
+    test lesion, or (``external``: an external test set such as ISIC 2019) a ``test`` row
+    is a HAM10000 image. Returns :func:`leakage_report`."""
+    rep = leakage_report(splits)
+    if rep["groups_crossing_test"]:
+        raise LeakageError(f"{name}: {rep['groups_crossing_test']} group(s) on both sides of the "
+                           f"test boundary, e.g. {rep['examples']}")
+    if rep["groups_crossing_folds"]:
+        raise LeakageError(f"{name}: {rep['groups_crossing_folds']} group(s) in more than one fold")
+    if ham_splits is not None:
+        ham_test = set(ham_splits.loc[ham_splits["split"] == "test", "group"].astype(str))
+        in_fold = splits["split"].astype(str).str.startswith("fold")
+        bad = splits[in_fold & splits["group"].astype(str).isin(ham_test)]
+        if len(bad):
+            raise LeakageError(f"{name}: {len(bad)} training row(s) belong to HAM10000 test "
+                               f"lesions, e.g. {bad['image_id'].iloc[0]} "
+                               f"(group {bad['group'].iloc[0]})")
+        ham_ids = set(ham_splits["image_id"].astype(str))
+        bad = splits[(splits["split"] == "test") & splits["image_id"].astype(str).isin(ham_ids)]
+        if external and len(bad):
+            raise LeakageError(f"{name}: {len(bad)} test row(s) are HAM10000 images, "
+                               f"e.g. {bad['image_id'].iloc[0]}")
+    return rep
+
+
+# ---------------------------------------------------------------------------- balancing
+def balance(train_table: pd.DataFrame, target_per_class: int, max_copies: int = 3,
+            seed: int = 0) -> pd.DataFrame:
+    """The balanced epoch of a training part (columns ``row``, ``target``): classes above
+    ``target_per_class`` are down-sampled without replacement; classes below keep every
+    image and are topped up with h-flip / v-flip / rot90 copies, each image at most
+    ``max_copies`` copies with distinct transforms, until the target or the cap.
+
+    Returns ``row,transform`` (int64), originals first then copies, per class in target order.
+    """
+    if max_copies < 0 or max_copies > 3:
+        raise ValueError(f"max_copies must be in 0..3 (three distinct transforms), got {max_copies}")
+    if target_per_class < 1:
+        raise ValueError(f"target_per_class must be >= 1, got {target_per_class}")
+    rng = np.random.default_rng(seed)
+    rows_out, tf_out = [], []
+    for target in sorted(train_table["target"].unique()):
+        rows = train_table.loc[train_table["target"] == target, "row"].to_numpy(np.int64)
+        n = len(rows)
+        if n >= target_per_class:
+            rows_out.append(np.sort(rng.choice(rows, target_per_class, replace=False)))
+            tf_out.append(np.zeros(target_per_class, np.int64))
+            continue
+        rows_out.append(rows)
+        tf_out.append(np.zeros(n, np.int64))
+        need = min(target_per_class - n, n * max_copies)
+        perms = np.argsort(rng.random((n, 3)), axis=1) + 1          # distinct transforms per image
+        order = rng.permutation(n)
+        c = 0
+        while need > 0:
+            take = order[:min(need, n)]
+            rows_out.append(rows[take])
+            tf_out.append(perms[take, c])
+            need -= len(take)
+            c += 1
+    return pd.DataFrame({"row": np.concatenate(rows_out), "transform": np.concatenate(tf_out)})
+
+
+def apply_transform(array: np.ndarray, code: int) -> np.ndarray:
+    """Apply transform ``code`` (0 identity, 1 h-flip, 2 v-flip, 3 rot90 counter-clockwise)
+    to an ``(H, W)`` or ``(H, W, C)`` array — the one implementation used for images,
+    masks and CAMs alike. Returns a contiguous array."""
+    code = int(code)
+    if code == 0:
+        return array
+    if code == 1:
+        out = array[:, ::-1]
+    elif code == 2:
+        out = array[::-1]
+    elif code == 3:
+        out = np.rot90(array, k=1, axes=(0, 1))
+    else:
+        raise ValueError(f"unknown transform code {code} (one of {TRANSFORMS})")
+    return np.ascontiguousarray(out)

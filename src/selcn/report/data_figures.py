@@ -1,0 +1,96 @@
+"""Figures of the data stage: hair removal examples (thesis Fig. 5) and the class
+distribution before / after balancing (thesis Fig. 6)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from selcn.data.preprocess import hair_mask, load_image, remove_hair  # noqa: E402
+from selcn.data.splits import balance  # noqa: E402
+
+__all__ = ["class_counts", "plot_class_distribution", "pick_hairy", "plot_hair_removal"]
+
+
+def _save(fig, out_path: str | Path, dpi: int = 120) -> Path:
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def class_counts(index: pd.DataFrame, splits: pd.DataFrame, classes: Sequence[str], *,
+                 target_per_class: int, max_copies: int, seed: int = 0,
+                 val_fold: str = "fold0") -> pd.DataFrame:
+    """Long table ``class, stage, count`` with three stages: ``all images`` (the dataset),
+    ``training part`` (every fold but ``val_fold``; test and excluded rows left out) and
+    ``balanced training part`` (:func:`selcn.data.splits.balance` of that part, as one
+    training run sees it)."""
+    table = splits.merge(index[["image_id", "row"]], on="image_id", how="left")
+    train = table[table["split"].str.startswith("fold") & (table["split"] != val_fold)]
+    bal = balance(train[["row", "target"]], target_per_class, max_copies, seed)
+    bal = bal.merge(table[["row", "target"]], on="row", how="left")
+    rows = []
+    for stage, t in (("all images", table), ("training part", train),
+                     ("balanced training part", bal)):
+        counts = t["target"].value_counts()
+        rows += [{"class": c, "stage": stage, "count": int(counts.get(i, 0))}
+                 for i, c in enumerate(classes)]
+    return pd.DataFrame(rows)
+
+
+def plot_class_distribution(counts: pd.DataFrame, out_path: str | Path, *,
+                            target_per_class: int | None = None, title: str = "") -> Path:
+    """Grouped bar chart of :func:`class_counts` (Fig. 6), counts written on the bars."""
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.barplot(data=counts, x="class", y="count", hue="stage", ax=ax, palette="deep")
+    for cont in ax.containers:
+        ax.bar_label(cont, fontsize=7, padding=1)
+    if target_per_class:
+        ax.axhline(target_per_class, color="0.3", ls="--", lw=1)
+        ax.text(ax.get_xlim()[1], target_per_class, f" target {target_per_class}",
+                va="center", fontsize=8)
+    ax.set(xlabel="class", ylabel="images", title=title)
+    ax.legend(title=None, fontsize=8)
+    return _save(fig, out_path)
+
+
+def pick_hairy(paths: Sequence[str | Path], n: int = 3, max_candidates: int = 60,
+               seed: int = 0) -> list[str]:
+    """The ``n`` images with the most hair pixels (:func:`hair_mask`) among up to
+    ``max_candidates`` drawn with ``seed``."""
+    paths = [str(p) for p in paths]
+    rng = np.random.default_rng(seed)
+    cand = rng.permutation(len(paths))[:max_candidates]
+    score = [hair_mask(np.ascontiguousarray(load_image(paths[i])[..., ::-1])).mean() for i in cand]
+    return [paths[cand[i]] for i in np.argsort(score)[::-1][:n]]
+
+
+def plot_hair_removal(paths: Sequence[str | Path], out_path: str | Path) -> Path:
+    """Fig. 5: each image before (top row) and after hair removal (bottom row)."""
+    n = len(paths)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 5.0), squeeze=False)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for j, p in enumerate(paths):
+        rgb = load_image(p)
+        clean = remove_hair(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]
+        for i, (img, what) in enumerate(((rgb, "with hair"), (clean, "hair removed"))):
+            ax = axes[i, j]
+            ax.imshow(img)
+            ax.set_axis_off()
+            ax.set_title(f"({letters[i * n + j]}) {Path(p).stem}, {what}", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out_path)

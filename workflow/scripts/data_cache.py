@@ -1,0 +1,21 @@
+"""Read one dataset as published, decode + hair-remove + resize it into the cache."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+from pathlib import Path
+
+from selcn.data.preprocess import build_cache
+from selcn.data.readers import ham10000_image_ids, read_dataset
+
+dataset = snakemake.wildcards.dataset
+ham = snakemake.input.get("ham_metadata")
+exclude = []
+if dataset == "isic2019" and snakemake.params.protocol == "leakage_free" and ham:
+    exclude = ham10000_image_ids(ham)       # the external test set holds no HAM10000 image
+table = read_dataset(dataset, snakemake.params.paths,
+                     ham_metadata=ham if dataset == "symderm" else None, exclude_ids=exclude)
+print(f"{dataset}: {len(table)} images; classes {table['label'].value_counts().to_dict()}"
+      + (f"; dropped {table.attrs['dropped']}" if "dropped" in table.attrs else ""))
+build_cache(table, Path(snakemake.output.index).parent, snakemake.params.size,
+            hair_removal=snakemake.params.hair_removal, threads=snakemake.threads)

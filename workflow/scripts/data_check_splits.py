@@ -1,0 +1,26 @@
+"""The leakage check: fails the run if a lesion lies on both sides of a split boundary."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+import json
+import os
+
+import pandas as pd
+
+from selcn.data.splits import check_no_leakage, leakage_report
+
+ham = pd.read_csv(snakemake.input.ham10000, dtype=str, keep_default_na=False)
+report = {"protocol": snakemake.params.protocol}
+for name, path in zip(snakemake.params.datasets, snakemake.input.splits):
+    splits = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if snakemake.params.protocol == "leakage_free":
+        report[name] = check_no_leakage(splits, ham_splits=None if name == "ham10000" else ham,
+                                        external=name == "isic2019", name=path)
+    else:                       # the thesis' protocol leaks by design: report, do not fail
+        report[name] = leakage_report(splits)
+    print(f"{name}: {report[name]}")
+out = snakemake.output.report
+with open(f"{out}.tmp", "w") as fh:
+    json.dump(report, fh, indent=2)
+os.replace(f"{out}.tmp", out)

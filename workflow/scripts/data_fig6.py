@@ -1,0 +1,23 @@
+"""Figure 6: HAM10000 class distribution before / after balancing (one training part)."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+import os
+
+import pandas as pd
+
+from selcn.data.labels import HAM_CLASSES
+from selcn.report.data_figures import class_counts, plot_class_distribution
+
+index = pd.read_csv(snakemake.input.index, dtype={"image_id": str}, keep_default_na=False)
+splits = pd.read_csv(snakemake.input.splits, dtype={"image_id": str}, keep_default_na=False)
+target = snakemake.params.target_per_class
+counts = class_counts(index, splits, HAM_CLASSES, target_per_class=target,
+                      max_copies=snakemake.params.max_copies, seed=snakemake.params.seed)
+print(counts.pivot(index="class", columns="stage", values="count").to_string())
+tmp = snakemake.output.counts + ".tmp"
+counts.to_csv(tmp, index=False)
+os.replace(tmp, snakemake.output.counts)
+plot_class_distribution(counts, snakemake.output.figure, target_per_class=target,
+                        title="HAM10000: class distribution before / after balancing")
