@@ -103,6 +103,67 @@ def has_gt_masks(dataset):
     return dataset in ("ham10000", "symderm")
 
 
+#: where the synthetic demo data is written (data.source: synthetic)
+SYNTHETIC_ROOT = f"{RESULTS}/data"
+SPLIT_CHECK = f"{RESULTS}/splits/leakage_check.json"
+_DATA_WARNED = set()
+
+
+def split_file(dataset):
+    return f"{RESULTS}/splits/{dataset}.csv"
+
+
+def data_paths(dataset):
+    """The published files of `dataset`: config `data.<dataset>`, or the synthetic layout."""
+    from selcn.data.synthetic import dataset_paths
+
+    if CFG["data"]["source"] == "synthetic":
+        return dataset_paths(SYNTHETIC_ROOT)[dataset]
+    return CFG["data"][dataset]
+
+
+def _data_files(dataset):
+    """Named input files of `dataset` (CSV files and image / mask directories)."""
+    out = {}
+    for key, value in data_paths(dataset).items():
+        if isinstance(value, list):
+            out.update({f"{key}{i}": v for i, v in enumerate(value)})
+        else:
+            out[key] = value
+    if CFG["data"]["source"] == "synthetic":   # the generator's CSVs stand for its directories
+        return {k: v for k, v in out.items() if v.endswith(".csv")}
+    missing = [v for v in out.values() if not Path(v).exists()]
+    if missing and dataset not in _DATA_WARNED:   # plan anyway (snakemake -n before the
+        _DATA_WARNED.add(dataset)                 # download); the cache job names the file
+        print(f"WARNING: data.{dataset}: {len(missing)} path(s) not found, e.g. {missing[0]}",
+              file=sys.stderr)
+    return {k: v for k, v in out.items() if Path(v).exists()}
+
+
+def data_inputs(wildcards):
+    """Inputs of caching `wildcards.dataset`; symderm and isic2019 also read HAM10000's CSV
+    (lesion ids / the image ids the external set must not contain)."""
+    out = _data_files(wildcards.dataset)
+    if wildcards.dataset in ("symderm", "isic2019"):
+        ham = _data_files("ham10000").get("metadata")
+        if ham:
+            out["ham_metadata"] = ham
+    return out
+
+
+def split_inputs(wildcards):
+    """Inputs of the split table of `wildcards.dataset`."""
+    out = {"index": cache_files(wildcards.dataset)["index"]}
+    if wildcards.dataset in ("symderm", "isic2019"):
+        out["ham_splits"] = split_file("ham10000")
+    return out
+
+
+def folds_of(dataset):
+    """Cross-validation folds of `dataset`: symmetry folds for SymDerm, lesion folds else."""
+    return CFG["symmetry"]["folds"] if dataset == "symderm" else CFG["lesion"]["folds"]
+
+
 # ---- segmentation -------------------------------------------------------------------
 #: the segmentation network trains on this dataset's cache (it has ground-truth masks)
 SEGMENTATION_DATASET = "ham10000"
