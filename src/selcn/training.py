@@ -17,7 +17,8 @@ settings (learning rate, seed, model shapes, …) is ignored and training starts
 Batches are dicts (:mod:`selcn.data.datasets`): ``image`` ``(B, 3, H, W)``, ``target``, optional
 ``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``.
 On CUDA: autocast (bfloat16 where supported, else float16 with a gradient scaler) and
-``channels_last``; on the CPU: float32, deterministic for a seed.
+``channels_last`` and cuDNN autotuning (``cudnn.benchmark``); on the CPU: float32, deterministic
+for a seed.
 """
 
 from __future__ import annotations
@@ -260,6 +261,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     cuda = device.type == "cuda"
     channels_last = cfg.channels_last and cuda
     amp_dtype = _amp_dtype(device, cfg.amp)
+    if cuda:  # autotuned convolutions (not bit-reproducible on the GPU; the CPU stays so)
+        torch.backends.cudnn.benchmark = True
 
     model = model.to(device)
     if channels_last:
