@@ -1,0 +1,203 @@
+"""Batched Grad-CAM++ against pytorch-grad-cam, resizing, and localisation on hand-drawn masks."""
+
+import numpy as np
+import pytest
+import torch
+from pytorch_grad_cam import GradCAMPlusPlus
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+from selcn.cams import (dilate_mask, gradcam_plus_plus, localisation_metrics, normalize_cams,
+                        resize_cams)
+from selcn.models.symmetry import cam_target_layer, create_symmetry_model
+
+
+def _small_net(inplace: bool = False) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=inplace),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 12, 3, padding=1), nn.BatchNorm2d(12),      # [5]: target layer
+        nn.ReLU(inplace=inplace),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 3),
+    ).eval()
+
+
+def _library(model, layer, images, targets=None):
+    with GradCAMPlusPlus(model=model, target_layers=[layer]) as cam:
+        tg = None if targets is None else [ClassifierOutputTarget(int(t)) for t in targets]
+        return cam(input_tensor=images, targets=tg)
+
+
+def _ours_at_input(model, layer, images, targets=None):
+    cams = gradcam_plus_plus(model, images, layer, targets)
+    return resize_cams(cams, tuple(images.shape[-2:])).numpy()
+
+
+@pytest.mark.parametrize("targets", [None, [2, 0, 1, 1]])
+def test_matches_library_on_small_model(targets):
+    model = _small_net()
+    images = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    ref = _library(model, model[5], images, targets)
+    ours = _ours_at_input(model, model[5], images, targets)
+    assert ours.shape == ref.shape == (4, 16, 16)
+    assert np.abs(ours - ref).max() < 1e-4
+    assert ref.max() > 0.99                                  # not a trivial all-zero map
+
+
+def test_matches_library_on_squeezenet():
+    model = create_symmetry_model("squeezenet1_0", num_classes=2).eval()
+    layer = cam_target_layer(model)
+    assert layer is model.features[12]
+    images = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    raw = gradcam_plus_plus(model, images, layer)
+    assert raw.shape == (2, 5, 5)                            # SqueezeNet at 96 px: 5 x 5 features
+    ref = _library(model, layer, images)
+    ours = resize_cams(raw, 96).numpy()
+    assert np.abs(ours - ref).max() < 1e-4
+
+
+def test_per_image_normalisation_and_batch_independence():
+    model = _small_net()
+    images = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    images[1] *= 50                                          # one image with a huge scale
+    batch = gradcam_plus_plus(model, images, model[5])
+    for i in range(3):
+        alone = gradcam_plus_plus(model, images[i:i + 1], model[5])[0]
+        torch.testing.assert_close(batch[i], alone, atol=1e-5, rtol=0)
+        assert batch[i].max() > 0.99 and batch[i].min() == 0
+
+
+def test_no_parameter_gradients_mode_restored_and_logits():
+    model = _small_net().train()
+    images = torch.randn(2, 3, 16, 16)
+    cams, logits = gradcam_plus_plus(model, images, model[5], return_logits=True)
+    assert model.training                                    # mode restored
+    assert all(p.grad is None for p in model.parameters())   # backward stopped at the layer
+    assert not cams.requires_grad and cams.dtype == torch.float32
+    model.eval()
+    torch.testing.assert_close(logits, model(images))
+
+
+def test_inplace_relu_after_target_layer_is_safe():
+    """An in-place ReLU right after the target layer must not corrupt activation or gradient."""
+    images = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    plain, inplace = _small_net(False), _small_net(True)
+    torch.testing.assert_close(gradcam_plus_plus(inplace, images, inplace[5]),
+                               gradcam_plus_plus(plain, images, plain[5]))
+
+
+class _TwoInput(nn.Module):
+    """A lesion-style model ``model(image, cam)``."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU())
+        self.fuse = nn.Conv2d(7, 6, 1)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, image, cam, scale=1.0):
+        x = self.body(image)
+        x = self.fuse(torch.cat([x, nn.functional.interpolate(cam, size=x.shape[-2:])], 1))
+        return self.head(torch.relu(x).mean((2, 3))) * scale
+
+
+def test_extra_inputs_are_forwarded():
+    model = _TwoInput().eval()
+    images, cam = torch.randn(2, 3, 8, 8), torch.rand(2, 1, 4, 4)
+    ours = gradcam_plus_plus(model, images, model.fuse, cam=cam, scale=2.0)
+
+    class Fixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            return self.model(x, cam, scale=2.0)
+
+    ref = _library(Fixed(), model.fuse, images)
+    assert np.abs(resize_cams(ours, 8).numpy() - ref).max() < 1e-4
+
+
+def test_target_layer_must_run_once():
+    model = _small_net()
+    with pytest.raises(ValueError, match="ran 0 times"):
+        gradcam_plus_plus(model, torch.randn(1, 3, 16, 16), nn.Conv2d(3, 3, 1))
+
+
+def test_resize_and_normalise():
+    cams = torch.tensor([[[0.0, 1.0], [2.0, 3.0]], [[5.0, 5.0], [5.0, 5.0]]])
+    norm = normalize_cams(cams)
+    torch.testing.assert_close(norm[0], torch.tensor([[0, 1 / 3], [2 / 3, 1.0]]), atol=1e-6,
+                               rtol=0)
+    assert norm[1].abs().max() == 0                          # constant map -> zeros
+    big = resize_cams(cams[:1].numpy(), (4, 6))
+    assert isinstance(big, np.ndarray) and big.shape == (1, 4, 6)
+    assert big.min() == 0 and abs(big.max() - 1) < 1e-6
+    assert resize_cams(cams[0], 3).shape == (3, 3)
+
+
+# ---- localisation ---------------------------------------------------------------------------
+def _square(side, top, left, size):
+    m = np.zeros((side, side), np.uint8)
+    m[top:top + size, left:left + size] = 1
+    return m
+
+
+def test_dilation_kernel_and_iterations():
+    gt = _square(40, 20, 20, 1)                              # one pixel
+    # kernel ceil(0.05 * 40) = 2 -> each dilation grows the square by one pixel
+    assert dilate_mask(gt).sum() == 9                        # 1 -> 2x2 -> 3x3
+    assert dilate_mask(gt, iterations=0).sum() == 1
+    assert dilate_mask(gt, dilation_fraction=0.1, iterations=1).sum() == 16   # 4x4 kernel
+
+
+def test_cam_inside_the_lesion():
+    gt = _square(20, 5, 5, 10)                               # dilated (k=1): unchanged
+    cam = np.zeros((20, 20), np.float32)
+    cam[7:12, 7:12] = 0.9
+    cam[9, 9] = 1.0
+    out = localisation_metrics(cam, gt, dilation_fraction=0.05)
+    assert out == {"iou": 25 / 100, "overlap": 1.0, "pointing": 1.0}
+
+
+def test_cam_partly_outside_uses_dilated_mask():
+    gt = _square(40, 10, 10, 10)                             # rows / cols 10..19
+    kw = dict(dilation_fraction=0.075)                       # kernel ceil(3.0) = 3
+    region = dilate_mask(gt, **kw)                           # twice: rows / cols 8..21
+    assert region.sum() == 14 * 14 and region[8, 8] and region[21, 21] and not region[22, 21]
+    cam = np.zeros((40, 40), np.float32)
+    cam[15:25, 15:25] = 0.8                                  # 10 x 10 activation
+    cam[20, 20] = 1.0                                        # arg-max inside G, outside the mask
+    out = localisation_metrics(cam, gt, **kw)
+    inter = 7 * 7                                            # rows / cols 15..21
+    assert out["overlap"] == pytest.approx(inter / 100)
+    assert out["iou"] == pytest.approx(inter / (100 + 196 - inter))
+    assert out["pointing"] == 1.0
+    assert localisation_metrics(cam, gt, pointing_dilated=False, **kw)["pointing"] == 0.0
+
+
+def test_cam_entirely_outside_the_mask():
+    gt = _square(40, 0, 0, 8)
+    cam = np.zeros((40, 40), np.float32)
+    cam[30:38, 30:38] = 1.0
+    assert localisation_metrics(cam, gt) == {"iou": 0.0, "overlap": 0.0, "pointing": 0.0}
+
+
+def test_empty_cam():
+    gt = _square(20, 5, 5, 5)
+    zero = np.zeros((20, 20), np.float32)
+    assert localisation_metrics(zero, gt) == {"iou": 0.0, "overlap": 0.0, "pointing": 0.0}
+    low = np.full((20, 20), 0.4, np.float32)                 # positive but below threshold
+    low[6, 6] = 0.45
+    out = localisation_metrics(low, gt)
+    assert out["iou"] == 0.0 and out["overlap"] == 0.0 and out["pointing"] == 1.0
+
+
+def test_threshold_is_strict_and_shapes_checked():
+    gt = _square(10, 0, 0, 10)
+    cam = np.full((10, 10), 0.5, np.float32)
+    assert localisation_metrics(cam, gt)["overlap"] == 0.0   # 0.5 is not > 0.5
+    with pytest.raises(ValueError, match="same shape"):
+        localisation_metrics(np.zeros((5, 5)), gt)
