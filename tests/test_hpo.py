@@ -274,3 +274,44 @@ def test_segmentation_search_trains_real_models(tmp_path):
     assert not (out / ".search" / "trial").exists()   # trial outputs cleaned up
     params = train_params(cfg, "segmentation", out / "best.json")
     assert params["batch_size"] == best["best"]["batch_size"] and params["max_epochs"] == 5
+
+
+def test_lesion_search_trains_the_baseline_classifier(tmp_path):
+    from selcn.hpo import network_objective, search_network
+
+    inputs = tiny_cache(tmp_path / "cache", n=36)
+    del inputs["gt_masks"]                              # the baseline needs no mask, no CAM
+    cfg = tiny_config(objective="balanced_accuracy")
+    objective, metric, exclude = network_objective("lesion", cfg, inputs, tmp_path / "w")
+    assert metric == "balanced_accuracy" and exclude == ()
+    out = tmp_path / "hpo" / "lesion"
+    best = search_network("lesion", cfg, inputs, best_json=out / "best.json",
+                          trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
+                          work_dir=out / ".search", log=lambda _: None)
+    assert best["objective"] == "balanced_accuracy" and best["n_trials"] == 2
+    assert set(best["best"]) == set(PARAMETERS)
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["value"].between(0, 1).all() and best["value"] == trials["value"].max()
+    # the trial's score is the history's value at the epoch the training core kept
+    score = objective({"batch_size": 4, "lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-4,
+                       "weighted_loss": True})
+    assert 0.0 <= score <= 1.0
+
+
+def test_lesion_search_split_uses_training_folds_only(tmp_path):
+    from selcn.hpo import _search_tables
+    from selcn.lesion import read_index, read_splits
+
+    inputs = tiny_cache(tmp_path / "cache", n=36)
+    cfg = tiny_config()
+    index = read_index(inputs["index"])
+    splits = read_splits(inputs["splits"], index)
+    tables = _search_tables(cfg, splits, inputs["splits"])
+    test = set(splits.loc[splits["split"] == "test", "row"])
+    train, val = set(tables["train"]["row"]), set(tables["val"]["row"])
+    assert not (train | val) & test and not train & val
+    assert train | val == set(splits.loc[splits["split"] != "test", "row"])
+    group = dict(zip(splits["row"], splits["group"]))
+    assert not {group[r] for r in train} & {group[r] for r in val}
+    assert (tables["val"]["transform"] == 0).all()       # validation is not augmented
+    assert tables["train"]["target"].value_counts().min() >= 8   # balanced (up to the copy cap)

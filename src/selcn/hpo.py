@@ -500,11 +500,12 @@ def _search_tables(cfg: Mapping, splits: pd.DataFrame,
                    splits_csv: str | Path) -> dict[str, pd.DataFrame]:
     """``train`` (balanced) / ``val`` tables ``row,transform,target`` of a classifier search.
 
-    ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``).
-    The balancing is the lesion stage's (:func:`selcn.lesion.fold_tables`), applied to the
-    search-train part only.
+    ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``,
+    :func:`selcn.lesion.read_splits`). Only the ``fold<k>`` rows enter. The search-train part
+    is balanced like a training fold (:func:`selcn.data.splits.balance`, ``data.balance``);
+    the search-validation part keeps its images once, unaugmented.
     """
-    from selcn.lesion import fold_tables
+    from selcn.data.splits import balance
 
     grouped = cfg["protocol"] == "leakage_free"
     if grouped and "group" not in splits.columns:
@@ -515,17 +516,18 @@ def _search_tables(cfg: Mapping, splits: pd.DataFrame,
         raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
     train, val = split_for_search(pool, cfg["hpo"]["val_fraction"], cfg["seed"],
                                   group_col="group" if grouped else None, label_col="target")
-    relabelled = splits.copy()
-    relabelled["split"] = np.where(relabelled["split"] == "test", "test", "excluded")
-    relabelled.loc[val.index, "split"] = "fold0"
-    relabelled.loc[train.index, "split"] = "fold1"
-    if not (relabelled["split"] == "test").any():           # fold_tables wants a test part
-        relabelled = pd.concat([relabelled, val.assign(split="test")])
     bal = cfg["data"]["balance"]
-    parts = fold_tables(relabelled, 0, protocol="leakage_free",
-                        target_per_class=bal["target_per_class"], max_copies=bal["max_copies"],
-                        seed=cfg["seed"])
-    return {"train": parts["train"], "val": parts["val"]}
+    epoch = balance(train[["row", "target"]].reset_index(drop=True), bal["target_per_class"],
+                    bal["max_copies"], cfg["seed"])
+    target_of = dict(zip(train["row"], train["target"]))
+    return {
+        "train": pd.DataFrame({"row": epoch["row"].to_numpy(np.int64),
+                               "transform": epoch["transform"].to_numpy(np.int64),
+                               "target": epoch["row"].map(target_of).to_numpy(np.int64)}),
+        "val": pd.DataFrame({"row": val["row"].to_numpy(np.int64),
+                             "transform": np.zeros(len(val), np.int64),
+                             "target": val["target"].to_numpy(np.int64)}),
+    }
 
 
 def network_objective(network: str, cfg: Mapping, inputs: Mapping[str, str],
