@@ -185,7 +185,7 @@ def segmentation_training_data():
     return {
         **cache_files(d),
         "gt_masks": f"{RESULTS}/cache/{d}/gt_masks.npy",
-        "splits": f"{RESULTS}/splits/{d}.csv",
+        "splits": split_file(d),
     }
 
 
