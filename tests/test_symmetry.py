@@ -1,0 +1,190 @@
+"""Symmetry stage: models, weighted CE, fold tables, best fold, one tiny fold end to end,
+CAM export and localisation."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from selcn.config import validate_config
+from selcn.models.symmetry import SYMMETRY_ARCHS, cam_target_layer, create_symmetry_model
+from selcn.predictions import read_predictions, write_predictions
+from selcn.symmetry import (best_fold_criterion, best_model_path, export_cams, fold_tables,
+                            load_symmetry_model, localise_symmetry, parse_variant, read_tables,
+                            select_best_fold, symmetry_loss, train_symmetry_fold)
+
+CLASSES = ["asymmetric", "symmetric"]
+SIDE = 48
+
+
+@pytest.mark.parametrize("arch", SYMMETRY_ARCHS)
+def test_models_have_two_class_heads_and_a_4d_target_layer(arch):
+    torch.manual_seed(0)
+    model = create_symmetry_model(arch).eval()
+    seen = {}
+    handle = cam_target_layer(model).register_forward_hook(
+        lambda m, i, o: seen.update(shape=tuple(o.shape)))
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64))
+    handle.remove()
+    assert out.shape == (2, 2)
+    assert len(seen["shape"]) == 4 and seen["shape"][0] == 2
+    if arch == "squeezenet1_0":
+        head = model.classifier[1]
+        assert isinstance(head, torch.nn.Conv2d) and head.weight.shape == (2, 512, 1, 1)
+
+
+def test_pretrained_weights_come_from_the_cache(tmp_path):
+    from torchvision.models import squeezenet1_0
+
+    torch.manual_seed(3)
+    imagenet = squeezenet1_0(weights=None)
+    torch.save(imagenet.state_dict(), tmp_path / "squeezenet1_0.pth")
+    model = create_symmetry_model("squeezenet1_0", pretrained_cache=tmp_path)
+    torch.testing.assert_close(model.features[0].weight, imagenet.features[0].weight)
+    assert model.classifier[1].weight.shape == (2, 512, 1, 1)
+    with pytest.raises(FileNotFoundError, match="resnet34"):
+        create_symmetry_model("resnet34", pretrained_cache=tmp_path)
+    with pytest.raises(ValueError, match="unknown symmetry architecture"):
+        create_symmetry_model("vgg16")
+
+
+def test_weighted_cross_entropy_weights():
+    targets = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1])     # n = (3, 9), N = 12, C = 2
+    loss = symmetry_loss(targets, 2, weighted=True)
+    torch.testing.assert_close(loss.weight, torch.tensor([12 / (3 * 2), 12 / (9 * 2)]))
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1])
+    manual = (2 * torch.nn.functional.cross_entropy(logits[:1], y[:1]) * 1
+              + (2 / 3) * torch.nn.functional.cross_entropy(logits[1:], y[1:])) / (2 + 2 / 3)
+    torch.testing.assert_close(loss(logits, y), manual)
+    assert symmetry_loss(targets, 2, weighted=False).weight is None
+
+
+def test_parse_variant():
+    assert parse_variant("pretrained-seg") == (True, "seg")
+    assert parse_variant("scratch-none") == (False, "none")
+    with pytest.raises(ValueError, match="unknown symmetry variant"):
+        parse_variant("pretrained-box")
+
+
+def make_cache(root, n=36, side=SIDE, seed=0):
+    """Tiny SymDerm-like cache: symmetric = centred ellipse, asymmetric = ellipse + side blob."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:side, :side]
+    targets = (np.arange(n) // 6) % 2                     # both classes in every split
+    images = np.empty((n, side, side, 3), np.uint8)
+    masks = np.empty((n, side, side), np.uint8)
+    for i, t in enumerate(targets):
+        c = side / 2 + rng.normal(0, 1, 2)
+        lesion = ((yy - c[0]) / (side * 0.22)) ** 2 + ((xx - c[1]) / (side * 0.15)) ** 2 <= 1
+        if t == 0:
+            lesion |= (yy - c[0] - side * 0.15) ** 2 + (xx - c[1] - side * 0.15) ** 2 <= (side * 0.12) ** 2
+        skin = rng.normal([205, 170, 150], 6, size=(side, side, 3))
+        images[i] = np.clip(np.where(lesion[..., None], [90, 60, 40], skin), 0, 255)
+        masks[i] = lesion
+    root.mkdir(parents=True, exist_ok=True)
+    np.save(root / "images.npy", images)
+    np.save(root / "gt_masks.npy", masks)
+    np.save(root / "masks.npy", masks)
+    ids = [f"ISIC_{i:07d}" for i in range(n)]
+    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": [CLASSES[t] for t in targets],
+                          "target": targets, "group": ids, "source": "synthetic"})
+    index.to_csv(root / "index.csv", index=False)
+    split = ["test" if i % 6 < 2 else "excluded" if i % 6 == 2 else f"fold{i % 3}"
+             for i in range(n)]
+    index[["image_id", "label", "target", "group"]].assign(split=split).to_csv(
+        root / "splits.csv", index=False)
+    return root
+
+
+def test_fold_tables_never_use_excluded_rows(tmp_path):
+    root = make_cache(tmp_path)
+    _, splits = read_tables(root / "index.csv", root / "splits.csv")
+    excluded = set(splits.loc[splits["split"] == "excluded", "row"])
+    parts = fold_tables(splits, 1)
+    assert set(parts["val"]["row"]) == set(splits.loc[splits["split"] == "fold1", "row"])
+    assert set(parts["train"]["row"]) == set(splits.loc[splits["split"].isin(["fold0", "fold2"]),
+                                                        "row"])
+    for table in parts.values():
+        assert not excluded & set(table["row"]) and (table["transform"] == 0).all()
+    with pytest.raises(ValueError, match="fold7"):
+        fold_tables(splits, 7)
+
+
+def _preds(path, target, pred):
+    probs = np.eye(2)[pred] * 0.8 + 0.1
+    write_predictions(path, [f"i{k}" for k in range(len(target))], target, probs, CLASSES)
+    return path
+
+
+def test_best_fold_by_val_balanced_accuracy_or_thesis_test_accuracy(tmp_path):
+    # fold 0: accuracy 0.8 but balanced accuracy 0.5 (always "symmetric"); fold 1: 0.7 / 0.75
+    t = np.array([0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
+    f0 = _preds(tmp_path / "f0.csv", t, np.ones(10, int))
+    f1 = _preds(tmp_path / "f1.csv", t, np.array([0, 1, 0, 0, 0, 1, 1, 1, 1, 1]))
+    best = select_best_fold({0: f0, 1: f1})
+    assert best["fold"] == 1 and best["criterion"] == "val_balanced_accuracy"
+    assert best["value"] == pytest.approx(0.5 * (0.5 + 5 / 8))
+    thesis = select_best_fold({0: f0, 1: f1}, protocol="thesis")
+    assert thesis["fold"] == 0 and thesis["criterion"] == "test_accuracy"
+    assert select_best_fold({2: f1, 1: f1})["fold"] == 1                # tie -> lowest fold
+    assert best_fold_criterion("thesis")[0] == "test"
+    (tmp_path / "best.json").write_text(json.dumps(best))
+    assert best_model_path(tmp_path / "best.json",
+                           ["r/fold0/model.pt", "r/fold1/model.pt"]).as_posix() == "r/fold1/model.pt"
+
+
+def _cfg(tmp_path):
+    return validate_config({
+        "device": "cpu",
+        "weights": {"cache_dir": None},
+        "symmetry": {"pretrained": False, "input_size": 64, "cam_size": 8,
+                     "train": {"max_epochs": 2, "patience": 2, "batch_size": 8, "lr": 1e-3}},
+    })
+
+
+def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
+    root = make_cache(tmp_path / "cache")
+    cfg = _cfg(tmp_path)
+    out = tmp_path / "symmetry" / "scratch-seg" / "fold0"
+    summary = train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
+                                  splits_csv=root / "splits.csv", out_dir=out, cfg=cfg, fold=0,
+                                  mask="seg", pretrained=False, masks_npy=root / "masks.npy",
+                                  progress=False)
+    for name in ("model.pt", "history.csv", "predictions_val.csv", "predictions_test.csv"):
+        assert (out / name).is_file(), name
+    test = read_predictions(out / "predictions_test.csv", expected_classes=CLASSES)
+    assert len(test) == 12 and summary["n_train"] == 12                 # folds 1 and 2
+    history = pd.read_csv(out / "history.csv")
+    assert {"balanced_accuracy", "val_loss"} <= set(history.columns)
+    model, meta = load_symmetry_model(out / "model.pt")
+    assert meta["mask"] == "seg" and meta["class_names"] == CLASSES and meta["fold"] == 0
+
+    cams_npy = tmp_path / "cams" / "seg" / "ham10000.npy"
+    info = export_cams(out / "model.pt", images_npy=root / "images.npy",
+                       index_csv=root / "index.csv", out_npy=cams_npy, cam_size=8,
+                       masks_npy=root / "masks.npy", batch_size=5, device="cpu")
+    cams = np.load(cams_npy)
+    assert cams.dtype == np.float16 and cams.shape == (36, 8, 8) and info["n"] == 36
+    assert cams.min() >= 0 and cams.max() <= 1
+    assert np.allclose(cams.reshape(36, -1).max(1), 1, atol=1e-3) or cams.max() == 0
+
+    table = localise_symmetry(out / "model.pt", images_npy=root / "images.npy",
+                              index_csv=root / "index.csv", splits_csv=root / "splits.csv",
+                              gt_masks_npy=root / "gt_masks.npy", masks_npy=root / "masks.npy",
+                              cams_cfg=cfg["cams"], device="cpu")
+    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
+    assert len(table) == 12
+    assert table[["iou", "overlap"]].stack().between(0, 1).all()
+    assert set(table["pointing"]) <= {0.0, 1.0}
+
+
+def test_mask_variant_needs_masks(tmp_path):
+    root = make_cache(tmp_path / "cache", n=12)
+    with pytest.raises(ValueError, match="needs the predicted lesion masks"):
+        train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
+                            splits_csv=root / "splits.csv", out_dir=tmp_path / "o",
+                            cfg=_cfg(tmp_path), fold=0, mask="lae", pretrained=False)
