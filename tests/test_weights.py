@@ -91,3 +91,27 @@ def test_failed_fetch_leaves_no_file(tmp_path, monkeypatch):
 def test_unknown_library(tmp_path):
     with pytest.raises(ValueError, match="unknown weights library 'keras'"):
         fetch_weights("resnet34", tmp_path, "keras", download=_no_download)
+
+
+@pytest.mark.slow
+def test_fetch_weights_rule_plans_only_the_missing_files(repo, tmp_path):
+    """`snakemake fetch_weights` (dry run): one download job per file the cache lacks."""
+    from selcn.plan import dry_run, parse_dry_run
+
+    cache = tmp_path / "weights"
+    cache.mkdir()
+    (cache / "efficientnet_b0.safetensors").write_bytes(b"x")     # the lesion network's
+    override = tmp_path / "pretrained.yaml"
+    override.write_text(f"weights: {{cache_dir: {cache}}}\n"
+                        "segmentation: {pretrained: true}\nlesion: {pretrained: true}\n")
+    text, _ = dry_run(["fetch_weights", "--snakefile", str(repo / "Snakefile"),
+                       "--directory", str(tmp_path), "--configfile",
+                       str(repo / "config" / "config.yaml"), str(override)], workdir=tmp_path)
+    jobs = parse_dry_run(text)
+    downloads = [j for j in jobs if j.rule == "download_weights"]
+    assert [j.wildcards["weights_name"] for j in downloads] == ["smp-resnet18"]
+    (cache / "smp-resnet18.pth").write_bytes(b"x")
+    text, _ = dry_run(["fetch_weights", "--snakefile", str(repo / "Snakefile"),
+                       "--directory", str(tmp_path), "--configfile",
+                       str(repo / "config" / "config.yaml"), str(override)], workdir=tmp_path)
+    assert parse_dry_run(text) == []          # complete cache: nothing to fetch
