@@ -127,6 +127,10 @@ def built_report(tmp_path_factory):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     rep = _snakemake(root, "--report", "results/report.html")
     assert rep.returncode == 0, rep.stderr[-5000:]
+    # captions and the workflow description are valid reStructuredText
+    problems = [line for line in (rep.stdout + rep.stderr).splitlines()
+                if "(ERROR/" in line or "(WARNING/" in line or "(SEVERE/" in line]
+    assert problems == [], problems
     return root, cfg
 
 
@@ -380,6 +384,7 @@ def test_report_renders_in_headless_chromium(built_report, tmp_path):
         # the landing page: the workflow description is rendered and visible
         body = client.evaluate(_VISIBLE.format(selector="body"))
         assert body and body["visible"] and "SE-LCN" in body["text"], body
+        client.screenshot(ARTIFACTS / "report_home.png")
         n_items = client.evaluate("Object.keys(results).length")
         assert n_items >= len(TABLES), n_items
         # a figure, shown as its menu entry shows it

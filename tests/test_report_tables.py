@@ -213,3 +213,24 @@ def test_html_shows_thesis_and_difference(tmp_path):
     write_table(table, spec, csv_path, html_path, REFERENCE / "table8_lesion_val.csv")
     assert pd.read_csv(csv_path)["accuracy_mean"].tolist() == [1.0]
     assert html_path.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_grid_cells_and_figures(tmp_path):
+    from selcn.report.figures import grid_cells, grid_heatmap, training_curves
+
+    t = [0, 1, 5, 5]
+    paths = [write_predictions(lesion_file(tmp_path, "seg", "lae", 0), t, [0, 1, 5, 5]),
+             write_predictions(lesion_file(tmp_path, "seg", "lae", 1), t, [0, 1, 1, 1])]
+    loc = tmp_path / "results/lesion/ham10000/seg-lae/localisation.csv"
+    pd.DataFrame({"image_id": ["a", "b"], "iou": [0.1, 0.3], "overlap": [1, 1],
+                  "pointing": [1, 0]}).to_csv(loc, index=False)
+    cells = grid_cells(paths, [loc]).set_index("metric")
+    assert cells.loc["accuracy", "mean"] == pytest.approx(0.75)
+    assert cells.loc["iou", "mean"] == pytest.approx(0.2)
+    assert set(cells["classifier_mask"]) == {"seg"} and set(cells["symmetry_mask"]) == {"lae"}
+    out = grid_heatmap(cells.reset_index(), tmp_path / "fig" / "heatmap.png")
+    assert out.stat().st_size > 5_000
+    hist = tmp_path / "results/lesion/ham10000/seg-lae/fold0/history.csv"
+    pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5]}).to_csv(hist, index=False)
+    with pytest.raises(ValueError, match="history.csv: missing column 'val_loss'"):
+        training_curves([hist], tmp_path / "curves.png")

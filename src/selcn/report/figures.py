@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -136,8 +137,9 @@ def training_curves(history_paths: Sequence[str | Path], out_path: str | Path, *
     items.sort(key=lambda t: t[0])
     fig, axes = plt.subplots(len(items), 2, figsize=(10, 2.3 * len(items)), squeeze=False)
     for row, (number, keys, df, path) in enumerate(items):
-        name = (f"Model {number}: classifier {MASK_LABELS[keys['classifier_mask']].lower()}, "
-                f"CAM {MASK_LABELS[keys['symmetry_mask']].lower()} (fold {keys.get('fold', 0)})"
+        name = (f"Model {number} — classifier: {MASK_LABELS[keys['classifier_mask']]}; "
+                f"symmetry CAM: {MASK_LABELS[keys['symmetry_mask']]} "
+                f"(fold {keys.get('fold', 0)})"
                 if "classifier_mask" in keys else path.parent.as_posix())
         ax_loss, ax_acc = axes[row]
         ax_loss.plot(df["epoch"], df["train_loss"], marker=".", label="train")
@@ -152,7 +154,12 @@ def training_curves(history_paths: Sequence[str | Path], out_path: str | Path, *
             ax_acc.text(0.5, 0.5, "no accuracy logged", ha="center", va="center",
                         transform=ax_acc.transAxes)
         ax_acc.set_ylabel("accuracy")
+        best = df.loc[df["val_loss"].idxmin(), "epoch"] if df["val_loss"].notna().any() else None
         for ax in (ax_loss, ax_acc):
+            if best is not None:
+                ax.axvline(best, color="grey", linestyle="--", linewidth=0.8,
+                           label="best epoch (kept)" if ax is ax_loss else None)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:

@@ -215,7 +215,8 @@ def render_stats_html(table: pd.DataFrame, title: str, *, metrics: Sequence[str]
     """HTML page of :func:`selcn.report.stats.baseline_comparison`'s table."""
     pct = f"{100 * confidence:g} %"
     head = ["Model", "Classifier input mask", "Symmetry CAM", "Baseline", "Folds", "Images"]
-    head += [f"Δ {METRIC_LABELS.get(m, m)} [{pct} CI]" for m in metrics]
+    labels = {"accuracy": "accuracy", "f1": "macro F1"}
+    head += [f"Δ {labels.get(m, METRIC_LABELS.get(m, m))} [{pct} CI]" for m in metrics]
     head += ["McNemar b / c", "McNemar p"]
     rows = []
     for _, r in table.iterrows():
