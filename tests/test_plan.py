@@ -101,8 +101,27 @@ def test_dry_run_of_a_workflow(tmp_path):
         'rule gpu:\n    output: "o/{i}.txt"\n'
         '    resources: gpu=1, runtime=lambda wc, attempt: 30 * attempt\n'
         '    shell: "touch {output}"\n')
-    text, seconds = dry_run([], workdir=tmp_path)
-    table = plan_table(parse_dry_run(text)).set_index("rule")
+    run = dry_run([], workdir=tmp_path)
+    assert 0 < run.cpu_seconds and 0 < run.seconds
+    table = plan_table(parse_dry_run(run.text)).set_index("rule")
     assert table.loc["gpu", "jobs"] == 3 and table.loc["gpu", "gpu_hours"] == 1.5
     with pytest.raises(RuntimeError, match="--configfile"):
         dry_run(["--configfile", str(tmp_path / "absent.yaml")], workdir=tmp_path)
+
+
+@pytest.mark.slow
+def test_paper_plan_without_the_data(repo, tmp_path):
+    """`snakemake -n` of config/paper.yaml plans the whole grid where no data set is present:
+    48 lesion trainings per dataset (12 models x 4 folds), in well under 5 s of CPU time."""
+    run = dry_run(["--snakefile", str(repo / "Snakefile"), "--directory", str(tmp_path),
+                   "--configfile", str(repo / "config" / "paper.yaml"), "--forceall"],
+                  workdir=tmp_path)
+    table = plan_table(parse_dry_run(run.text)).set_index(["rule", "group"])
+    for dataset in ("ham10000", "isic2016"):
+        row = table.loc[("train_lesion", f"lesion_dataset={dataset}")]
+        assert (row.jobs, row.gpus, row.gpu_hours) == (48, 1, 48 * 16.0)  # 960 min each
+    assert table.loc["train_segmentation", "jobs"].sum() == 2
+    gpu_rules = set(table[table["gpus"] > 0].index.get_level_values("rule"))
+    assert {"train_lesion", "train_segmentation"} <= gpu_rules
+    assert not table[table["local"]]["gpus"].any()        # localrules never ask for a GPU
+    assert run.cpu_seconds < 5, f"dry run took {run.cpu_seconds:.1f} s of CPU"

@@ -104,14 +104,12 @@ def test_fetch_weights_rule_plans_only_the_missing_files(repo, tmp_path):
     override = tmp_path / "pretrained.yaml"
     override.write_text(f"weights: {{cache_dir: {cache}}}\n"
                         "segmentation: {pretrained: true}\nlesion: {pretrained: true}\n")
-    text, _ = dry_run(["fetch_weights", "--snakefile", str(repo / "Snakefile"),
-                       "--directory", str(tmp_path), "--configfile",
-                       str(repo / "config" / "config.yaml"), str(override)], workdir=tmp_path)
+    args = ["fetch_weights", "--snakefile", str(repo / "Snakefile"), "--directory", str(tmp_path),
+            "--configfile", str(repo / "config" / "config.yaml"), str(override)]
+    text = dry_run(args, workdir=tmp_path).text
     jobs = parse_dry_run(text)
     downloads = [j for j in jobs if j.rule == "download_weights"]
     assert [j.wildcards["weights_name"] for j in downloads] == ["smp-resnet18"]
     (cache / "smp-resnet18.pth").write_bytes(b"x")
-    text, _ = dry_run(["fetch_weights", "--snakefile", str(repo / "Snakefile"),
-                       "--directory", str(tmp_path), "--configfile",
-                       str(repo / "config" / "config.yaml"), str(override)], workdir=tmp_path)
+    text = dry_run(args, workdir=tmp_path).text
     assert parse_dry_run(text) == []          # complete cache: nothing to fetch

@@ -10,16 +10,17 @@ declared runtimes into GPU-hours (:func:`plan_table`). Runtimes are those of a f
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import pandas as pd
 
-__all__ = ["PlannedJob", "parse_dry_run", "plan_table", "format_plan", "dry_run",
+__all__ = ["PlannedJob", "DryRun", "parse_dry_run", "plan_table", "format_plan", "dry_run",
            "DEFAULT_GROUP_BY"]
 
 #: wildcards that split a rule's row of the plan (the first one a job has is used)
@@ -160,17 +161,28 @@ def format_plan(table: pd.DataFrame) -> str:
     return shown.to_string(index=False, float_format=lambda x: f"{x:.1f}")
 
 
+class DryRun(NamedTuple):
+    """Output of ``snakemake -n``; its wall time and CPU time (user + system) in seconds."""
+
+    text: str
+    seconds: float
+    cpu_seconds: float
+
+
 def dry_run(args: Sequence[str] = (), workdir: str | Path = ".",
-            snakemake: Sequence[str] | None = None, timeout: float = 600) -> tuple[str, float]:
-    """Run ``snakemake -n <args>`` in ``workdir``; return its output and wall time (s).
+            snakemake: Sequence[str] | None = None, timeout: float = 600) -> DryRun:
+    """Run ``snakemake -n <args>`` in ``workdir``.
 
     Raises RuntimeError with Snakemake's output when the dry run fails (e.g. a config error).
     """
     cmd = [*(snakemake or [sys.executable, "-m", "snakemake"]), "--dry-run", *args]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     text = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise RuntimeError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{text}")
-    return text, seconds
+    return DryRun(text, seconds, cpu)

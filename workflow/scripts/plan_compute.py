@@ -29,11 +29,12 @@ args = parser.parse_args()
 sm_args = ["--configfile", args.configfile, *(["--forceall"] if args.forceall else []),
            *args.snakemake_args]
 try:
-    text, seconds = dry_run(sm_args, workdir=REPO)
+    run = dry_run(sm_args, workdir=REPO)
 except RuntimeError as err:
     sys.exit(str(err))
-table = plan_table(parse_dry_run(text), group_by=[b for b in args.by.split(",") if b])
-print(f"snakemake -n {' '.join(sm_args)}  ({seconds:.1f} s)")
+table = plan_table(parse_dry_run(run.text), group_by=[b for b in args.by.split(",") if b])
+print(f"snakemake -n {' '.join(sm_args)}  "
+      f"({run.seconds:.1f} s wall, {run.cpu_seconds:.1f} s CPU)")
 print(format_plan(table))
 if args.csv:
     table.to_csv(args.csv, index=False)
