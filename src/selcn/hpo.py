@@ -496,14 +496,51 @@ def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
     return objective
 
 
-def _search_tables(cfg: Mapping, splits: pd.DataFrame,
-                   splits_csv: str | Path) -> dict[str, pd.DataFrame]:
-    """``train`` (balanced) / ``val`` tables ``row,transform,target`` of a classifier search.
+def _symmetry_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path, metric: str,
+                        mask: str) -> Callable[[dict], float]:
+    """Validation accuracy of the symmetry classifier (``symmetry.architecture``, masking
+    strategy ``mask``) on SymDerm; like the symmetry stage, no balancing (weighted loss)."""
+    from selcn.lesion import read_index, read_splits
+    from selcn.symmetry import class_names, fit_symmetry
+
+    images_npy, index_csv, splits_csv = _need(inputs, "symmetry", "images", "index", "splits")
+    index = read_index(index_csv)
+    splits = read_splits(splits_csv, index)
+    images = np.load(images_npy, mmap_mode="r")
+    if images.ndim != 4 or images.shape[0] != len(index):
+        raise ValueError(f"{images_npy}: expected (N={len(index)}, S, S, 3), got {images.shape}")
+    masks = None
+    if mask != "none":
+        (masks_npy,) = _need(inputs, "symmetry", "masks")
+        masks = np.load(masks_npy, mmap_mode="r")
+        if masks.shape != images.shape[:3]:
+            raise ValueError(f"{masks_npy}: shape {masks.shape} does not match {images_npy} "
+                             f"{images.shape[:3]}")
+    n_classes = len(class_names())
+    tables = _search_tables(cfg, splits, splits_csv, balanced=False)
+    print(f"[hpo] symmetry ({cfg['symmetry']['architecture']}, mask {mask}): search-train "
+          f"{len(tables['train'])}, search-val {len(tables['val'])} images", flush=True)
+
+    def objective(params: dict) -> float:
+        out = _fresh_dir(work_dir / "trial")
+        result = fit_symmetry(images, tables["train"], tables["val"], out, cfg,
+                              trial_params(cfg, "symmetry", params), mask=mask, masks=masks,
+                              num_classes=n_classes, progress=False)
+        shutil.rmtree(out, ignore_errors=True)
+        return _score(result, metric, "symmetry")
+
+    return objective
+
+
+def _search_tables(cfg: Mapping, splits: pd.DataFrame, splits_csv: str | Path, *,
+                   balanced: bool = True) -> dict[str, pd.DataFrame]:
+    """``train`` / ``val`` tables ``row,transform,target`` of a classifier search.
 
     ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``,
-    :func:`selcn.lesion.read_splits`). Only the ``fold<k>`` rows enter. The search-train part
-    is balanced like a training fold (:func:`selcn.data.splits.balance`, ``data.balance``);
-    the search-validation part keeps its images once, unaugmented.
+    :func:`selcn.lesion.read_splits`). Only the ``fold<k>`` rows enter (never ``test`` or
+    ``excluded``). When ``balanced`` (the lesion stage), the search-train part is balanced like
+    a training fold (:func:`selcn.data.splits.balance`, ``data.balance``); otherwise (the
+    symmetry stage) every image enters once. The search-validation part is never augmented.
     """
     from selcn.data.splits import balance
 
@@ -517,8 +554,10 @@ def _search_tables(cfg: Mapping, splits: pd.DataFrame,
     train, val = split_for_search(pool, cfg["hpo"]["val_fraction"], cfg["seed"],
                                   group_col="group" if grouped else None, label_col="target")
     bal = cfg["data"]["balance"]
-    epoch = balance(train[["row", "target"]].reset_index(drop=True), bal["target_per_class"],
-                    bal["max_copies"], cfg["seed"])
+    epoch = (balance(train[["row", "target"]].reset_index(drop=True), bal["target_per_class"],
+                     bal["max_copies"], cfg["seed"]) if balanced
+             else pd.DataFrame({"row": train["row"].to_numpy(np.int64),
+                                "transform": np.zeros(len(train), np.int64)}))
     target_of = dict(zip(train["row"], train["target"]))
     return {
         "train": pd.DataFrame({"row": epoch["row"].to_numpy(np.int64),
