@@ -199,6 +199,103 @@ def cams_file(symmetry_mask, dataset):
     return f"{RESULTS}/cams/{symmetry_mask}/{dataset}.npy"
 
 
+#: the symmetry network trains on SymDerm; its CAMs are localised on this dataset's test split
+SYMMETRY_DATASET = "symderm"
+SYMMETRY_LOCALISATION_DATASET = "ham10000"
+
+
+def symmetry_file(variant, fold, name):
+    """`model.pt`, `history.csv`, `predictions_{val,test}.csv` of a Table 6 variant x fold."""
+    return f"{RESULTS}/symmetry/{variant}/fold{fold}/{name}"
+
+
+def symmetry_arch_file(arch, fold, name):
+    """The same files for the architecture comparison."""
+    return f"{RESULTS}/symmetry_arch/{arch}/fold{fold}/{name}"
+
+
+def symmetry_best_fold_file(variant):
+    return f"{RESULTS}/symmetry/{variant}/best_fold.json"
+
+
+def symmetry_localisation_file(variant):
+    return f"{RESULTS}/symmetry/{variant}/localisation_ham10000.csv"
+
+
+def symmetry_variant_mask(variant):
+    """`pretrained-seg` -> `seg`."""
+    return variant.split("-", 1)[1]
+
+
+def symmetry_selection_split():
+    """Prediction split the best fold is chosen on: test under `protocol: thesis`, else val."""
+    return "test" if CFG["protocol"] == "thesis" else "val"
+
+
+def symmetry_data(dataset, mask):
+    """Named inputs of a symmetry job on `dataset`: cache, split table, masks for seg / lae."""
+    inputs = {**cache_files(dataset), "splits": f"{RESULTS}/splits/{dataset}.csv"}
+    if mask != "none":
+        inputs["masks"] = predicted_masks(dataset)
+    return inputs
+
+
+def symmetry_training_inputs(wildcards):
+    """Input function of `train_symmetry` (variant) and `train_symmetry_arch` (arch, no mask)."""
+    if hasattr(wildcards, "variant"):
+        mask = symmetry_variant_mask(wildcards.variant)
+        pretrained = wildcards.variant.startswith("pretrained")
+        arch = CFG["symmetry"]["architecture"]
+    else:
+        mask, pretrained, arch = "none", CFG["symmetry"]["pretrained"], wildcards.arch
+    inputs = symmetry_data(SYMMETRY_DATASET, mask)
+    hpo = hpo_best("symmetry")
+    if hpo:
+        inputs["hpo"] = hpo
+    if pretrained:
+        inputs["weights"] = pretrained_weights("symmetry", arch)
+    return inputs
+
+
+def symmetry_best_inputs(variant):
+    """`best_fold.json` and every fold's `model.pt` of `variant` (the job loads the best)."""
+    return {
+        "best": symmetry_best_fold_file(variant),
+        "models": [symmetry_file(variant, k, "model.pt") for k in GRID.symmetry_folds],
+    }
+
+
+def symmetry_cams_inputs(wildcards):
+    """Input function of `symmetry_cams`: the CAM model of `mask` and `dataset`'s cache."""
+    inputs = {**cache_files(wildcards.dataset), **symmetry_best_inputs(cam_variant(wildcards.mask))}
+    if wildcards.mask != "none":
+        inputs["masks"] = predicted_masks(wildcards.dataset)
+    return inputs
+
+
+def symmetry_localisation_inputs(wildcards):
+    """Input function of `symmetry_localisation`: the variant's best model and the HAM10000
+    cache with its ground-truth masks and split table."""
+    d = SYMMETRY_LOCALISATION_DATASET
+    return {
+        **symmetry_data(d, symmetry_variant_mask(wildcards.variant)),
+        "gt_masks": f"{RESULTS}/cache/{d}/gt_masks.npy",
+        **symmetry_best_inputs(wildcards.variant),
+    }
+
+
+def symmetry_figure9_inputs():
+    """Inputs of `fig9_symmetry_cams`: SymDerm's cache, split table and masks, and the best
+    model of every masking strategy's CAM variant."""
+    needs_masks = any(m != "none" for m in GRID.symmetry_masks)
+    inputs = symmetry_data(SYMMETRY_DATASET, "seg" if needs_masks else "none")
+    for m in GRID.symmetry_masks:
+        best = symmetry_best_inputs(cam_variant(m))
+        inputs[f"best_{m}"] = best["best"]
+        inputs[f"models_{m}"] = best["models"]
+    return inputs
+
+
 # ---- lesion -------------------------------------------------------------------------
 def lesion_dir(dataset, classifier_mask, symmetry_mask):
     return f"{RESULTS}/lesion/{dataset}/{classifier_mask}-{symmetry_mask}"

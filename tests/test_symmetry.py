@@ -10,6 +10,7 @@ import torch
 
 from selcn.config import validate_config
 from selcn.models.symmetry import SYMMETRY_ARCHS, cam_target_layer, create_symmetry_model
+from selcn.report.cam_figures import figure9_from_files, overlay, pick_rows
 from selcn.predictions import read_predictions, write_predictions
 from selcn.symmetry import (best_fold_criterion, best_model_path, export_cams, fold_tables,
                             load_symmetry_model, localise_symmetry, parse_variant, read_tables,
@@ -181,6 +182,15 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
     assert table[["iou", "overlap"]].stack().between(0, 1).all()
     assert set(table["pointing"]) <= {0.0, 1.0}
 
+    best = tmp_path / "symmetry" / "scratch-seg" / "best_fold.json"
+    best.write_text(json.dumps(select_best_fold({0: out / "predictions_val.csv"})))
+    png = figure9_from_files([{"mask": "seg", "variant": "scratch-seg", "best_json": best,
+                               "model_pts": [out / "model.pt"]}],
+                             images_npy=root / "images.npy", index_csv=root / "index.csv",
+                             splits_csv=root / "splits.csv", masks_npy=root / "masks.npy",
+                             out_path=tmp_path / "fig9.png", n_per_class=1, device="cpu")
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
 
 def test_mask_variant_needs_masks(tmp_path):
     root = make_cache(tmp_path / "cache", n=12)
@@ -188,3 +198,16 @@ def test_mask_variant_needs_masks(tmp_path):
         train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
                             splits_csv=root / "splits.csv", out_dir=tmp_path / "o",
                             cfg=_cfg(tmp_path), fold=0, mask="lae", pretrained=False)
+
+
+def test_overlay_resizes_the_cam_and_pick_rows(tmp_path):
+    image = np.full((16, 16, 3), 255, np.uint8)
+    cam = np.zeros((4, 4), np.float32)
+    cam[0, 0] = 1.0
+    out = overlay(image, cam, alpha=1.0)
+    assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    assert (out[0, 0] != out[15, 15]).any()                  # hot corner differs from cold one
+    root = make_cache(tmp_path / "c")
+    _, splits = read_tables(root / "index.csv", root / "splits.csv")
+    rows = pick_rows(splits, 2)
+    assert len(rows) == 4 and list(splits.set_index("row").loc[rows, "target"]) == [0, 0, 1, 1]

@@ -1,0 +1,145 @@
+# Symmetry stage (thesis 4.1.2, 5.2 experiment 2, 5.3.2; Tables 6a/6b/7, Figure 9):
+# SqueezeNet (torchvision) on SymDerm, 2 classes, weighted cross-entropy, input masked by the
+# variant's strategy; 3-fold CV over {variant} (Table 6 rows) and, switchable, over {arch}
+# (the architecture comparison). The best fold of each CAM variant explains every image the
+# lesion stage sees (Grad-CAM++, target = predicted class) and is localised on HAM10000.
+# Tables 6a/6b/6c/7 are aggregated by the report stage from these files.
+
+
+rule train_symmetry:
+    input:
+        unpack(symmetry_training_inputs),
+    output:
+        model=symmetry_file("{variant}", "{fold}", "model.pt"),
+        history=symmetry_file("{variant}", "{fold}", "history.csv"),
+        predictions_val=symmetry_file("{variant}", "{fold}", "predictions_val.csv"),
+        predictions_test=symmetry_file("{variant}", "{fold}", "predictions_test.csv"),
+    log:
+        f"{LOGS}/symmetry/train_{{variant}}_fold{{fold}}.log",
+    wildcard_constraints:
+        variant="|".join(GRID.symmetry_variants),
+        fold="|".join(str(k) for k in GRID.symmetry_folds),
+    threads: threads_of("symmetry")
+    resources:
+        **stage_resources("symmetry"),
+        runtime=runtime_of("symmetry"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/symmetry_train.py"
+
+
+rule train_symmetry_arch:
+    input:
+        unpack(symmetry_training_inputs),
+    output:
+        model=symmetry_arch_file("{arch}", "{fold}", "model.pt"),
+        history=symmetry_arch_file("{arch}", "{fold}", "history.csv"),
+        predictions_val=symmetry_arch_file("{arch}", "{fold}", "predictions_val.csv"),
+        predictions_test=symmetry_arch_file("{arch}", "{fold}", "predictions_test.csv"),
+    log:
+        f"{LOGS}/symmetry/train_arch_{{arch}}_fold{{fold}}.log",
+    wildcard_constraints:
+        arch="|".join(GRID.symmetry_archs) or "no-architecture-comparison",
+        fold="|".join(str(k) for k in GRID.symmetry_folds),
+    threads: threads_of("symmetry")
+    resources:
+        **stage_resources("symmetry"),
+        runtime=runtime_of("symmetry"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/symmetry_train.py"
+
+
+rule best_symmetry_fold:
+    input:
+        predictions=lambda w: [
+            symmetry_file(w.variant, k, f"predictions_{symmetry_selection_split()}.csv")
+            for k in GRID.symmetry_folds
+        ],
+    output:
+        best=symmetry_best_fold_file("{variant}"),
+    params:
+        folds=list(GRID.symmetry_folds),
+        protocol=config["protocol"],
+    log:
+        f"{LOGS}/symmetry/best_fold_{{variant}}.log",
+    wildcard_constraints:
+        variant="|".join(GRID.symmetry_variants),
+    localrule: True
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/symmetry_best_fold.py"
+
+
+rule symmetry_cams:
+    input:
+        unpack(symmetry_cams_inputs),
+    output:
+        cams=cams_file("{mask}", "{dataset}"),
+    params:
+        cam_size=config["symmetry"]["cam_size"],
+        batch_size=config["cams"]["batch_size"],
+        num_workers=config["symmetry"]["train"]["num_workers"],
+    log:
+        f"{LOGS}/symmetry/cams_{{mask}}_{{dataset}}.log",
+    wildcard_constraints:
+        mask="|".join(GRID.symmetry_masks),
+        dataset="|".join(CAM_DATASETS),
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/symmetry_cams.py"
+
+
+rule symmetry_localisation:
+    input:
+        unpack(symmetry_localisation_inputs),
+    output:
+        localisation=symmetry_localisation_file("{variant}"),
+    params:
+        cams=config["cams"],
+        num_workers=config["symmetry"]["train"]["num_workers"],
+    log:
+        f"{LOGS}/symmetry/localisation_{{variant}}.log",
+    wildcard_constraints:
+        variant="|".join(GRID.symmetry_variants),
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/symmetry_localisation.py"
+
+
+rule fig9_symmetry_cams:
+    input:
+        **symmetry_figure9_inputs(),
+    output:
+        figure=report(
+            f"{RESULTS}/figures/fig9_symmetry_cams.png",
+            caption="../workflow/report/fig9_symmetry_cams.rst",
+            category="Symmetry",
+            labels={"figure": "Figure 9", "content": "Grad-CAM++ per masking strategy"},
+        ),
+    params:
+        models=[{"mask": m, "variant": cam_variant(m)} for m in GRID.symmetry_masks],
+        n_per_class=2,
+    log:
+        f"{LOGS}/symmetry/fig9_symmetry_cams.log",
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    conda:
+        SELCN_ENV
+    script:
+        "../workflow/scripts/symmetry_fig9.py"
