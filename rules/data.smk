@@ -15,7 +15,7 @@ rule synthetic_data:
         isic2016_train=SYNTHETIC["isic2016"]["train_ground_truth"],
         isic2016_test=SYNTHETIC["isic2016"]["test_ground_truth"],
     params:
-        root=SYNTHETIC_ROOT,
+        root=lambda w, output: str(Path(output.ham10000).parents[1]),
         seed=config["seed"],
         synthetic=config["data"]["synthetic"],
     log:
@@ -24,6 +24,8 @@ rule synthetic_data:
     resources:
         **stage_resources("data"),
         runtime=runtime_of("data"),
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/data_synthetic.py"
 
@@ -48,6 +50,8 @@ rule cache_dataset:
     resources:
         **stage_resources("data"),
         runtime=runtime_of("data"),
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/data_cache.py"
 
@@ -75,6 +79,8 @@ rule split_dataset:
     log:
         f"{LOGS}/data/split_{{dataset}}.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/data_splits.py"
 
@@ -91,6 +97,8 @@ rule check_splits:
     log:
         f"{LOGS}/data/check_splits.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/data_check_splits.py"
 
@@ -113,6 +121,8 @@ rule fig5_hair_removal:
     log:
         f"{LOGS}/data/fig5_hair_removal.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/data_fig5.py"
 
@@ -137,5 +147,7 @@ rule fig6_class_distribution:
     log:
         f"{LOGS}/data/fig6_class_distribution.log",
     localrule: True
+    conda:
+        SELCN_ENV
     script:
         "../workflow/scripts/data_fig6.py"

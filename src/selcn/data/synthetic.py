@@ -592,7 +592,8 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
         meta_rows.append([image_id, row[4], row[6], row[0], row[5]])
     n_unk = max(1, n_isic2019_new // 60) if n_isic2019_new >= 10 else 0
     cols = _allocate(n_isic2019_new - n_unk, ISIC2019_FRACTIONS,
-                     n_isic2019_new // 40, "NV") if n_isic2019_new else {}
+                     max(1, n_isic2019_new // 40) if n_isic2019_new >= 16 else 0,
+                     "NV") if n_isic2019_new else {}
     order19 = [c for c in cols for _ in range(cols[c])] + ["UNK"] * n_unk
     _rng(seed, "isic2019", 0).shuffle(order19)
     for j, col in enumerate(order19):

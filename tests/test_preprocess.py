@@ -1,0 +1,117 @@
+"""Hair removal (the thesis' recipe) and the dataset cache."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from selcn.data.preprocess import (build_cache, hair_mask, load_image, preprocess_image,
+                                   remove_hair)
+
+SKIN, LESION, HAIR = (205, 160, 140), (110, 70, 50), (30, 25, 20)      # RGB
+
+
+def _hairy(size=(120, 160)):
+    """RGB skin with a dark lesion disc and a 2-px hair line across both."""
+    h, w = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = SKIN
+    cv2.circle(img, (80, 60), 32, LESION, -1)
+    hair = np.zeros((h, w), np.uint8)
+    cv2.line(hair, (0, 10), (159, 110), 255, 2)
+    img[hair > 0] = HAIR
+    disc = np.zeros((h, w), np.uint8)
+    cv2.circle(disc, (80, 60), 32, 255, -1)
+    return img, hair > 0, disc > 0
+
+
+def test_remove_hair_removes_a_drawn_hair_and_keeps_the_lesion():
+    rgb, hair, disc = _hairy()
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    found = hair_mask(bgr) > 0
+    assert found[hair & ~disc].mean() > 0.95                      # the hair is detected ...
+    clean = remove_hair(bgr)[..., ::-1].astype(int)
+    on_skin = hair & ~disc
+    assert np.abs(clean[on_skin] - SKIN).mean() < 15               # ... and inpainted with skin
+    far = cv2.erode(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    far &= cv2.dilate(hair.astype(np.uint8), np.ones((21, 21), np.uint8)) == 0
+    assert far.sum() > 500
+    assert np.array_equal(clean[far], rgb[far].astype(int))       # lesion pixels untouched
+    assert np.array_equal(clean[~disc & ~hair & (hair_mask(bgr) == 0)],
+                          rgb[~disc & ~hair & (hair_mask(bgr) == 0)].astype(int))
+
+
+def test_remove_hair_is_the_thesis_recipe_in_bgr():
+    rgb, _, _ = _hairy()
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (17, 17))
+    _, mask = cv2.threshold(cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel), 10, 255,
+                            cv2.THRESH_BINARY)
+    assert np.array_equal(remove_hair(bgr), cv2.inpaint(bgr, mask, 1, cv2.INPAINT_TELEA))
+    with pytest.raises(ValueError, match="uint8"):
+        remove_hair(bgr.astype(np.float32))
+
+
+def test_preprocess_keeps_rgb_and_resizes():
+    red = np.zeros((90, 120, 3), np.uint8)
+    red[..., 0] = 200
+    out = preprocess_image(red, 32, hair_removal=True)
+    assert out.shape == (32, 32, 3) and out[..., 0].min() == 200 and out[..., 1:].max() == 0
+
+
+def _table(tmp_path, n=5):
+    rows = []
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = np.zeros((60, 80, 3), np.uint8)
+        img[..., 0] = 50 * i                                       # red channel encodes the row
+        img[..., 2] = 255
+        Image.fromarray(img).save(tmp_path / f"im{i}.jpg", quality=100)
+        mask = np.zeros((60, 80), np.uint8)
+        mask[10:30 + i, 20:60] = 255
+        Image.fromarray(mask).save(tmp_path / f"im{i}_segmentation.png")
+        rows.append({"image_id": f"im{i}", "label": "nv", "target": 5, "group": f"L{i // 2}",
+                     "source": "test", "path": str(tmp_path / f"im{i}.jpg"),
+                     "mask_path": str(tmp_path / f"im{i}_segmentation.png"),
+                     "lesion_id": f"L{i // 2}"})
+    rng.shuffle(rows)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_build_cache_layout(tmp_path, threads):
+    table = _table(tmp_path)
+    out = tmp_path / "cache"
+    index = build_cache(table, out, 32, hair_removal=False, threads=threads, log=lambda *a: None)
+    images = np.load(out / "images.npy", mmap_mode="r")
+    masks = np.load(out / "gt_masks.npy", mmap_mode="r")
+    assert images.shape == (5, 32, 32, 3) and images.dtype == np.uint8
+    assert masks.shape == (5, 32, 32) and set(np.unique(masks)) == {0, 1}
+    on_disk = pd.read_csv(out / "index.csv")
+    assert list(on_disk.columns) == ["row", "image_id", "label", "target", "group", "source"]
+    assert list(on_disk["row"]) == list(range(5))                    # rows in table order
+    assert list(on_disk["image_id"]) == list(table["image_id"]) == list(index["image_id"])
+    for r, image_id in zip(on_disk["row"], on_disk["image_id"]):
+        i = int(image_id[2:])
+        assert abs(int(images[r, ..., 0].mean()) - 50 * i) <= 3 and images[r, ..., 2].min() > 240
+        assert masks[r].sum() == pytest.approx((20 + i) * 40 * (32 / 60) * (32 / 80), rel=0.2)
+    assert not list(out.glob(".*"))                                 # no temporary files left
+
+
+def test_build_cache_without_masks_and_symderm_column(tmp_path):
+    table = _table(tmp_path).assign(mask_path="", ham_image_id=["", "x", "", "y", ""])
+    out = tmp_path / "cache"
+    (out).mkdir()
+    np.save(out / "gt_masks.npy", np.zeros(1))                        # stale from an older run
+    build_cache(table, out, 16, hair_removal=True, threads=1, log=lambda *a: None)
+    assert not (out / "gt_masks.npy").exists()
+    assert list(pd.read_csv(out / "index.csv").columns)[-1] == "ham_image_id"
+
+
+def test_load_image_reads_bmp_and_png(tmp_path):
+    img = (np.arange(12 * 10 * 3) % 251).astype(np.uint8).reshape(12, 10, 3)
+    for ext in ("bmp", "png"):
+        Image.fromarray(img).save(tmp_path / f"a.{ext}")
+        assert np.array_equal(load_image(tmp_path / f"a.{ext}"), img)

@@ -1,0 +1,177 @@
+"""The synthetic dermoscopy generator: published formats, round trip through the readers,
+labels that agree with the drawn shapes, determinism, the class floor."""
+
+import filecmp
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from selcn.data.labels import HAM_CLASSES, ISIC2019_COLUMNS
+from selcn.data.preprocess import load_mask
+from selcn.data.readers import read_dataset
+from selcn.data.synthetic import (_allocate, dataset_paths, generate_all, mirror_score,
+                                  sample_lesion, render)
+
+TINY = dict(seed=3, n_lesions=30, min_lesions_per_class=2, n_symderm_own=24,
+            n_symderm_from_ham=12, n_isic2019_new=20, n_isic2019_from_ham=6,
+            n_isic2016_train=10, n_isic2016_test=6, width=128, height=96)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    summary = generate_all(root, log=lambda *a: None, **TINY)
+    return root, dataset_paths(root), summary
+
+
+def test_dataset_paths_mirror_the_schema_defaults(repo):
+    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
+    data = schema["properties"]["data"]["properties"]
+    expected = dataset_paths("resources/data")
+    for ds, paths in expected.items():
+        defaults = {k: v["default"] for k, v in data[ds]["properties"].items()}
+        assert defaults == paths, ds
+
+
+def test_ham10000_published_format(data):
+    root, paths, summary = data
+    p = paths["ham10000"]
+    meta = pd.read_csv(p["metadata"])
+    assert list(meta.columns) == ["lesion_id", "image_id", "dx", "dx_type", "age", "sex",
+                                  "localization"]
+    assert meta["image_id"].str.fullmatch(r"ISIC_\d{7}").all()
+    assert meta["lesion_id"].str.fullmatch(r"HAM_\d{7}").all()
+    per_lesion = meta.groupby("lesion_id").size()
+    assert per_lesion.between(1, 3).all() and (per_lesion > 1).any()
+    counts = meta.drop_duplicates("lesion_id")["dx"].value_counts()
+    assert set(counts.index) == set(HAM_CLASSES)
+    assert counts.min() >= TINY["min_lesions_per_class"] and counts.idxmax() == "nv"
+    parts = [sorted(f.name for f in (root / "HAM10000" / d).iterdir())
+             for d in ("HAM10000_images_part1", "HAM10000_images_part2")]
+    assert parts[0] and parts[1] and len(parts[0]) + len(parts[1]) == len(meta)
+    first = meta["image_id"].iloc[0]
+    img = Image.open(next((root / "HAM10000").glob(f"*/{first}.jpg")))
+    assert img.format == "JPEG" and img.size == (TINY["width"], TINY["height"])
+    mask = Image.open(root / "HAM10000" / "HAM10000_segmentations_lesion_tschandl"
+                      / f"{first}_segmentation.png")
+    assert mask.mode == "L" and set(np.unique(np.asarray(mask))) <= {0, 255}
+
+
+def test_other_published_formats(data):
+    root, paths, _ = data
+    sym = pd.read_csv(paths["symderm"]["csv"])
+    assert list(sym.columns) == ["File", "Mask", "Dataset", "labels_symmetry"]
+    assert set(sym["labels_symmetry"]) == {0, 1, 2}
+    ph2 = sym[sym["Dataset"] == "PH2"]
+    assert len(ph2) and ph2["File"].str.fullmatch(r"IMD\d{3}\.bmp").all()
+    assert Image.open(root / "SymDerm" / "images" / ph2["File"].iloc[0]).format == "BMP"
+    ham_ids = set(pd.read_csv(paths["ham10000"]["metadata"])["image_id"])
+    from_ham = sym[sym["Dataset"] == "HAM10000"]["File"].str.replace(".jpg", "")
+    assert len(from_ham) == TINY["n_symderm_from_ham"] and set(from_ham) <= ham_ids
+
+    gt = pd.read_csv(paths["isic2019"]["ground_truth"])
+    assert list(gt.columns) == ["image", *ISIC2019_COLUMNS]
+    assert (gt[list(ISIC2019_COLUMNS)].sum(axis=1) == 1.0).all()
+    assert gt["SCC"].sum() >= 1 and gt["UNK"].sum() >= 1
+    assert len(set(gt["image"]) & ham_ids) == TINY["n_isic2019_from_ham"]
+    meta = pd.read_csv(paths["isic2019"]["metadata"], keep_default_na=False)
+    assert list(meta.columns) == ["image", "age_approx", "anatom_site_general", "lesion_id", "sex"]
+
+    train = (root / "ISIC2016" / "ISBI2016_ISIC_Part3_Training_GroundTruth.csv").read_text()
+    test = (root / "ISIC2016" / "ISBI2016_ISIC_Part3_Test_GroundTruth.csv").read_text()
+    first = train.splitlines()[0].split(",")
+    assert first[0].startswith("ISIC_") and first[1] in ("benign", "malignant")   # no header
+    assert {line.split(",")[1] for line in test.splitlines()} == {"0.0", "1.0"}
+
+
+def test_round_trip_through_the_readers(data):
+    _, paths, summary = data
+    ham = read_dataset("ham10000", paths["ham10000"])
+    assert len(ham) == summary["ham10000"]["images"]
+    assert ham["label"].value_counts().to_dict() == \
+        {k: v for k, v in summary["ham10000"]["classes"].items() if v}
+    assert (ham["group"] == ham["lesion_id"]).all() and (ham["mask_path"] != "").all()
+    sym = read_dataset("symderm", paths["symderm"], ham_metadata=paths["ham10000"]["metadata"])
+    assert len(sym) == summary["symderm"]["images"]
+    lesion_of = dict(zip(ham["image_id"], ham["group"]))
+    from_ham = sym[sym["ham_image_id"] != ""]
+    assert (from_ham["group"] == from_ham["ham_image_id"].map(lesion_of)).all()
+    i19 = read_dataset("isic2019", paths["isic2019"], exclude_ids=ham["image_id"])
+    c = summary["isic2019"]["classes"]
+    assert len(i19) == summary["isic2019"]["images"] - c["SCC"] - c["UNK"] - TINY["n_isic2019_from_ham"]
+    assert not set(i19["image_id"]) & set(ham["image_id"])
+    i16 = read_dataset("isic2016", paths["isic2016"])
+    assert (i16["official_split"] == "test").sum() == TINY["n_isic2016_test"]
+    assert set(i16["label"]) == {"benign", "malignant"}
+
+
+def test_symmetry_labels_agree_with_the_drawn_shapes(data):
+    _, paths, _ = data
+    sym = read_dataset("symderm", paths["symderm"])
+    for _, row in sym.iterrows():
+        best, perp, _ = mirror_score(load_mask(row["mask_path"]))
+        label = row["symmetry_label"]
+        if label == 0:
+            assert best < 0.9, (row["image_id"], best)
+        else:
+            assert best > 0.95, (row["image_id"], best)
+            if label == 2:
+                assert perp > 0.94, (row["image_id"], perp)
+            else:
+                assert perp < 0.92, (row["image_id"], perp)
+
+
+def test_mirror_score_of_known_shapes():
+    ellipse = np.zeros((80, 100), np.uint8)
+    yy, xx = np.mgrid[0:80, 0:100]
+    ellipse[((xx - 50) / 30) ** 2 + ((yy - 40) / 15) ** 2 <= 1] = 1
+    best, perp, angle = mirror_score(ellipse)
+    assert best > 0.97 and perp > 0.97 and min(abs(angle), abs(angle - 180), abs(angle - 90)) < 3
+    ell = ellipse.copy()
+    ell[20:40, 20:50] = 1                                      # an L-shaped bump
+    ell[40:75, 70:76] = 1
+    assert mirror_score(ell)[0] < 0.9
+
+
+def test_asymmetry_is_more_frequent_in_melanoma_than_in_nevi():
+    rng = np.random.default_rng(0)
+    asym = {c: np.mean([sample_lesion(c, rng).axes == 0 for _ in range(150)]) for c in ("mel", "nv")}
+    assert asym["mel"] > asym["nv"] + 0.3
+
+
+def test_render_is_a_dermoscopy_like_image():
+    rng = np.random.default_rng(1)
+    img, mask = render(sample_lesion("mel", rng), rng, 160, 120, hair=False)
+    assert img.shape == (120, 160, 3) and img.dtype == np.uint8 and mask.shape == (120, 160)
+    inside, outside = img[mask > 0].mean(), img[mask == 0].mean()
+    assert inside < outside - 30                                   # a dark lesion on skin
+    corners = [img[:12, :12], img[:12, -12:], img[-12:, :12], img[-12:, -12:]]
+    means = sorted(c.mean() for c in corners)
+    assert means[0] < means[-1] - 25                               # the dark vignette corner
+
+
+def test_generation_is_deterministic(tmp_path):
+    kw = dict(TINY, n_lesions=12, min_lesions_per_class=1, n_symderm_own=4, n_symderm_from_ham=2,
+              n_isic2019_new=4, n_isic2019_from_ham=2, n_isic2016_train=4, n_isic2016_test=4,
+              width=64, height=48)
+    a = generate_all(tmp_path / "a", log=lambda *x: None, **kw)
+    b = generate_all(tmp_path / "b", log=lambda *x: None, **kw)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files and all(filecmp.cmp(tmp_path / "a" / f, tmp_path / "b" / f, shallow=False)
+                         for f in files)
+    c = generate_all(tmp_path / "c", log=lambda *x: None, **dict(kw, seed=4))
+    c.pop("seconds")
+    assert not filecmp.cmp(tmp_path / "a" / files[0], tmp_path / "c" / files[0], shallow=False) \
+        or a != c
+
+
+def test_class_floor_and_shape():
+    n = _allocate(300, {"a": 0.9, "b": 0.05, "c": 0.05}, 20, "a")
+    assert n == {"a": 260, "b": 20, "c": 20}
+    with pytest.raises(ValueError, match="cannot give"):
+        _allocate(30, {"a": 0.9, "b": 0.05, "c": 0.05}, 20, "a")
