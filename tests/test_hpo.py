@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from skopt.space import Categorical, Real
 
 from selcn.config import train_params, validate_config
@@ -346,3 +347,43 @@ def test_symmetry_search_with_a_mask_skips_excluded_rows(tmp_path):
                        best_json=out / "b.json", trials_csv=out / "t.csv",
                        convergence_png=tmp_path / "f.png", work_dir=out / ".s",
                        symmetry_mask="seg", log=lambda _: None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("network", ["segmentation", "symmetry", "lesion"])
+def test_search_on_cuda_resumes(tmp_path, network):
+    """Each network's search on the GPU (AMP, channels_last), killed after one trial, resumed."""
+    import time
+
+    from selcn.hpo import network_objective, search_network
+
+    inputs = tiny_cache(tmp_path / "cache", n=64)
+    if network == "symmetry":
+        inputs.pop("gt_masks")
+    cfg = tiny_config(n_calls=3, n_initial_points=2, max_epochs=2)
+    cfg["device"] = "cuda"
+    cfg["symmetry"].update(input_size=64, pretrained=False)
+    out = tmp_path / "hpo"
+    objective, _, _ = network_objective(network, cfg, inputs, out / ".search")
+    calls = []
+
+    def dies_after_1(params):
+        if calls:
+            raise Killed("pre-empted")
+        calls.append(params)
+        return objective(params)
+
+    with pytest.raises(Killed):
+        run_search(dies_after_1, cfg["hpo"]["space"], n_calls=3, n_initial_points=2, seed=0,
+                   trials_csv=out / ".search" / "trials.csv", log=lambda _: None,
+                   exclude=("weighted_loss",) if network == "segmentation" else ())
+    started = time.perf_counter()
+    best = search_network(network, cfg, inputs, best_json=out / "best.json",
+                          trials_csv=out / "trials.csv", convergence_png=out / "fig.png",
+                          work_dir=out / ".search", log=print)
+    print(f"[cuda] {network}: 2 remaining trials in {time.perf_counter() - started:.1f} s, "
+          f"best {best['objective']} {best['value']:.3f}")
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == best["n_trials"] == 3
+    assert trials["lr"].iloc[0] == pytest.approx(calls[0]["lr"])
+    assert trials["value"].between(0, 1).all()
