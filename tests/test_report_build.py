@@ -408,3 +408,21 @@ def test_report_renders_in_headless_chromium(built_report, tmp_path):
         errors = client.console_errors()
     assert errors == [], errors
     assert (ARTIFACTS / "report.png").stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_tables_follow_the_config(built_report):
+    """No architecture table without compare_architectures, no ISIC 2016 tables without it."""
+    root, _ = built_report
+    raw = yaml.safe_load((root / "config.yaml").read_text())
+    raw["symmetry"]["compare_architectures"] = []
+    raw["lesion"]["datasets"] = ["ham10000"]
+    small = root / "config_small.yaml"
+    small.write_text(yaml.safe_dump(raw))
+    run = _snakemake(root, "-n", "--forceall", "--quiet", "rules", "--configfile", str(small))
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = run.stdout + run.stderr
+    assert "table8_lesion" in jobs and "stats_vs_baseline" in jobs
+    for absent in ("table6c_symmetry_architectures", "table13_isic2016_val",
+                   "table14_isic2016_test", "table15_isic2016_cam_localisation"):
+        assert absent not in jobs, absent
