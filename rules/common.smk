@@ -91,6 +91,31 @@ def hpo_search_data(wildcards):
     return inputs
 
 
+# ---- weights (rules/weights.smk) ------------------------------------------------------
+from selcn.weights import required_weights, weight_file
+
+try:
+    WEIGHT_SPECS = {spec.name: spec for spec in required_weights(CFG)}
+except ValueError as err:
+    raise WorkflowError(str(err)) from None
+WEIGHTS_DIR = CFG["weights"]["cache_dir"]
+
+
+def weights_path(name):
+    """The cache file of `name`: the one present (.pth or .safetensors), else the .pth to fetch."""
+    return str(weight_file(WEIGHTS_DIR, name) or f"{WEIGHTS_DIR}/{name}.pth")
+
+
+def pretrained_weights(network, arch=None):
+    """Input of a training rule of `network` (and `arch`, for the symmetry comparison): the
+    cache files it loads, so that a missing one is fetched first; [] without pretraining."""
+    return [
+        weights_path(name)
+        for name, spec in WEIGHT_SPECS.items()
+        if spec.network == network and (arch is None or spec.model == arch)
+    ]
+
+
 # ---- data --------------------------------------------------------------------------
 def cache_files(dataset):
     return {
