@@ -54,9 +54,12 @@ def _cluster_up() -> bool:
     """A slurmctld answers and accounting (sacct) works."""
     if not shutil.which("scontrol") or not shutil.which("sacct"):
         return False
-    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
-    acct = subprocess.run(["sacct", "-n", "-X", "-S", "now-1minutes"], capture_output=True,
-                          timeout=20)
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20)
+        acct = subprocess.run(["sacct", "-n", "-X", "-S", "now-1minutes"], capture_output=True,
+                              timeout=20)
+    except subprocess.TimeoutExpired:
+        return False
     return "UP" in ping.stdout and acct.returncode == 0
 
 
