@@ -172,3 +172,14 @@ def test_isic2019_drops_scc_unk_and_ham_ids(data):
     assert set(t["label"]) <= {"akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"}
     assert np.array_equal(t["target"], t["label"].map(
         {c: i for i, c in enumerate(("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"))}))
+
+
+def test_isic2019_missing_image_names_its_csv_line(data):
+    root, paths = data
+    gt = pd.read_csv(paths["isic2019"]["ground_truth"])
+    keep = gt[(gt["SCC"] == 0) & (gt["UNK"] == 0)]
+    i = keep.index[-1]
+    (root / "ISIC2019" / "ISIC_2019_Training_Input" / f"{gt['image'][i]}.jpg").unlink()
+    with pytest.raises(DataFormatError, match=rf"GroundTruth.csv: image of image "
+                                              rf"'{gt['image'][i]}' \(line {i + 2}\) not found"):
+        read_isic2019(**paths["isic2019"])

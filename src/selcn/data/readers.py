@@ -110,13 +110,15 @@ def _index_dirs(dirs: Sequence[str | Path], what: str) -> dict[str, Path]:
 
 
 def _locate(ids: Iterable[str], found: Mapping[str, Path], source: Path, field: str,
-            dirs: Sequence[str | Path], what: str, suffix: str = "") -> list[str]:
+            dirs: Sequence[str | Path], what: str, suffix: str = "",
+            lines: Sequence[int] | None = None) -> list[str]:
     paths = []
     for i, image_id in enumerate(ids):
         p = found.get(image_id + suffix)
         if p is None:
             where = ", ".join(map(str, dirs))
-            raise DataFormatError(f"{source}: {what} of {field} {image_id!r} (line {i + 2}) "
+            line = lines[i] if lines is not None else i + 2
+            raise DataFormatError(f"{source}: {what} of {field} {image_id!r} (line {line}) "
                                   f"not found in {where}")
         paths.append(str(p))
     return paths
@@ -238,6 +240,7 @@ def read_isic2019(ground_truth: str | Path, metadata: str | Path | None,
     if not keep.any():
         raise DataFormatError(f"{path}: no rows left after dropping {', '.join(ISIC2019_DROPPED)} "
                               f"and HAM10000 images (empty dataset)")
+    lines = (np.nonzero(keep.to_numpy())[0] + 2).tolist()            # CSV line numbers
     t, column = t[keep].reset_index(drop=True), column[keep].reset_index(drop=True)
     lesion = pd.Series([""] * len(t))
     if metadata:
@@ -250,7 +253,7 @@ def read_isic2019(ground_truth: str | Path, metadata: str | Path | None,
     out = pd.DataFrame({
         "image_id": t["image"], "label": column.map(ISIC2019_TO_HAM),
         "group": lesion.where(lesion != "", t["image"]), "source": "ISIC2019",
-        "path": _locate(t["image"], found, path, "image", [image_dir], "image"),
+        "path": _locate(t["image"], found, path, "image", [image_dir], "image", lines=lines),
         "mask_path": "", "lesion_id": lesion,
     })
     out = _finish(out, "isic2019")
