@@ -195,7 +195,13 @@ def gpu_benchmark(args) -> None:
         return make_loader(ds, bs, shuffle=shuffle, num_workers=workers, seed=0, drop_last=True)
 
     load = loader_rate(loader(train))
-    print(f"  loader alone: {load:.0f} img/s", flush=True)
+    train[0]
+    start = time.perf_counter()
+    for i in range(100):
+        train[i]
+    item_ms = (time.perf_counter() - start) * 10
+    print(f"  loader alone: {load:.0f} img/s with {workers} workers; one item in the main "
+          f"process: {item_ms:.1f} ms", flush=True)
 
     def new_model():
         set_seed(0)
@@ -237,7 +243,7 @@ def gpu_benchmark(args) -> None:
         torch.cuda.synchronize()
         return n / (time.perf_counter() - start)
 
-    def core() -> tuple[float, float]:
+    def core() -> dict[str, float]:
         model = new_model()
         warm_up(model, torch.optim.Adam(model.parameters(), lr=1e-4))
         cfg = FitConfig(max_epochs=1, patience=1, lr=1e-4, momentum=0.9, seed=0, device="cuda",
@@ -248,25 +254,32 @@ def gpu_benchmark(args) -> None:
                          out_dir, cfg)
             torch.cuda.synchronize()
             wall = time.perf_counter() - start
-        epoch_s = float(result.history["seconds"].iloc[0])  # train + validation, no checkpoint
-        return bs * steps / epoch_s, bs * steps / wall
+        return {**result.timings[0], "wall_s": wall}
 
-    bare1 = bare()
-    print(f"  bare loop: {bare1:.0f} img/s", flush=True)
-    core_epoch, core_wall = core()
-    print(f"  core: {core_epoch:.0f} img/s (epoch), {core_wall:.0f} img/s (fit() wall)",
-          flush=True)
-    bare2 = bare()
-    print(f"  bare loop again: {bare2:.0f} img/s", flush=True)
-    ref = (bare1 + bare2) / 2
-    print("\nGPU result (training img/s, one epoch of "
-          f"{bs * steps} images incl. loader):")
-    print(f"{'bare loop (mean of 2)':38s} {ref:8.0f}")
-    print(f"{'selcn.training.fit, epoch (train+val)':38s} {core_epoch:8.0f}   "
-          f"{core_epoch / ref:.2f}x bare")
-    print(f"{'selcn.training.fit, whole call':38s} {core_wall:8.0f}   {core_wall / ref:.2f}x bare"
-          "   (incl. set-up, validation, checkpoint)")
-    print(f"{'data loader alone':38s} {load:8.0f}   {load / ref:.2f}x bare")
+    n = bs * steps
+    bares, cores = [], []
+    for rep in range(args.gpu_repeats):  # interleaved: bare, core, bare, core, ...
+        bares.append(bare())
+        print(f"  bare loop: {bares[-1]:.0f} img/s", flush=True)
+        timing = core()
+        cores.append((n / timing["train_s"], n / timing["wall_s"], timing))
+        print(f"  core: {cores[-1][0]:.0f} img/s (training pass), {cores[-1][1]:.0f} img/s "
+              "(fit() wall)", flush=True)
+    ref = float(np.mean(bares))
+    core_train = float(np.mean([c[0] for c in cores]))
+    core_wall = float(np.mean([c[1] for c in cores]))
+    timing = cores[-1][2]
+    print(f"\nGPU result (training img/s over one epoch of {n} images, loader included; "
+          f"mean of {args.gpu_repeats} interleaved runs):")
+    print(f"{'bare PyTorch loop':40s} {ref:8.0f}   runs: "
+          + ", ".join(f"{b:.0f}" for b in bares))
+    print(f"{'selcn.training.fit, training pass':40s} {core_train:8.0f}   "
+          f"{core_train / ref:.2f}x bare  (goal >= 0.9x); runs: "
+          + ", ".join(f"{c[0]:.0f}" for c in cores))
+    print(f"{'selcn.training.fit, whole call':40s} {core_wall:8.0f}   {core_wall / ref:.2f}x bare"
+          f"  (+ validation {timing['val_s']:.1f} s of {bs} images incl. worker start,"
+          f" checkpoint {timing['checkpoint_s']:.1f} s, set-up)")
+    print(f"{'data loader alone':40s} {load:8.0f}   {load / ref:.2f}x bare")
 
 
 def main(argv=None) -> None:
@@ -283,6 +296,8 @@ def main(argv=None) -> None:
     parser.add_argument("--gpu-steps", type=int, default=120, help="batches per timed epoch")
     parser.add_argument("--gpu-warmup", type=int, default=10)
     parser.add_argument("--gpu-workers", type=int, default=14)
+    parser.add_argument("--gpu-repeats", type=int, default=2,
+                        help="interleaved bare / core runs (default 2)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_cpu:

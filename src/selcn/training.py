@@ -7,7 +7,7 @@ epochs and returns the model with the best epoch's weights. After every epoch it
 - ``<out_dir>/history.csv`` — ``epoch,train_loss,val_loss,<metrics…>,lr,seconds``;
 - ``<out_dir>/.resume/state.pt`` — everything needed to continue (model, optimiser, grad
   scaler, epoch, early-stopping counter, best weights, history, the Python / numpy / torch /
-  CUDA RNG states and the training loader's shuffling generator),
+  CUDA RNG states and the training loader's generators — :func:`loader_generators`),
 
 both atomically (temporary name, then rename). A job that is killed and started again with
 the same arguments continues after its last finished epoch and ends with the same history as an
@@ -23,7 +23,6 @@ for a seed.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -41,6 +40,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+
+from selcn.data.datasets import loader_generators
 
 __all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
            "RESUME_STATE"]
@@ -137,6 +138,9 @@ class FitResult:
         history: the per-epoch table written to ``history.csv``.
         best_val_loss: the validation loss of ``best_epoch``.
         stopped_early: True when patience ran out before ``max_epochs``.
+        timings: per epoch run by this call, ``{"epoch", "train_s", "val_s", "checkpoint_s"}``
+            (wall seconds of the training pass, the validation pass + metrics, and the
+            history / resume-state writes).
     """
 
     model: nn.Module
@@ -144,7 +148,7 @@ class FitResult:
     history: pd.DataFrame
     best_val_loss: float = math.nan
     stopped_early: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    timings: list[dict[str, float]] = field(default_factory=list)
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -238,8 +242,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
 
     Args:
         model: called ``model(image, *extras)``, extras = the batch's ``extra_inputs`` present.
-        train_loader: shuffled training batches (:func:`selcn.data.datasets.make_loader`; its
-            ``generator`` is saved and restored for resuming).
+        train_loader: shuffled training batches (:func:`selcn.data.datasets.make_loader`; the
+            states of its sampler's and its own generators are saved and restored).
         val_loader: validation batches (not shuffled).
         loss_fn: ``loss_fn(outputs, target)`` → mean loss of the batch (outputs in float32).
             An ``nn.Module`` (e.g. weighted cross-entropy) is moved to the device.
@@ -286,14 +290,19 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
         best_loss, best_epoch, best_state = state["best_loss"], state["best_epoch"], state["best"]
         _set_rng_state(state["rng"])
-        if train_loader.generator is not None and state.get("loader") is not None:
-            train_loader.generator.set_state(state["loader"])
+        generators = loader_generators(train_loader)
+        if len(generators) != len(state["loader"]):
+            raise RuntimeError(f"{state_path}: saved {len(state['loader'])} loader generator(s), "
+                               f"the training loader has {len(generators)}")
+        for generator, saved in zip(generators, state["loader"]):
+            generator.set_state(saved)
         print(f"[training] resumed from {state_path} after epoch {state['epoch']}",
               file=sys.stderr, flush=True)
     else:
         set_seed(cfg.seed)
 
     history_path = out_dir / "history.csv"
+    timings: list[dict[str, float]] = []
     stopped = bad_epochs >= cfg.patience
     epoch = start_epoch
     while epoch <= cfg.max_epochs and not stopped:
@@ -301,6 +310,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         lr = optimizer.param_groups[0]["lr"]
         train_loss = _train_epoch(model, train_loader, loss_fn, optimizer, scaler, device,
                                   amp_dtype, channels_last, extra_inputs, cfg, epoch)
+        trained = time.perf_counter()
         val_loss, outputs, targets = _evaluate(model, val_loader, loss_fn, device, amp_dtype,
                                                channels_last, extra_inputs,
                                                keep=metrics_fn is not None)
@@ -311,7 +321,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
             best_loss, best_epoch, best_state, bad_epochs = val_loss, epoch, _cpu_state(model), 0
         else:
             bad_epochs += 1
-        row.update(lr=lr, seconds=time.perf_counter() - started)
+        validated = time.perf_counter()
+        row.update(lr=lr, seconds=validated - started)
         rows.append(row)
         stopped = bad_epochs >= cfg.patience
         _write_history(_history_frame(rows), history_path)
@@ -319,12 +330,15 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
                       "best_loss": best_loss, "best_epoch": best_epoch, "best": best_state,
                       "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
                       "scaler": scaler.state_dict(), "history": rows, "rng": _rng_state(),
-                      "loader": (train_loader.generator.get_state()
-                                 if train_loader.generator is not None else None)},
+                      "loader": [g.get_state() for g in loader_generators(train_loader)]},
                      state_path)
+        timings.append({"epoch": epoch, "train_s": trained - started,
+                         "val_s": validated - trained,
+                         "checkpoint_s": time.perf_counter() - validated})
         print(f"[training] epoch {epoch}: train_loss={train_loss:.5f} val_loss={val_loss:.5f} "
-              f"({row['seconds']:.1f} s){' — best' if best_epoch == epoch else ''}",
-              file=sys.stderr, flush=True)
+              f"(train {timings[-1]['train_s']:.1f} s, val {timings[-1]['val_s']:.1f} s, "
+              f"checkpoint {timings[-1]['checkpoint_s']:.1f} s)"
+              f"{' — best' if best_epoch == epoch else ''}", file=sys.stderr, flush=True)
         epoch += 1
 
     history = _history_frame(rows)
@@ -335,7 +349,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     model.eval()
     return FitResult(model=model, best_epoch=best_epoch, history=history,
                      best_val_loss=float(best_loss),
-                     stopped_early=stopped and len(rows) < cfg.max_epochs)
+                     stopped_early=stopped and len(rows) < cfg.max_epochs, timings=timings)
 
 
 def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scaler,

@@ -20,12 +20,18 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from selcn.masks import STRATEGIES, strategy_mask
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "CachedImageDataset", "make_loader",
-           "class_weights"]
+           "loader_generators", "class_weights"]
+
+# OpenCV's own thread pool does not survive fork(): a loader worker forked after the parent
+# used a multi-threaded cv2 call can hang in its first cv2 call. The per-image operations here
+# are small, so OpenCV runs sequentially in every process; parallelism comes from the workers
+# (the practice of mmcv / detectron2).
+cv2.setNumThreads(0)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -76,7 +82,7 @@ def _to_chw_float(image: np.ndarray, tables: list[np.ndarray]) -> np.ndarray:
     chw = np.ascontiguousarray(image.transpose(2, 0, 1))
     out = np.empty(chw.shape, dtype=np.float32)
     for c in range(3):
-        out[c] = cv2.LUT(chw[c], tables[c])
+        cv2.LUT(chw[c], tables[c], dst=out[c])  # writes into the view
     return out
 
 
@@ -188,35 +194,49 @@ class CachedImageDataset(Dataset):
         return item
 
 
-def _seed_worker(worker_id: int) -> None:
-    """Seed numpy / random of a loader worker from torch's per-worker seed."""
+def _init_worker(worker_id: int) -> None:
+    """Loader worker set-up: OpenCV sequential (no oversubscription), numpy / random seeded
+    from torch's per-worker seed."""
     import random
 
+    cv2.setNumThreads(0)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
 
 
+def loader_generators(loader: DataLoader) -> list[torch.Generator]:
+    """The generators that decide a loader's batches: the sampler's (order), the loader's
+    (worker seeds). :func:`selcn.training.fit` saves and restores their states."""
+    found = [getattr(loader.sampler, "generator", None), loader.generator]
+    return [g for g in found if isinstance(g, torch.Generator)]
+
+
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, num_workers: int = 0,
                 seed: int = 0, drop_last: bool = False,
                 pin_memory: bool | None = None) -> DataLoader:
-    """A deterministic DataLoader: the order (and worker seeds) depend only on ``seed``.
+    """A deterministic DataLoader: the batches depend only on ``seed`` and the epoch.
 
-    The shuffling generator is ``loader.generator``; :func:`selcn.training.fit` saves and
-    restores its state so that a resumed run draws the same epochs as an uninterrupted one.
-    Workers are not persistent (a persistent pool would draw the worker seeds once, and a
-    resumed run would then shuffle differently). ``pin_memory`` defaults to CUDA availability.
+    The order comes from the sampler's own generator (seeded with ``seed``), the worker seeds
+    from the loader's (seeded with ``seed + 1``); keeping them apart makes the order of epoch
+    k the same whether workers are started once (they are persistent) or anew after a
+    resume. ``pin_memory`` defaults to CUDA availability.
     """
     if batch_size < 1:
         raise ValueError(f"make_loader: batch_size must be >= 1, got {batch_size}")
-    generator = torch.Generator()
-    generator.manual_seed(int(seed))
+    order = torch.Generator()
+    order.manual_seed(int(seed))
+    workers = torch.Generator()
+    workers.manual_seed(int(seed) + 1)
+    sampler = (RandomSampler(dataset, generator=order) if shuffle
+               else SequentialSampler(dataset))
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                      num_workers=int(num_workers), drop_last=drop_last, generator=generator,
-                      worker_init_fn=_seed_worker if num_workers else None,
-                      pin_memory=pin_memory,
+    num_workers = int(num_workers)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      drop_last=drop_last, generator=workers,
+                      worker_init_fn=_init_worker if num_workers else None,
+                      pin_memory=pin_memory, persistent_workers=num_workers > 0,
                       prefetch_factor=4 if num_workers else None)
 
 
