@@ -288,10 +288,10 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-cpu", action="store_true", help="skip the CPU table")
     parser.add_argument("--cpu-batch", type=int, default=2,
                         help="batch cap for the paper-size models on the CPU (default 2)")
-    parser.add_argument("--min-seconds", type=float, default=2.0,
-                        help="timed seconds per CPU model step measurement (default 2)")
-    parser.add_argument("--loader-items", type=int, default=128,
-                        help="items per CPU loader measurement (default 128)")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="timed seconds per CPU model step measurement (default 1)")
+    parser.add_argument("--loader-items", type=int, default=96,
+                        help="items per CPU loader measurement (default 96)")
     parser.add_argument("--gpu-batch", type=int, default=32)
     parser.add_argument("--gpu-steps", type=int, default=120, help="batches per timed epoch")
     parser.add_argument("--gpu-warmup", type=int, default=10)

@@ -48,6 +48,18 @@ def test_masking_then_transform(cache, strategy):
     np.testing.assert_allclose(ds[0]["image"][0].numpy() * 255, want, atol=1e-3)
 
 
+@pytest.mark.parametrize("strategy", ["seg", "lae"])
+def test_empty_mask_keeps_the_whole_image(cache, strategy):
+    images, masks, _ = cache
+    masks = masks.copy()
+    masks[2] = 0
+    ds = CachedImageDataset(images, [2, 2], transforms=[0, 3], masks=masks,
+                            mask_strategy=strategy, normalize=False)
+    np.testing.assert_allclose(ds[0]["image"][0].numpy() * 255, images[2, :, :, 0], atol=1e-3)
+    np.testing.assert_allclose(ds[1]["image"][0].numpy() * 255, np.rot90(images[2, :, :, 0]),
+                               atol=1e-3)
+
+
 def test_shapes_dtypes_and_normalisation(cache):
     images, masks, cams = cache
     images = images.copy()

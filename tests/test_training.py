@@ -104,6 +104,16 @@ def test_finished_run_is_not_retrained_and_other_settings_start_afresh(data, tmp
     assert other.history["train_loss"].iloc[0] != first.history["train_loss"].iloc[0]
 
 
+def test_unreadable_resume_state_starts_afresh(data, tmp_path):
+    whole = _fit(data, tmp_path / "whole", epochs=2)
+    state = tmp_path / "torn" / RESUME_STATE
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"half a file")
+    torn = _fit(data, tmp_path / "torn", epochs=2)
+    pd.testing.assert_frame_equal(_losses(torn.history), _losses(whole.history))
+    assert [t["epoch"] for t in torn.timings] == [1, 2]
+
+
 def test_history_columns_and_learning(data, tmp_path):
     result = _fit(data, tmp_path, epochs=4)
     table = pd.read_csv(tmp_path / "history.csv")

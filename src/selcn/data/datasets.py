@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from selcn.masks import STRATEGIES, strategy_mask
+from selcn.data.splits import TRANSFORMS, apply_transform
+from selcn.masks import STRATEGIES, lae_box
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "CachedImageDataset", "make_loader",
            "loader_generators", "class_weights"]
@@ -36,22 +37,8 @@ cv2.setNumThreads(0)
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
-#: augmentation codes of ``selcn.data.splits.balance`` (docs/contracts.md)
-TRANSFORMS: dict[int, str] = {0: "identity", 1: "hflip", 2: "vflip", 3: "rot90"}
-
-
-def _transform(array: np.ndarray, code: int) -> np.ndarray:
-    """Augmentation ``code`` of an ``(H, W, ...)`` array: 0 identity, 1 h-flip (left-right),
-    2 v-flip (up-down), 3 rot90 (``np.rot90(k=1)``, counter-clockwise)."""
-    if code == 0:
-        return array
-    if code == 1:
-        return array[:, ::-1]
-    if code == 2:
-        return array[::-1]
-    if code == 3:
-        return np.rot90(array, k=1, axes=(0, 1))
-    raise ValueError(f"unknown transform code {code} (one of {sorted(TRANSFORMS)})")
+# TRANSFORMS (re-exported): the augmentation codes of ``selcn.data.splits.balance``, applied
+# with ``selcn.data.splits.apply_transform`` (rot90 = ``np.rot90(k=1)``, counter-clockwise).
 
 
 def _resize(array: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
@@ -161,7 +148,24 @@ class CachedImageDataset(Dataset):
         self.size = int(size) if size is not None else None
         self.normalize = normalize
         self._tables = _lookup_tables(normalize)
+        self._boxes: dict[int, tuple[int, int, int, int] | None] = {}
         self.lae_scale = lae_scale
+
+    def _masked(self, image: np.ndarray, row: int) -> np.ndarray:
+        """``image`` under the strategy (:func:`selcn.masks.strategy_mask` semantics: an empty
+        mask keeps the whole image). LAE boxes are cached per row (per worker process)."""
+        mask = np.asarray(self.masks[row])
+        if self.mask_strategy == "seg":
+            return image * (mask != 0)[:, :, None] if mask.any() else image
+        if row not in self._boxes:
+            self._boxes[row] = lae_box(mask, self.lae_scale)
+        box = self._boxes[row]
+        if box is None:
+            return image
+        y0, y1, x0, x1 = box
+        out = np.zeros_like(image)
+        out[y0:y1, x0:x1] = image[y0:y1, x0:x1]
+        return out
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -171,15 +175,14 @@ class CachedImageDataset(Dataset):
         code = int(self.transforms[index]) if self.transforms is not None else 0
         image = np.asarray(self.images[row])
         if self.mask_strategy != "none":
-            keep = strategy_mask(np.asarray(self.masks[row]), self.mask_strategy, self.lae_scale)
-            image = image * keep[:, :, None]
-        image = _transform(image, code)
+            image = self._masked(image, row)
+        image = apply_transform(image, code)
         if self.size is not None:
             image = _resize(image, self.size)
         item = {"image": torch.from_numpy(_to_chw_float(image, self._tables)),
                 "row": torch.tensor(row, dtype=torch.int64)}
         if self.target_masks is not None:
-            target = _transform(np.asarray(self.target_masks[row]), code)
+            target = apply_transform(np.asarray(self.target_masks[row]), code)
             if self.size is not None:
                 target = _resize(target, self.size, nearest=True)
             item["target"] = torch.from_numpy((np.ascontiguousarray(target) != 0)
@@ -189,7 +192,7 @@ class CachedImageDataset(Dataset):
             dtype = torch.float32 if np.issubdtype(self.targets.dtype, np.floating) else torch.int64
             item["target"] = torch.tensor(value, dtype=dtype)
         if self.cams is not None:
-            cam = _transform(np.asarray(self.cams[row], dtype=np.float32), code)
+            cam = apply_transform(np.asarray(self.cams[row], dtype=np.float32), code)
             item["cam"] = torch.from_numpy(np.ascontiguousarray(cam)[None])
         return item
 
