@@ -239,8 +239,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, num_workers
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       drop_last=drop_last, generator=workers,
                       worker_init_fn=_init_worker if num_workers else None,
-                      pin_memory=pin_memory, persistent_workers=num_workers > 0,
-                      prefetch_factor=4 if num_workers else None)
+                      pin_memory=pin_memory, persistent_workers=num_workers > 0)
 
 
 def class_weights(targets: Sequence[int], n_classes: int) -> torch.Tensor:
