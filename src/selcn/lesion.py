@@ -42,11 +42,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from selcn.config import train_params
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
+from selcn.predictions import prediction_frame, write_predictions
 
 __all__ = [
     "PROTOCOLS", "read_index", "read_splits", "class_names_of", "fold_tables", "lesion_loss",
@@ -340,29 +340,6 @@ def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFr
     return torch.softmax(logits, dim=1).cpu().numpy()
 
 
-def prediction_frame(image_ids: Sequence[str], targets: Sequence[int], probs: np.ndarray,
-                     class_names: Sequence[str]) -> pd.DataFrame:
-    """``image_id,target,pred,prob_<class>...`` (docs/contracts.md, prediction files)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape != (len(image_ids), len(class_names)):
-        raise ValueError(f"prediction_frame: probabilities of shape {probs.shape}, expected "
-                         f"({len(image_ids)}, {len(class_names)})")
-    frame = pd.DataFrame({"image_id": list(image_ids),
-                          "target": np.asarray(targets, dtype=np.int64),
-                          "pred": probs.argmax(1).astype(np.int64)})
-    for c, name in enumerate(class_names):
-        frame[f"prob_{name}"] = probs[:, c]
-    return frame
-
-
-def write_predictions(path: str | Path, image_ids: Sequence[str], targets: Sequence[int],
-                      probs: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
-    """Write a prediction CSV atomically; returns the table."""
-    frame = prediction_frame(image_ids, targets, probs, class_names)
-    _atomic_csv(frame, path)
-    return frame
-
-
 # ---- model files ----------------------------------------------------------------------------
 def save_lesion_model(model: LesionClassifier, path: str | Path, **meta) -> None:
     """Write ``model.pt``: the state dict and ``meta`` (arch, input_size, masks, classes, ...)."""
@@ -537,31 +514,21 @@ def best_fold_criterion(protocol: str) -> tuple[str, str]:
 
 
 # ---- Grad-CAM++ of the lesion network -------------------------------------------------------
-class _WithCam(nn.Module):
-    """``model(image)`` with a fixed symmetry CAM batch, for CAM libraries calling ``f(x)``."""
-
-    def __init__(self, model: nn.Module, cam: torch.Tensor | None) -> None:
-        super().__init__()
-        self.model, self.cam = model, cam
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model(image) if self.cam is None else self.model(image, self.cam)
-
-
 def lesion_cams(model: LesionClassifier, images: np.ndarray, rows: np.ndarray, *,
                 input_size: int, classifier_mask: str = "none", masks: np.ndarray | None = None,
                 cams: np.ndarray | None = None, out_size: int | None = None,
                 batch_size: int = 16, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM++ of the lesion network for ``images[rows]`` (target: the predicted class).
 
-    The target layer is :func:`selcn.models.lesion.cam_target_layer` (E-Layer output, or the
-    encoder's last feature layer). Each CAM is min-max normalised per image and resized
-    (bilinear) to ``out_size`` (default: the cache side ``S``).
+    :func:`selcn.cams.gradcam_plus_plus` on :func:`selcn.models.lesion.cam_target_layer`
+    (E-Layer output, or the encoder's last feature layer), the symmetry CAM passed as the
+    model's second input; each CAM is resized (bilinear) to ``out_size`` (default: the cache
+    side ``S``) and min-max normalised per image.
 
     Returns:
         ``(cams float32 (n, out, out) in [0, 1], predicted classes int64 (n,))``.
     """
-    from selcn.cams import gradcam_plus_plus
+    from selcn.cams import gradcam_plus_plus, resize_cams
     from selcn.data.datasets import make_loader
 
     device = torch.device(device)
@@ -578,18 +545,10 @@ def lesion_cams(model: LesionClassifier, images: np.ndarray, rows: np.ndarray, *
     for batch in loader:
         image = batch["image"].to(device)
         cam_in = batch["cam"].to(device) if model.use_cam else None
-        wrapped = _WithCam(model, cam_in).eval()
-        with torch.no_grad():
-            pred = wrapped(image).argmax(1)
-        heat = torch.as_tensor(np.asarray(gradcam_plus_plus(wrapped, image, layer,
-                                                            targets=pred.cpu().tolist())))
-        heat = heat.reshape(len(image), 1, *heat.shape[-2:]).float()
-        heat = F.interpolate(heat, size=(out_size, out_size), mode="bilinear", align_corners=False)
-        lo = heat.amin(dim=(2, 3), keepdim=True)
-        hi = heat.amax(dim=(2, 3), keepdim=True)
-        heat = torch.where(hi > lo, (heat - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(heat))
-        maps.append(heat[:, 0].cpu().numpy())
-        preds.append(pred.cpu().numpy())
+        heat, logits = gradcam_plus_plus(model, image, layer, targets=None, cam=cam_in,
+                                         return_logits=True)
+        maps.append(resize_cams(heat, out_size, normalize=True).cpu().numpy())
+        preds.append(logits.argmax(1).cpu().numpy())
     return np.concatenate(maps).astype(np.float32), np.concatenate(preds).astype(np.int64)
 
 
@@ -604,7 +563,7 @@ def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: s
     :func:`selcn.cams.localisation_metrics` (``cams_cfg`` = the config's ``cams`` block:
     threshold, dilation_fraction, dilation_iterations, pointing_dilated, batch_size).
     """
-    from selcn.cams import localisation_metrics
+    from selcn.cams import LOCALISATION_COLUMNS, localisation_metrics
     from selcn.training import resolve_device
 
     device = resolve_device(device) if isinstance(device, str) else device
@@ -631,11 +590,8 @@ def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: s
                                       dilation_fraction=cams_cfg["dilation_fraction"],
                                       iterations=cams_cfg["dilation_iterations"],
                                       pointing_dilated=cams_cfg["pointing_dilated"])
-        records.append({"image_id": index["image_id"].iloc[row],
-                        "iou": float(np.asarray(scores["iou"]).reshape(-1)[0]),
-                        "overlap": float(np.asarray(scores["overlap"]).reshape(-1)[0]),
-                        "pointing": float(np.asarray(scores["pointing"]).reshape(-1)[0])})
-    return pd.DataFrame.from_records(records, columns=["image_id", "iou", "overlap", "pointing"])
+        records.append({"image_id": index["image_id"].iloc[row], **scores})
+    return pd.DataFrame.from_records(records, columns=list(LOCALISATION_COLUMNS))
 
 
 def localise_best_fold(model_pts: Mapping[int, str | Path],

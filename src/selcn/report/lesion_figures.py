@@ -10,19 +10,15 @@ baselines) on the image as that model sees it (masked by its ``classifier_mask``
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS
+from selcn.report.cam_figures import panel_grid
 
-from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS  # noqa: E402
-
-__all__ = ["pick_image", "overlay", "figure10", "figure10_from_files"]
+__all__ = ["pick_image", "figure10", "figure10_from_files"]
 
 
 def pick_image(index, splits, gt_masks: np.ndarray, image_id: str | None = None,
@@ -43,16 +39,9 @@ def pick_image(index, splits, gt_masks: np.ndarray, image_id: str | None = None,
     return int((preferred if len(preferred) else test)["row"].iloc[0])
 
 
-def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """uint8 ``(S, S, 3)`` image blended with the jet colour map of ``cam`` ``(S, S)`` in [0, 1]."""
-    colours = plt.get_cmap("jet")(np.clip(cam, 0, 1))[..., :3]
-    blend = (1 - alpha) * np.asarray(image, dtype=np.float64) / 255.0 + alpha * colours
-    return (np.clip(blend, 0, 1) * 255).round().astype(np.uint8)
-
-
 def figure10(image: np.ndarray, gt_mask: np.ndarray, panels: Sequence[Mapping],
              out_path: str | Path, title: str | None = None, dpi: int = 150) -> Path:
-    """Draw the grid.
+    """Draw the grid with :func:`selcn.report.cam_figures.panel_grid`.
 
     Args:
         image: uint8 ``(S, S, 3)`` RGB, unmasked.
@@ -62,43 +51,23 @@ def figure10(image: np.ndarray, gt_mask: np.ndarray, panels: Sequence[Mapping],
             (``(S, S)`` in [0, 1]) and optionally ``pred`` (a class name).
         out_path: PNG, written atomically.
     """
-    rows = [cm for cm in CLASSIFIER_MASKS if any(p["classifier_mask"] == cm for p in panels)]
-    cols = [sm for sm in SYMMETRY_MASKS if any(p["symmetry_mask"] == sm for p in panels)]
     if not panels:
         raise ValueError("figure 10: no model to draw")
-    fig, axes = plt.subplots(len(rows), len(cols) + 1, squeeze=False,
-                             figsize=(2.6 * (len(cols) + 1), 2.8 * len(rows)))
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.axis("off")
-    for i, cm in enumerate(rows):
-        ax = axes[i, 0]
-        ax.axis("on")
-        ax.imshow(image)
-        ax.contour(np.asarray(gt_mask) > 0, levels=[0.5], colors="lime", linewidths=1)
-        ax.set_ylabel(f"classifier: {MASK_LABELS[cm]}", fontsize=8)
-        if i == 0:
-            ax.set_title("input + ground truth", fontsize=8)
+    rows = [cm for cm in CLASSIFIER_MASKS if any(p["classifier_mask"] == cm for p in panels)]
+    cols = [sm for sm in SYMMETRY_MASKS if any(p["symmetry_mask"] == sm for p in panels)]
+    grid: list[list[Mapping | None]] = [
+        [{"image": np.asarray(image), "outline": gt_mask, "title": "input + ground truth"}]
+        + [None] * len(cols) for _ in rows]
     for p in panels:
-        i, j = rows.index(p["classifier_mask"]), cols.index(p["symmetry_mask"]) + 1
-        ax = axes[i, j]
-        ax.axis("on")
-        ax.imshow(overlay(p["shown"], p["cam"]))
-        label = f"model {p['number']}: CAM {MASK_LABELS[p['symmetry_mask']].lower()}"
+        text = f"model {p['number']}"
         if p.get("pred") is not None:
-            label += f"\npred. {p['pred']}"
-        ax.set_title(label, fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
+            text += f": pred. {p['pred']}"
+        grid[rows.index(p["classifier_mask"])][cols.index(p["symmetry_mask"]) + 1] = {
+            "image": p["shown"], "cam": p["cam"], "title": text}
+    return panel_grid(grid, out_path,
+                      col_titles=[""] + [f"CAM: {MASK_LABELS[sm]}" for sm in cols],
+                      row_titles=[f"classifier: {MASK_LABELS[cm]}" for cm in rows],
+                      title=title, dpi=dpi)
 
 
 def figure10_from_files(models: Sequence[Mapping], *, images_npy: str | Path,
