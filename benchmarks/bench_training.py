@@ -169,8 +169,12 @@ def print_cpu_table(rows: list[dict]) -> None:
     for r in rows:
         flag = "" if r["ratio"] >= 5 else "  < 5x goal"
         print(f"{r['config']:6s} {r['network']:12s} {r['model']:22s} {r['input']:5d} "
-              f"{r['batch']:5d} {r['workers']:7d} {r['model_img_s']:11.1f} "
+              f"{r['batch']:5d} {r['workers']:7d} {r['model_img_s']:11.2f} "
               f"{r['loader_img_s']:12.0f} {r['ratio']:11.1f}x{flag}")
+    met = all(r["ratio"] >= 5 for r in rows)
+    print(f"goal loader >= 5x model step: {'met' if met else 'NOT met'} "
+          f"(worst {min(r['ratio'] for r in rows):.1f}x); the machine's load average: "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 # ---- GPU part ----------------------------------------------------------------------------
