@@ -317,9 +317,9 @@ def train_symmetry_fold(*, images_npy: str | Path, index_csv: str | Path,
     sym = cfg["symmetry"]
     arch = arch or sym["architecture"]
     pretrained = sym["pretrained"] if pretrained is None else pretrained
-    index, splits = read_tables(index_csv, splits_csv)
     from selcn.lesion import class_names_of
 
+    index, splits = read_tables(index_csv, splits_csv)
     names = class_names_of(index, source=str(index_csv), dataset="symderm")
     images = _load_images(images_npy, len(index))
     masks = _load_array(masks_npy if mask != "none" else None, "predicted masks", len(index),
