@@ -219,20 +219,20 @@ def sample_lesion(cls: str, rng: np.random.Generator, axes: int | None = None) -
         jit = rng.uniform(*st["jitter"])
         hf = np.arange(6, n)
         if axes == 2:
-            cos[4] = rng.uniform(-0.08, 0.08)
+            cos[4] = rng.uniform(-0.05, 0.05)
             even = hf[hf % 2 == 0]
             cos[even] = rng.normal(0, jit, len(even)) / np.sqrt(len(even) / 3)
             aspect = rng.uniform(1.0, 1.6)
         elif axes == 1:
-            cos[1] = rng.choice([-1, 1]) * rng.uniform(0.16, 0.28)
-            cos[2] = rng.uniform(-0.1, 0.1)
-            cos[3] = rng.uniform(-0.12, 0.12)
+            cos[1] = rng.choice([-1, 1]) * rng.uniform(0.2, 0.3)       # egg / pear
+            cos[2] = rng.uniform(-0.06, 0.06)
+            cos[3] = rng.uniform(-0.06, 0.06)
             cos[hf] = rng.normal(0, jit, len(hf)) / np.sqrt(len(hf) / 3)
             aspect = rng.uniform(1.0, 1.4)
         else:
-            amp = rng.uniform(0.13, 0.24, 4)
-            phase = rng.uniform(0, 2 * np.pi, 4)
-            cos[1:5], sin[1:5] = amp * np.cos(phase), amp * np.sin(phase)
+            amp = rng.uniform([0.16, 0.16, 0.14, 0.08, 0.04], [0.28, 0.28, 0.24, 0.16, 0.1])
+            phase = rng.uniform(0, 2 * np.pi, 5)                      # lobed, irregular
+            cos[1:6], sin[1:6] = amp * np.cos(phase), amp * np.sin(phase)
             cos[hf] = rng.normal(0, jit, len(hf)) / np.sqrt(len(hf) / 3)
             sin[hf] = rng.normal(0, jit, len(hf)) / np.sqrt(len(hf) / 3)
             aspect = rng.uniform(1.0, 1.5)
@@ -242,7 +242,7 @@ def sample_lesion(cls: str, rng: np.random.Generator, axes: int | None = None) -
         lesion = Lesion(cls=cls, axes=axes, radius=0.0, aspect=aspect, cos=cos, sin=sin,
                         edge=0.0, colour=np.zeros(3), colour2=np.zeros(3), textures=(),
                         blotch=(0, 0, 0), texture_seed=0)
-        if axes == 0 and mirror_score(_outline_mask(lesion), 36)[0] > 0.84:
+        if axes == 0 and mirror_score(_outline_mask(lesion), 36)[0] > 0.82:
             continue                                     # accidentally near-symmetric
         if axes == 1 and mirror_score(_outline_mask(lesion), 36)[1] > 0.9:
             continue                                     # looks like two axes
@@ -435,7 +435,7 @@ def render(lesion: Lesion, rng: np.random.Generator, width: int, height: int, *,
         by = cy + r0 * boff * np.sin(bth + ang) - oy
         b = np.clip(1 - np.hypot(x[box] - ox - np.float32(bx), y[box] - oy - np.float32(by))
                     / np.float32(brad * r0 * 1.3), 0, 1)[..., None] ** 0.8
-        les = les * (1 - 0.7 * b) + (0.55 * colour2) * 0.7 * b
+        les = les * (1 - 0.8 * b) + (0.5 * colour2) * 0.8 * b
     les *= (1 + 0.06 * _smooth_noise(rng, bh, bw, max(3, int(r0 / 4))))[..., None]
     bimg[:] = bimg * (1 - soft[..., None]) + les * soft[..., None]
     trng = np.random.default_rng(lesion.texture_seed + int(rng.integers(3)))
@@ -500,7 +500,7 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
     + ``n_isic2019_new`` colour-shifted ones, some SCC and UNK rows. ISIC 2016:
     benign / malignant (about 1 in 5) train and test sets. Images are ``width x height``.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = Path(out_dir)
     paths = dataset_paths(out)
     for ds in paths.values():
@@ -647,5 +647,6 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
         counts16[part] = {"benign": int((labels == 0).sum()), "malignant": int(labels.sum())}
     summary["isic2016"] = counts16
     summary["seconds"] = round(time.perf_counter() - t0, 2)
+    summary["cpu_seconds"] = round(time.process_time() - c0, 2)
     log(f"synthetic data under {out}: {summary}")
     return summary
