@@ -49,6 +49,7 @@ def test_ham10000_published_format(data):
     counts = meta.drop_duplicates("lesion_id")["dx"].value_counts()
     assert set(counts.index) == set(HAM_CLASSES)
     assert counts.min() >= TINY["min_lesions_per_class"] and counts.idxmax() == "nv"
+    assert meta["dx"].value_counts().min() >= 1.5 * TINY["min_lesions_per_class"]   # image floor
     parts = [sorted(f.name for f in (root / "HAM10000" / d).iterdir())
              for d in ("HAM10000_images_part1", "HAM10000_images_part2")]
     assert parts[0] and parts[1] and len(parts[0]) + len(parts[1]) == len(meta)

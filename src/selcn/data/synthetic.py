@@ -519,6 +519,18 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
     lesion_rng = _rng(seed, "ham10000", 0)
     order = [c for c in HAM_CLASSES for _ in range(per_class[c])]
     lesion_rng.shuffle(order)
+    # 1-3 images per lesion; classes at the floor are topped up to 1.5 images per floor lesion
+    # so that the test split and every fold see each class
+    n_images = lesion_rng.choice([1, 2, 3], size=len(order), p=[0.5, 0.32, 0.18])
+    cls_of = np.array(order)
+    for c in HAM_CLASSES:
+        need = int(np.ceil(1.5 * min_lesions_per_class)) - int(n_images[cls_of == c].sum())
+        for li in lesion_rng.permutation(np.nonzero(cls_of == c)[0]):
+            if need <= 0:
+                break
+            add = min(need, 3 - int(n_images[li]))
+            n_images[li] += add
+            need -= add
     ham_rows, ham_images = [], []          # (image_id, lesion, path)
     pd_dirs = [Path(p) for p in paths["ham10000"]["image_dirs"]]
     mask_dir = Path(paths["ham10000"]["mask_dir"])
@@ -531,7 +543,7 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
         r = _rng(seed, "ham10000", 1 + li)
         lesion = sample_lesion(cls, r)
         lesion_id = f"HAM_{li:07d}"
-        k = int(r.choice([1, 2, 3], p=[0.5, 0.32, 0.18]))
+        k = int(n_images[li])
         age = float(5 * r.integers(2, 18)) if r.random() > 0.01 else ""
         sex = r.choice(["male", "female", "unknown"], p=[0.54, 0.45, 0.01])
         site = r.choice(sites)
