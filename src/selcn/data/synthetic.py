@@ -23,11 +23,10 @@ deterministic for a seed: every image draws from its own ``numpy`` generator see
 from __future__ import annotations
 
 import csv
-import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -128,12 +127,11 @@ class Lesion:
     blotch: tuple[float, float, float]            # eccentric dark blotch (asymmetric only)
     texture_seed: int
     angle: float = 0.0
-    meta: dict = field(default_factory=dict)
 
     @property
     def symderm_label(self) -> int:
         """SymDerm v2.0 label: 0 asymmetric, 1 one axis, 2 two axes."""
-        return {0: 0, 1: 1, 2: 2}[self.axes]
+        return int(self.axes)
 
 
 def _outline(cos: np.ndarray, sin: np.ndarray, theta: np.ndarray) -> np.ndarray:
