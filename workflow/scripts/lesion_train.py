@@ -25,4 +25,5 @@ train_lesion_fold(
     masks_npy=inputs.get("masks"),
     cams_npy=inputs.get("cams"),
     hpo_best=inputs.get("hpo"),
+    progress=False,           # one line per epoch in the log instead of progress bars
 )
