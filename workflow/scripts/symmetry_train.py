@@ -31,4 +31,5 @@ train_symmetry_fold(
     arch=arch,
     masks_npy=inputs.get("masks"),
     hpo_best=inputs.get("hpo"),
+    progress=False,  # one line per epoch in the log instead of progress bars
 )
