@@ -402,7 +402,7 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
     bal = cfg["data"]["balance"]
     parts = fold_tables(splits, fold, protocol=cfg["protocol"],
                         target_per_class=bal["target_per_class"], max_copies=bal["max_copies"],
-                        seed=cfg["seed"] + fold)
+                        seed=cfg["seed"])   # one seed: thesis folds cut one balanced pool
     params = train_params(cfg, "lesion", hpo_best)
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}"
