@@ -35,6 +35,7 @@ def test_models_have_two_class_heads_and_a_4d_target_layer(arch):
     if arch == "squeezenet1_0":
         head = model.classifier[1]
         assert isinstance(head, torch.nn.Conv2d) and head.weight.shape == (2, 512, 1, 1)
+        assert abs(head.weight.std().item() - 0.01) < 0.002 and not head.bias.any()
 
 
 def test_pretrained_weights_come_from_the_cache(tmp_path):

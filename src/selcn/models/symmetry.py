@@ -13,7 +13,8 @@ arch                 new head                             Grad-CAM++ target laye
 ``shufflenet_v2_x1_0`` ``fc = Linear(1024, C)``            ``conv5``
 ==================== ==================================== ===================================
 
-SqueezeNet 1.0 with a ``Conv2d(512, 2, 1)`` head is the thesis' own code. Its target layer is
+SqueezeNet 1.0 with a ``Conv2d(512, 2, 1)`` head is the thesis' own code; the new head is
+initialised like torchvision's ``final_conv`` (normal, std 0.01, zero bias). Its target layer is
 the Fire module's **output** (the concatenation of both expand branches after their ReLUs):
 a hook on ``features[12].expand3x3`` would see the activation after the in-place ReLU but the
 gradient before it.
@@ -41,7 +42,12 @@ SYMMETRY_ARCHS: tuple[str, ...] = ("squeezenet1_0", "resnet34", "efficientnet_b0
 
 def _replace_head(model: nn.Module, arch: str, num_classes: int) -> None:
     if arch == "squeezenet1_0":
-        model.classifier[1] = nn.Conv2d(512, num_classes, kernel_size=1)
+        head = nn.Conv2d(512, num_classes, kernel_size=1)
+        # torchvision's own init of SqueezeNet's final conv: with PyTorch's default init the
+        # ReLU'd 2-logit head of a from-scratch model often dies (val loss stuck at ln 2)
+        nn.init.normal_(head.weight, mean=0.0, std=0.01)
+        nn.init.zeros_(head.bias)
+        model.classifier[1] = head
         model.num_classes = num_classes
     elif arch in ("resnet34", "shufflenet_v2_x1_0"):
         model.fc = nn.Linear(model.fc.in_features, num_classes)
