@@ -22,7 +22,7 @@ DATASETS = ["ham10000", "symderm", "isic2019", "isic2016"]
 CAM_DATASETS = ["ham10000", "isic2019", "isic2016"]
 RESULTS = "results"
 LOGS = "results/logs"
-#: conda environment of every rule (`conda: SELCN_ENV`; used with --sdm conda), relative to rules/
+#: conda environment of all rules (`conda: SELCN_ENV`, used with --sdm conda), relative to rules/
 SELCN_ENV = "../envs/selcn.yaml"
 
 
@@ -107,7 +107,7 @@ def weights_path(name):
 
 
 def pretrained_weights(network, arch=None):
-    """Input of a training rule of `network` (and `arch`, for the symmetry comparison): the
+    """Input of the training rules of `network` (and `arch`, for the symmetry comparison) --- the
     cache files it loads, so that a missing one is fetched first; [] without pretraining."""
     return [
         weights_path(name)
@@ -541,7 +541,7 @@ def per_class_number(wildcards):
 
 
 def all_targets():
-    """What `rule all` builds: every table and figure of the report."""
+    """Everything `rule all` builds, i.e. every table and figure of the report."""
     return [f"{RESULTS}/tables/{name}.html" for name in TABLES] + [
         f"{RESULTS}/figures/{name}.png" for name in FIGURES
     ]
