@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
 from selcn.predictions import prediction_frame, write_predictions
@@ -343,30 +344,19 @@ def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFr
 # ---- model files ----------------------------------------------------------------------------
 def save_lesion_model(model: LesionClassifier, path: str | Path, **meta) -> None:
     """Write ``model.pt``: the state dict and ``meta`` (arch, input_size, masks, classes, ...)."""
-    required = ("arch", "input_size", "classifier_mask", "symmetry_mask", "class_names")
-    missing = [k for k in required if k not in meta]
-    if missing:
-        raise ValueError(f"save_lesion_model: missing metadata {', '.join(missing)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({**meta, "num_classes": int(model.num_classes), "use_cam": bool(model.use_cam),
-                "class_names": list(meta["class_names"]), "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    if "class_names" in meta:
+        meta["class_names"] = list(meta["class_names"])
+    meta.update(num_classes=int(model.num_classes), use_cam=bool(model.use_cam))
+    save_model_file(path, model, required=("arch", "input_size", "classifier_mask",
+                                           "symmetry_mask", "class_names"), **meta)
 
 
 def load_lesion_model(path: str | Path,
                       device: str | torch.device = "cpu") -> tuple[LesionClassifier, dict]:
     """Rebuild a model written by :func:`save_lesion_model`: ``(model in eval mode, meta)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"lesion model not found: {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    missing = [k for k in ("arch", "num_classes", "use_cam", "input_size", "classifier_mask",
-                           "symmetry_mask", "class_names", "state_dict") if k not in blob]
-    if missing:
-        raise ValueError(f"{path}: not a lesion model file (missing {', '.join(missing)})")
+    blob = load_model_file(path, what="lesion model",
+                           required=("arch", "num_classes", "use_cam", "input_size",
+                                     "classifier_mask", "symmetry_mask", "class_names"))
     model = create_lesion_model(blob["arch"], blob["num_classes"], use_cam=blob["use_cam"])
     model.load_state_dict(blob["state_dict"])
     meta = {k: v for k, v in blob.items() if k != "state_dict"}

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.data.datasets import CachedImageDataset, make_loader
 from selcn.losses import HybridLoss
@@ -213,25 +214,15 @@ def evaluate_segmentation(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 def save_segmentation_model(model: nn.Module, path: str | Path, *, arch: str, encoder: str,
                             input_size: int, threshold: float) -> None:
     """Write ``model.pt`` (state dict + what is needed to rebuild the network), atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"arch": arch, "encoder": encoder, "input_size": int(input_size),
-                "threshold": float(threshold), "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    save_model_file(path, model, arch=arch, encoder=encoder, input_size=int(input_size),
+                    threshold=float(threshold))
 
 
 def load_segmentation_model(path: str | Path,
                             device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a network written by :func:`save_segmentation_model`: ``(model, meta)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"segmentation model not found: {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    missing = [k for k in ("arch", "encoder", "input_size", "threshold", "state_dict")
-               if k not in blob]
-    if missing:
-        raise ValueError(f"{path}: not a segmentation model file (missing {', '.join(missing)})")
+    blob = load_model_file(path, what="segmentation model",
+                           required=("arch", "encoder", "input_size", "threshold"))
     model = create_segmentation_model(blob["arch"], blob["encoder"])
     model.load_state_dict(blob["state_dict"])
     meta = {k: blob[k] for k in ("arch", "encoder", "input_size", "threshold")}

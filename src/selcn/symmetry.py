@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from selcn.cams import gradcam_plus_plus, localisation_metrics, resize_cams
+from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 from selcn.predictions import read_predictions, write_predictions
@@ -269,30 +270,18 @@ def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFr
 
 def save_symmetry_model(model: nn.Module, path: str | Path, **meta) -> None:
     """Write ``model.pt``: the state dict and ``meta`` (arch, input_size, mask, classes, ...)."""
-    required = ("arch", "input_size", "mask", "pretrained", "class_names")
-    missing = [k for k in required if k not in meta]
-    if missing:
-        raise ValueError(f"save_symmetry_model: missing metadata {', '.join(missing)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({**meta, "num_classes": len(meta["class_names"]),
-                "class_names": list(meta["class_names"]), "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    if "class_names" in meta:
+        meta["class_names"] = list(meta["class_names"])
+        meta["num_classes"] = len(meta["class_names"])
+    save_model_file(path, model, required=("arch", "input_size", "mask", "pretrained",
+                                           "class_names"), **meta)
 
 
 def load_symmetry_model(path: str | Path,
                         device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model written by :func:`save_symmetry_model`: ``(model in eval mode, meta)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"symmetry model not found: {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    missing = [k for k in ("arch", "num_classes", "input_size", "mask", "class_names",
-                           "state_dict") if k not in blob]
-    if missing:
-        raise ValueError(f"{path}: not a symmetry model file (missing {', '.join(missing)})")
+    blob = load_model_file(path, what="symmetry model",
+                           required=("arch", "num_classes", "input_size", "mask", "class_names"))
     model = create_symmetry_model(blob["arch"], blob["num_classes"])
     model.load_state_dict(blob["state_dict"])
     meta = {k: v for k, v in blob.items() if k != "state_dict"}

@@ -1,0 +1,62 @@
+"""Model files (``model.pt``) of every trained stage: a state dict plus the metadata needed to
+rebuild the network.
+
+:func:`save_model_file` writes atomically (temporary name, then rename) so a half-written file
+never looks finished; :func:`load_model_file` checks the file exists and holds the expected
+keys, and raises one clear error naming the file otherwise. The stages
+(:mod:`selcn.segmentation`, :mod:`selcn.symmetry`, :mod:`selcn.lesion`) rebuild their own
+networks from the returned dictionary.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["save_model_file", "load_model_file"]
+
+
+def save_model_file(path: str | Path, model: nn.Module, *, required: Sequence[str] = (),
+                    **meta: Any) -> None:
+    """Write ``{**meta, "state_dict": <CPU tensors of model>}`` to ``path`` atomically.
+
+    Args:
+        required: metadata keys that must be in ``meta`` (a ``ValueError`` lists the missing).
+        meta: plain values (str / int / float / bool / lists) loadable with
+            ``torch.load(weights_only=True)``.
+    """
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise ValueError(f"cannot write {path}: missing metadata {', '.join(missing)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({**meta, "state_dict": state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_model_file(path: str | Path, *, required: Sequence[str], what: str) -> dict[str, Any]:
+    """The dictionary written by :func:`save_model_file`, loaded on the CPU (weights only).
+
+    Args:
+        required: keys the file must hold (``state_dict`` is always required).
+        what: the kind of file for messages, e.g. ``"lesion model"``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: a required key is missing (``<path>: not a <what> file (missing ...)``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    keys = list(required) + (["state_dict"] if "state_dict" not in required else [])
+    missing = [k for k in keys if not isinstance(blob, dict) or k not in blob]
+    if missing:
+        raise ValueError(f"{path}: not a {what} file (missing {', '.join(missing)})")
+    return blob
