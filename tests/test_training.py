@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from selcn.data.datasets import CachedImageDataset, make_loader
-from selcn.training import RESUME_STATE, FitConfig, fit, predict, resolve_device, set_seed
+from selcn.training import (RESUME_STATE, FitConfig, fit, predict, predict_proba,
+                            resolve_device, set_seed)
 
 
 class TinyNet(nn.Module):
@@ -184,6 +185,18 @@ def test_predict(data, tmp_path):
     again = predict(result.model, val, device="cpu")
     np.testing.assert_array_equal(again["outputs"], out["outputs"])  # eval mode: no dropout
 
+
+
+def test_predict_proba_checks_row_order(data):
+    model = TinyNet()
+    _, val = _loaders(data)
+    proba = predict_proba(model, val, np.arange(32, 48))
+    logits = predict(model, val)["outputs"]
+    np.testing.assert_allclose(proba, torch.softmax(torch.as_tensor(logits), 1).numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    with pytest.raises(RuntimeError, match="out of order"):
+        predict_proba(model, val, np.arange(33, 49))
 
 def test_resolve_device_and_config_errors():
     assert resolve_device("cpu") == torch.device("cpu")

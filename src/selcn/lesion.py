@@ -325,7 +325,7 @@ def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFr
                           device: str | torch.device | None = None) -> np.ndarray:
     """Softmax probabilities ``(len(table), C)`` of the rows of ``table`` (its order kept)."""
     from selcn.data.datasets import make_loader
-    from selcn.training import predict
+    from selcn.training import predict_proba
 
     use_cam = getattr(model, "use_cam", cams is not None)
     if use_cam and cams is None:
@@ -333,12 +333,7 @@ def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFr
     dataset = _dataset(images, table, masks=masks, classifier_mask=classifier_mask,
                        cams=cams if use_cam else None, size=input_size)
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
-    out = predict(model, loader, device=device)
-    logits = torch.as_tensor(out["outputs"]).float()
-    rows = np.asarray(torch.as_tensor(out["rows"]).cpu())
-    if not np.array_equal(rows, table["row"].to_numpy()):
-        raise RuntimeError("predict_probabilities: the loader returned rows out of order")
-    return torch.softmax(logits, dim=1).cpu().numpy()
+    return predict_proba(model, loader, table["row"].to_numpy(), device=device)
 
 
 # ---- model files ----------------------------------------------------------------------------

@@ -257,15 +257,11 @@ def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFr
                           device: str | torch.device | None = None) -> np.ndarray:
     """Softmax probabilities ``(len(table), C)`` of the rows of ``table`` (its order kept)."""
     from selcn.data.datasets import make_loader
-    from selcn.training import predict
+    from selcn.training import predict_proba
 
     dataset = _dataset(images, table, mask=mask, masks=masks, size=input_size)
     loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
-    out = predict(model, loader, device=device)
-    rows = np.asarray(torch.as_tensor(out["rows"]).cpu())
-    if not np.array_equal(rows, table["row"].to_numpy()):
-        raise RuntimeError("predict_probabilities: the loader returned rows out of order")
-    return torch.softmax(torch.as_tensor(out["outputs"]).float(), dim=1).cpu().numpy()
+    return predict_proba(model, loader, table["row"].to_numpy(), device=device)
 
 
 def save_symmetry_model(model: nn.Module, path: str | Path, **meta) -> None:

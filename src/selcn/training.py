@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from selcn.data.datasets import loader_generators
 
 __all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
-           "RESUME_STATE"]
+           "predict_proba", "RESUME_STATE"]
 
 #: the resume state, relative to ``out_dir`` (not a Snakemake output)
 RESUME_STATE = Path(".resume") / "state.pt"
@@ -451,3 +451,17 @@ def predict(model: nn.Module, loader: DataLoader, device: str | torch.device | N
     return {"outputs": torch.cat(outputs).numpy(),
             "targets": torch.cat(targets).numpy() if targets else None,
             "rows": torch.cat(rows).numpy().astype(np.int64)}
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, loader: DataLoader, expected_rows: Sequence[int],
+                  device: str | torch.device | None = None) -> np.ndarray:
+    """Softmax probabilities ``float32 (N, C)`` of a classifier over ``loader`` (:func:`predict`).
+
+    Raises ``RuntimeError`` unless the loader yields exactly the cache rows ``expected_rows``
+    in that order (so row ``i`` of the result belongs to ``expected_rows[i]``).
+    """
+    out = predict(model, loader, device=device)
+    if not np.array_equal(out["rows"], np.asarray(expected_rows)):
+        raise RuntimeError("predict_proba: the loader returned rows out of order")
+    return torch.softmax(torch.as_tensor(out["outputs"]).float(), dim=1).cpu().numpy()
