@@ -8,17 +8,15 @@ import pandas as pd
 import pytest
 
 from selcn.config import validate_config
+from selcn.data.tables import class_names_of, read_index, read_splits
 from selcn.lesion import (
     best_fold_criterion,
-    class_names_of,
     fold_tables,
     lesion_loss,
     load_lesion_model,
     localise_best_fold,
     predict_split,
     prediction_frame,
-    read_index,
-    read_splits,
     select_best_fold,
     train_lesion_fold,
 )

@@ -472,7 +472,8 @@ def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
     The search-train part is balanced like a training fold (``data.balance``); the
     search-validation part is not augmented.
     """
-    from selcn.lesion import class_names_of, fit_lesion, fold_tables, read_index, read_splits
+    from selcn.data.tables import class_names_of, read_index, read_splits
+    from selcn.lesion import fit_lesion, fold_tables
 
     images_npy, index_csv, splits_csv = _need(inputs, "lesion", "images", "index", "splits")
     index = read_index(index_csv)
@@ -500,7 +501,7 @@ def _symmetry_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
                         mask: str) -> Callable[[dict], float]:
     """Validation accuracy of the symmetry classifier (``symmetry.architecture``, masking
     strategy ``mask``) on SymDerm; like the symmetry stage, no balancing (weighted loss)."""
-    from selcn.lesion import read_index, read_splits
+    from selcn.data.tables import read_index, read_splits
     from selcn.symmetry import class_names, fit_symmetry
 
     images_npy, index_csv, splits_csv = _need(inputs, "symmetry", "images", "index", "splits")
@@ -537,7 +538,7 @@ def _search_tables(cfg: Mapping, splits: pd.DataFrame, splits_csv: str | Path, *
     """``train`` / ``val`` tables ``row,transform,target`` of a classifier search.
 
     ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``,
-    :func:`selcn.lesion.read_splits`). Only the ``fold<k>`` rows enter (never ``test`` or
+    :func:`selcn.data.tables.read_splits`). Only the ``fold<k>`` rows enter (never ``test`` or
     ``excluded``). When ``balanced`` (the lesion stage), the search-train part is balanced like
     a training fold (:func:`selcn.data.splits.balance`, ``data.balance``); otherwise (the
     symmetry stage) every image enters once. The search-validation part is never augmented.

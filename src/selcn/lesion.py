@@ -37,7 +37,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -46,11 +46,12 @@ from torch import nn
 
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
+from selcn.data.tables import class_names_of, read_csv, read_index, read_splits
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
 from selcn.predictions import prediction_frame, write_predictions
 
 __all__ = [
-    "PROTOCOLS", "read_index", "read_splits", "class_names_of", "fold_tables", "lesion_loss",
+    "PROTOCOLS", "fold_tables", "lesion_loss",
     "fit_lesion", "predict_probabilities", "prediction_frame", "write_predictions",
     "save_lesion_model", "load_lesion_model", "train_lesion_fold", "predict_split",
     "select_best_fold", "best_fold_criterion", "lesion_cams", "localise_model",
@@ -77,18 +78,6 @@ def _atomic_json(data: Mapping, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def _read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    table = pd.read_csv(path, dtype={"image_id": str, "split": str, "label": str})
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
-                         f"(has {', '.join(map(str, table.columns))})")
-    return table
-
-
 def _load_array(path: str | Path | None, what: str, n_rows: int,
                 ndim: int = 3) -> np.ndarray | None:
     """A memory-mapped ``.npy`` whose first axis must match the cache (``None`` passes)."""
@@ -105,66 +94,6 @@ def _load_array(path: str | Path | None, what: str, n_rows: int,
 
 
 # ---- tables ---------------------------------------------------------------------------------
-def read_index(index_csv: str | Path) -> pd.DataFrame:
-    """The cache index ``row,image_id,label,target,...`` with ``row`` = array row."""
-    index = _read_csv(index_csv, ("row", "image_id", "label", "target"), "cache index")
-    if not np.array_equal(index["row"].to_numpy(), np.arange(len(index))):
-        raise ValueError(f"{index_csv}: field 'row' must be 0..N-1 in order")
-    return index
-
-
-def read_splits(splits_csv: str | Path, index: pd.DataFrame) -> pd.DataFrame:
-    """The split table joined with the cache rows: ``row,image_id,target,label,split``."""
-    splits = _read_csv(splits_csv, ("image_id", "split"), "split table")
-    row_of = dict(zip(index["image_id"], index["row"]))
-    unknown = [i for i in splits["image_id"] if i not in row_of]
-    if unknown:
-        raise ValueError(f"{splits_csv}: image_id {unknown[0]!r} (and {len(unknown) - 1} more) "
-                         "not in the cache index")
-    bad = sorted(s for s in set(splits["split"]) if s not in ("test", "excluded")
-                 and not (s.startswith("fold") and s[4:].isdigit()))
-    if bad:
-        raise ValueError(f"{splits_csv}: field 'split' has unknown value(s) {bad} "
-                         "(expected test, fold<k>, excluded)")
-    out = splits[["image_id", "split"]].copy()
-    out["row"] = out["image_id"].map(row_of).astype(np.int64)
-    out["target"] = index["target"].to_numpy()[out["row"]].astype(np.int64)
-    out["label"] = index["label"].to_numpy()[out["row"]]
-    if "group" in splits.columns:
-        out["group"] = splits["group"].astype(str).to_numpy()
-    return out.sort_values("row", kind="stable").reset_index(drop=True)
-
-
-def class_names_of(index: pd.DataFrame, num_classes: int | None = None,
-                   source: str = "cache index", dataset: str | None = None) -> list[str]:
-    """Class names in target order.
-
-    With ``dataset`` the contract's list (:func:`selcn.data.labels.classes`), checked against
-    the index's ``label``/``target`` pairs; otherwise read from those pairs, where every
-    target ``0..C-1`` must occur with exactly one label.
-    """
-    pairs = index[["target", "label"]].drop_duplicates()
-    clash = pairs["target"].duplicated(keep=False)
-    if clash.any():
-        raise ValueError(f"{source}: target {int(pairs.loc[clash, 'target'].iloc[0])} has "
-                         "several labels")
-    names = dict(zip(pairs["target"].astype(int), pairs["label"].astype(str)))
-    if dataset is not None:
-        from selcn.data.labels import classes
-
-        known = list(classes(dataset))
-        for target, label in names.items():
-            if not 0 <= target < len(known) or known[target] != label:
-                raise ValueError(f"{source}: label {label!r} with target {target} does not "
-                                 f"match the {dataset} classes {known}")
-        return known
-    n = num_classes or (max(names) + 1)
-    missing = [t for t in range(n) if t not in names]
-    if missing:
-        raise ValueError(f"{source}: no image of target(s) {missing}; cannot name every class")
-    return [names[t] for t in range(n)]
-
-
 def fold_tables(splits: pd.DataFrame, fold: int, *, protocol: str = "leakage_free",
                 target_per_class: int = 2000, max_copies: int = 3,
                 seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -484,7 +413,7 @@ def select_best_fold(prediction_csvs: Mapping[int, str | Path], criterion: str) 
         raise ValueError("select_best_fold: no prediction file given")
     values = {}
     for fold, path in sorted(prediction_csvs.items()):
-        table = _read_csv(path, ("target", "pred"), "prediction file")
+        table = read_csv(path, ("target", "pred"), "prediction file")
         if table.empty:
             raise ValueError(f"{path}: prediction file has no rows")
         values[int(fold)] = float((table["target"] == table["pred"]).mean())

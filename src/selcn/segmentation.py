@@ -34,6 +34,7 @@ from torch import nn
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.data.datasets import CachedImageDataset, make_loader
+from selcn.data.tables import read_csv
 from selcn.losses import HybridLoss
 from selcn.metrics import segmentation_metrics
 from selcn.models.segmentation import create_segmentation_model
@@ -50,18 +51,6 @@ METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity", "ac
 
 
 # ---- data ------------------------------------------------------------------------------
-def _read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    table = pd.read_csv(path, dtype={"image_id": str, "split": str})
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
-                         f"(has {', '.join(map(str, table.columns))})")
-    return table
-
-
 def split_rows(index_csv: str | Path, splits_csv: str | Path,
                val_fold: str = "fold0") -> dict[str, np.ndarray]:
     """Cache rows of the ``train``, ``val`` and ``test`` parts of a dataset.
@@ -71,8 +60,8 @@ def split_rows(index_csv: str | Path, splits_csv: str | Path,
     fold; ``test`` = ``split == "test"``; rows marked ``excluded`` are dropped. Row arrays are
     sorted int64.
     """
-    index = _read_csv(index_csv, ("row", "image_id"), "cache index")
-    splits = _read_csv(splits_csv, ("image_id", "split"), "split table")
+    index = read_csv(index_csv, ("row", "image_id"), "cache index")
+    splits = read_csv(splits_csv, ("image_id", "split"), "split table")
     row_of = dict(zip(index["image_id"], index["row"].astype(np.int64)))
     unknown = [i for i in splits["image_id"] if i not in row_of]
     if unknown:
@@ -289,7 +278,7 @@ def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice"
         raise ValueError("select_architecture: no metrics file given")
     best = None
     for path in metrics_csvs:
-        table = _read_csv(path, ("arch", metric), "test metrics")
+        table = read_csv(path, ("arch", metric), "test metrics")
         if len(table) != 1:
             raise ValueError(f"{path}: expected one row, found {len(table)}")
         arch, value = str(table["arch"].iloc[0]), float(table[metric].iloc[0])

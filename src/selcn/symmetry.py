@@ -137,8 +137,8 @@ def _check_mask_inputs(mask: str, masks) -> None:
 # ---- tables ---------------------------------------------------------------------------------
 def read_tables(index_csv: str | Path, splits_csv: str | Path | None = None):
     """``(index, splits)``: the cache index and, when given, the split table joined with the
-    cache rows (``row,image_id,target,label,split``); see :func:`selcn.lesion.read_splits`."""
-    from selcn.lesion import read_index, read_splits
+    cache rows (``row,image_id,target,label,split``); see :func:`selcn.data.tables.read_splits`."""
+    from selcn.data.tables import read_index, read_splits
 
     index = read_index(index_csv)
     return index, (read_splits(splits_csv, index) if splits_csv is not None else None)
@@ -302,7 +302,7 @@ def train_symmetry_fold(*, images_npy: str | Path, index_csv: str | Path,
     sym = cfg["symmetry"]
     arch = arch or sym["architecture"]
     pretrained = sym["pretrained"] if pretrained is None else pretrained
-    from selcn.lesion import class_names_of
+    from selcn.data.tables import class_names_of
 
     index, splits = read_tables(index_csv, splits_csv)
     names = class_names_of(index, source=str(index_csv), dataset="symderm")

@@ -86,7 +86,8 @@ def figure10_from_files(models: Sequence[Mapping], *, images_npy: str | Path,
         cams_npys: symmetry mask -> symmetry CAM file of HAM10000.
         image_id: the image to show (default: :func:`pick_image`).
     """
-    from selcn.lesion import lesion_cams, load_lesion_model, read_index, read_splits
+    from selcn.data.tables import read_index, read_splits
+    from selcn.lesion import lesion_cams, load_lesion_model
     from selcn.masks import apply_mask
     from selcn.training import resolve_device
 
