@@ -25,7 +25,8 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from selcn.config import model_number
-from selcn.report.tables import parse_result_path, read_predictions
+from selcn.predictions import read_predictions
+from selcn.report.tables import parse_result_path
 
 __all__ = ["mcnemar_exact", "accuracy_samples", "macro_f1_samples", "bootstrap_difference",
            "baseline_comparison", "baseline_comparison_from_files", "STAT_METRICS"]

@@ -27,7 +27,7 @@ from selcn.predictions import class_names, read_predictions
 __all__ = [
     "TableSpec", "TABLES", "METRIC_LABELS", "LESION_METRICS", "SYMMETRY_METRICS",
     "LOCALISATION_METRICS", "SEGMENTATION_METRICS", "SYMMETRY_MODEL_NUMBERS",
-    "read_predictions", "class_names", "parse_result_path", "fold_metrics", "summarise",
+    "parse_result_path", "fold_metrics", "summarise",
     "segmentation_table", "lesion_table", "symmetry_table", "architecture_table",
     "localisation_table", "per_class_table", "build_table",
 ]
