@@ -7,8 +7,8 @@ from pytorch_grad_cam import GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from selcn.cams import (dilate_mask, gradcam_plus_plus, localisation_metrics, normalize_cams,
-                        resize_cams)
+from selcn.cams import (dilate_mask, gradcam_plus_plus, localisation_metrics,
+                        localisation_table, normalize_cams, resize_cams)
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 
 
@@ -201,3 +201,17 @@ def test_threshold_is_strict_and_shapes_checked():
     assert localisation_metrics(cam, gt)["overlap"] == 0.0   # 0.5 is not > 0.5
     with pytest.raises(ValueError, match="same shape"):
         localisation_metrics(np.zeros((5, 5)), gt)
+
+
+def test_localisation_table_scores_each_row_against_its_mask():
+    gt = np.stack([np.zeros((20, 20), np.uint8), _square(20, 5, 5, 10)])
+    cam = np.zeros((20, 20), np.float32)
+    cam[7:12, 7:12] = 0.9
+    cam[9, 9] = 1.0
+    cfg = {"threshold": 0.5, "dilation_fraction": 0.05, "dilation_iterations": 2,
+           "pointing_dilated": True}
+    table = localisation_table(cam[None], gt, [1], ["a", "b"], cfg)
+    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
+    assert table.to_dict("records") == [{"image_id": "b", **localisation_metrics(
+        cam, gt[1], threshold=0.5, dilation_fraction=0.05, iterations=2)}]
+    assert localisation_table(cam[:0], gt, [], ["a", "b"], cfg).empty

@@ -24,16 +24,17 @@ mask dilated ``iterations`` times (OpenCV) with a ones kernel of side ``ceil(0.0
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["gradcam_plus_plus", "normalize_cams", "resize_cams", "dilate_mask",
-           "localisation_metrics", "LOCALISATION_COLUMNS"]
+           "localisation_metrics", "localisation_table", "LOCALISATION_COLUMNS"]
 
 #: columns of the per-image localisation files (docs/contracts.md)
 LOCALISATION_COLUMNS: tuple[str, ...] = ("image_id", "iou", "overlap", "pointing")
@@ -202,3 +203,25 @@ def localisation_metrics(cam: np.ndarray, gt_mask: np.ndarray, *, threshold: flo
     else:
         pointing = 0.0
     return {"iou": float(iou), "overlap": float(overlap), "pointing": pointing}
+
+
+def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[int],
+                       image_ids: Sequence[str], cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """:func:`localisation_metrics` of each CAM: the ``image_id,iou,overlap,pointing`` table.
+
+    Args:
+        cams: ``(n, H, W)`` in [0, 1], ``cams[i]`` the CAM of cache row ``rows[i]``.
+        gt_masks: ``(N, H, W)`` ground-truth masks of the whole cache (indexed by row).
+        image_ids: ``(N,)`` the cache's image ids (indexed by row).
+        cfg: the config's ``cams`` block (``threshold``, ``dilation_fraction``,
+            ``dilation_iterations``, ``pointing_dilated``).
+    """
+    records = []
+    for i, row in enumerate(rows):
+        scores = localisation_metrics(cams[i], np.asarray(gt_masks[row]),
+                                      threshold=cfg["threshold"],
+                                      dilation_fraction=cfg["dilation_fraction"],
+                                      iterations=cfg["dilation_iterations"],
+                                      pointing_dilated=cfg["pointing_dilated"])
+        records.append({"image_id": str(image_ids[row]), **scores})
+    return pd.DataFrame.from_records(records, columns=list(LOCALISATION_COLUMNS))

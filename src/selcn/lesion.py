@@ -477,7 +477,7 @@ def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: s
     :func:`selcn.cams.localisation_metrics` (``cams_cfg`` = the config's ``cams`` block:
     threshold, dilation_fraction, dilation_iterations, pointing_dilated, batch_size).
     """
-    from selcn.cams import LOCALISATION_COLUMNS, localisation_metrics
+    from selcn.cams import localisation_table
     from selcn.training import resolve_device
 
     device = resolve_device(device) if isinstance(device, str) else device
@@ -497,15 +497,8 @@ def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: s
                           classifier_mask=meta["classifier_mask"], masks=masks, cams=cams,
                           out_size=gt.shape[1], batch_size=cams_cfg.get("batch_size", 16),
                           device=device)
-    records = []
-    for i, row in enumerate(rows):
-        scores = localisation_metrics(heat[i], np.asarray(gt[row]),
-                                      threshold=cams_cfg["threshold"],
-                                      dilation_fraction=cams_cfg["dilation_fraction"],
-                                      iterations=cams_cfg["dilation_iterations"],
-                                      pointing_dilated=cams_cfg["pointing_dilated"])
-        records.append({"image_id": index["image_id"].iloc[row], **scores})
-    return pd.DataFrame.from_records(records, columns=list(LOCALISATION_COLUMNS))
+    return localisation_table(heat, gt, rows, index["image_id"].astype(str).to_numpy(),
+                              cams_cfg)
 
 
 def localise_best_fold(model_pts: Mapping[int, str | Path],

@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from selcn.cams import gradcam_plus_plus, localisation_metrics, resize_cams
+from selcn.cams import gradcam_plus_plus, localisation_table, resize_cams
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
@@ -499,16 +499,8 @@ def localise_symmetry(model_pt: str | Path, *, images_npy: str | Path, index_csv
                             arch=meta["arch"], mask=meta["mask"], masks=masks,
                             out_size=images.shape[1], batch_size=cams_cfg.get("batch_size", 64),
                             num_workers=num_workers, device=device)
-    ids = index["image_id"].astype(str).to_numpy()
-    records = []
-    for i, row in enumerate(rows):
-        scores = localisation_metrics(heat[i], np.asarray(gt[row]),
-                                      threshold=cams_cfg["threshold"],
-                                      dilation_fraction=cams_cfg["dilation_fraction"],
-                                      iterations=cams_cfg["dilation_iterations"],
-                                      pointing_dilated=cams_cfg["pointing_dilated"])
-        records.append({"image_id": ids[row], **scores})
-    return pd.DataFrame.from_records(records, columns=["image_id", "iou", "overlap", "pointing"])
+    return localisation_table(heat, gt, rows, index["image_id"].astype(str).to_numpy(),
+                              cams_cfg)
 
 
 def write_localisation(table: pd.DataFrame, path: str | Path) -> None:
