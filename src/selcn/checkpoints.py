@@ -10,12 +10,13 @@ networks from the returned dictionary.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
+
+from selcn.atomic import atomic_path
 
 __all__ = ["save_model_file", "load_model_file"]
 
@@ -32,12 +33,9 @@ def save_model_file(path: str | Path, model: nn.Module, *, required: Sequence[st
     missing = [k for k in required if k not in meta]
     if missing:
         raise ValueError(f"cannot write {path}: missing metadata {', '.join(missing)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({**meta, "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({**meta, "state_dict": state}, tmp)
 
 
 def load_model_file(path: str | Path, *, required: Sequence[str], what: str) -> dict[str, Any]:

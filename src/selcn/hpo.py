@@ -17,7 +17,6 @@ Files (``docs/contracts.md``, hyper-parameter search), all written atomically:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -29,6 +28,8 @@ import numpy as np
 import pandas as pd
 from skopt import Optimizer
 from skopt.space import Categorical, Dimension, Real
+
+from selcn.atomic import atomic_path, write_csv, write_json
 
 __all__ = [
     "PARAMETERS", "search_space", "split_for_search", "search_rows", "objective_metric",
@@ -206,22 +207,6 @@ def objective_metric(network: str, objective: str) -> str:
 
 
 # ---- the trials table ----------------------------------------------------------------------
-def write_json(data: Mapping, path: str | Path) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def _category(dim: Categorical, value: Any, path: Path, trial: Any) -> Any:
     for cat in dim.categories:
         if cat == value or str(cat).lower() == str(value).strip().lower():
@@ -329,7 +314,7 @@ def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence
                              f"({score}) for {params}")
         optimizer.tell(list(point), -score)
         records.append({"trial": trial, **params, "value": score, "seconds": round(seconds, 3)})
-        _write_csv(pd.DataFrame(records, columns=["trial", *names, "value", "seconds"]),
+        write_csv(pd.DataFrame(records, columns=["trial", *names, "value", "seconds"]),
                    trials_csv)
         log(f"[hpo] trial {trial + 1}/{n_calls}: {objective_name} = {score:.4f} "
             f"({seconds:.1f} s)")
@@ -617,9 +602,6 @@ def search_network(network: str, cfg: Mapping, inputs: Mapping[str, str], *,
                         trials_csv=running, objective_name=metric, best_json=best_json,
                         convergence_png=convergence_png, exclude=exclude,
                         title=f"Bayesian search: {network} network", log=log)
-    trials_csv = Path(trials_csv)
-    trials_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = trials_csv.with_name(f".{trials_csv.name}.tmp")
-    shutil.copyfile(running, tmp)
-    os.replace(tmp, trials_csv)
+    with atomic_path(trials_csv) as tmp:
+        shutil.copyfile(running, tmp)
     return result

@@ -33,8 +33,6 @@ Protocols (``config.protocol``):
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Mapping
@@ -44,6 +42,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.data.tables import class_names_of, read_csv, read_index, read_splits
@@ -62,22 +61,6 @@ PROTOCOLS = ("leakage_free", "thesis")
 
 
 # ---- small io helpers ----------------------------------------------------------------------
-def _atomic_csv(table: pd.DataFrame, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_json(data: Mapping, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def _load_array(path: str | Path | None, what: str, n_rows: int,
                 ndim: int = 3) -> np.ndarray | None:
     """A memory-mapped ``.npy`` whose first axis must match the cache (``None`` passes)."""
@@ -521,8 +504,8 @@ def localise_best_fold(model_pts: Mapping[int, str | Path],
         raise ValueError(f"localise_best_fold: no model.pt for the best fold {best['fold']}")
     started = time.perf_counter()
     table = localise_model(model_pts[best["fold"]], **inputs)
-    _atomic_csv(table, out_csv)
-    _atomic_json(best, best_json)
+    write_csv(table, out_csv)
+    write_json(best, best_json)
     print(f"[lesion] localisation of fold {best['fold']} ({criterion} {best['value']:.4f}) on "
           f"{len(table)} images in {time.perf_counter() - started:.1f} s: "
           + ", ".join(f"{c}={table[c].mean():.3f}" for c in ("iou", "overlap", "pointing")),

@@ -19,7 +19,6 @@ upsampled (bilinear, on the logits) back to the cache side ``S`` and thresholded
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.data.datasets import CachedImageDataset, make_loader
@@ -43,7 +43,7 @@ from selcn.training import FitConfig, FitResult, fit, resolve_device, set_seed
 __all__ = [
     "METRICS", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
     "evaluate_segmentation", "save_segmentation_model", "load_segmentation_model",
-    "train_segmentation", "select_architecture", "write_predicted_masks",
+    "train_segmentation", "select_architecture", "write_predicted_masks", "write_json",
 ]
 
 #: columns of ``metrics_test.csv`` after ``arch`` (all: higher is better)
@@ -218,12 +218,6 @@ def load_segmentation_model(path: str | Path,
     return model.to(device).eval(), meta
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
                        out_dir: str | Path, cfg: Mapping, *, hpo_best: str | Path | None = None,
                        val_fold: str = "fold0", progress: bool = True) -> dict[str, float]:
@@ -260,7 +254,7 @@ def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
     metrics = evaluate_segmentation(pred, gt_masks[parts["test"]])
     print(f"[segmentation] {arch} test: "
           + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
-    _write_csv(pd.DataFrame([{"arch": arch, **metrics}]), out_dir / "metrics_test.csv")
+    write_csv(pd.DataFrame([{"arch": arch, **metrics}]), out_dir / "metrics_test.csv")
     save_segmentation_model(result.model, out_dir / "model.pt", arch=arch, encoder=seg["encoder"],
                             input_size=seg["input_size"], threshold=seg["threshold"])
     return metrics
@@ -287,14 +281,6 @@ def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice"
         if best is None or value > best["value"]:
             best = {"arch": arch, "metric": metric, "value": value}
     return best
-
-
-def write_json(data: Mapping, path: str | Path) -> None:
-    """Write ``data`` as JSON, atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_npy: str | Path,

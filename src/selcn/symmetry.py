@@ -31,7 +31,6 @@ by the weighted cross-entropy ``w_i = N / (n_i * C)`` of the training part (eq. 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -42,6 +41,7 @@ import torch
 from torch import nn
 
 from selcn.cams import gradcam_plus_plus, localisation_table, resize_cams
+from selcn.atomic import write_csv, write_json, write_npy
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
@@ -57,31 +57,6 @@ MASKS: tuple[str, ...] = ("none", "seg", "lae")
 
 
 # ---- small helpers --------------------------------------------------------------------------
-def _atomic_json(data: Mapping, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _atomic_csv(table: pd.DataFrame, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_npy(array: np.ndarray, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    os.replace(tmp, path)
-
-
 def _load_array(path: str | Path | None, what: str, n_rows: int, side=None) -> np.ndarray | None:
     """A memory-mapped ``(N, S, S)`` ``.npy`` whose first axis must match the cache."""
     if path is None:
@@ -460,7 +435,7 @@ def export_cams(model_pt: str | Path, *, images_npy: str | Path, index_csv: str 
                                 mask=meta["mask"], masks=masks, out_size=cam_size,
                                 batch_size=batch_size, num_workers=num_workers, device=device)
     seconds = time.perf_counter() - started
-    _atomic_npy(cams.astype(np.float16), out_npy)
+    write_npy(cams.astype(np.float16), out_npy)
     counts = np.bincount(preds, minlength=len(meta["class_names"]))
     summary = {"n": len(index), "seconds": round(seconds, 2),
                "images_per_second": round(len(index) / max(seconds, 1e-9), 1),
@@ -505,9 +480,9 @@ def localise_symmetry(model_pt: str | Path, *, images_npy: str | Path, index_csv
 
 def write_localisation(table: pd.DataFrame, path: str | Path) -> None:
     """Write a per-image localisation table atomically."""
-    _atomic_csv(table, path)
+    write_csv(table, path)
 
 
 def write_best_fold(best: Mapping, path: str | Path) -> None:
     """Write ``best_fold.json`` atomically."""
-    _atomic_json(best, path)
+    write_json(best, path)

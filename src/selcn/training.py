@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -41,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from selcn.atomic import atomic_path, write_csv
 from selcn.data.datasets import loader_generators
 
 __all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
@@ -197,16 +197,8 @@ def _fingerprint(model: nn.Module, cfg: FitConfig, loader: DataLoader) -> str:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_history(history: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    history.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _history_frame(rows: list[dict]) -> pd.DataFrame:
@@ -325,7 +317,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         row.update(lr=lr, seconds=validated - started)
         rows.append(row)
         stopped = bad_epochs >= cfg.patience
-        _write_history(_history_frame(rows), history_path)
+        write_csv(_history_frame(rows), history_path)
         _atomic_save({"fingerprint": fingerprint, "epoch": epoch, "bad_epochs": bad_epochs,
                       "best_loss": best_loss, "best_epoch": best_epoch, "best": best_state,
                       "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
@@ -343,7 +335,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
 
     history = _history_frame(rows)
     if not history_path.is_file() and not history.empty:
-        _write_history(history, history_path)
+        write_csv(history, history_path)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

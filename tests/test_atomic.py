@@ -1,0 +1,29 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selcn.atomic import atomic_path, write_csv, write_json, write_npy
+
+
+def test_writers_create_parents_and_leave_no_temp(tmp_path):
+    out = tmp_path / "a" / "b"
+    write_csv(pd.DataFrame({"x": [1, 2]}), out / "t.csv")
+    write_json({"k": 1}, out / "d.json")
+    write_npy(np.arange(3, dtype=np.int16), out / "m.npy")
+    assert sorted(p.name for p in out.iterdir()) == ["d.json", "m.npy", "t.csv"]
+    assert pd.read_csv(out / "t.csv")["x"].tolist() == [1, 2]
+    assert json.loads((out / "d.json").read_text()) == {"k": 1}
+    np.testing.assert_array_equal(np.load(out / "m.npy"), np.arange(3, dtype=np.int16))
+
+
+def test_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
