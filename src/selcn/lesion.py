@@ -45,6 +45,7 @@ from torch import nn
 from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
+from selcn.data.cache import load_cache_array
 from selcn.data.tables import class_names_of, read_csv, read_index, read_splits
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
 from selcn.predictions import prediction_frame, write_predictions
@@ -58,22 +59,6 @@ __all__ = [
 ]
 
 PROTOCOLS = ("leakage_free", "thesis")
-
-
-# ---- small io helpers ----------------------------------------------------------------------
-def _load_array(path: str | Path | None, what: str, n_rows: int,
-                ndim: int = 3) -> np.ndarray | None:
-    """A memory-mapped ``.npy`` whose first axis must match the cache (``None`` passes)."""
-    if path is None:
-        return None
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    array = np.load(path, mmap_mode="r")
-    if array.ndim != ndim or array.shape[0] != n_rows:
-        raise ValueError(f"{path}: {what} must have shape (N={n_rows}, ...) with {ndim} axes, "
-                         f"got {array.shape}")
-    return array
 
 
 # ---- tables ---------------------------------------------------------------------------------
@@ -292,9 +277,10 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
     if images.ndim != 4 or images.shape[0] != len(index) or images.shape[3] != 3:
         raise ValueError(f"{images_npy}: expected uint8 (N={len(index)}, S, S, 3), "
                          f"got {images.shape}")
-    masks = _load_array(masks_npy if classifier_mask != "none" else None, "predicted masks",
-                        len(index))
-    cams = _load_array(cams_npy if symmetry_mask != "off" else None, "symmetry CAMs", len(index))
+    masks = load_cache_array(masks_npy if classifier_mask != "none" else None, "predicted masks",
+                             len(index))
+    cams = load_cache_array(cams_npy if symmetry_mask != "off" else None, "symmetry CAMs",
+                            len(index))
     _check_inputs(classifier_mask, symmetry_mask, masks, cams)
     bal = cfg["data"]["balance"]
     parts = fold_tables(splits, fold, protocol=cfg["protocol"],
@@ -367,9 +353,9 @@ def predict_split(model_pt: str | Path, *, images_npy: str | Path, index_csv: st
                          f"{int(wrong['target'].iloc[0])} differs from the model's class "
                          f"{names[int(wrong['target'].iloc[0])]!r}")
     images = np.load(images_npy, mmap_mode="r")
-    masks = _load_array(masks_npy if meta["classifier_mask"] != "none" else None,
-                        "predicted masks", len(index))
-    cams = _load_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
+    masks = load_cache_array(masks_npy if meta["classifier_mask"] != "none" else None,
+                             "predicted masks", len(index))
+    cams = load_cache_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
     _check_inputs(meta["classifier_mask"], meta["symmetry_mask"], masks, cams)
     table = pd.DataFrame({"row": part["row"].to_numpy(np.int64),
                           "transform": np.zeros(len(part), np.int64),
@@ -468,10 +454,10 @@ def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: s
     index = read_index(index_csv)
     splits = read_splits(splits_csv, index)
     images = np.load(images_npy, mmap_mode="r")
-    gt = _load_array(gt_masks_npy, "ground-truth masks", len(index))
-    masks = _load_array(masks_npy if meta["classifier_mask"] != "none" else None,
-                        "predicted masks", len(index))
-    cams = _load_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
+    gt = load_cache_array(gt_masks_npy, "ground-truth masks", len(index))
+    masks = load_cache_array(masks_npy if meta["classifier_mask"] != "none" else None,
+                             "predicted masks", len(index))
+    cams = load_cache_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
     _check_inputs(meta["classifier_mask"], meta["symmetry_mask"], masks, cams)
     rows = test_rows(splits)
     if max_images is not None:

@@ -44,6 +44,7 @@ from selcn.cams import gradcam_plus_plus, localisation_table, resize_cams
 from selcn.atomic import write_csv, write_json, write_npy
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.config import train_params
+from selcn.data.cache import load_cache_array, load_cache_images
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 from selcn.predictions import read_predictions, write_predictions
 
@@ -57,28 +58,6 @@ MASKS: tuple[str, ...] = ("none", "seg", "lae")
 
 
 # ---- small helpers --------------------------------------------------------------------------
-def _load_array(path: str | Path | None, what: str, n_rows: int, side=None) -> np.ndarray | None:
-    """A memory-mapped ``(N, S, S)`` ``.npy`` whose first axis must match the cache."""
-    if path is None:
-        return None
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    array = np.load(path, mmap_mode="r")
-    if array.ndim != 3 or array.shape[0] != n_rows or (side and array.shape[1:] != side):
-        want = f"({n_rows}, {side[0]}, {side[1]})" if side else f"({n_rows}, S, S)"
-        raise ValueError(f"{path}: {what} must have shape {want}, got {array.shape}")
-    return array
-
-
-def _load_images(images_npy: str | Path, n_rows: int) -> np.ndarray:
-    images = np.load(images_npy, mmap_mode="r")
-    if images.ndim != 4 or images.shape[0] != n_rows or images.shape[3] != 3:
-        raise ValueError(f"{images_npy}: expected uint8 (N={n_rows}, S, S, 3), got "
-                         f"{images.dtype} {images.shape}")
-    return images
-
-
 def _device(device: str | torch.device) -> torch.device:
     from selcn.training import resolve_device
 
@@ -281,9 +260,9 @@ def train_symmetry_fold(*, images_npy: str | Path, index_csv: str | Path,
 
     index, splits = read_tables(index_csv, splits_csv)
     names = class_names_of(index, source=str(index_csv), dataset="symderm")
-    images = _load_images(images_npy, len(index))
-    masks = _load_array(masks_npy if mask != "none" else None, "predicted masks", len(index),
-                        images.shape[1:3])
+    images = load_cache_images(images_npy, len(index))
+    masks = load_cache_array(masks_npy if mask != "none" else None, "predicted masks", len(index),
+                             images.shape[1:3])
     _check_mask_inputs(mask, masks)
     parts = fold_tables(splits, fold)
     params = train_params(cfg, "symmetry", hpo_best)
@@ -426,9 +405,9 @@ def export_cams(model_pt: str | Path, *, images_npy: str | Path, index_csv: str 
     device = _device(device) if isinstance(device, str) else device
     model, meta = load_symmetry_model(model_pt, device)
     index, _ = read_tables(index_csv)
-    images = _load_images(images_npy, len(index))
-    masks = _load_array(masks_npy if meta["mask"] != "none" else None, "predicted masks",
-                        len(index), images.shape[1:3])
+    images = load_cache_images(images_npy, len(index))
+    masks = load_cache_array(masks_npy if meta["mask"] != "none" else None, "predicted masks",
+                             len(index), images.shape[1:3])
     started = time.perf_counter()
     cams, preds = symmetry_cams(model, images, np.arange(len(index)),
                                 input_size=meta["input_size"], arch=meta["arch"],
@@ -460,10 +439,10 @@ def localise_symmetry(model_pt: str | Path, *, images_npy: str | Path, index_csv
     device = _device(device) if isinstance(device, str) else device
     model, meta = load_symmetry_model(model_pt, device)
     index, splits = read_tables(index_csv, splits_csv)
-    images = _load_images(images_npy, len(index))
-    gt = _load_array(gt_masks_npy, "ground-truth masks", len(index), images.shape[1:3])
-    masks = _load_array(masks_npy if meta["mask"] != "none" else None, "predicted masks",
-                        len(index), images.shape[1:3])
+    images = load_cache_images(images_npy, len(index))
+    gt = load_cache_array(gt_masks_npy, "ground-truth masks", len(index), images.shape[1:3])
+    masks = load_cache_array(masks_npy if meta["mask"] != "none" else None, "predicted masks",
+                             len(index), images.shape[1:3])
     rows = np.sort(splits.loc[splits["split"] == split, "row"].to_numpy(np.int64)) \
         if split is not None else np.arange(len(index))
     if not len(rows):
