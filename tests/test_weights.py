@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from selcn.config import load_config, validate_config
-from selcn.weights import (fetch_weights, load_pretrained, missing_weights, required_weights,
-                           weight_file)
+from selcn.weights import (fetch_weights, load_pretrained, missing_weights, pretrained_cache,
+                           required_weights, weight_file)
 
 
 def _no_download(library, model):  # the cache must answer: the network is never asked
@@ -113,3 +113,13 @@ def test_fetch_weights_rule_plans_only_the_missing_files(repo, tmp_path):
     (cache / "smp-resnet18.pth").write_bytes(b"x")
     text = dry_run(args, workdir=tmp_path).text
     assert parse_dry_run(text) == []          # complete cache: nothing to fetch
+
+
+def test_pretrained_cache_follows_the_stage_flag():
+    cfg = {"weights": {"cache_dir": None}, "lesion": {"pretrained": False}}
+    assert pretrained_cache(cfg, "lesion") is None
+    with pytest.raises(ValueError, match="pretrained lesion network .* weights.cache_dir is null"):
+        pretrained_cache(cfg, "lesion", pretrained=True)
+    cfg["weights"]["cache_dir"] = "/w"
+    assert pretrained_cache(cfg, "lesion", pretrained=True) == "/w"
+    assert pretrained_cache(cfg, "lesion") is None

@@ -192,15 +192,13 @@ def fit_lesion(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame, out_d
     """
     from selcn.data.datasets import make_loader
     from selcn.training import fit, resolve_device, set_seed
+    from selcn.weights import pretrained_cache
 
     _check_inputs(classifier_mask, symmetry_mask, masks, cams)
     les = cfg["lesion"]
     set_seed(cfg["seed"])
     device = resolve_device(cfg["device"])
-    cache = cfg["weights"]["cache_dir"] if les["pretrained"] else None
-    if les["pretrained"] and cache is None:
-        raise ValueError("config: lesion.pretrained is true but weights.cache_dir is null "
-                         "(set weights.cache_dir, or lesion.pretrained: false)")
+    cache = pretrained_cache(cfg, "lesion")
     model = create_lesion_model(les["architecture"], num_classes, use_cam=symmetry_mask != "off",
                                 pretrained_cache=cache)
     kw = dict(masks=masks, classifier_mask=classifier_mask, cams=cams, size=les["input_size"])

@@ -39,6 +39,7 @@ from selcn.losses import HybridLoss
 from selcn.metrics import segmentation_metrics
 from selcn.models.segmentation import create_segmentation_model
 from selcn.training import FitConfig, FitResult, fit, resolve_device, set_seed
+from selcn.weights import pretrained_cache
 
 __all__ = [
     "METRICS", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
@@ -131,10 +132,7 @@ def fit_segmentation(arch: str, images: np.ndarray, gt_masks: np.ndarray,
     seg = cfg["segmentation"]
     set_seed(cfg["seed"])
     device = resolve_device(cfg["device"])
-    cache = cfg["weights"]["cache_dir"] if seg["pretrained"] else None
-    if seg["pretrained"] and cache is None:
-        raise ValueError("config: segmentation.pretrained is true but weights.cache_dir is null "
-                         "(set weights.cache_dir, or segmentation.pretrained: false)")
+    cache = pretrained_cache(cfg, "segmentation")
     model = create_segmentation_model(arch, seg["encoder"], pretrained_cache=cache)
     size = seg["input_size"]
     workers = params.get("num_workers", 0)

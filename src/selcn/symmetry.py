@@ -176,15 +176,12 @@ def fit_symmetry(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame,
     """
     from selcn.data.datasets import make_loader
     from selcn.training import FitConfig, fit, set_seed
+    from selcn.weights import pretrained_cache
 
     sym = cfg["symmetry"]
     arch = arch or sym["architecture"]
-    pretrained = sym["pretrained"] if pretrained is None else pretrained
     _check_mask_inputs(mask, masks)
-    cache = cfg["weights"]["cache_dir"] if pretrained else None
-    if pretrained and cache is None:
-        raise ValueError("config: a pretrained symmetry model needs weights.cache_dir "
-                         "(set it, or symmetry.pretrained: false)")
+    cache = pretrained_cache(cfg, "symmetry", pretrained)
     set_seed(cfg["seed"])
     device = _device(cfg["device"])
     model = create_symmetry_model(arch, num_classes, pretrained_cache=cache)

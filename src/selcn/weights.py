@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SUFFIXES", "LIBRARIES", "WeightSpec", "weight_file", "read_state_dict",
            "load_pretrained", "required_weights", "missing_weights", "download_state_dict",
-           "fetch_weights"]
+           "fetch_weights", "pretrained_cache"]
 
 SUFFIXES = (".pth", ".safetensors")
 #: libraries the ImageNet weights are taken from
@@ -63,6 +63,25 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def pretrained_cache(cfg: Mapping[str, Any], stage: str,
+                     pretrained: bool | None = None) -> str | None:
+    """The ``weights.cache_dir`` a ``stage`` network (``segmentation`` / ``symmetry`` /
+    ``lesion``) loads ImageNet weights from, or ``None`` when it starts from scratch.
+
+    ``pretrained`` defaults to ``cfg[stage]["pretrained"]``. Raises ``ValueError`` when it is
+    true but ``weights.cache_dir`` is null.
+    """
+    pretrained = cfg[stage]["pretrained"] if pretrained is None else pretrained
+    if not pretrained:
+        return None
+    cache = cfg["weights"]["cache_dir"]
+    if cache is None:
+        raise ValueError(f"config: a pretrained {stage} network needs ImageNet weights but "
+                         f"weights.cache_dir is null (set weights.cache_dir, or "
+                         f"{stage}.pretrained: false)")
+    return cache
 
 
 def load_pretrained(model: nn.Module, arch: str, cache_dir: str | Path | None,
