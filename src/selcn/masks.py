@@ -82,6 +82,17 @@ def lae_mask(mask: np.ndarray, scale: float = 1.4) -> np.ndarray:
     return out
 
 
+def _masks_anything(strategy: str, mask) -> bool:
+    """Check ``strategy`` (and that a mask is given unless it is ``none``); False for ``none``."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown masking strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
+    if strategy == "none":
+        return False
+    if mask is None:
+        raise ValueError(f"masking strategy {strategy!r} needs a predicted mask, got None")
+    return True
+
+
 def strategy_mask(mask: np.ndarray | None, strategy: str, scale: float = 1.4) -> np.ndarray | None:
     """The 0/1 keep-mask of a strategy.
 
@@ -89,12 +100,8 @@ def strategy_mask(mask: np.ndarray | None, strategy: str, scale: float = 1.4) ->
         None for ``none`` (keep everything); for ``seg`` the binary mask (uint8, all ones when
         ``mask`` is empty); for ``lae`` the box mask (:func:`lae_mask`).
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown masking strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
-    if strategy == "none":
+    if not _masks_anything(strategy, mask):
         return None
-    if mask is None:
-        raise ValueError(f"masking strategy {strategy!r} needs a predicted mask, got None")
     mask = _check_mask(mask)
     if strategy == "seg":
         binary = (mask != 0).astype(np.uint8)
@@ -128,12 +135,8 @@ def apply_mask(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor
         The masked image(s), same type, dtype and shape as ``image`` (``image`` itself for
         ``none``). An empty mask keeps the whole image (see the module docstring).
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown masking strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
-    if strategy == "none":
+    if not _masks_anything(strategy, mask):
         return image
-    if mask is None:
-        raise ValueError(f"masking strategy {strategy!r} needs a predicted mask, got None")
     if isinstance(image, torch.Tensor):
         masks = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         batched = image.ndim == 4
