@@ -100,7 +100,10 @@ def test_fetch_weights_rule_plans_only_the_missing_files(repo, tmp_path):
 
     cache = tmp_path / "weights"
     cache.mkdir()
-    (cache / "efficientnet_b0.safetensors").write_bytes(b"x")     # the lesion network's
+    from selcn.config import load_config
+
+    lesion_arch = load_config(repo / "config" / "config.yaml")["lesion"]["architecture"]
+    (cache / f"{lesion_arch}.safetensors").write_bytes(b"x")      # the lesion network's
     override = tmp_path / "pretrained.yaml"
     override.write_text(f"weights: {{cache_dir: {cache}}}\n"
                         "segmentation: {pretrained: true}\nlesion: {pretrained: true}\n")
