@@ -51,10 +51,10 @@ rule predict_lesion_external:
         classifier_mask="|".join(GRID.classifier_masks),
         symmetry_mask="|".join(GRID.cam_masks),
         fold="|".join(str(k) for k in GRID.lesion_folds),
-    threads: threads_of("lesion")
+    threads: threads_of("cams")
     resources:
-        **stage_resources("lesion"),
-        runtime=runtime_of("lesion"),
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
     conda:
         SELCN_ENV
     script:
