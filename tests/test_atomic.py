@@ -27,3 +27,19 @@ def test_failed_write_keeps_the_old_file_and_removes_the_temp(tmp_path):
             raise RuntimeError("crash")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_save_figure_writes_png_and_leaves_no_temporary(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from selcn.atomic import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    out = save_figure(fig, tmp_path / "sub" / "fig.png", dpi=50)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in out.parent.iterdir()] == ["fig.png"]
+    assert not plt.fignum_exists(fig.number)

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_path", "write_csv", "write_json", "write_npy"]
+__all__ = ["atomic_path", "save_figure", "write_csv", "write_json", "write_npy"]
 
 
 @contextmanager
@@ -49,3 +49,13 @@ def write_npy(array: np.ndarray, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
+
+
+def save_figure(fig, path: str | Path, *, dpi: int = 100, **savefig_kwargs: Any) -> Path:
+    """Save a matplotlib figure as PNG atomically and close it; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", **savefig_kwargs)
+    plt.close(fig)
+    return Path(path)

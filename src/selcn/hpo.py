@@ -18,7 +18,6 @@ Files (``docs/contracts.md``, hyper-parameter search), all written atomically:
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import pandas as pd
 from skopt import Optimizer
 from skopt.space import Categorical, Dimension, Real
 
-from selcn.atomic import atomic_path, write_csv, write_json
+from selcn.atomic import atomic_path, save_figure, write_csv, write_json
 
 __all__ = [
     "PARAMETERS", "search_space", "split_for_search", "search_rows", "objective_metric",
@@ -369,10 +368,7 @@ def plot_convergence(trials: pd.DataFrame, path: str | Path, *, objective_name: 
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=fig.dpi)
 
 
 # ---- one search per network ----------------------------------------------------------------
@@ -458,7 +454,7 @@ def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
     search-validation part is not augmented.
     """
     from selcn.data.tables import class_names_of, read_index, read_splits
-    from selcn.lesion import fit_lesion, fold_tables
+    from selcn.lesion import fit_lesion
 
     images_npy, index_csv, splits_csv = _need(inputs, "lesion", "images", "index", "splits")
     index = read_index(index_csv)

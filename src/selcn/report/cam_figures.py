@@ -10,7 +10,6 @@ other CAM figures too.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -20,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from selcn.atomic import save_figure
 from selcn.config import MASK_LABELS  # noqa: E402
 
 __all__ = ["overlay", "panel_grid", "pick_rows", "figure9", "figure9_from_files"]
@@ -45,15 +45,6 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5,
     blend = (1 - alpha) * image.astype(np.float64) / 255.0 + alpha * colours
     return (np.clip(blend, 0, 1) * 255).round().astype(np.uint8)
 
-
-def _save(fig, out_path: str | Path, dpi: int) -> Path:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
 
 
 def panel_grid(rows: Sequence[Sequence[Mapping | None]], out_path: str | Path, *,
@@ -100,7 +91,7 @@ def panel_grid(rows: Sequence[Sequence[Mapping | None]], out_path: str | Path, *
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, out_path, dpi)
+    return save_figure(fig, out_path, dpi=dpi)
 
 
 def pick_rows(splits, n_per_class: int = 2, split: str = "test") -> list[int]:

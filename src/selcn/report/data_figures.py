@@ -3,7 +3,6 @@ distribution before / after balancing (thesis Fig. 6)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -15,20 +14,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from selcn.atomic import save_figure
 from selcn.data.preprocess import hair_mask, load_image, remove_hair  # noqa: E402
 from selcn.data.splits import balance  # noqa: E402
 
 __all__ = ["class_counts", "plot_class_distribution", "pick_hairy", "plot_hair_removal"]
 
-
-def _save(fig, out_path: str | Path, dpi: int = 120) -> Path:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
 
 
 def class_counts(index: pd.DataFrame, splits: pd.DataFrame, classes: Sequence[str], *,
@@ -65,7 +56,7 @@ def plot_class_distribution(counts: pd.DataFrame, out_path: str | Path, *,
                 va="center", fontsize=8)
     ax.set(xlabel="class", ylabel="images", title=title)
     ax.legend(title=None, fontsize=8)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path, dpi=120, bbox_inches="tight")
 
 
 def pick_hairy(paths: Sequence[str | Path], n: int = 3, max_candidates: int = 60,
@@ -93,4 +84,4 @@ def plot_hair_removal(paths: Sequence[str | Path], out_path: str | Path) -> Path
             ax.set_axis_off()
             ax.set_title(f"({letters[i * n + j]}) {Path(p).stem}, {what}", fontsize=8)
     fig.tight_layout()
-    return _save(fig, out_path)
+    return save_figure(fig, out_path, dpi=120, bbox_inches="tight")

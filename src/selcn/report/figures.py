@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -16,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from selcn.atomic import save_figure
 from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS, model_number  # noqa: E402
 from selcn.report.tables import (METRIC_LABELS, fold_metrics, localisation_table,  # noqa: E402
                                  parse_result_path, summarise)
@@ -28,15 +28,6 @@ HEATMAP_METRICS: tuple[str, ...] = ("accuracy", "f1", "iou")
 _PANEL_TITLES = {"accuracy": "Accuracy (test)", "f1": "Macro F1 (test)",
                  "iou": "CAM IoU (best fold)"}
 
-
-def _save(fig, out_path: str | Path, dpi: int) -> Path:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
 
 
 def grid_cells(prediction_paths: Iterable[str | Path],
@@ -94,7 +85,7 @@ def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, out_path, dpi)
+    return save_figure(fig, out_path, dpi=dpi, bbox_inches="tight")
 
 
 def heatmap_from_files(prediction_paths: Iterable[str | Path],
@@ -167,4 +158,4 @@ def training_curves(history_paths: Sequence[str | Path], out_path: str | Path, *
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, out_path, dpi)
+    return save_figure(fig, out_path, dpi=dpi, bbox_inches="tight")

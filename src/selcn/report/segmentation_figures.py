@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from selcn.atomic import save_figure
 from selcn.masks import apply_mask  # noqa: E402
 
 __all__ = ["PANELS", "pick_examples", "masking_strategies_figure"]
@@ -61,13 +61,7 @@ def masking_strategies_figure(images: np.ndarray, masks: np.ndarray, out_path: s
             if j == 0 and labels is not None:
                 ax.set_ylabel(str(labels[i]))
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
+    return save_figure(fig, out_path, dpi=dpi)
 
 
 def figure3_from_files(images_npy: str | Path, masks_npy: str | Path, index_csv: str | Path,
