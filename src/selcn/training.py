@@ -27,11 +27,12 @@ import hashlib
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -186,13 +187,38 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _fingerprint(model: nn.Module, cfg: FitConfig, loader: DataLoader) -> str:
-    """What must match for a resume state to be reused (not max_epochs / patience / progress)."""
-    keys = ("lr", "momentum", "weight_decay", "seed", "amp", "channels_last", "max_train_batches")
-    spec = {k: asdict(cfg)[k] for k in keys}
+def file_identity(paths: Iterable[str | Path | None]) -> dict[str, list[int]]:
+    """``{path: [size in bytes, mtime in ns]}`` of every existing file in ``paths`` (None skipped).
+
+    Part of a job key (:func:`fit`'s ``job_key``): a rerun of an upstream job rewrites its
+    outputs, which changes their mtime, so a resume state written before cannot match.
+    """
+    out: dict[str, list[int]] = {}
+    for p in paths:
+        if p is None:
+            continue
+        st = Path(p).stat()
+        out[str(p)] = [int(st.st_size), int(st.st_mtime_ns)]
+    return out
+
+
+def clear_resume_state(out_dir: str | Path) -> None:
+    """Delete ``<out_dir>/.resume/`` (call once the job's outputs are in place)."""
+    state_dir = (Path(out_dir) / RESUME_STATE).parent
+    if state_dir.is_dir():
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _fingerprint(model: nn.Module, cfg: FitConfig, loader: DataLoader,
+                 job_key: Mapping | None = None) -> str:
+    """What must match for a resume state to be reused: the whole :class:`FitConfig` but
+    ``progress`` and ``device``, the model's parameter shapes, the loader's size and batch size, and the
+    caller's ``job_key`` (the job's config and the identity of its input files)."""
+    spec = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "device")}
     spec["params"] = [(k, list(v.shape)) for k, v in model.state_dict().items()]
     spec["n_train"] = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
     spec["batch_size"] = loader.batch_size
+    spec["job_key"] = job_key
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -229,7 +255,7 @@ def _load_resume(path: Path, fingerprint: str) -> dict | None:
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], out_dir: str | Path,
         cfg: FitConfig, *, metrics_fn: MetricsFn | None = None,
-        extra_inputs: Sequence[str] = ("cam",)) -> FitResult:
+        extra_inputs: Sequence[str] = ("cam",), job_key: Mapping | None = None) -> FitResult:
     """Train ``model``, resumably, with early stopping on the validation loss.
 
     Args:
@@ -245,6 +271,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
             float32 outputs ``(N, …)`` and targets ``(N, …)`` — returning named floats that
             become history columns.
         extra_inputs: batch keys passed to the model after ``image`` when present.
+        job_key: JSON-able description of the job (its resolved config section, seed, protocol,
+            :func:`file_identity` of its inputs); a resume state resumes only the same key.
 
     Returns:
         :class:`FitResult`. Losses in the history are per-sample means (batch means weighted
@@ -268,7 +296,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
                                  weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    fingerprint = _fingerprint(model, cfg, train_loader)
+    fingerprint = _fingerprint(model, cfg, train_loader, job_key)
 
     rows: list[dict] = []
     start_epoch, bad_epochs = 1, 0
