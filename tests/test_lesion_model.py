@@ -106,3 +106,26 @@ def test_pretrained_weights_come_from_the_cache(tmp_path):
     assert isinstance(model, LesionClassifier) and model.head.out_features == 7
     with pytest.raises(FileNotFoundError, match="efficientnet_b0"):
         create_lesion_model(ARCH, pretrained_cache=tmp_path / "empty")
+
+
+@pytest.mark.parametrize("stride", [32, 16, 8])
+def test_output_stride_sets_the_feature_map(stride):
+    model = create_lesion_model(ARCH, num_classes=3, use_cam=True, output_stride=stride).eval()
+    with torch.no_grad():
+        features = model.forward_features(torch.randn(2, 3, 64, 64), torch.rand(2, 1, 16, 16))
+    assert features.shape[-2:] == (64 // stride, 64 // stride)
+
+
+def test_output_stride_is_checked():
+    with pytest.raises(ValueError, match="output_stride"):
+        create_lesion_model(ARCH, output_stride=4)
+
+
+def test_encoder_cam_layer_is_before_the_elayer():
+    model = create_lesion_model(ARCH, num_classes=3, use_cam=True)
+    base = create_lesion_model(ARCH, num_classes=3, use_cam=False)
+    assert cam_target_layer(model) is model.elayer
+    assert cam_target_layer(model, "encoder") is model.encoder.bn2
+    assert cam_target_layer(base, "encoder") is cam_target_layer(base) is base.encoder.bn2
+    with pytest.raises(ValueError, match="layer"):
+        cam_target_layer(model, "head")

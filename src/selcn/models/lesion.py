@@ -26,7 +26,7 @@ from torch import nn
 
 from selcn.weights import load_pretrained
 
-__all__ = ["ELayer", "LesionClassifier", "create_lesion_model", "cam_target_layer"]
+__all__ = ["CAM_LAYERS", "ELayer", "LesionClassifier", "create_lesion_model", "cam_target_layer"]
 
 
 class ELayer(nn.Module):
@@ -104,7 +104,7 @@ class LesionClassifier(nn.Module):
 
 def create_lesion_model(arch: str = "efficientnet_b4", num_classes: int = 7, use_cam: bool = True,
                         pretrained_cache: str | Path | None = None,
-                        drop_rate: float = 0.2) -> LesionClassifier:
+                        drop_rate: float = 0.2, output_stride: int = 32) -> LesionClassifier:
     """The lesion classifier on a timm encoder.
 
     Args:
@@ -115,21 +115,34 @@ def create_lesion_model(arch: str = "efficientnet_b4", num_classes: int = 7, use
             state dict); ``None`` = random initialisation. The timm model is always created with
             ``pretrained=False``; nothing is downloaded.
         drop_rate: dropout before the linear head.
+        output_stride: 32 (timm's default: the last feature map is ``H/32``), 16 or 8 (the
+            last stages are dilated instead of strided: ``H/16`` or ``H/8``, a finer CAM at a
+            higher cost; the ImageNet weights still load, the receptive field grows alike).
     """
-    encoder = timm.create_model(arch, pretrained=False, num_classes=0, global_pool="")
+    if output_stride not in (8, 16, 32):
+        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+    kwargs = {} if output_stride == 32 else {"output_stride": output_stride}
+    encoder = timm.create_model(arch, pretrained=False, num_classes=0, global_pool="", **kwargs)
     if pretrained_cache is not None:
         load_pretrained(encoder, arch, pretrained_cache)
     return LesionClassifier(encoder, num_classes, use_cam=use_cam, drop_rate=drop_rate)
 
 
-def cam_target_layer(model: LesionClassifier) -> nn.Module:
+CAM_LAYERS = ("own", "encoder")
+
+
+def cam_target_layer(model: LesionClassifier, layer: str = "own") -> nn.Module:
     """The layer whose activations Grad-CAM++ explains (Table 9).
 
-    The E-Layer's output for CAM models; for baselines the encoder's last feature module
-    (timm EfficientNet: ``bn2`` after ``conv_head``, i.e. the same feature map the E-Layer
-    would receive), else the encoder's last block.
+    ``layer="own"`` (the thesis): the E-Layer's output for CAM models; for baselines the
+    encoder's last feature module (timm EfficientNet: ``bn2`` after ``conv_head``, i.e. the same
+    feature map the E-Layer would receive), else the encoder's last block.
+    ``layer="encoder"``: that encoder layer for every model, before the E-Layer (the
+    like-for-like comparison: a gain there cannot come from the input CAM copied through).
     """
-    if model.elayer is not None:
+    if layer not in CAM_LAYERS:
+        raise ValueError(f"cam_target_layer: layer must be one of {CAM_LAYERS}, got {layer!r}")
+    if model.elayer is not None and layer == "own":
         return model.elayer
     encoder = model.encoder
     for name in ("bn2", "conv_head"):
