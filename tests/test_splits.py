@@ -124,6 +124,26 @@ def test_isic2016_official_test_and_train_folds():
     assert list(out.columns) == ["image_id", "label", "target", "group", "split"]
 
 
+def test_isic2016_thesis_split_is_20_percent_of_the_900_stratified():
+    rng = np.random.default_rng(0)
+    n_train, n_test = 900, 379
+    target = np.r_[np.zeros(727, int), np.ones(173, int)]          # ISIC 2016 train: 173 malignant
+    idx = pd.DataFrame({"image_id": [f"ISIC_{i:07d}" for i in range(n_train + n_test)],
+                        "target": np.r_[rng.permutation(target), rng.integers(0, 2, n_test)]})
+    idx["label"] = np.where(idx["target"] == 1, "malignant", "benign")
+    idx["group"] = idx["image_id"]
+    idx["official_split"] = ["train"] * n_train + ["test"] * n_test
+    s = split_isic2016(idx, n_folds=4, seed=0, protocol="thesis", log=lambda *a: None)
+    train, official_test = s.iloc[:n_train], s.iloc[n_train:]
+    assert (official_test["split"] == "excluded").all()
+    test = train[train["split"] == "test"]
+    assert len(test) == 180                                        # 20 % of 900
+    assert test["target"].sum() in (34, 35)                        # 20 % of 173 malignant
+    folds = train.loc[train["split"] != "test", "split"].value_counts()
+    assert sorted(folds.index) == ["fold0", "fold1", "fold2", "fold3"]
+    assert folds.sum() == 720 and folds.max() - folds.min() <= 1
+
+
 def test_balance_counts():
     counts = {0: 50, 1: 10, 2: 3, 3: 0}
     table = pd.DataFrame({"target": np.repeat(list(counts), list(counts.values()))})

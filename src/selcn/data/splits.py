@@ -153,10 +153,15 @@ def split_isic2019(index: pd.DataFrame, ham_ids: Iterable[str] = (), *,
 
 
 def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
-                   protocol: str = "leakage_free",
+                   protocol: str = "leakage_free", test_fraction: float = 0.2,
                    log: Callable[[str], None] = print) -> pd.DataFrame:
-    """ISIC 2016: the official test set is ``test``, the official training set is split
-    into ``n_folds`` stratified folds. The official part is read from ``official_split``
+    """ISIC 2016 (part 3: 900 official training and 379 official test images).
+
+    ``leakage_free``: the official test set is ``test``; the official training set is split
+    into ``n_folds`` stratified folds (grouped by ``group``). ``thesis`` (section 5, Appendix
+    C): only the official training set is used — a stratified image-level ``test_fraction``
+    (20 %) of it is ``test``, the rest is cut into ``n_folds`` stratified folds, and the
+    official test images are ``excluded``. The official part is read from ``official_split``
     or, in a cache index, ``source`` (``ISIC2016_train`` / ``ISIC2016_test``)."""
     _check_protocol(protocol)
     out = _base(index)
@@ -167,10 +172,22 @@ def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
     else:
         raise ValueError("isic2016 index needs 'official_split' or 'source'")
     is_test = official == "test"
+    if protocol == "thesis":
+        if not (~is_test).any():
+            raise ValueError("isic2016: the official training part is needed")
+        train = out[~is_test]
+        part = split_table(train.reset_index(drop=True), test_fraction=test_fraction,
+                           n_folds=n_folds, seed=seed, protocol="thesis", log=lambda *a: None)
+        out["split"] = "excluded"
+        out.loc[~is_test, "split"] = part["split"].to_numpy()
+        log(f"isic2016 (thesis): {int((part['split'] == 'test').sum())} of {len(train)} "
+            f"official training images are the test split; {int(is_test.sum())} official test "
+            "images excluded")
+        return out
     if is_test.all() or not is_test.any():
         raise ValueError("isic2016: both the official train and test parts are needed")
     out["split"] = "test"
-    folds = _assign_folds(out[~is_test], n_folds, seed, grouped=protocol == "leakage_free")
+    folds = _assign_folds(out[~is_test], n_folds, seed, grouped=True)
     out.loc[~is_test, "split"] = [f"fold{k}" for k in folds]
     return out
 
@@ -189,7 +206,8 @@ def make_splits(dataset: str, index: pd.DataFrame, *, n_folds: int, test_fractio
     elif dataset == "isic2019":
         out = split_isic2019(index, ham_ids, protocol=protocol, log=log)
     elif dataset == "isic2016":
-        out = split_isic2016(index, n_folds=n_folds, seed=seed, protocol=protocol, log=log)
+        out = split_isic2016(index, n_folds=n_folds, seed=seed, protocol=protocol,
+                             test_fraction=test_fraction, log=log)
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
     counts = out.groupby(["split", "label"]).size().unstack(fill_value=0)
