@@ -109,19 +109,36 @@ def _index_dirs(dirs: Sequence[str | Path], what: str) -> dict[str, Path]:
     return found
 
 
+def _missing(message: str, missing: list[str] | None) -> None:
+    """Raise ``message`` as a :class:`DataFormatError`, or collect it when ``missing`` is a list
+    (the lenient mode of :func:`selcn.data.check.check_data`)."""
+    if missing is None:
+        raise DataFormatError(message)
+    missing.append(message)
+
+
 def _locate(ids: Iterable[str], found: Mapping[str, Path], source: Path, field: str,
             dirs: Sequence[str | Path], what: str, suffix: str = "",
-            lines: Sequence[int] | None = None) -> list[str]:
+            lines: Sequence[int] | None = None, missing: list[str] | None = None) -> list[str]:
+    """Path of every id (``""`` for a missing one when ``missing`` collects the problems)."""
     paths = []
     for i, image_id in enumerate(ids):
         p = found.get(image_id + suffix)
         if p is None:
             where = ", ".join(map(str, dirs))
             line = lines[i] if lines is not None else i + 2
-            raise DataFormatError(f"{source}: {what} of {field} {image_id!r} (line {line}) "
-                                  f"not found in {where}")
-        paths.append(str(p))
+            _missing(f"{source}: {what} of {field} {image_id!r} (line {line}) not found in "
+                     f"{where}", missing)
+        paths.append(str(p) if p is not None else "")
     return paths
+
+
+def _drop_missing(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose image (and mask, where the dataset has masks) were found."""
+    keep = table["path"] != ""
+    if "mask_path" in table and (table["mask_path"] != "").any():
+        keep &= table["mask_path"] != ""
+    return table[keep]
 
 
 def _finish(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -133,10 +150,14 @@ def _finish(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- readers
 def read_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path],
-                  mask_dir: str | Path | None = None) -> pd.DataFrame:
+                  mask_dir: str | Path | None = None,
+                  missing: list[str] | None = None) -> pd.DataFrame:
     """HAM10000: ``HAM10000_metadata.csv`` (``lesion_id,image_id,dx,...``), the JPEGs in
     ``image_dirs`` (``HAM10000_images_part1/2``) and, when given, the Tschandl et al.
-    masks ``<image_id>_segmentation.png`` in ``mask_dir``. ``group`` = ``lesion_id``."""
+    masks ``<image_id>_segmentation.png`` in ``mask_dir``. ``group`` = ``lesion_id``.
+
+    Every reader raises on the first missing image or mask; with ``missing`` (a list) it
+    appends one message per missing file instead and leaves those rows out."""
     path = _need_file(metadata, "HAM10000 metadata")
     t = _read_csv(path, ("lesion_id", "image_id", "dx"), "HAM10000 metadata")
     _no_duplicates(t, "image_id", path)
@@ -151,20 +172,21 @@ def read_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path],
     out = pd.DataFrame({
         "image_id": t["image_id"], "label": t["dx"], "group": t["lesion_id"],
         "source": t["dataset"] if "dataset" in t.columns else "HAM10000",
-        "path": _locate(t["image_id"], found, path, "image_id", dirs, "image"),
+        "path": _locate(t["image_id"], found, path, "image_id", dirs, "image", missing=missing),
         "lesion_id": t["lesion_id"],
     })
     if mask_dir:
         masks = _index_dirs([mask_dir], "HAM10000 masks")
         out["mask_path"] = _locate(t["image_id"], masks, path, "image_id", [mask_dir], "mask",
-                                   suffix="_segmentation")
+                                   suffix="_segmentation", missing=missing)
     else:
         out["mask_path"] = ""
-    return _finish(out, "ham10000")
+    return _finish(_drop_missing(out), "ham10000")
 
 
 def read_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path | None = None,
-                 ham_metadata: str | Path | None = None) -> pd.DataFrame:
+                 ham_metadata: str | Path | None = None,
+                 missing: list[str] | None = None) -> pd.DataFrame:
     """SymDerm v2.0: CSV ``File,Mask,Dataset,labels_symmetry`` (labels 0/1/2 -> asymmetric /
     symmetric), images in ``image_dir``, masks (the ``Mask`` column) in ``mask_dir``.
 
@@ -185,9 +207,9 @@ def read_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path | 
     for i, f in enumerate(t["File"]):
         p = image_dir / f
         if not p.is_file():
-            raise DataFormatError(f"{path}: image of field 'File' {f!r} (line {i + 2}) "
-                                  f"not found in {image_dir}")
-        paths.append(str(p))
+            _missing(f"{path}: image of field 'File' {f!r} (line {i + 2}) not found in "
+                     f"{image_dir}", missing)
+        paths.append(str(p) if p.is_file() else "")
     is_ham = t["Dataset"].str.upper().str.replace(" ", "") == "HAM10000"
     out = pd.DataFrame({
         "image_id": image_id, "label": raw.astype(int).map(SYMDERM_TO_SYMMETRY),
@@ -198,10 +220,11 @@ def read_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path | 
         mask_dir = _need_dir(mask_dir, "SymDerm masks")
         masks = []
         for i, m in enumerate(t["Mask"]):
-            if m == "" or not (mask_dir / m).is_file():
-                raise DataFormatError(f"{path}: mask of field 'Mask' {m!r} (line {i + 2}) "
-                                      f"not found in {mask_dir}")
-            masks.append(str(mask_dir / m))
+            ok = m != "" and (mask_dir / m).is_file()
+            if not ok:
+                _missing(f"{path}: mask of field 'Mask' {m!r} (line {i + 2}) not found in "
+                         f"{mask_dir}", missing)
+            masks.append(str(mask_dir / m) if ok else "")
         out["mask_path"] = masks
     else:
         out["mask_path"] = ""
@@ -211,11 +234,12 @@ def read_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path | 
         lesion_of = dict(zip(ham["image_id"], ham["lesion_id"]))
         known = out["ham_image_id"].map(lambda i: lesion_of.get(i, ""))
         out["group"] = known.where(known != "", out["image_id"])
-    return _finish(out, "symderm")
+    return _finish(_drop_missing(out), "symderm")
 
 
 def read_isic2019(ground_truth: str | Path, metadata: str | Path | None,
-                  image_dir: str | Path, exclude_ids: Iterable[str] = ()) -> pd.DataFrame:
+                  image_dir: str | Path, exclude_ids: Iterable[str] = (),
+                  missing: list[str] | None = None) -> pd.DataFrame:
     """ISIC 2019: one-hot ``ISIC_2019_Training_GroundTruth.csv``
     (``image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK``), metadata CSV
     (``image,...,lesion_id,...``; optional) and ``<image>.jpg`` in ``image_dir``.
@@ -253,17 +277,19 @@ def read_isic2019(ground_truth: str | Path, metadata: str | Path | None,
     out = pd.DataFrame({
         "image_id": t["image"], "label": column.map(ISIC2019_TO_HAM),
         "group": lesion.where(lesion != "", t["image"]), "source": "ISIC2019",
-        "path": _locate(t["image"], found, path, "image", [image_dir], "image", lines=lines),
+        "path": _locate(t["image"], found, path, "image", [image_dir], "image", lines=lines,
+                        missing=missing),
         "mask_path": "", "lesion_id": lesion,
     })
-    out = _finish(out, "isic2019")
+    out = _finish(_drop_missing(out), "isic2019")
     out.attrs["dropped"] = {"SCC/UNK": int(dropped_class.sum()),
                             "in HAM10000": int(dropped_ham.sum())}
     return out
 
 
 def read_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
-                  train_image_dir: str | Path, test_image_dir: str | Path) -> pd.DataFrame:
+                  train_image_dir: str | Path, test_image_dir: str | Path,
+                  missing: list[str] | None = None) -> pd.DataFrame:
     """ISIC 2016 part 3: header-less ``image,benign|malignant`` (training) and
     ``image,0.0|1.0`` (test) CSVs, ``<image>.jpg`` in the two image directories.
     ``official_split`` = ``train`` / ``test``; ``source`` = ``ISIC2016_train`` / ``_test``."""
@@ -289,13 +315,13 @@ def read_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
         locs = []
         for i, image_id in enumerate(t["image"]):
             if image_id not in found:
-                raise DataFormatError(f"{path}: image of field 'image' {image_id!r} (line {i + 1}) "
-                                      f"not found in {img_dir}")
-            locs.append(str(found[image_id]))
+                _missing(f"{path}: image of field 'image' {image_id!r} (line {i + 1}) not found "
+                         f"in {img_dir}", missing)
+            locs.append(str(found[image_id]) if image_id in found else "")
         parts.append(pd.DataFrame({"image_id": t["image"], "label": label, "group": t["image"],
                                    "source": f"ISIC2016_{split}", "path": locs, "mask_path": "",
                                    "official_split": split}))
-    out = pd.concat(parts, ignore_index=True)
+    out = _drop_missing(pd.concat(parts, ignore_index=True)).reset_index(drop=True)
     dup = out["image_id"].duplicated(keep=False)
     if dup.any():
         raise DataFormatError(f"{test_ground_truth}: image id {out.loc[dup, 'image_id'].iloc[0]!r} "
@@ -310,18 +336,20 @@ def ham10000_image_ids(metadata: str | Path) -> list[str]:
 
 
 def read_dataset(dataset: str, paths: Mapping, ham_metadata: str | Path | None = None,
-                 exclude_ids: Iterable[str] = ()) -> pd.DataFrame:
-    """Read ``dataset`` from its config block ``data.<dataset>`` (or :func:`dataset_paths`)."""
+                 exclude_ids: Iterable[str] = (), missing: list[str] | None = None) -> pd.DataFrame:
+    """Read ``dataset`` from its config block ``data.<dataset>`` (or :func:`dataset_paths`).
+    ``missing``: collect missing images / masks instead of raising (see :func:`read_ham10000`)."""
     p = paths
     if dataset == "ham10000":
-        return read_ham10000(p["metadata"], p["image_dirs"], p.get("mask_dir"))
+        return read_ham10000(p["metadata"], p["image_dirs"], p.get("mask_dir"), missing=missing)
     if dataset == "symderm":
-        return read_symderm(p["csv"], p["image_dir"], p.get("mask_dir"), ham_metadata=ham_metadata)
+        return read_symderm(p["csv"], p["image_dir"], p.get("mask_dir"), ham_metadata=ham_metadata,
+                            missing=missing)
     if dataset == "isic2019":
         return read_isic2019(p["ground_truth"], p.get("metadata"), p["image_dir"],
-                             exclude_ids=exclude_ids)
+                             exclude_ids=exclude_ids, missing=missing)
     if dataset == "isic2016":
         return read_isic2016(p["train_ground_truth"], p["test_ground_truth"],
-                             p["train_image_dir"], p["test_image_dir"])
+                             p["train_image_dir"], p["test_image_dir"], missing=missing)
     classes(dataset)                                        # raises for an unknown name
     raise AssertionError(dataset)
