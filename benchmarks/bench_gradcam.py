@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from selcn.cams import gradcam_plus_plus, resize_cams  # noqa: E402
-from selcn.models.symmetry import cam_target_layer, create_symmetry_model  # noqa: E402
+from selcn.cams import gradcam_plus_plus, resize_cams
+from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 
 
 def _sync(device: torch.device) -> None:

@@ -35,8 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from selcn.data.datasets import CachedImageDataset, make_loader  # noqa: E402
-from selcn.training import FitConfig, fit, set_seed  # noqa: E402
+from selcn.data.datasets import CachedImageDataset, make_loader
+from selcn.training import FitConfig, fit, set_seed
 
 
 # ---- synthetic inputs ---------------------------------------------------------------------
@@ -87,7 +87,8 @@ def stage_model(network: str, cfg: dict) -> tuple[nn.Module, nn.Module]:
                                              num_classes=2), nn.CrossEntropyLoss())
     from selcn.models.lesion import create_lesion_model
 
-    return create_lesion_model(cfg["lesion"]["architecture"], 7, use_cam=True), nn.CrossEntropyLoss()
+    model = create_lesion_model(cfg["lesion"]["architecture"], 7, use_cam=True)
+    return model, nn.CrossEntropyLoss()
 
 
 def model_step_rate(model: nn.Module, loss_fn: nn.Module, batch: dict, min_seconds: float,
@@ -262,7 +263,7 @@ def gpu_benchmark(args) -> None:
 
     n = bs * steps
     bares, cores = [], []
-    for rep in range(args.gpu_repeats):  # interleaved: bare, core, bare, core, ...
+    for _ in range(args.gpu_repeats):  # interleaved: bare, core, bare, core, ...
         bares.append(bare())
         print(f"  bare loop: {bares[-1]:.0f} img/s", flush=True)
         timing = core()

@@ -65,8 +65,10 @@ def test_lock_file_agrees_with_the_pins(repo, project):
         if line.strip() and not line.startswith("#"):
             req = Requirement(line)
             lock[canonicalize_name(req.name)] = str(req.specifier)
-    pins = {**_pins(project["dependencies"]),
-            **_pins(project["optional-dependencies"]["workflow"])}
+    pins = _pins(project["dependencies"])
+    for extra in project["optional-dependencies"].values():   # workflow, test, lint
+        pins.update(_pins(extra))
+    assert {"snakemake", "pytest", "ruff", "snakefmt"} <= set(pins)
     assert {k: lock.get(k) for k in pins} == pins
 
 
