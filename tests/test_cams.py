@@ -174,8 +174,27 @@ def test_cam_partly_outside_uses_dilated_mask():
     inter = 7 * 7                                            # rows / cols 15..21
     assert out["overlap"] == pytest.approx(inter / 100)
     assert out["iou"] == pytest.approx(inter / (100 + 196 - inter))
-    assert out["pointing"] == 1.0
-    assert localisation_metrics(cam, gt, pointing_dilated=False, **kw)["pointing"] == 0.0
+    # the pointing game is scored on the undilated mask (thesis' evaluate_cam.py) ...
+    assert out["pointing"] == 0.0 and "pointing_dilated" not in out
+    # ... and, as an extra column on request, on the dilated one
+    both = localisation_metrics(cam, gt, pointing_dilated=True, **kw)
+    assert both["pointing"] == 0.0 and both["pointing_dilated"] == 1.0
+    assert {k: both[k] for k in ("iou", "overlap")} == {k: out[k] for k in ("iou", "overlap")}
+
+
+def test_pointing_game_on_the_undilated_mask_hand_computed():
+    # 30 x 30, lesion M = rows / cols 10..14; kernel ceil(0.1 * 30) = 3 (centred), two
+    # dilations grow the square by one pixel per side each: G = rows / cols 8..16.
+    gt = _square(30, 10, 10, 5)
+    kw = dict(dilation_fraction=0.1, iterations=2)
+    assert dilate_mask(gt, **kw).sum() == 9 * 9
+    for (r, c), in_mask, in_region in (((12, 12), 1.0, 1.0), ((14, 10), 1.0, 1.0),
+                                       ((15, 12), 0.0, 1.0), ((8, 16), 0.0, 1.0),
+                                       ((17, 12), 0.0, 0.0), ((25, 25), 0.0, 0.0)):
+        cam = np.full((30, 30), 0.2, np.float32)
+        cam[r, c] = 1.0                                      # the arg-max
+        out = localisation_metrics(cam, gt, pointing_dilated=True, **kw)
+        assert (out["pointing"], out["pointing_dilated"]) == (in_mask, in_region), (r, c)
 
 
 def test_cam_entirely_outside_the_mask():
@@ -209,9 +228,13 @@ def test_localisation_table_scores_each_row_against_its_mask():
     cam[7:12, 7:12] = 0.9
     cam[9, 9] = 1.0
     cfg = {"threshold": 0.5, "dilation_fraction": 0.05, "dilation_iterations": 2,
-           "pointing_dilated": True}
+           "pointing_dilated": False}
     table = localisation_table(cam[None], gt, [1], ["a", "b"], cfg)
     assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
     assert table.to_dict("records") == [{"image_id": "b", **localisation_metrics(
         cam, gt[1], threshold=0.5, dilation_fraction=0.05, iterations=2)}]
     assert localisation_table(cam[:0], gt, [], ["a", "b"], cfg).empty
+    extra = localisation_table(cam[None], gt, [1], ["a", "b"], {**cfg, "pointing_dilated": True})
+    assert list(extra.columns) == ["image_id", "iou", "overlap", "pointing", "pointing_dilated"]
+    assert localisation_table(cam[:0], gt, [], ["a", "b"],
+                              {**cfg, "pointing_dilated": True}).columns[-1] == "pointing_dilated"

@@ -16,9 +16,13 @@ With ``A`` the target layer's output ``(B, K, h, w)`` and ``g = d score_c / d A`
     w_k   = sum_ij relu(g) * alpha
     cam   = relu(sum_k w_k A_k)  ->  (cam - min) / (max - min + 1e-7)
 
-Localisation (:func:`localisation_metrics`): activation = CAM > 0.5; ground truth = the lesion
-mask dilated ``iterations`` times (OpenCV) with a ones kernel of side ``ceil(0.05 * S)``,
-``S`` = the image side; IoU, overlap = ``|A ∩ G| / |A|`` and the pointing game.
+Localisation (:func:`localisation_metrics`), as the thesis' ``evaluate_cam.py``: activation
+``A`` = CAM > 0.5; ``G`` = the lesion mask dilated ``iterations`` times (OpenCV) with a ones
+kernel of side ``ceil(0.05 * S)``, ``S`` = the image side; IoU = ``|A ∩ G| / |A ∪ G|`` and
+overlap = ``|A ∩ G| / |A|`` on the **dilated** mask; the pointing game (CAM arg-max inside
+the lesion) on the **undilated** mask (the thesis calls ``pointing_game(cam, mask)`` before
+``increase_segmented_region``). Optionally (``cams.pointing_dilated``), the pointing game on
+the dilated mask as an extra column ``pointing_dilated`` (not in the thesis).
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["gradcam_plus_plus", "normalize_cams", "resize_cams", "dilate_mask",
-           "localisation_metrics", "localisation_table", "LOCALISATION_COLUMNS"]
+           "localisation_metrics", "localisation_table", "LOCALISATION_COLUMNS",
+           "POINTING_DILATED"]
 
 #: columns of the per-image localisation files (docs/contracts.md)
 LOCALISATION_COLUMNS: tuple[str, ...] = ("image_id", "iou", "overlap", "pointing")
+#: the optional extra column (``cams.pointing_dilated: true``): pointing game on the dilated mask
+POINTING_DILATED = "pointing_dilated"
 
 _NORM_EPS = 1e-7   # pytorch_grad_cam.utils.image.scale_cam_image
 
@@ -171,18 +178,20 @@ def dilate_mask(mask: np.ndarray, *, dilation_fraction: float = 0.05,
 
 def localisation_metrics(cam: np.ndarray, gt_mask: np.ndarray, *, threshold: float = 0.5,
                          dilation_fraction: float = 0.05, iterations: int = 2,
-                         pointing_dilated: bool = True) -> dict[str, float]:
+                         pointing_dilated: bool = False) -> dict[str, float]:
     """How well one CAM ``(H, W)`` in [0, 1] points at the lesion ``gt_mask`` ``(H, W)``.
 
-    ``A`` = activation points ``cam > threshold``; ``G`` = :func:`dilate_mask` of the mask.
+    ``A`` = activation points ``cam > threshold``; ``G`` = :func:`dilate_mask` of the mask;
+    ``M`` = the undilated mask ``gt_mask > 0``.
 
     Returns:
-        ``{"iou": |A ∩ G| / |A ∪ G|, "overlap": |A ∩ G| / |A|, "pointing": 1.0 or 0.0}``.
-        Conventions for the degenerate cases: an **empty activation** (no pixel above the
-        threshold) has overlap 0 (and IoU 0); an empty union (no activation, no lesion) has
-        IoU 0; pointing = 1 when the CAM's arg-max (first in row-major order on ties) lies in
-        ``G`` (in the undilated mask when ``pointing_dilated`` is false), and 0 for a CAM
-        without any positive value (nothing to point with).
+        ``{"iou": |A ∩ G| / |A ∪ G|, "overlap": |A ∩ G| / |A|, "pointing": 1.0 or 0.0}``
+        and, with ``pointing_dilated``, ``"pointing_dilated"``: the pointing game on ``G``.
+        ``pointing`` = 1 when the CAM's arg-max (first in row-major order on ties) lies in
+        ``M`` (the thesis' definition). Conventions for the degenerate cases: an **empty
+        activation** (no pixel above the threshold) has overlap 0 (and IoU 0); an empty
+        union (no activation, no lesion) has IoU 0; a CAM without any positive value
+        scores 0 in the pointing game (nothing to point with).
     """
     cam = np.asarray(cam, dtype=np.float32)
     gt = np.asarray(gt_mask)
@@ -198,16 +207,19 @@ def localisation_metrics(cam: np.ndarray, gt_mask: np.ndarray, *, threshold: flo
     overlap = inter / n_active if n_active else 0.0
     if float(cam.max()) > 0:
         r, c = np.unravel_index(int(np.argmax(cam)), cam.shape)
-        target = region if pointing_dilated else gt > 0
-        pointing = float(bool(target[r, c]))
+        pointing, pointing_dil = float(gt[r, c] > 0), float(bool(region[r, c]))
     else:
-        pointing = 0.0
-    return {"iou": float(iou), "overlap": float(overlap), "pointing": pointing}
+        pointing = pointing_dil = 0.0
+    out = {"iou": float(iou), "overlap": float(overlap), "pointing": pointing}
+    if pointing_dilated:
+        out[POINTING_DILATED] = pointing_dil
+    return out
 
 
 def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[int],
                        image_ids: Sequence[str], cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """:func:`localisation_metrics` of each CAM: the ``image_id,iou,overlap,pointing`` table.
+    """:func:`localisation_metrics` of each CAM: the ``image_id,iou,overlap,pointing`` table
+    (plus ``pointing_dilated`` when ``cfg["pointing_dilated"]`` is true).
 
     Args:
         cams: ``(n, H, W)`` in [0, 1], ``cams[i]`` the CAM of cache row ``rows[i]``.
@@ -216,12 +228,14 @@ def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[in
         cfg: the config's ``cams`` block (``threshold``, ``dilation_fraction``,
             ``dilation_iterations``, ``pointing_dilated``).
     """
+    extra = bool(cfg.get("pointing_dilated", False))
     records = []
     for i, row in enumerate(rows):
         scores = localisation_metrics(cams[i], np.asarray(gt_masks[row]),
                                       threshold=cfg["threshold"],
                                       dilation_fraction=cfg["dilation_fraction"],
                                       iterations=cfg["dilation_iterations"],
-                                      pointing_dilated=cfg["pointing_dilated"])
+                                      pointing_dilated=extra)
         records.append({"image_id": str(image_ids[row]), **scores})
-    return pd.DataFrame.from_records(records, columns=list(LOCALISATION_COLUMNS))
+    columns = list(LOCALISATION_COLUMNS) + ([POINTING_DILATED] if extra else [])
+    return pd.DataFrame.from_records(records, columns=columns)
