@@ -4,15 +4,22 @@
 ``max_epochs`` epochs, stops early when the validation loss has not improved for ``patience``
 epochs and returns the model with the best epoch's weights. After every epoch it writes
 
-- ``<out_dir>/history.csv`` — ``epoch,train_loss,val_loss,<metrics…>,lr,seconds``;
+- ``<out_dir>/history.csv`` —
+  ``epoch,train_loss,val_loss[,train_accuracy],<metrics…>,lr,seconds`` (``train_accuracy``:
+  classifiers only, counted on the fly from the training batches);
 - ``<out_dir>/.resume/state.pt`` — everything needed to continue (model, optimiser, grad
   scaler, epoch, early-stopping counter, best weights, history, the Python / numpy / torch /
   CUDA RNG states and the training loader's generators — :func:`loader_generators`),
 
 both atomically (temporary name, then rename). A job that is killed and started again with
 the same arguments continues after its last finished epoch and ends with the same history as an
-uninterrupted run (bit-identical losses on the CPU). A resume state written under different
-settings (learning rate, seed, model shapes, …) is ignored and training starts afresh.
+uninterrupted run (bit-identical losses on the CPU). The state is keyed by the job: the whole
+:class:`FitConfig` (but ``progress`` / ``device``), the model's parameter shapes, the training
+set's size and batch size, and the caller's ``job_key`` (the stage's resolved config and the
+:func:`file_identity` of its input files). A state written for another key, or one that cannot
+be read, is discarded with one log line naming what differs, and training starts afresh. Once
+the job's outputs are in place the stage deletes the state (:func:`clear_resume_state`), so a
+forced rerun always trains from epoch 1.
 
 Batches are dicts (:mod:`selcn.data.datasets`): ``image`` ``(B, 3, H, W)``, ``target``, optional
 ``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``.
@@ -30,9 +37,10 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,12 +53,20 @@ from selcn.atomic import atomic_path, write_csv
 from selcn.data.datasets import loader_generators
 
 __all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
-           "predict_proba", "RESUME_STATE"]
+           "predict_proba", "file_identity", "clear_resume_state", "RESUME_STATE"]
 
 #: the resume state, relative to ``out_dir`` (not a Snakemake output)
 RESUME_STATE = Path(".resume") / "state.pt"
 
 MetricsFn = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+
+#: history columns written by :func:`fit` itself (a ``metrics_fn`` may not return these names)
+_OWN_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "lr", "seconds")
+#: target dtypes of a classification (``train_accuracy`` is counted for these)
+_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+#: entries every resume state holds (a state without one of them is treated as unreadable)
+_STATE_KEYS = ("fingerprint", "epoch", "bad_epochs", "best_loss", "best_epoch", "best", "model",
+               "optimizer", "scaler", "history", "rng", "loader")
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -188,38 +204,119 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def file_identity(paths: Iterable[str | Path | None]) -> dict[str, list[int]]:
-    """``{path: [size in bytes, mtime in ns]}`` of every existing file in ``paths`` (None skipped).
+    """``{path: [size in bytes, mtime in ns]}`` of the files ``paths`` (None entries skipped).
 
     Part of a job key (:func:`fit`'s ``job_key``): a rerun of an upstream job rewrites its
-    outputs, which changes their mtime, so a resume state written before cannot match.
+    outputs, which changes their mtime, so a resume state written before cannot match. Paths
+    are keyed as given (Snakemake's relative paths), not resolved.
+
+    Raises:
+        FileNotFoundError: a path does not exist (a job's inputs must).
+        IsADirectoryError: a path is a directory (its stat says nothing of its files).
     """
     out: dict[str, list[int]] = {}
     for p in paths:
         if p is None:
             continue
-        st = Path(p).stat()
+        path = Path(p)
+        if path.is_dir():
+            raise IsADirectoryError(f"file_identity: {p} is a directory; pass its files")
+        try:
+            st = path.stat()
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"file_identity: input {p} does not exist") from err
         out[str(p)] = [int(st.st_size), int(st.st_mtime_ns)]
     return out
 
 
-def clear_resume_state(out_dir: str | Path) -> None:
-    """Delete ``<out_dir>/.resume/`` (call once the job's outputs are in place)."""
+def clear_resume_state(out_dir: str | Path) -> bool:
+    """Delete ``<out_dir>/.resume/`` (call once the job's outputs are in place).
+
+    Returns True when there was one to delete. Afterwards a rerun of the job (``-f``, changed
+    inputs) trains from epoch 1.
+    """
     state_dir = (Path(out_dir) / RESUME_STATE).parent
-    if state_dir.is_dir():
-        shutil.rmtree(state_dir, ignore_errors=True)
+    if not state_dir.is_dir():
+        return False
+    shutil.rmtree(state_dir)
+    return True
 
 
-def _fingerprint(model: nn.Module, cfg: FitConfig, loader: DataLoader,
-                 job_key: Mapping | None = None) -> str:
-    """What must match for a resume state to be reused: the whole :class:`FitConfig` but
-    ``progress`` and ``device``, the model's parameter shapes, the loader's size and batch size, and the
-    caller's ``job_key`` (the job's config and the identity of its input files)."""
-    spec = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "device")}
+def _job_spec(model: nn.Module, cfg: FitConfig, loader: DataLoader,
+              job_key: Mapping | None = None) -> dict[str, Any]:
+    """What must match for a resume state to be reused, JSON-normalised (tuples → lists,
+    unknown objects → ``str``): the whole :class:`FitConfig` but ``progress`` and ``device``,
+    the model's parameter shapes, the loader's size and batch size, and the caller's
+    ``job_key`` (the job's config and the identity of its input files)."""
+    spec: dict[str, Any] = {k: v for k, v in asdict(cfg).items()
+                            if k not in ("progress", "device")}
     spec["params"] = [(k, list(v.shape)) for k, v in model.state_dict().items()]
     spec["n_train"] = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
     spec["batch_size"] = loader.batch_size
     spec["job_key"] = job_key
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return json.loads(json.dumps(spec, sort_keys=True, default=str))
+
+
+def _fingerprint(spec: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a :func:`_job_spec`."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _key_parts(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A spec's top-level parts: the caller's ``job_key`` parts (``config``, ``inputs`` …) first
+    under their own names (``job_key.<name>`` should one clash with a training setting), then
+    the training settings (``lr``, ``max_epochs``, ``params`` …)."""
+    job_key = spec.get("job_key")
+    settings = {k: v for k, v in spec.items() if k != "job_key"}
+    parts: dict[str, Any] = {}
+    if isinstance(job_key, Mapping):
+        parts.update({(f"job_key.{k}" if k in settings else k): v for k, v in job_key.items()})
+    else:
+        parts["job_key"] = job_key
+    parts.update(settings)
+    return parts
+
+
+def _differing_leaves(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the entries in which two JSON values differ, descending into mappings
+    present on both sides (``["train.lr", "seed"]``)."""
+    if a == b:
+        return []
+    if not (isinstance(a, Mapping) and isinstance(b, Mapping)):
+        return [prefix]
+    out: list[str] = []
+    for k in list(b) + [k for k in a if k not in b]:
+        out += _differing_leaves(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+    return out
+
+
+def _key_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """Which parts of two job specs differ, e.g. ``inputs (cache/masks.npy), lr (0.01 → 0.1)``:
+    every differing top-level part, each with its first differing entry (a mapping) or its
+    two values (a scalar)."""
+    old_parts, new_parts = _key_parts(old), _key_parts(new)
+    missing = object()
+    described = []
+    for name in list(new_parts) + [k for k in old_parts if k not in new_parts]:
+        a, b = old_parts.get(name, missing), new_parts.get(name, missing)
+        if a == b:
+            continue
+        if a is missing or b is missing:
+            described.append(f"{name} ({'new' if a is missing else 'absent'} in this job)")
+        elif isinstance(a, Mapping) and isinstance(b, Mapping):
+            leaves = _differing_leaves(a, b)
+            more = f" and {len(leaves) - 1} more" if len(leaves) > 1 else ""
+            described.append(f"{name} ({leaves[0]}{more})")
+        elif isinstance(a, list) or isinstance(b, list):
+            described.append(name)
+        else:
+            described.append(f"{name} ({_short(a)} → {_short(b)})")
+    return ", ".join(described)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -228,25 +325,40 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _history_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows → table, columns ``epoch, train_loss, val_loss[, train_accuracy], <metrics…>, lr,
+    seconds``."""
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    first, last = ["epoch", "train_loss", "val_loss"], ["lr", "seconds"]
+    first = [c for c in ("epoch", "train_loss", "val_loss", "train_accuracy") if c in table]
+    last = ["lr", "seconds"]
     middle = [c for c in table.columns if c not in first + last]
     return table[first + middle + last]
 
 
-def _load_resume(path: Path, fingerprint: str) -> dict | None:
+def _load_resume(path: Path, spec: Mapping[str, Any], fingerprint: str) -> dict | None:
+    """The resume state at ``path`` when it was written for this job (``fingerprint``), else
+    None — after one log line saying why it is not used (unreadable, or which part of the job
+    key differs)."""
     if not path.is_file():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, Mapping):
+            raise TypeError(f"holds a {type(state).__name__}, not a dict")
+        absent = [k for k in _STATE_KEYS if k not in state]
+        if absent:
+            raise KeyError(f"lacks {', '.join(absent)}")
     except Exception as err:  # a corrupt file cannot be resumed; start afresh
-        print(f"[training] ignoring unreadable resume state {path}: {err}", file=sys.stderr)
+        print(f"[training] not resuming from {path}: unreadable ({type(err).__name__}: {err}); "
+              "starting afresh", file=sys.stderr, flush=True)
         return None
-    if state.get("fingerprint") != fingerprint:
-        print(f"[training] resume state {path} was written with other settings; starting afresh",
-              file=sys.stderr)
+    if state["fingerprint"] != fingerprint:
+        old = state.get("key")
+        why = (_key_difference(old, spec) if isinstance(old, Mapping)
+               else "written by an older version that stored no job key")
+        print(f"[training] not resuming from {path}: written for another job, differs in "
+              f"{why or 'the fingerprint'}; starting afresh", file=sys.stderr, flush=True)
         return None
     return state
 
@@ -271,12 +383,18 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
             float32 outputs ``(N, …)`` and targets ``(N, …)`` — returning named floats that
             become history columns.
         extra_inputs: batch keys passed to the model after ``image`` when present.
-        job_key: JSON-able description of the job (its resolved config section, seed, protocol,
-            :func:`file_identity` of its inputs); a resume state resumes only the same key.
+        job_key: JSON-able description of the job, a mapping of named parts (e.g.
+            ``{"config": <the stage's resolved section, seed, protocol, image size>,
+            "inputs": file_identity([...])}``); a resume state resumes only the same key, and
+            the log names the parts that differ.
 
     Returns:
         :class:`FitResult`. Losses in the history are per-sample means (batch means weighted
-        by batch size); ``lr`` is the learning rate of the epoch; ``seconds`` its wall time.
+        by batch size); ``train_accuracy`` (classifiers: outputs ``(B, C)``, integer targets
+        ``(B,)``) is the fraction of training samples whose argmax logit is the target,
+        counted during the epoch's training pass (train mode, weights changing — as Keras'
+        ``accuracy``), not a second pass; ``lr`` is the learning rate of the epoch;
+        ``seconds`` its wall time.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -296,12 +414,13 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
                                  weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    fingerprint = _fingerprint(model, cfg, train_loader, job_key)
+    spec = _job_spec(model, cfg, train_loader, job_key)
+    fingerprint = _fingerprint(spec)
 
     rows: list[dict] = []
     start_epoch, bad_epochs = 1, 0
     best_loss, best_epoch, best_state = math.inf, 0, None
-    state = _load_resume(state_path, fingerprint)
+    state = _load_resume(state_path, spec, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -328,15 +447,23 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     while epoch <= cfg.max_epochs and not stopped:
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = _train_epoch(model, train_loader, loss_fn, optimizer, scaler, device,
-                                  amp_dtype, channels_last, extra_inputs, cfg, epoch)
+        train_loss, train_accuracy = _train_epoch(model, train_loader, loss_fn, optimizer,
+                                                  scaler, device, amp_dtype, channels_last,
+                                                  extra_inputs, cfg, epoch)
         trained = time.perf_counter()
         val_loss, outputs, targets = _evaluate(model, val_loader, loss_fn, device, amp_dtype,
                                                channels_last, extra_inputs,
                                                keep=metrics_fn is not None)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
+        if train_accuracy is not None:
+            row["train_accuracy"] = train_accuracy
         if metrics_fn is not None:
-            row.update({k: float(v) for k, v in metrics_fn(outputs, targets).items()})
+            metrics = metrics_fn(outputs, targets)
+            clash = [k for k in metrics if k in _OWN_COLUMNS]
+            if clash:
+                raise ValueError(f"fit: metrics_fn returned {', '.join(clash)}, a history "
+                                 "column fit() writes itself")
+            row.update({k: float(v) for k, v in metrics.items()})
         if val_loss < best_loss:
             best_loss, best_epoch, best_state, bad_epochs = val_loss, epoch, _cpu_state(model), 0
         else:
@@ -346,8 +473,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         rows.append(row)
         stopped = bad_epochs >= cfg.patience
         write_csv(_history_frame(rows), history_path)
-        _atomic_save({"fingerprint": fingerprint, "epoch": epoch, "bad_epochs": bad_epochs,
-                      "best_loss": best_loss, "best_epoch": best_epoch, "best": best_state,
+        _atomic_save({"fingerprint": fingerprint, "key": spec, "epoch": epoch,
+                      "bad_epochs": bad_epochs, "best_loss": best_loss, "best_epoch": best_epoch,
+                      "best": best_state,
                       "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
                       "scaler": scaler.state_dict(), "history": rows, "rng": _rng_state(),
                       "loader": [g.get_state() for g in loader_generators(train_loader)]},
@@ -374,10 +502,14 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
 
 def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scaler,
                  device: torch.device, amp_dtype: torch.dtype | None, channels_last: bool,
-                 extra_inputs: Sequence[str], cfg: FitConfig, epoch: int) -> float:
+                 extra_inputs: Sequence[str], cfg: FitConfig,
+                 epoch: int) -> tuple[float, float | None]:
+    """One training pass. Returns ``(mean loss per sample, accuracy or None)``: the accuracy
+    when every batch was a classification (outputs ``(B, C)``, integer targets ``(B,)``)."""
     model.train()
     total = torch.zeros((), dtype=torch.float64, device=device)
-    count = 0
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    count = classified = 0
     n_batches = len(loader)
     if cfg.max_train_batches is not None:
         n_batches = min(n_batches, cfg.max_train_batches)
@@ -399,13 +531,18 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scale
         size = len(target)
         total += loss.detach().double() * size
         count += size
+        if outputs.ndim == 2 and target.ndim == 1 and target.dtype in _INT_DTYPES:
+            # counted on the device: no host sync per batch
+            correct += (outputs.detach().argmax(1) == target).sum()
+            classified += size
         if cfg.progress and step % 20 == 0:  # a host sync, so only now and then
             bar.set_postfix(loss=f"{total.item() / count:.4f}", refresh=False)
     bar.close()
     if count == 0:
         raise ValueError("fit: the training loader yielded no batch (empty training set, or "
                          "drop_last with fewer samples than batch_size)")
-    return float(total.item() / count)
+    accuracy = float(correct.item() / classified) if classified == count else None
+    return float(total.item() / count), accuracy
 
 
 @torch.no_grad()
