@@ -1,5 +1,5 @@
 """The synthetic dermoscopy generator: published formats, round trip through the readers,
-labels that agree with the drawn shapes, determinism, the class floor."""
+labels that agree with the drawn shapes, determinism, one writer per format, the class floor."""
 
 import filecmp
 
@@ -12,8 +12,15 @@ from PIL import Image
 from selcn.data.labels import HAM_CLASSES, ISIC2019_COLUMNS
 from selcn.data.preprocess import load_mask
 from selcn.data.readers import read_dataset
-from selcn.data.synthetic import (_allocate, dataset_paths, generate_all, mirror_score,
-                                  sample_lesion, render)
+from selcn.data.synthetic import (
+    _allocate,
+    dataset_paths,
+    generate_all,
+    mirror_score,
+    render,
+    sample_lesion,
+    write_isic2016,
+)
 
 TINY = dict(seed=3, n_lesions=30, min_lesions_per_class=2, n_symderm_own=24,
             n_symderm_from_ham=12, n_isic2019_new=20, n_isic2019_from_ham=6,
@@ -102,7 +109,8 @@ def test_round_trip_through_the_readers(data):
     assert (from_ham["group"] == from_ham["ham_image_id"].map(lesion_of)).all()
     i19 = read_dataset("isic2019", paths["isic2019"], exclude_ids=ham["image_id"])
     c = summary["isic2019"]["classes"]
-    assert len(i19) == summary["isic2019"]["images"] - c["SCC"] - c["UNK"] - TINY["n_isic2019_from_ham"]
+    dropped = c["SCC"] + c["UNK"] + TINY["n_isic2019_from_ham"]
+    assert len(i19) == summary["isic2019"]["images"] - dropped
     assert not set(i19["image_id"]) & set(ham["image_id"])
     i16 = read_dataset("isic2016", paths["isic2016"])
     assert (i16["official_split"] == "test").sum() == TINY["n_isic2016_test"]
@@ -139,7 +147,8 @@ def test_mirror_score_of_known_shapes():
 
 def test_asymmetry_is_more_frequent_in_melanoma_than_in_nevi():
     rng = np.random.default_rng(0)
-    asym = {c: np.mean([sample_lesion(c, rng).axes == 0 for _ in range(150)]) for c in ("mel", "nv")}
+    asym = {c: np.mean([sample_lesion(c, rng).axes == 0 for _ in range(150)])
+            for c in ("mel", "nv")}
     assert asym["mel"] > asym["nv"] + 0.3
 
 
@@ -162,13 +171,27 @@ def test_generation_is_deterministic(tmp_path):
     b = generate_all(tmp_path / "b", log=lambda *x: None, **kw)
     [d.pop(k) for d in (a, b) for k in ("seconds", "cpu_seconds")]
     assert a == b
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file())
     assert files and all(filecmp.cmp(tmp_path / "a" / f, tmp_path / "b" / f, shallow=False)
                          for f in files)
     c = generate_all(tmp_path / "c", log=lambda *x: None, **dict(kw, seed=4))
     c.pop("seconds"), c.pop("cpu_seconds")
     assert not filecmp.cmp(tmp_path / "a" / files[0], tmp_path / "c" / files[0], shallow=False) \
         or a != c
+
+
+def test_a_writer_alone_writes_what_generate_all_writes(data, tmp_path):
+    # each dataset draws from its own generators: ISIC 2016 written on its own is the same
+    root, _, summary = data
+    paths = dataset_paths(tmp_path)["isic2016"]
+    counts = write_isic2016(**paths, seed=TINY["seed"], n_train=TINY["n_isic2016_train"],
+                            n_test=TINY["n_isic2016_test"], width=TINY["width"],
+                            height=TINY["height"])
+    assert counts == summary["isic2016"]
+    ours = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert len(ours) == TINY["n_isic2016_train"] + TINY["n_isic2016_test"] + 2
+    assert all(filecmp.cmp(tmp_path / f, root / f, shallow=False) for f in ours)
 
 
 def test_class_floor_and_shape():

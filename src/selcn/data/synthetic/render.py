@@ -1,4 +1,4 @@
-"""Embedded synthetic dermoscopy set, written in the four datasets' published formats.
+"""The synthetic lesion model and its renderer: one dermoscopy-like image and its mask.
 
 A stand-in for real data that a small network can learn from, not noise:
 
@@ -11,46 +11,23 @@ A stand-in for real data that a small network can learn from, not noise:
   (then stretched along the lesion's own axes and rotated): only even cosine terms give two
   mirror axes, cosine terms give one, random phases give none (rejection-sampled until the
   outline matches no mirror image) -> SymDerm labels 2 / 1 / 0;
-- hair strands on about a third of the images, a ground-truth mask for every lesion;
-- 1-3 images per ``lesion_id`` (re-imaged with a small shift, rotation, scale, colour change).
+- hair strands where asked (the writers: about a third of the images), a ground-truth mask for
+  every lesion.
 
-:func:`generate_all` writes, under ``out_dir``, the layout of :func:`dataset_paths` (the
-schema's ``data.<dataset>`` keys with ``resources/data`` replaced by ``out_dir``). It is
-deterministic for a seed: every image draws from its own ``numpy`` generator seeded by
-``(seed, dataset, number)``.
+:func:`sample_lesion` draws a lesion of a class (its parameters are shared by all its images),
+:func:`render` draws one view of it; the dataset writers (:mod:`selcn.data.synthetic.writers`)
+decide which lesions, how many views and which random generator each image uses.
 """
 
 from __future__ import annotations
 
-import csv
-import os
-import shutil
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
 
-from selcn.data.labels import HAM_CLASSES, ISIC2019_COLUMNS
-
-__all__ = ["dataset_paths", "generate_all", "Lesion", "sample_lesion", "render",
-           "mirror_score", "HAM_FRACTIONS", "ISIC2019_FRACTIONS"]
-
-#: image fractions of the HAM10000 classes (6705/1113/1099/514/327/142/115 of 10,015)
-HAM_FRACTIONS: Mapping[str, float] = {"akiec": 327 / 10015, "bcc": 514 / 10015,
-                                      "bkl": 1099 / 10015, "df": 115 / 10015,
-                                      "mel": 1113 / 10015, "nv": 6705 / 10015,
-                                      "vasc": 142 / 10015}
-#: ISIC 2019 training classes (25,331 images, UNK empty in the published table)
-ISIC2019_FRACTIONS: Mapping[str, float] = {"MEL": 4522, "NV": 12875, "BCC": 3323, "AK": 867,
-                                           "BKL": 2624, "DF": 239, "VASC": 253, "SCC": 628}
-_ISIC2019_FROM_HAM = {"AK": "akiec", "BCC": "bcc", "BKL": "bkl", "DF": "df", "MEL": "mel",
-                      "NV": "nv", "VASC": "vasc", "SCC": "akiec"}
-#: SymDerm v2.0 label frequencies (1,228 / 633 / 794)
-SYMDERM_FRACTIONS = (1228 / 2655, 633 / 2655, 794 / 2655)
-_DATASET_CODE = {"ham10000": 1, "symderm": 2, "isic2019": 3, "isic2016": 4}
+__all__ = ["Lesion", "sample_lesion", "render", "mirror_score"]
 
 # Per-class appearance: RGB colours, probability of asymmetry, radius (fraction of the
 # shorter image side), border irregularity (jitter amplitude), soft edge width (fraction
@@ -81,28 +58,6 @@ _CLASS_STYLE: dict[str, dict[str, Any]] = {
 }
 _SKIN = np.array([(232, 190, 168), (214, 168, 140), (190, 140, 110), (168, 118, 88)],
                  np.float32)
-
-
-# ---------------------------------------------------------------------------- layout
-def dataset_paths(root: str | Path) -> dict[str, dict[str, Any]]:
-    """The published layout under ``root`` (``resources/data`` in the schema's defaults),
-    keyed like the config's ``data.<dataset>`` blocks."""
-    r = str(root).rstrip("/")
-    ham, sym, i19, i16 = f"{r}/HAM10000", f"{r}/SymDerm", f"{r}/ISIC2019", f"{r}/ISIC2016"
-    return {
-        "ham10000": {"metadata": f"{ham}/HAM10000_metadata.csv",
-                     "image_dirs": [f"{ham}/HAM10000_images_part1", f"{ham}/HAM10000_images_part2"],
-                     "mask_dir": f"{ham}/HAM10000_segmentations_lesion_tschandl"},
-        "symderm": {"csv": f"{sym}/SymDerm_v2.0.csv", "image_dir": f"{sym}/images",
-                    "mask_dir": f"{sym}/masks"},
-        "isic2019": {"ground_truth": f"{i19}/ISIC_2019_Training_GroundTruth.csv",
-                     "metadata": f"{i19}/ISIC_2019_Training_Metadata.csv",
-                     "image_dir": f"{i19}/ISIC_2019_Training_Input"},
-        "isic2016": {"train_ground_truth": f"{i16}/ISBI2016_ISIC_Part3_Training_GroundTruth.csv",
-                     "test_ground_truth": f"{i16}/ISBI2016_ISIC_Part3_Test_GroundTruth.csv",
-                     "train_image_dir": f"{i16}/ISBI2016_ISIC_Part3_Training_Data",
-                     "test_image_dir": f"{i16}/ISBI2016_ISIC_Part3_Test_Data"},
-    }
 
 
 # ---------------------------------------------------------------------------- lesions
@@ -255,7 +210,8 @@ def sample_lesion(cls: str, rng: np.random.Generator, axes: int | None = None) -
     blotch = (rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.6), rng.uniform(0.25, 0.55)) \
         if axes == 0 else (0.0, 0.0, 0.0)
     lesion.radius, lesion.edge = radius, rng.uniform(*st["edge"])
-    lesion.colour, lesion.colour2, lesion.textures, lesion.blotch = colour, colour2, textures, blotch
+    lesion.colour, lesion.colour2 = colour, colour2
+    lesion.textures, lesion.blotch = textures, blotch
     lesion.texture_seed = int(rng.integers(2**31))
     lesion.angle = rng.uniform(0, 2 * np.pi)
     return lesion
@@ -280,7 +236,8 @@ def _background(rng: np.random.Generator, h: int, w: int, shift: bool) -> np.nda
     cx, cy = rng.choice([-0.5, 0.5]), rng.choice([-0.5, 0.5])
     d = np.hypot((x - cx) * w, (y - cy) * h) / min(h, w)
     reach = rng.uniform(0.25, 0.5)
-    illum *= 1 - np.float32(rng.uniform(0.45, 0.8)) * np.clip(1 - d / np.float32(reach), 0, 1) ** 1.5
+    depth = np.float32(rng.uniform(0.45, 0.8))
+    illum *= 1 - depth * np.clip(1 - d / np.float32(reach), 0, 1) ** 1.5
     img = base[None, None, :] * illum[..., None]
     img += 6 * _smooth_noise(rng, h, w, 3)[..., None]                 # skin texture
     if shift:                                                        # ISIC 2019 device look
@@ -363,7 +320,8 @@ def _texture_layer(lesion: Lesion, rng: np.random.Generator, xs: np.ndarray, ys:
             off = r0 * (0.0 if t == "scar" else rng.uniform(0.1, 0.4))
             th = rng.uniform(0, 2 * np.pi)
             centre = (int(cx + off * np.cos(th)), int(cy + off * np.sin(th)))
-            axes_ = (max(1, int(r0 * rng.uniform(0.25, 0.45))), max(1, int(r0 * rng.uniform(0.2, 0.4))))
+            axes_ = (max(1, int(r0 * rng.uniform(0.25, 0.45))),
+                     max(1, int(r0 * rng.uniform(0.2, 0.4))))
             cv2.ellipse(layer, centre, axes_, float(np.rad2deg(th)), 0, 360, 255, -1, cv2.LINE_AA)
             layer = cv2.GaussianBlur(layer, (0, 0), max(1.0, r0 / 10))
             col = (236, 222, 212) if t == "scar" else (120, 135, 165)
@@ -446,217 +404,3 @@ def render(lesion: Lesion, rng: np.random.Generator, width: int, height: int, *,
     img += rng.standard_normal(img.shape, dtype=np.float32) * 2.0
     np.clip(img, 0, 255, out=img)
     return img[..., ::-1].astype(np.uint8), mask.astype(np.uint8) * 255
-
-
-# ---------------------------------------------------------------------------- writing
-def _write_image(path: Path, img_bgr: np.ndarray) -> None:
-    params = [cv2.IMWRITE_JPEG_QUALITY, 92] if path.suffix == ".jpg" else []
-    if not cv2.imwrite(str(path), img_bgr, params):
-        raise OSError(f"could not write {path}")
-
-
-def _write_csv(path: Path, header: list[str] | None, rows: list[list]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        wr = csv.writer(fh)
-        if header:
-            wr.writerow(header)
-        wr.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _allocate(n: int, fractions: Mapping[str, float], floor: int, big: str) -> dict[str, int]:
-    """Split ``n`` items over classes by ``fractions`` with at least ``floor`` each; the
-    ``big`` class gives up what the floors take."""
-    total = sum(fractions.values())
-    out = {c: max(floor, int(round(n * f / total))) for c, f in fractions.items()}
-    out[big] += n - sum(out.values())
-    if out[big] < floor:
-        raise ValueError(f"{n} items cannot give every one of {len(out)} classes {floor} "
-                         f"(raise n or lower the floor)")
-    return out
-
-
-def _rng(seed: int, dataset: str, number: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _DATASET_CODE[dataset], number])
-
-
-def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
-                 min_lesions_per_class: int = 12, n_symderm_own: int = 60,
-                 n_symderm_from_ham: int = 120, n_isic2019_new: int = 120,
-                 n_isic2019_from_ham: int = 60, n_isic2016_train: int = 120,
-                 n_isic2016_test: int = 60, width: int = 600, height: int = 450,
-                 log=print) -> dict[str, Any]:
-    """Write the four synthetic datasets under ``out_dir`` in the layout of
-    :func:`dataset_paths`; return a summary (image counts per dataset and class, seconds).
-
-    HAM10000: ``n_lesions`` lesions, 1-3 images each, classes shaped like HAM10000 with at
-    least ``min_lesions_per_class`` lesions per class. SymDerm: ``n_symderm_from_ham`` HAM
-    images (same ids, labels from their drawn outline) + ``n_symderm_own`` of its own (about
-    half PH2-style ``IMD###.bmp``). ISIC 2019: ``n_isic2019_from_ham`` HAM images (same ids)
-    + ``n_isic2019_new`` colour-shifted ones, some SCC and UNK rows. ISIC 2016:
-    benign / malignant (about 1 in 5) train and test sets. Images are ``width x height``.
-    """
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = Path(out_dir)
-    paths = dataset_paths(out)
-    for ds in paths.values():
-        for key, p in ds.items():
-            for d in (p if isinstance(p, list) else [p]):
-                d = Path(d)
-                if key.endswith("dir") or key.endswith("dirs"):
-                    if d.exists():
-                        shutil.rmtree(d)
-                    d.mkdir(parents=True)
-    W, H = width, height
-    summary: dict[str, Any] = {}
-
-    # ---- HAM10000
-    per_class = _allocate(n_lesions, HAM_FRACTIONS, min_lesions_per_class, "nv")
-    lesion_rng = _rng(seed, "ham10000", 0)
-    order = [c for c in HAM_CLASSES for _ in range(per_class[c])]
-    lesion_rng.shuffle(order)
-    # 1-3 images per lesion; classes at the floor are topped up to 1.5 images per floor lesion
-    # so that the test split and every fold see each class
-    n_images = lesion_rng.choice([1, 2, 3], size=len(order), p=[0.5, 0.32, 0.18])
-    cls_of = np.array(order)
-    for c in HAM_CLASSES:
-        need = int(np.ceil(1.5 * min_lesions_per_class)) - int(n_images[cls_of == c].sum())
-        for li in lesion_rng.permutation(np.nonzero(cls_of == c)[0]):
-            if need <= 0:
-                break
-            add = min(need, 3 - int(n_images[li]))
-            n_images[li] += add
-            need -= add
-    ham_rows, ham_images = [], []          # (image_id, lesion, path)
-    pd_dirs = [Path(p) for p in paths["ham10000"]["image_dirs"]]
-    mask_dir = Path(paths["ham10000"]["mask_dir"])
-    n_img = 0
-    sites = ["back", "lower extremity", "trunk", "upper extremity", "abdomen", "face", "chest",
-             "foot", "scalp", "neck", "hand", "unknown"]
-    dx_types = {"mel": "histo", "bcc": "histo", "akiec": "histo", "df": "consensus",
-                "vasc": "consensus", "bkl": "histo", "nv": "follow_up"}
-    for li, cls in enumerate(order):
-        r = _rng(seed, "ham10000", 1 + li)
-        lesion = sample_lesion(cls, r)
-        lesion_id = f"HAM_{li:07d}"
-        k = int(n_images[li])
-        age = float(5 * r.integers(2, 18)) if r.random() > 0.01 else ""
-        sex = r.choice(["male", "female", "unknown"], p=[0.54, 0.45, 0.01])
-        site = r.choice(sites)
-        dx_type = dx_types[cls] if r.random() < 0.8 else "histo"
-        for _ in range(k):
-            image_id = f"ISIC_{24306 + n_img:07d}"
-            img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3)
-            part = pd_dirs[0] if n_img % 2 == 0 else pd_dirs[1]
-            _write_image(part / f"{image_id}.jpg", img)
-            _write_image(mask_dir / f"{image_id}_segmentation.png", mask)
-            ham_rows.append([lesion_id, image_id, cls, dx_type, age, sex, site])
-            ham_images.append((image_id, lesion, part / f"{image_id}.jpg", mask))
-            n_img += 1
-    _write_csv(Path(paths["ham10000"]["metadata"]),
-               ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"], ham_rows)
-    summary["ham10000"] = {"lesions": len(order), "images": len(ham_rows),
-                           "classes": {c: sum(1 for r_ in ham_rows if r_[2] == c)
-                                       for c in HAM_CLASSES}}
-
-    # ---- SymDerm v2.0
-    sym = paths["symderm"]
-    sym_rows = []
-    pick = _rng(seed, "symderm", 0).permutation(len(ham_images))[:n_symderm_from_ham]
-    for i in sorted(pick):
-        image_id, lesion, path, mask = ham_images[i]
-        shutil.copyfile(path, Path(sym["image_dir"]) / f"{image_id}.jpg")
-        _write_image(Path(sym["mask_dir"]) / f"{image_id}.png", mask)
-        sym_rows.append([f"{image_id}.jpg", f"{image_id}.png", "HAM10000", lesion.symderm_label])
-    for j in range(n_symderm_own):
-        r = _rng(seed, "symderm", 1 + j)
-        label = int(r.choice(3, p=SYMDERM_FRACTIONS))
-        cls = str(r.choice(["nv", "mel", "bkl", "nv", "mel"]))
-        lesion = sample_lesion(cls, r, axes=label)
-        if j % 2 == 0:
-            name, source, ext = f"IMD{j // 2 + 1:03d}", "PH2", ".bmp"
-        else:
-            name, source, ext = f"ISIC_{10000 + j:07d}", "ISIC2017", ".jpg"
-        img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3)
-        _write_image(Path(sym["image_dir"]) / f"{name}{ext}", img)
-        _write_image(Path(sym["mask_dir"]) / f"{name}.png", mask)
-        sym_rows.append([f"{name}{ext}", f"{name}.png", source, label])
-    _write_csv(Path(sym["csv"]), ["File", "Mask", "Dataset", "labels_symmetry"], sym_rows)
-    summary["symderm"] = {"images": len(sym_rows),
-                          "labels": {k: sum(1 for r_ in sym_rows if r_[3] == k) for k in (0, 1, 2)}}
-
-    # ---- ISIC 2019
-    i19 = paths["isic2019"]
-    gt_rows, meta_rows = [], []
-    pick = _rng(seed, "isic2019", 0).permutation(len(ham_images))[:n_isic2019_from_ham]
-    ham_by_id = {row[1]: row for row in ham_rows}
-    to_col = {v: k for k, v in _ISIC2019_FROM_HAM.items() if k != "SCC"}
-    for i in sorted(pick):
-        image_id, lesion, path, _ = ham_images[i]
-        shutil.copyfile(path, Path(i19["image_dir"]) / f"{image_id}.jpg")
-        col = to_col[lesion.cls]
-        gt_rows.append([image_id] + [1.0 if c == col else 0.0 for c in ISIC2019_COLUMNS])
-        row = ham_by_id[image_id]
-        meta_rows.append([image_id, row[4], row[6], row[0], row[5]])
-    n_unk = max(1, n_isic2019_new // 60) if n_isic2019_new >= 10 else 0
-    cols = _allocate(n_isic2019_new - n_unk, ISIC2019_FRACTIONS,
-                     max(1, n_isic2019_new // 40) if n_isic2019_new >= 16 else 0,
-                     "NV") if n_isic2019_new else {}
-    order19 = [c for c in cols for _ in range(cols[c])] + ["UNK"] * n_unk
-    _rng(seed, "isic2019", 0).shuffle(order19)
-    for j, col in enumerate(order19):
-        r = _rng(seed, "isic2019", 1 + j)
-        cls = _ISIC2019_FROM_HAM.get(col, str(r.choice(HAM_CLASSES)))
-        lesion = sample_lesion(cls, r)
-        image_id = f"ISIC_{53000 + j:07d}"
-        img, _ = render(lesion, r, W, H, hair=r.random() < 1 / 3, shift=True,
-                        frame=r.random() < 0.4)
-        _write_image(Path(i19["image_dir"]) / f"{image_id}.jpg", img)
-        gt_rows.append([image_id] + [1.0 if c == col else 0.0 for c in ISIC2019_COLUMNS])
-        lesion_id = f"BCN_{20000 + j:07d}" if r.random() < 0.8 else ""
-        meta_rows.append([image_id, float(5 * r.integers(3, 17)), str(r.choice(sites)),
-                          lesion_id, str(r.choice(["male", "female"]))])
-    order_idx = np.argsort([row[0] for row in gt_rows])
-    _write_csv(Path(i19["ground_truth"]), ["image"] + list(ISIC2019_COLUMNS),
-               [gt_rows[i] for i in order_idx])
-    _write_csv(Path(i19["metadata"]), ["image", "age_approx", "anatom_site_general",
-                                       "lesion_id", "sex"], [meta_rows[i] for i in order_idx])
-    summary["isic2019"] = {"images": len(gt_rows),
-                           "from_ham10000": len(pick),
-                           "classes": {c: sum(1 for r_ in gt_rows
-                                              if r_[1 + ISIC2019_COLUMNS.index(c)] == 1.0)
-                                       for c in ISIC2019_COLUMNS}}
-
-    # ---- ISIC 2016 part 3
-    i16 = paths["isic2016"]
-    counts16 = {}
-    number = 0
-    for part, n, gt_key, dir_key in (("train", n_isic2016_train, "train_ground_truth",
-                                      "train_image_dir"),
-                                     ("test", n_isic2016_test, "test_ground_truth",
-                                      "test_image_dir")):
-        rows = []
-        n_mal = max(2, int(round(0.2 * n)))
-        labels = np.array([1] * n_mal + [0] * (n - n_mal))
-        _rng(seed, "isic2016", 10_000 + len(part)).shuffle(labels)
-        for j, mal in enumerate(labels):
-            r = _rng(seed, "isic2016", 1 + number)
-            cls = "mel" if mal else str(r.choice(["nv", "nv", "nv", "bkl", "df", "vasc"]))
-            lesion = sample_lesion(cls, r)
-            image_id = f"ISIC_{number * 3 + (0 if part == 'train' else 1):07d}"
-            img, _ = render(lesion, r, W, H, hair=r.random() < 1 / 3)
-            _write_image(Path(i16[dir_key]) / f"{image_id}.jpg", img)
-            if part == "train":
-                rows.append([image_id, "malignant" if mal else "benign"])
-            else:
-                rows.append([image_id, float(mal)])
-            number += 1
-        _write_csv(Path(i16[gt_key]), None, rows)
-        counts16[part] = {"benign": int((labels == 0).sum()), "malignant": int(labels.sum())}
-    summary["isic2016"] = counts16
-    summary["seconds"] = round(time.perf_counter() - t0, 2)
-    summary["cpu_seconds"] = round(time.process_time() - c0, 2)
-    log(f"synthetic data under {out}: {summary}")
-    return summary
