@@ -60,7 +60,7 @@ def test_lesion_table_known_answers(tmp_path):
     assert m1["accuracy_mean"] == pytest.approx(0.5) and m1["accuracy_std"] == pytest.approx(0.0)
     assert m1["kappa_mean"] == pytest.approx(0.0)
     assert m3["accuracy_mean"] == pytest.approx(0.75)
-    assert m3["accuracy_std"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+    assert m3["accuracy_std"] == pytest.approx(0.25)             # np.std, ddof 0: |1 - .5| / 2
     # macro recall of model 1: classes 0, 1, 5 present -> (0 + 0 + 1) / 3
     assert m1["recall_mean"] == pytest.approx(1 / 3)
     # model 3 fold 1: recall per class 0: 1, 1: 0, 5: 1/2 -> 0.5; fold 0: 1 -> mean 0.75
@@ -133,7 +133,7 @@ def test_localisation_table_mean_std_over_images(tmp_path):
     assert list(table["model"]) == [1, 12]
     row = table.iloc[1]
     assert row["iou_mean"] == pytest.approx(0.3)
-    assert row["iou_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert row["iou_std"] == pytest.approx(0.1)                  # np.std, ddof 0
     assert row["pointing_mean"] == pytest.approx(0.5) and row["n_images"] == 2
 
 
@@ -234,3 +234,67 @@ def test_grid_cells_and_figures(tmp_path):
     pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5]}).to_csv(hist, index=False)
     with pytest.raises(ValueError, match="history.csv: missing column 'val_loss'"):
         training_curves([hist], tmp_path / "curves.png")
+
+
+def test_lesion_table_ensemble_rows(tmp_path):
+    """Tables 8b/10/14: the fold rows (estimate = folds) and one fold-ensemble row per model."""
+    t = [0, 1, 5]
+    probs = {0: [[0.6, 0.4, 0.0], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]],   # fold 0: right, wrong, right
+             1: [[0.2, 0.8, 0.0], [0.0, 0.8, 0.2], [0.0, 0.0, 1.0]]}   # fold 1: wrong, right, right
+    paths = []
+    for k, rows in probs.items():
+        p = lesion_file(tmp_path, "lae", "seg", k)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        df = pd.DataFrame({"image_id": ["a", "b", "c"], "target": t,
+                           "pred": np.argmax(rows, 1).choose([0, 1, 5])})
+        full = np.zeros((3, 7))
+        full[:, [0, 1, 5]] = rows
+        for j, c in enumerate(CLASSES):
+            df[f"prob_{c}"] = full[:, j]
+        df.to_csv(p, index=False)
+        paths.append(p)
+    table = tables.build_table("table8_lesion_test", paths)
+    assert list(table["estimate"]) == ["folds", "ensemble"]
+    folds, ens = table.iloc[0], table.iloc[1]
+    assert folds["accuracy_mean"] == pytest.approx(2 / 3) and folds["accuracy_std"] == 0.0
+    # mean probabilities: a (0.4, 0.6, 0) -> class 1, wrong; b (0, 0.6, 0.4) -> 1, right; c right
+    assert ens["model"] == 11 and ens["n_folds"] == 2
+    assert ens["accuracy_mean"] == pytest.approx(2 / 3) and np.isnan(ens["accuracy_std"])
+    assert ens["recall_mean"] == pytest.approx((0 + 1 + 1) / 3)
+    page = render_table_html(table, TABLES["table8_lesion_test"],
+                             read_reference(REFERENCE / "table8_lesion_test.csv"))
+    assert "fold ensemble (beyond the thesis)" in page and "ddof = 0" in page
+    assert "0.667 ± 0.000" in page
+    # the validation table has no ensemble rows (its folds predict different images)
+    assert "estimate" not in tables.lesion_table(paths).columns
+
+
+def test_per_class_reference_files():
+    """Tables 11/12: the thesis' per-class values under the report tables' names."""
+    for number, name in ((1, "table11_per_class_model1"), (3, "table12_per_class_model3")):
+        spec = tables.per_class_spec(number)
+        assert spec.name == name == tables.per_class_name(number) and spec.has_reference
+        ref = read_reference(REFERENCE / f"{name}.csv")
+        assert list(ref["class"]) == ["nv", "mel", "bkl", "bcc", "akiec", "vasc", "df"]
+        assert ref[[f"{m}_mean" for m in ("precision", "recall", "f1")]].notna().all().all()
+    ref11 = read_reference(REFERENCE / "table11_per_class_model1.csv").set_index("class")
+    ref12 = read_reference(REFERENCE / "table12_per_class_model3.csv").set_index("class")
+    assert ref11.loc["mel", "recall_mean"] == pytest.approx(0.6875)
+    assert ref12.loc["df", "f1_std"] == pytest.approx(0.0464)
+    assert (ref11["support"].sum(), ref12["support"].sum()) == (1999, 2003)
+    assert not tables.per_class_spec(2).has_reference
+
+
+def test_training_curves_plot_train_and_validation_accuracy(tmp_path):
+    from selcn.report.figures import _accuracy_columns, training_curves
+
+    hist = tmp_path / "results/lesion/ham10000/none-off/fold0/history.csv"
+    hist.parent.mkdir(parents=True)
+    df = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.7, 0.5],
+                       "val_loss": [1.1, 0.9, 1.0], "train_accuracy": [0.4, 0.6, 0.7],
+                       "accuracy": [0.35, 0.5, 0.45]})
+    df.to_csv(hist, index=False)
+    assert _accuracy_columns(df) == ["train_accuracy", "accuracy"]   # accuracy = validation
+    assert _accuracy_columns(df.drop(columns="train_accuracy")) == ["accuracy"]
+    assert training_curves([hist], tmp_path / "curves.png").stat().st_size > 5_000
+

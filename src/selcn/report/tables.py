@@ -4,9 +4,19 @@ Every table is a :class:`pandas.DataFrame` with the *key* columns of its rows (`
 ``classifier_mask``, ``symmetry_mask`` / ``variant`` / ``arch`` ...) followed, per metric, by
 ``<metric>_mean`` and ``<metric>_std`` (mean and standard deviation over the cross-validation
 folds, or over images for the localisation tables). Table 5 has one value per metric.
-Rows come in the thesis' order (model numbers 1-12, :func:`selcn.config.model_number`).
+Rows come in the thesis' order (model numbers 1-12, :func:`selcn.grid.model_number`).
 
-The row keys are read from the contract paths themselves, e.g.
+Every standard deviation is the population one, ``np.std`` (``ddof = 0``), as the thesis'
+code prints it (``np.std`` over the folds in ``train_classifier_final_cv.py``,
+``np.nanstd`` over the images in ``evaluate_cam.py``).
+
+Tables 8b, 10 and 14 (one test set for every fold) also hold, beyond the thesis, the **fold
+ensemble** of each model (:func:`selcn.ensemble.fold_ensemble`: mean class probability over
+its K fold models, arg-max -> one prediction per image): a key column ``estimate`` tells the
+rows apart (``folds`` = mean ± std over folds, as the thesis; ``ensemble`` = the metrics of
+the ensemble's predictions, no std). The ensemble rows follow the 12 fold rows.
+
+The row keys are read from the contract paths themselves (:func:`selcn.paths.parse_result_path`), e.g.
 ``results/lesion/ham10000/seg-lae/fold2/predictions_test.csv`` -> model 8, fold 2, so a
 Snakemake script passes its input list unchanged.
 """
@@ -21,7 +31,9 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS, model_number
+from selcn.grid import (CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS, SPLIT_LABELS,
+                        SYMMETRY_INPUT_MASKS, SYMMETRY_MODEL_NUMBERS, SymmetryVariant)
+from selcn.paths import parse_result_path
 from selcn.predictions import class_names, read_predictions
 
 __all__ = [
@@ -29,7 +41,9 @@ __all__ = [
     "LOCALISATION_METRICS", "SEGMENTATION_METRICS", "SYMMETRY_MODEL_NUMBERS",
     "parse_result_path", "fold_metrics", "summarise",
     "segmentation_table", "lesion_table", "symmetry_table", "architecture_table",
-    "localisation_table", "per_class_table", "build_table",
+    "localisation_table", "per_class_table", "build_table", "ensemble_table",
+    "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "ESTIMATE_FOLDS",
+    "ESTIMATE_ENSEMBLE",
 ]
 
 #: metrics of Tables 8, 10, 13, 14 (macro averages) + balanced accuracy as an extra column
@@ -38,7 +52,12 @@ LESION_METRICS: tuple[str, ...] = ("accuracy", "kappa", "precision", "recall", "
 #: metrics of Table 6 (weighted averages)
 SYMMETRY_METRICS: tuple[str, ...] = ("balanced_accuracy", "kappa", "precision", "recall", "f1")
 #: Tables 7, 9, 15: per-image CAM localisation, mean +- std over the images of the best fold
+#: (``pointing`` on the undilated mask, as the thesis; IoU and overlap on the dilated one)
 LOCALISATION_METRICS: tuple[str, ...] = ("iou", "overlap", "pointing")
+#: optional extra column of the localisation files (``cams.pointing_dilated``), not in the thesis
+LOCALISATION_EXTRA: tuple[str, ...] = ("pointing_dilated",)
+#: values of the ``estimate`` key of Tables 8b, 10, 14
+ESTIMATE_FOLDS, ESTIMATE_ENSEMBLE = "folds", "ensemble"
 #: Table 5 (``metrics_test.csv`` of each segmentation architecture)
 SEGMENTATION_METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity",
                                          "accuracy")
@@ -47,16 +66,11 @@ PER_CLASS_METRICS: tuple[str, ...] = ("precision", "recall", "f1")
 METRIC_LABELS: dict[str, str] = {
     "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "Kappa",
     "precision": "Precision", "recall": "Recall", "f1": "F1", "iou": "IoU",
-    "overlap": "Overlap", "pointing": "Pointing game", "dice": "Dice index",
+    "overlap": "Overlap", "pointing": "Pointing game",
+    "pointing_dilated": "Pointing game, dilated mask", "dice": "Dice index",
     "jaccard": "Jaccard", "sensitivity": "Pixel sensitivity",
     "specificity": "Pixel specificity", "support": "Support",
 }
-
-#: Table 6 row numbers of the thesis (model 1 from scratch, 2-4 ImageNet-pretrained)
-SYMMETRY_MODEL_NUMBERS: dict[str, int] = {
-    "scratch-none": 1, "pretrained-none": 2, "pretrained-seg": 3, "pretrained-lae": 4,
-}
-
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -75,6 +89,11 @@ class TableSpec:
 
 
 _LESION_KEYS = ("model", "classifier_mask", "symmetry_mask")
+#: keys of the tables with fold-ensemble rows (8b, 10, 14)
+_ENSEMBLE_KEYS = _LESION_KEYS + ("estimate",)
+_SD = "mean ± std over folds (np.std, ddof = 0)"
+_SD_IMAGES = "mean ± std over images (np.std, ddof = 0)"
+_ENS = "; fold ensembles (beyond the thesis)"
 
 TABLES: dict[str, TableSpec] = {s.name: s for s in (
     TableSpec("table5_segmentation",
@@ -82,50 +101,58 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
               ("arch",), SEGMENTATION_METRICS, kind="value"),
     TableSpec("table6_symmetry_val",
               "Table 6a — Symmetry classification (SymDerm v2.0), validation folds, "
-              "weighted averages, mean ± std over folds",
+              f"weighted averages, {_SD}",
               ("model", "variant"), SYMMETRY_METRICS),
     TableSpec("table6_symmetry_test",
               "Table 6b — Symmetry classification (SymDerm v2.0), test split, "
-              "weighted averages, mean ± std over folds",
+              f"weighted averages, {_SD}",
               ("model", "variant"), SYMMETRY_METRICS),
     TableSpec("table6c_symmetry_architectures",
               "Table 6c — Symmetry network architecture comparison (SymDerm v2.0, no mask), "
-              "weighted averages, mean ± std over folds",
+              f"weighted averages, {_SD}",
               ("arch", "split"), SYMMETRY_METRICS, group="split", has_reference=False),
     TableSpec("table7_symmetry_cam_localisation",
               "Table 7 — CAM localisation of the symmetry networks on HAM10000 "
-              "(best fold, mean ± std over images)",
-              ("model", "variant"), LOCALISATION_METRICS),
+              f"(best fold, {_SD_IMAGES})",
+              ("model", "variant"), LOCALISATION_METRICS + LOCALISATION_EXTRA),
     TableSpec("table8_lesion_val",
               "Table 8a — SE-LCN on HAM10000, validation folds, macro averages, "
-              "mean ± std over folds",
+              f"{_SD}",
               _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table8_lesion_test",
-              "Table 8b — SE-LCN on HAM10000, test split, macro averages, mean ± std over folds",
-              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+              f"Table 8b — SE-LCN on HAM10000, test split, macro averages, {_SD}{_ENS}",
+              _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table9_lesion_cam_localisation",
               "Table 9 — CAM localisation of the SE-LCN models on HAM10000 "
-              "(best fold, mean ± std over images)",
-              _LESION_KEYS, LOCALISATION_METRICS, group="classifier_mask"),
+              f"(best fold, {_SD_IMAGES})",
+              _LESION_KEYS, LOCALISATION_METRICS + LOCALISATION_EXTRA, group="classifier_mask"),
     TableSpec("table10_isic2019",
               "Table 10 — SE-LCN trained on HAM10000, evaluated on ISIC 2019, macro averages, "
-              "mean ± std over folds",
-              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+              f"{_SD}{_ENS}",
+              _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table13_isic2016_val",
               "Table 13 — SE-LCN on ISIC 2016, validation folds, macro averages, "
-              "mean ± std over folds",
+              f"{_SD}",
               _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table14_isic2016_test",
-              "Table 14 — SE-LCN on ISIC 2016, test split, macro averages, mean ± std over folds",
-              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
+              f"Table 14 — SE-LCN on ISIC 2016, test split, macro averages, {_SD}{_ENS}",
+              _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table15_isic2016_cam_localisation",
               "Table 15 — CAM localisation of the SE-LCN models trained on ISIC 2016 "
-              "(best fold, mean ± std over images)",
-              _LESION_KEYS, LOCALISATION_METRICS, group="classifier_mask"),
+              f"(best fold, {_SD_IMAGES})",
+              _LESION_KEYS, LOCALISATION_METRICS + LOCALISATION_EXTRA, group="classifier_mask"),
 )}
 
-#: the thesis' Tables 11 and 12 are the per-class tables of models 1 and 3
+#: the thesis' Tables 11 and 12 are (by their captions) the per-class tables of models 1 and 3
 PER_CLASS_TABLE_NUMBERS: dict[int, int] = {1: 11, 3: 12}
+
+
+def per_class_name(number: int) -> str:
+    """File name of the per-class table of model ``number``: ``table11_per_class_model1``,
+    ``table12_per_class_model3`` (the thesis' Tables 11 / 12), else ``per_class_model<n>``;
+    ``config/reference/<name>.csv`` holds the thesis' values of Tables 11 and 12."""
+    table = PER_CLASS_TABLE_NUMBERS.get(number)
+    return f"table{table}_per_class_model{number}" if table else f"per_class_model{number}"
 
 
 def per_class_spec(number: int, name: str | None = None) -> TableSpec:
@@ -133,50 +160,13 @@ def per_class_spec(number: int, name: str | None = None) -> TableSpec:
     table = PER_CLASS_TABLE_NUMBERS.get(number)
     prefix = f"Table {table} — " if table else ""
     return TableSpec(
-        name or f"per_class_model{number}",
-        f"{prefix}Per-class metrics of model {number} on the HAM10000 test split, "
-        "mean ± std over folds",
-        ("class",), PER_CLASS_METRICS + ("support",), has_reference=False)
+        name or per_class_name(number),
+        f"{prefix}Per-class metrics of model {number} on the HAM10000 test split, {_SD}",
+        ("class",), PER_CLASS_METRICS + ("support",), has_reference=table is not None)
 
 
 # ---- reading -----------------------------------------------------------------------------
 # Prediction files are read (and checked, errors naming file and field) by selcn.predictions.
-
-
-_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("lesion", re.compile(
-        r"lesion/(?P<dataset>[^/]+)/(?P<classifier_mask>none|seg|lae)-"
-        r"(?P<symmetry_mask>off|none|seg|lae)/(?:fold(?P<fold>\d+)/)?(?P<file>[^/]+)$")),
-    ("symmetry_arch", re.compile(
-        r"symmetry_arch/(?P<arch>[^/]+)/fold(?P<fold>\d+)/(?P<file>[^/]+)$")),
-    ("symmetry", re.compile(
-        r"symmetry/(?P<variant>(?:pretrained|scratch)-(?:none|seg|lae))/"
-        r"(?:fold(?P<fold>\d+)/)?(?P<file>[^/]+)$")),
-    ("segmentation", re.compile(r"segmentation/(?P<arch>[^/]+)/(?P<file>[^/]+)$")),
-)
-
-
-def parse_result_path(path: str | Path) -> dict:
-    """The wildcards of a contract path, e.g. ``.../lesion/ham10000/seg-lae/fold2/x.csv`` ->
-    ``{"stage": "lesion", "dataset": "ham10000", "classifier_mask": "seg",
-    "symmetry_mask": "lae", "fold": 2, "file": "x.csv", "model": 8}``."""
-    text = Path(path).as_posix()
-    for stage, pattern in _PATTERNS:
-        m = pattern.search(text)
-        if m:
-            out = {"stage": stage, **{k: v for k, v in m.groupdict().items() if v is not None}}
-            if "fold" in out:
-                out["fold"] = int(out["fold"])
-            if "split" not in out:
-                sm = re.match(r"predictions_(\w+)\.csv$", out["file"])
-                if sm:
-                    out["split"] = sm.group(1)
-            if stage == "lesion":
-                out["model"] = model_number(out["classifier_mask"], out["symmetry_mask"])
-            if stage == "symmetry":
-                out["model"] = SYMMETRY_MODEL_NUMBERS.get(out["variant"])
-            return out
-    raise ValueError(f"{path}: not a result path of the workflow (docs/contracts.md)")
 
 
 # ---- aggregation -------------------------------------------------------------------------
@@ -200,8 +190,9 @@ def fold_metrics(paths: Iterable[str | Path], *, average: str = "macro") -> pd.D
 
 
 def summarise(per_fold: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], *,
-              ddof: int = 1, count: str = "n_folds") -> pd.DataFrame:
-    """Mean and standard deviation (``ddof``) of ``metrics`` per group of ``keys``, as
+              ddof: int = 0, count: str = "n_folds") -> pd.DataFrame:
+    """Mean and standard deviation (``ddof``; 0 = ``np.std``, the thesis' convention) of
+    ``metrics`` per group of ``keys``, as
     ``<metric>_mean`` / ``<metric>_std`` columns, plus the group size in ``count``.
     Groups keep their first appearance's order."""
     missing = [m for m in list(keys) + list(metrics) if m not in per_fold.columns]
@@ -229,30 +220,70 @@ def _check_single(per: pd.DataFrame, key: str, what: str) -> None:
 
 
 def lesion_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = LESION_METRICS,
-                 ddof: int = 1) -> pd.DataFrame:
+                 ddof: int = 0, ensemble: bool = False) -> pd.DataFrame:
     """Tables 8, 10, 13, 14: one row per lesion model (thesis order), macro averages,
-    mean ± std over folds, from ``results/lesion/{dataset}/{cm}-{sm}/fold{k}/predictions_*.csv``."""
+    mean ± std over folds, from ``results/lesion/{dataset}/{cm}-{sm}/fold{k}/predictions_*.csv``.
+
+    With ``ensemble`` (a test set shared by the folds: Tables 8b, 10, 14) a key column
+    ``estimate`` is added (``folds`` for these rows) and one more row per model follows the
+    fold rows: the metrics of its fold ensemble (``estimate = ensemble``, ``<m>_mean`` = the
+    ensemble's value, ``<m>_std`` empty, ``n_folds`` = the ensemble's members)."""
+    paths = list(paths)
     per = fold_metrics(paths, average="macro")
     if (per["stage"] != "lesion").any():
         raise ValueError("lesion_table: every file must be a lesion prediction file")
     _check_single(per, "split", "lesion_table")
     _check_single(per, "dataset", "lesion_table")
-    return _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof))
+    table = _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof))
+    if not ensemble:
+        return table
+    table.insert(len(_LESION_KEYS), "estimate", ESTIMATE_FOLDS)
+    return pd.concat([table, ensemble_table(paths, metrics)], ignore_index=True)
+
+
+def ensemble_table(paths: Iterable[str | Path], metrics: Sequence[str] = LESION_METRICS,
+                   *, average: str = "macro") -> pd.DataFrame:
+    """One row per lesion model: ``model, classifier_mask, symmetry_mask, estimate
+    (= "ensemble"), n_folds`` and ``<m>_mean`` (the metric of the fold ensemble's predictions,
+    :func:`selcn.ensemble.ensembles_by_model`), ``<m>_std`` (empty), thesis order."""
+    from selcn.ensemble import ensembles_by_model
+    from selcn.metrics import classification_metrics
+
+    paths = list(paths)
+    members: dict[int, int] = {}
+    keys: dict[int, dict] = {}
+    for path in paths:
+        k = parse_result_path(path)
+        members[k["model"]] = members.get(k["model"], 0) + 1
+        keys[k["model"]] = k
+    rows = []
+    for number, frame in ensembles_by_model(paths).items():
+        values = classification_metrics(frame["target"].to_numpy(), frame["pred"].to_numpy(),
+                                        average=average)
+        row = {"model": int(number), "classifier_mask": keys[number]["classifier_mask"],
+               "symmetry_mask": keys[number]["symmetry_mask"], "n_folds": members[number],
+               "estimate": ESTIMATE_ENSEMBLE}
+        for m in metrics:
+            row[f"{m}_mean"], row[f"{m}_std"] = float(values[m]), np.nan
+        rows.append(row)
+    columns = list(_ENSEMBLE_KEYS) + ["n_folds"] + [f"{m}_{s}" for m in metrics
+                                                     for s in ("mean", "std")]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _symmetry_order(table: pd.DataFrame) -> pd.DataFrame:
-    pretrained = table["variant"].str.startswith("pretrained")
-    mask = table["variant"].str.split("-").str[1]
+    variants = table["variant"].map(SymmetryVariant.parse)
     table = table.assign(
         _n=table["model"].fillna(99).astype(int),
-        _m=mask.map({m: i for i, m in enumerate(CLASSIFIER_MASKS)}), _p=pretrained)
+        _m=[SYMMETRY_INPUT_MASKS.index(v.mask) for v in variants],
+        _p=[v.pretrained for v in variants])
     table = table.sort_values(["_n", "_p", "_m"], kind="stable").drop(columns=["_n", "_m", "_p"])
     table["model"] = table["model"].astype("Int64")
     return table.reset_index(drop=True)
 
 
 def symmetry_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = SYMMETRY_METRICS,
-                   ddof: int = 1) -> pd.DataFrame:
+                   ddof: int = 0) -> pd.DataFrame:
     """Table 6a/6b: one row per symmetry variant, weighted averages, mean ± std over folds,
     from ``results/symmetry/{variant}/fold{k}/predictions_{split}.csv``. ``model`` is the
     thesis' row number (empty for variants the thesis did not train, e.g. ``scratch-seg``)."""
@@ -266,7 +297,7 @@ def symmetry_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = SYMM
 
 def architecture_table(paths: Iterable[str | Path], *,
                        metrics: Sequence[str] = SYMMETRY_METRICS,
-                       ddof: int = 1) -> pd.DataFrame:
+                       ddof: int = 0) -> pd.DataFrame:
     """The symmetry architecture comparison: one row per architecture and split
     (``val`` first), weighted averages, mean ± std over folds, from
     ``results/symmetry_arch/{arch}/fold{k}/predictions_{split}.csv``."""
@@ -283,7 +314,7 @@ def _read_localisation(path: str | Path) -> pd.DataFrame:
     for col in ("image_id",) + LOCALISATION_METRICS:
         if col not in df.columns:
             raise ValueError(f"{path}: missing column '{col}' (have: {', '.join(df.columns)})")
-    for col in LOCALISATION_METRICS:
+    for col in LOCALISATION_METRICS + tuple(c for c in LOCALISATION_EXTRA if c in df.columns):
         values = pd.to_numeric(df[col], errors="coerce")
         if values.isna().any():
             raise ValueError(f"{path}: column '{col}' must be numeric "
@@ -292,9 +323,10 @@ def _read_localisation(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def localisation_table(paths: Iterable[str | Path], *, ddof: int = 1) -> pd.DataFrame:
+def localisation_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFrame:
     """Tables 7, 9, 15: mean ± std over images of IoU, overlap and pointing game (the rate),
-    one row per model, from the per-image ``localisation*.csv`` of each model's best fold."""
+    one row per model, from the per-image ``localisation*.csv`` of each model's best fold;
+    also of ``pointing_dilated`` when every file has that column."""
     frames = []
     for path in paths:
         keys = parse_result_path(path)
@@ -312,11 +344,13 @@ def localisation_table(paths: Iterable[str | Path], *, ddof: int = 1) -> pd.Data
     stages = per["stage"].unique()
     if len(stages) != 1 or stages[0] not in ("lesion", "symmetry"):
         raise ValueError(f"localisation_table: expected files of one stage, got {list(stages)}")
+    metrics = LOCALISATION_METRICS + tuple(
+        c for c in LOCALISATION_EXTRA if all(c in f.columns for f in frames))
     if stages[0] == "lesion":
-        return _lesion_order(summarise(per, _LESION_KEYS, LOCALISATION_METRICS, ddof=ddof,
+        return _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof,
                                        count="n_images"))
     per["model"] = per["variant"].map(SYMMETRY_MODEL_NUMBERS)
-    return _symmetry_order(summarise(per, ("model", "variant"), LOCALISATION_METRICS,
+    return _symmetry_order(summarise(per, ("model", "variant"), metrics,
                                      ddof=ddof, count="n_images"))
 
 
@@ -337,7 +371,7 @@ def segmentation_table(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def per_class_table(paths: Iterable[str | Path], *, ddof: int = 1) -> pd.DataFrame:
+def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFrame:
     """Tables 11/12: per-class precision / recall / F1 (mean ± std over folds) and support
     of one model, from its fold prediction files; classes in label order."""
     from selcn.metrics import per_class_report
@@ -377,17 +411,19 @@ def build_table(name: str, paths: Sequence[str | Path]) -> pd.DataFrame:
         return segmentation_table(paths)
     if name == "table6c_symmetry_architectures":
         return architecture_table(paths)
-    if spec.metrics == LOCALISATION_METRICS:
+    if spec.metrics[:len(LOCALISATION_METRICS)] == LOCALISATION_METRICS:
         return localisation_table(paths)
     if name.startswith("table6"):
         return symmetry_table(paths)
-    return lesion_table(paths)
+    return lesion_table(paths, ensemble="estimate" in spec.keys)
 
 
 def display_labels() -> Mapping[str, Mapping[str, str]]:
     """Readable values of the key columns (for the HTML tables)."""
     return {
         "classifier_mask": {m: MASK_LABELS[m] for m in CLASSIFIER_MASKS},
-        "symmetry_mask": {m: MASK_LABELS[m] for m in SYMMETRY_MASKS},
-        "split": {"val": "validation folds", "test": "test split"},
+        "symmetry_mask": {m: MASK_LABELS[m] for m in CAM_SOURCES},
+        "split": dict(SPLIT_LABELS),
+        "estimate": {ESTIMATE_FOLDS: "mean ± std over folds",
+                     ESTIMATE_ENSEMBLE: "fold ensemble (beyond the thesis)"},
     }
