@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from selcn.grid import MASK_NOUNS, SymmetryVariant
 from selcn.report.tables import METRIC_LABELS, TableSpec, display_labels
 
 __all__ = ["render_table_html", "render_stats_html", "write_table", "write_stats",
@@ -26,7 +27,7 @@ KEY_LABELS: dict[str, str] = {
     "model": "Model", "classifier_mask": "Classifier input mask",
     "symmetry_mask": "Symmetry CAM",
     "variant": "Symmetry network", "arch": "Architecture", "split": "Split", "class": "Class",
-    "baseline": "Baseline",
+    "baseline": "Baseline", "estimate": "Estimate",
 }
 COUNT_LABELS = {"n_folds": "Folds", "n_images": "Images"}
 
@@ -81,9 +82,8 @@ def _key_text(key: str, value) -> str:
     if _is_missing(value):
         return "—"
     if key == "variant":
-        init, mask = str(value).split("-", 1)
-        mask_text = {"none": "no mask", "seg": "segmentation mask", "lae": "LAE mask"}[mask]
-        return f"{'ImageNet-pretrained' if init == 'pretrained' else 'from scratch'}, {mask_text}"
+        v = SymmetryVariant.parse(value)
+        return f"{'ImageNet-pretrained' if v.pretrained else 'from scratch'}, {MASK_NOUNS[v.mask]}"
     return display_labels().get(key, {}).get(str(value), str(value))
 
 
@@ -216,8 +216,16 @@ def render_stats_html(table: pd.DataFrame, title: str, *, metrics: Sequence[str]
     pct = f"{100 * confidence:g} %"
     head = ["Model", "Classifier input mask", "Symmetry CAM", "Baseline", "Folds", "Images"]
     labels = {"accuracy": "accuracy", "f1": "macro F1"}
-    head += [f"Δ {labels.get(m, METRIC_LABELS.get(m, m))} [{pct} CI]" for m in metrics]
-    head += ["McNemar b / c", "McNemar p"]
+    for m in metrics:
+        head += [f"Δ {labels.get(m, METRIC_LABELS.get(m, m))} [{pct} CI]",
+                 f"bootstrap p ({labels.get(m, m)}), Holm"]
+    fold_cols = [c for c in table.columns if str(c).startswith("mcnemar_p_fold")]
+    head += ["Ensemble accuracy (baseline → model)", "McNemar b / c (ensembles)",
+             "McNemar p (ensembles)", "McNemar p, Holm", "McNemar p per fold"]
+
+    def p_text(value) -> str:
+        return "—" if _is_missing(value) else f"{float(value):.3g}"
+
     rows = []
     for _, r in table.iterrows():
         cells = [str(int(r["model"])), _key_text("classifier_mask", r["classifier_mask"]),
@@ -227,7 +235,12 @@ def render_stats_html(table: pd.DataFrame, title: str, *, metrics: Sequence[str]
             lo, hi = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
             mark = " *" if lo > 0 or hi < 0 else ""
             cells.append(f"{r[f'{m}_diff']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{mark}")
-        cells += [f"{int(r['mcnemar_b'])} / {int(r['mcnemar_c'])}", f"{r['mcnemar_p']:.3g}"]
+            cells.append(f"{p_text(r[f'{m}_p'])} → {p_text(r[f'{m}_p_holm'])}")
+        cells += [f"{r['ensemble_accuracy_base']:.{digits}f} → "
+                  f"{r['ensemble_accuracy_model']:.{digits}f}",
+                  f"{int(r['mcnemar_b'])} / {int(r['mcnemar_c'])}", p_text(r["mcnemar_p"]),
+                  p_text(r["mcnemar_p_holm"]),
+                  " / ".join(p_text(r[c]) for c in fold_cols if not _is_missing(r[c]))]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     if not rows:
         rows.append(f'<tr><td colspan="{len(head)}">no model with a baseline in this run</td></tr>')
@@ -235,12 +248,18 @@ def render_stats_html(table: pd.DataFrame, title: str, *, metrics: Sequence[str]
                   + "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
     notes = [
         "Each model against the baseline of its group (same classifier input mask, no CAM "
-        "transfer: models 1, 5, 9) on the test split. Δ = model − baseline, averaged over folds; "
-        f"{pct} percentile bootstrap interval over test images (one resample of the test images "
-        "per replicate, applied to every fold, differences averaged over folds); * = interval "
-        "excludes 0. McNemar: exact binomial test on the predictions pooled over folds; "
-        "b = baseline right and model wrong, c = baseline wrong and model right. "
-        "Not in the thesis.",
+        "transfer: models 1, 5, 9) on the test split, one observation per test image. "
+        "Δ = model − baseline, averaged over folds; "
+        f"{pct} percentile bootstrap interval over test images (one resample of the test image "
+        "ids per replicate, shared by all folds, differences averaged over folds); * = interval "
+        "excludes 0; bootstrap p = 2·min(P*(Δ ≤ 0), P*(Δ ≥ 0)), the p-value that inverts the "
+        "interval. McNemar: exact two-sided binomial test, p = binomtest(b, b + c, 0.5), on the "
+        "fold ensembles of model and baseline (mean class probability over the K fold models, "
+        "arg-max: one prediction per image); b = baseline right and model wrong, c = baseline "
+        "wrong and model right. Holm: step-down adjustment over the comparisons of this table "
+        "(9 for the full grid), per metric. The per-fold McNemar p-values (each fold alone, "
+        "uncorrected) are shown for reference; pooling the folds, which counts each image K "
+        "times, is not done. Not in the thesis.",
         html.escape(note) if note else ""]
     return _page(title, notes, table_html)
 
