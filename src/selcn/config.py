@@ -76,13 +76,14 @@ def validate_config(config: Mapping, schema_path: Path | None = None,
             prefix = "" if where == "<top level>" else where + "."
             keys = ", ".join(f"'{prefix}{k}'" for k in extra)
             raise ConfigError(f"{source}: unknown key {keys} (allowed here: {', '.join(allowed)})")
-        raise ConfigError(f"{source}: invalid value at '{where}': {err.message}")
-    data = cfg["data"]
-    for name, size in (("data.image_size", data["image_size"]),
-                       ("segmentation.input_size", cfg["segmentation"]["input_size"])):
-        if size % 16:
-            raise ConfigError(f"{source}: '{name}' = {size} must be divisible by 16 "
-                              "(DeepLabV3+ output stride)")
+        why = err.schema.get("description") if isinstance(err.schema, Mapping) else None
+        raise ConfigError(f"{source}: invalid value at '{where}': {err.message}"
+                          + (f" ({why})" if why else ""))
+    for name in ("lr", "momentum", "weight_decay"):  # what JSON Schema cannot say: low < high
+        low, high = cfg["hpo"]["space"][name]
+        if not low < high:
+            raise ConfigError(f"{source}: invalid value at 'hpo.space.{name}': [{low}, {high}] "
+                              "must be [low, high] with low < high")
     return cfg
 
 
