@@ -1,4 +1,5 @@
-"""Figure 5: HAM10000 images before and after hair removal."""
+"""Figure 5: the HAM10000 images with the largest hair-mask fraction, before and after hair
+removal (every image of the metadata is scored)."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
@@ -8,6 +9,8 @@ from selcn.report.data_figures import pick_hairy, plot_hair_removal
 
 p = snakemake.params.paths
 table = read_ham10000(p["metadata"], p["image_dirs"], None)
-chosen = pick_hairy(table["path"].tolist(), n=snakemake.params.n, seed=snakemake.params.seed)
-print("images:", chosen)
-plot_hair_removal(chosen, snakemake.output.figure)
+chosen = pick_hairy(table["path"].tolist(), n=snakemake.params.n, threads=snakemake.threads)
+for path, fraction in chosen:
+    print(f"{path}: hair-mask fraction {fraction:.4f}")
+plot_hair_removal([c[0] for c in chosen], snakemake.output.figure,
+                  fractions=[c[1] for c in chosen])
