@@ -2,14 +2,13 @@
 both configs (the paper config plans without the real data)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from helpers import run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -26,21 +25,12 @@ TARGETS = ["results/figures/fig5_hair_removal.png", "results/figures/fig6_class_
            "results/splits/leakage_check.json"]
 
 
-def _snakemake(repo, workdir, *args, timeout=300):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
-           "--directory", str(workdir), *args]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                          env=env)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 def test_data_stage_runs_on_a_tiny_config(repo, tmp_path):
     override = tmp_path / "tiny.yaml"
     override.write_text(yaml.safe_dump(TINY))
-    rc, out = _snakemake(repo, tmp_path, "--configfile", str(repo / "config" / "config.yaml"),
-                         str(override), "--cores", "2", *TARGETS)
-    assert rc == 0, out[-4000:]
+    run = run_snakemake(tmp_path, "--configfile", str(repo / "config" / "config.yaml"),
+                        str(override), "--cores", "2", *TARGETS, timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     res = tmp_path / "results"
     for ds, masks in (("ham10000", True), ("symderm", True), ("isic2019", False),
                       ("isic2016", False)):
@@ -64,15 +54,18 @@ def test_data_stage_runs_on_a_tiny_config(repo, tmp_path):
     log = (res / "logs" / "data" / "cache_ham10000.log").read_text()
     assert "cache ham10000" in log and "100%" in log                 # tqdm progress in the log
     # nothing to do the second time
-    rc, out = _snakemake(repo, tmp_path, "--configfile", str(repo / "config" / "config.yaml"),
-                         str(override), "-n", *TARGETS)
-    assert rc == 0 and "Nothing to be done" in out, out[-2000:]
+    run = run_snakemake(tmp_path, "--configfile", str(repo / "config" / "config.yaml"),
+                        str(override), "-n", *TARGETS, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0 and "Nothing to be done" in out, out[-2000:]
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "paper.yaml"])
 def test_dry_run_of_both_configs(repo, tmp_path, config):
-    rc, out = _snakemake(repo, tmp_path, "--configfile", str(repo / "config" / config), "-n")
-    assert rc == 0, out[-4000:]
+    run = run_snakemake(tmp_path, "--configfile", str(repo / "config" / config), "-n",
+                        timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
     assert "cache_dataset" in out and "split_dataset" in out and "check_splits" in out
     if config == "paper.yaml":                 # real data absent: planned, and said so
         assert "synthetic_data" not in out

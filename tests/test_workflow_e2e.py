@@ -6,15 +6,12 @@ A reduced grid (classifier masks none|seg x symmetry masks off|seg, 2 folds, HAM
 not that the networks learn (the demo and the stage tests do that).
 """
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from helpers import run_snakemake
 from selcn.predictions import read_predictions
 
 pytestmark = pytest.mark.slow
@@ -37,20 +34,11 @@ TINY = {
 }
 
 
-def _snakemake(repo, workdir, *args, timeout=900):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(repo / "config" / "config.yaml"),
-           str(workdir / "tiny.yaml"), *args]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                          env=env)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 def test_whole_cascade_runs_and_reports(repo, tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    rc, out = _snakemake(repo, tmp_path, "--cores", "2")
-    assert rc == 0, out[-6000:]
+    configs = ("--configfile", str(repo / "config" / "config.yaml"), str(tmp_path / "tiny.yaml"))
+    run = run_snakemake(tmp_path, *configs, "--cores", "2", timeout=900)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
     res = tmp_path / "results"
 
     # segmentation -> masks for every dataset this grid uses (not ISIC 2016), aligned with the cache
@@ -68,7 +56,8 @@ def test_whole_cascade_runs_and_reports(repo, tmp_path):
         assert 0.0 <= float(cams.min()) and float(cams.max()) <= 1.0
 
     # the lesion grid: every cell x fold wrote predictions of the 7 classes
-    test_ids = set(pd.read_csv(res / "splits" / "ham10000.csv").query("split == 'test'")["image_id"])
+    splits = pd.read_csv(res / "splits" / "ham10000.csv")
+    test_ids = set(splits.query("split == 'test'")["image_id"])
     for cell in ("none-off", "none-seg", "seg-off", "seg-seg"):
         for fold in (0, 1):
             pred = read_predictions(res / "lesion" / "ham10000" / cell / f"fold{fold}" /
@@ -88,11 +77,12 @@ def test_whole_cascade_runs_and_reports(repo, tmp_path):
         assert (res / "tables" / f"{name}.html").stat().st_size > 500, name
 
     # the report a supervisor opens
-    rc, out = _snakemake(repo, tmp_path, "--report", str(res / "report.html"), timeout=300)
-    assert rc == 0, out[-4000:]
+    run = run_snakemake(tmp_path, *configs, "--report", str(res / "report.html"), timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     html = (res / "report.html").read_text(errors="replace")
     assert "Table 8" in html and "Table 5" in html
 
     # a second run has nothing to do
-    rc, out = _snakemake(repo, tmp_path, "-n")
-    assert rc == 0 and "Nothing to be done" in out, out[-2000:]
+    run = run_snakemake(tmp_path, *configs, "-n", timeout=900)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0 and "Nothing to be done" in out, out[-2000:]
