@@ -255,6 +255,7 @@ def tiny_config(**hpo):
     })
 
 
+@pytest.mark.slow
 def test_segmentation_search_trains_real_models(tmp_path):
     from selcn.hpo import search_network
 

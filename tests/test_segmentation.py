@@ -194,6 +194,7 @@ def test_select_architecture_picks_the_best_metric(tmp_path):
 
 
 # ---- training end to end ---------------------------------------------------------------
+@pytest.mark.slow
 def test_train_segmentation_writes_the_contract_files(tmp_path):
     make_cache(tmp_path / "cache")
     out = tmp_path / "seg" / "unet"
@@ -209,6 +210,7 @@ def test_train_segmentation_writes_the_contract_files(tmp_path):
     assert meta["arch"] == "unet" and meta["input_size"] == SIDE
 
 
+@pytest.mark.slow
 def test_train_segmentation_learns_disks(tmp_path):
     """A few epochs on 18 training disks already segment the 6 test disks."""
     make_cache(tmp_path / "cache", n=24, seed=3)
