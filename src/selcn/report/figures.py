@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from selcn.atomic import save_figure
-from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS, model_number  # noqa: E402
+from selcn.grid import CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS, model_number  # noqa: E402
 from selcn.report.tables import (METRIC_LABELS, fold_metrics, localisation_table,  # noqa: E402
                                  parse_result_path, summarise)
 
@@ -65,12 +65,12 @@ def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
         raise ValueError("grid_heatmap: no metric to draw")
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
     rows = [MASK_LABELS[m] if m != "none" else "Without masks" for m in CLASSIFIER_MASKS]
-    cols = [MASK_LABELS[m] for m in SYMMETRY_MASKS]
+    cols = [MASK_LABELS[m] for m in CAM_SOURCES]
     for ax, metric in zip(axes[0], metrics):
-        mean = np.full((len(CLASSIFIER_MASKS), len(SYMMETRY_MASKS)), np.nan)
+        mean = np.full((len(CLASSIFIER_MASKS), len(CAM_SOURCES)), np.nan)
         annot = np.full(mean.shape, "", dtype=object)
         for _, c in cells[cells["metric"] == metric].iterrows():
-            i, j = CLASSIFIER_MASKS.index(c["classifier_mask"]), SYMMETRY_MASKS.index(c["symmetry_mask"])
+            i, j = CLASSIFIER_MASKS.index(c["classifier_mask"]), CAM_SOURCES.index(c["symmetry_mask"])
             mean[i, j] = c["mean"]
             std = "" if pd.isna(c["std"]) else f"\n± {c['std']:.3f}"
             annot[i, j] = f"{c['mean']:.3f}{std}\n(model {model_number(c['classifier_mask'], c['symmetry_mask'])})"
@@ -117,8 +117,11 @@ def _accuracy_columns(df: pd.DataFrame) -> list[str]:
 
 def training_curves(history_paths: Sequence[str | Path], out_path: str | Path, *,
                     title: str = "", dpi: int = 100) -> Path:
-    """Thesis Figures 11-13: per model (one row each, thesis order) the train / validation
-    loss and accuracy per epoch of its first fold's ``history.csv``."""
+    """Thesis Figures 11-13: per model (one row each, thesis order) the training and
+    validation loss and accuracy per epoch of its first fold's ``history.csv``: columns
+    ``train_loss``, ``val_loss``, ``train_accuracy`` (accuracy on the training batches of the
+    epoch, recorded on the fly) and ``accuracy`` / ``val_accuracy`` (validation); an older
+    history without ``train_accuracy`` shows the validation accuracy alone, and says so."""
     items = []
     for path in history_paths:
         keys = parse_result_path(path)
@@ -144,6 +147,9 @@ def training_curves(history_paths: Sequence[str | Path], out_path: str | Path, *
         if not acc_cols:
             ax_acc.text(0.5, 0.5, "no accuracy logged", ha="center", va="center",
                         transform=ax_acc.transAxes)
+        elif not any(c.startswith("train") for c in acc_cols):
+            ax_acc.text(0.02, 0.02, "training accuracy not in this history", fontsize=7,
+                        transform=ax_acc.transAxes, color="0.4")
         ax_acc.set_ylabel("accuracy")
         best = df.loc[df["val_loss"].idxmin(), "epoch"] if df["val_loss"].notna().any() else None
         for ax in (ax_loss, ax_acc):
