@@ -2,8 +2,8 @@
 
 import pytest
 
-from selcn.config import (ConfigError, grid, load_config, model_number, train_params,
-                          validate_config)
+from selcn.config import (ConfigError, canonical, config_params, load_config, ordered,
+                          train_params, validate_config)
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
@@ -11,23 +11,6 @@ def test_shipped_configs_validate(repo, name):
     cfg = load_config(repo / "config" / name)
     assert cfg["lesion"]["train"]["patience"] >= 1
     assert cfg["cams"]["threshold"] == 0.5  # default filled in
-
-
-def test_paper_grid_is_the_thesis_grid(repo):
-    g = grid(load_config(repo / "config" / "paper.yaml"))
-    models = g.models()
-    assert [m["number"] for m in models] == list(range(1, 13))
-    assert len(models) * len(g.lesion_folds) == 48
-    assert g.symmetry_folds == (0, 1, 2)
-    assert g.symmetry_variants == ("scratch-none", "pretrained-none", "pretrained-seg",
-                                   "pretrained-lae")
-
-
-def test_model_numbers_follow_thesis_order():
-    assert model_number("none", "off") == 1
-    assert model_number("none", "seg") == 3
-    assert model_number("seg", "off") == 5
-    assert model_number("lae", "lae") == 12
 
 
 def test_unknown_key_is_named():
@@ -49,12 +32,6 @@ def test_missing_file_is_named(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_cam_masks_need_symmetry_models():
-    cfg = validate_config({"symmetry": {"masks": ["none"]}})
-    with pytest.raises(ConfigError, match="symmetry.masks"):
-        grid(cfg)
-
-
 def test_train_params_hpo_overrides(tmp_path):
     cfg = validate_config({"lesion": {"train": {"lr": 0.1, "batch_size": 4}}})
     assert train_params(cfg, "lesion")["lr"] == 0.1
@@ -63,3 +40,31 @@ def test_train_params_hpo_overrides(tmp_path):
     p = train_params(cfg, "lesion", best)
     assert (p["lr"], p["batch_size"], p["weighted_loss"]) == (0.001, 16, False)
     assert p["max_epochs"] == 100
+
+
+def test_canonical_ignores_key_order_and_formatting():
+    a = {"b": 1, "a": {"y": [1, 2], "x": 0.001}}
+    b = {"a": {"x": 1e-3, "y": [1, 2]}, "b": 1}
+    assert canonical(a) == canonical(b) == '{"a":{"x":0.001,"y":[1,2]},"b":1}'
+    assert canonical({"a": [2, 1]}) != canonical({"a": [1, 2]})      # list order is meaningful
+    assert canonical({"lr": 0.01}) != canonical({"lr": 0.001})
+    with pytest.raises(ValueError):
+        canonical({"x": float("nan")})
+
+
+def test_ordered_sorts_every_mapping_so_repr_is_stable():
+    a = ordered({"b": {"d": 1, "c": 2}, "a": [{"z": 1, "y": 2}]})
+    assert list(a) == ["a", "b"] and list(a["b"]) == ["c", "d"] and list(a["a"][0]) == ["y", "z"]
+    assert repr(a) == repr(ordered({"a": [{"y": 2, "z": 1}], "b": {"c": 2, "d": 1}}))
+
+
+def test_config_params_selects_sections_without_resources(repo):
+    cfg = load_config(repo / "config" / "config.yaml")
+    text = config_params(cfg, "lesion", "seed", "data.balance")
+    assert '"seed":42' in text and '"resources"' not in text and '"data.balance":{' in text
+    other = dict(cfg, lesion={**cfg["lesion"], "resources": {"mem_mb": 1}})
+    assert config_params(other, "lesion") == config_params(cfg, "lesion")
+    changed = dict(cfg, lesion={**cfg["lesion"], "train": {**cfg["lesion"]["train"], "lr": 0.5}})
+    assert config_params(changed, "lesion") != config_params(cfg, "lesion")
+    with pytest.raises(KeyError, match="lesion.nope"):
+        config_params(cfg, "lesion.nope")

@@ -28,21 +28,6 @@ def lesion_file(root, cm, sm, fold, split="test", dataset="ham10000"):
     return root / "results/lesion" / dataset / f"{cm}-{sm}" / f"fold{fold}" / f"predictions_{split}.csv"
 
 
-def test_parse_result_path():
-    k = tables.parse_result_path("results/lesion/ham10000/seg-lae/fold2/predictions_test.csv")
-    assert k == {"stage": "lesion", "dataset": "ham10000", "classifier_mask": "seg",
-                 "symmetry_mask": "lae", "fold": 2, "file": "predictions_test.csv",
-                 "split": "test", "model": 8}
-    k = tables.parse_result_path("results/symmetry/scratch-none/fold1/predictions_val.csv")
-    assert (k["variant"], k["fold"], k["split"], k["model"]) == ("scratch-none", 1, "val", 1)
-    k = tables.parse_result_path("results/symmetry_arch/resnet34/fold0/predictions_test.csv")
-    assert (k["stage"], k["arch"], k["split"]) == ("symmetry_arch", "resnet34", "test")
-    k = tables.parse_result_path("results/lesion/isic2016/lae-off/localisation.csv")
-    assert (k["model"], k["dataset"]) == (9, "isic2016") and "fold" not in k
-    with pytest.raises(ValueError, match="not a result path"):
-        tables.parse_result_path("somewhere/else.csv")
-
-
 def test_lesion_table_known_answers(tmp_path):
     t = [0, 1, 5, 5]
     paths = [

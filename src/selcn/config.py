@@ -1,30 +1,23 @@
-"""Configuration: load, validate against ``config/schema.yaml``, fill defaults, and the grid.
-
-The grid of wildcard values (classifier masks, symmetry masks, folds, architectures,
-datasets) is defined here once; ``rules/common.smk`` and the report read it from
-:func:`grid`.
+"""Configuration: load, validate against ``config/schema.yaml``, fill defaults; the training
+hyper-parameters of a network; :func:`canonical`, the form in which rules declare the config
+they use (``params:``). The vocabulary and the grid of wildcard values are in
+:mod:`selcn.grid`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import jsonschema
 import yaml
 
+# model_number: imported by selcn.report.stats until it imports selcn.grid
+from selcn.grid import NETWORKS, model_number  # noqa: F401
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
-
-#: Order of the thesis' tables: model number = 1 + 4 * classifier index + symmetry index.
-CLASSIFIER_MASKS: tuple[str, ...] = ("none", "seg", "lae")
-SYMMETRY_MASKS: tuple[str, ...] = ("off", "none", "seg", "lae")
-MASK_LABELS = {"off": "No CAM transfer", "none": "Without masks", "seg": "Segmentation masks",
-               "lae": "LAE masks"}
-NETWORKS: tuple[str, ...] = ("segmentation", "symmetry", "lesion")
-
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
@@ -110,68 +103,6 @@ def deep_merge(base: Mapping, update: Mapping) -> dict:
     return out
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The wildcard values of the workflow, read from a validated config."""
-
-    seg_archs: tuple[str, ...]
-    symmetry_masks: tuple[str, ...]          # masks of the symmetry network: none|seg|lae
-    symmetry_folds: tuple[int, ...]
-    symmetry_variants: tuple[str, ...]       # Table 6 rows: scratch-none, pretrained-none, ...
-    symmetry_archs: tuple[str, ...]          # architecture comparison
-    classifier_masks: tuple[str, ...]
-    cam_masks: tuple[str, ...]               # lesion-stage symmetry_mask: off|none|seg|lae
-    lesion_folds: tuple[int, ...]
-    lesion_datasets: tuple[str, ...]
-
-    def models(self) -> list[dict]:
-        """The lesion models in the thesis' order: ``number``, ``classifier_mask``, ``symmetry_mask``.
-
-        Numbers follow the full 3 x 4 grid (1-12) even when the config selects a subset.
-        """
-        out = []
-        for cm in self.classifier_masks:
-            for sm in self.cam_masks:
-                out.append({"number": model_number(cm, sm), "classifier_mask": cm,
-                            "symmetry_mask": sm})
-        return sorted(out, key=lambda m: m["number"])
-
-
-def model_number(classifier_mask: str, symmetry_mask: str) -> int:
-    """Thesis model number (1-12) of a grid cell."""
-    return 1 + 4 * CLASSIFIER_MASKS.index(classifier_mask) + SYMMETRY_MASKS.index(symmetry_mask)
-
-
-def symmetry_variant(mask: str, pretrained: bool) -> str:
-    """Name of a Table 6 row, e.g. ``pretrained-seg`` or ``scratch-none``."""
-    return f"{'pretrained' if pretrained else 'scratch'}-{mask}"
-
-
-def grid(cfg: Mapping) -> Grid:
-    """The grid of wildcard values of a validated config."""
-    sym = cfg["symmetry"]
-    les = cfg["lesion"]
-    variants = [symmetry_variant(m, sym["pretrained"]) for m in sym["masks"]]
-    if sym["scratch_baseline"] and "none" in sym["masks"]:
-        variants.insert(0, symmetry_variant("none", False))
-    variants = list(dict.fromkeys(variants))
-    cam_masks = tuple(m for m in SYMMETRY_MASKS if m in les["symmetry_masks"])
-    missing = [m for m in cam_masks if m != "off" and m not in sym["masks"]]
-    if missing:
-        raise ConfigError(f"lesion.symmetry_masks {missing} need the same masks in symmetry.masks")
-    return Grid(
-        seg_archs=tuple(cfg["segmentation"]["architectures"]),
-        symmetry_masks=tuple(m for m in CLASSIFIER_MASKS if m in sym["masks"]),
-        symmetry_folds=tuple(range(sym["folds"])),
-        symmetry_variants=tuple(variants),
-        symmetry_archs=tuple(sym["compare_architectures"]),
-        classifier_masks=tuple(m for m in CLASSIFIER_MASKS if m in les["classifier_masks"]),
-        cam_masks=cam_masks,
-        lesion_folds=tuple(range(les["folds"])),
-        lesion_datasets=tuple(les["datasets"]),
-    )
-
-
 TRAIN_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "weighted_loss")
 
 
@@ -189,3 +120,41 @@ def train_params(cfg: Mapping, network: str, hpo_best: str | Path | None = None)
             if key in chosen:
                 params[key] = chosen[key]
     return params
+
+
+#: sub-keys of a stage section that only schedule a job (they never change its result)
+SCHEDULING_KEYS: tuple[str, ...] = ("resources",)
+
+
+def canonical(value: Any) -> str:
+    """``value`` as the text Snakemake's ``params`` rerun trigger compares: JSON with sorted
+    keys and no spaces, so that reordering or reformatting a config file changes nothing,
+    e.g. ``{"b": 1, "a": [1, 2]}`` -> ``'{"a":[1,2],"b":1}'``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def ordered(value: Any) -> Any:
+    """``value`` with the keys of every mapping in it sorted (JSON types: lists stay lists),
+    for a ``params:`` value a script reads as a dict: its ``repr``, which Snakemake compares,
+    no longer depends on the order of a config file's keys."""
+    return json.loads(canonical(value))
+
+
+def config_params(cfg: Mapping, *keys: str) -> str:
+    """:func:`canonical` of the dotted ``keys`` of the resolved ``cfg`` — the config a rule's
+    result depends on, declared as ``params: cfg=config_params(config, "lesion", "seed")``.
+
+    The :data:`SCHEDULING_KEYS` of a section are left out (resources never change a result).
+    Raises KeyError naming a key that is not in ``cfg``.
+    """
+    out = {}
+    for key in keys:
+        value: Any = cfg
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                raise KeyError(f"config_params: no key {key!r} in the config")
+            value = value[part]
+        if isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if k not in SCHEDULING_KEYS}
+        out[key] = value
+    return canonical(out)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from selcn.atomic import save_figure
-from selcn.config import MASK_LABELS  # noqa: E402
+from selcn.grid import MASK_LABELS  # noqa: E402
 
 __all__ = ["overlay", "panel_grid", "pick_rows", "figure9", "figure9_from_files"]
 

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from selcn.config import CLASSIFIER_MASKS, MASK_LABELS, SYMMETRY_MASKS
+from selcn.grid import CAM_OFF, CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS
 from selcn.report.cam_figures import panel_grid
 
 __all__ = ["pick_image", "figure10", "figure10_from_files"]
@@ -54,7 +54,7 @@ def figure10(image: np.ndarray, gt_mask: np.ndarray, panels: Sequence[Mapping],
     if not panels:
         raise ValueError("figure 10: no model to draw")
     rows = [cm for cm in CLASSIFIER_MASKS if any(p["classifier_mask"] == cm for p in panels)]
-    cols = [sm for sm in SYMMETRY_MASKS if any(p["symmetry_mask"] == sm for p in panels)]
+    cols = [sm for sm in CAM_SOURCES if any(p["symmetry_mask"] == sm for p in panels)]
     grid: list[list[Mapping | None]] = [
         [{"image": np.asarray(image), "outline": gt_mask, "title": "input + ground truth"}]
         + [None] * len(cols) for _ in rows]
@@ -113,7 +113,7 @@ def figure10_from_files(models: Sequence[Mapping], *, images_npy: str | Path,
             raise ValueError(f"figure 10: model {m['number']} masks its input ({cm}) but no "
                              "predicted masks were given")
         cams = None
-        if sm != "off":
+        if sm != CAM_OFF:
             if sm not in cams_npys:
                 raise ValueError(f"figure 10: model {m['number']} needs the '{sm}' symmetry CAMs")
             cams = np.load(cams_npys[sm], mmap_mode="r")

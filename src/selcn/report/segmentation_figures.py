@@ -12,16 +12,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from selcn.atomic import save_figure
+from selcn.grid import MASKS  # noqa: E402
 from selcn.masks import apply_mask  # noqa: E402
 
 __all__ = ["PANELS", "pick_examples", "masking_strategies_figure"]
 
 #: (masking strategy, column title) of the three panels
-PANELS: tuple[tuple[str, str], ...] = (
-    ("none", "(a) Input image"),
-    ("seg", "(b) Segmentation mask"),
-    ("lae", "(c) LAE mask"),
-)
+PANELS: tuple[tuple[str, str], ...] = tuple(zip(
+    MASKS, ("(a) Input image", "(b) Segmentation mask", "(c) LAE mask"), strict=True))
 
 
 def pick_examples(masks: np.ndarray, rows: Sequence[int], n: int = 3) -> list[int]:
