@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from selcn.data.datasets import (IMAGENET_MEAN, IMAGENET_STD, CachedImageDataset, class_weights,
-                                 make_loader)
-from selcn.masks import lae_mask
+from selcn.data.datasets import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    CachedImageDataset,
+    class_weights,
+    make_loader,
+)
+from selcn.masks import apply_mask, lae_mask
 
 S = 12
 EXPECTED = {0: lambda a: a, 1: np.fliplr, 2: np.flipud, 3: lambda a: np.rot90(a, k=1)}
@@ -58,6 +63,30 @@ def test_empty_mask_keeps_the_whole_image(cache, strategy):
     np.testing.assert_allclose(ds[0]["image"][0].numpy() * 255, images[2, :, :, 0], atol=1e-3)
     np.testing.assert_allclose(ds[1]["image"][0].numpy() * 255, np.rot90(images[2, :, :, 0]),
                                atol=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["none", "seg", "lae"])
+def test_masking_is_masks_py(strategy):
+    # the dataset's pixels are selcn.masks.apply_mask's, for every row, transform and strategy;
+    # row 1 has an empty mask (the whole image is kept), row 2 a full one, row 3 two blobs
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (4, S, S, 3), dtype=np.uint8)
+    masks = np.zeros((4, S, S), np.uint8)
+    masks[0, 2:7, 3:9] = 255
+    masks[2] = 1
+    masks[3, 1:3, 1:3] = masks[3, 6:11, 5:10] = 1
+    rows = np.repeat(np.arange(4), 4)
+    codes = np.tile(np.arange(4), 4)
+    ds = CachedImageDataset(images, rows, transforms=codes, masks=masks, mask_strategy=strategy,
+                            normalize=False)
+    for _ in range(2):                                   # the second pass uses cached LAE boxes
+        for i, (row, code) in enumerate(zip(rows, codes)):
+            got = np.rint(ds[i]["image"].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+            want = EXPECTED[code](apply_mask(images[row], masks[row], strategy))
+            np.testing.assert_array_equal(got, want)
+    if strategy != "none":
+        np.testing.assert_array_equal(apply_mask(images[1], masks[1], strategy), images[1])
+        assert (apply_mask(images[0], masks[0], strategy) != images[0]).any()
 
 
 def test_shapes_dtypes_and_normalisation(cache):

@@ -1,10 +1,12 @@
-"""Masking strategies: LAE box arithmetic (growth, clipping, empty, largest component)."""
+"""Masking strategies: LAE box arithmetic (growth, clipping, empty, largest component), the
+keep-masks, apply_mask (numpy / tensor) and apply_box (a precomputed LAE box)."""
 
 import numpy as np
 import pytest
 import torch
 
-from selcn.masks import apply_mask, lae_box, lae_mask, strategy_mask
+from selcn.grid import MASKS
+from selcn.masks import STRATEGIES, apply_box, apply_mask, lae_box, lae_mask, strategy_mask
 
 
 def _square(shape=(100, 100), y=20, x=40, h=10, w=10):
@@ -101,3 +103,23 @@ def test_apply_mask_numpy_and_tensor_agree():
 def test_apply_mask_shape_mismatch():
     with pytest.raises(ValueError, match="does not match"):
         apply_mask(np.zeros((10, 10, 3), np.uint8), _square((12, 12), 1, 1, 3, 3), "seg")
+
+
+def test_strategies_are_the_grid_vocabulary():
+    assert STRATEGIES == MASKS == ("none", "seg", "lae")
+
+
+def test_apply_box_is_lae_with_a_precomputed_box():
+    rng = np.random.default_rng(1)
+    image = rng.integers(1, 256, (40, 30, 3), dtype=np.uint8)
+    for mask in (_square((40, 30), 3, 4, 9, 7), _square((40, 30), 30, 20, 10, 10),
+                 (rng.random((40, 30)) > 0.97).astype(np.uint8)):
+        box = lae_box(mask)
+        out = apply_box(image, box)
+        assert out.dtype == image.dtype and out.shape == image.shape
+        np.testing.assert_array_equal(out, apply_mask(image, mask, "lae"))
+        np.testing.assert_array_equal(out, image * lae_mask(mask)[..., None])
+        y0, y1, x0, x1 = box
+        assert (out[y0:y1, x0:x1] == image[y0:y1, x0:x1]).all() and out.sum() < image.sum()
+    assert apply_box(image, None) is image                    # the box of an empty mask
+    np.testing.assert_array_equal(apply_mask(image, np.zeros((40, 30)), "lae"), image)

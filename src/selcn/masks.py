@@ -10,6 +10,11 @@ the classifier an input without information; keeping it degrades gracefully to `
 
 Masks are ``(H, W)`` arrays, non-zero = lesion. Images are uint8 ``(H, W, 3)`` / ``(B, H, W, 3)``
 numpy arrays (channels last, as cached) or ``(3, H, W)`` / ``(B, 3, H, W)`` tensors.
+
+Every masked image of the workflow comes from here: :func:`apply_mask` for a strategy and a
+mask; :func:`apply_box` for an LAE box computed once (:func:`lae_box`) and kept, as the training
+dataset (:class:`selcn.data.datasets.CachedImageDataset`) keeps one per cache row. Both give the
+same pixels: ``apply_mask(image, mask, "lae") == apply_box(image, lae_box(mask))``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["STRATEGIES", "lae_box", "lae_mask", "strategy_mask", "apply_mask"]
+from selcn.grid import MASKS
 
-#: the masking strategies (the wildcard values of ``classifier_mask`` / ``symmetry_mask``)
-STRATEGIES: tuple[str, ...] = ("none", "seg", "lae")
+__all__ = ["STRATEGIES", "lae_box", "lae_mask", "strategy_mask", "apply_box", "apply_mask"]
+
+#: the masking strategies of an input image (:data:`selcn.grid.MASKS`: ``none``, ``seg``, ``lae``)
+STRATEGIES: tuple[str, ...] = MASKS
 
 
 def _check_mask(mask: np.ndarray) -> np.ndarray:
@@ -104,18 +111,46 @@ def strategy_mask(mask: np.ndarray | None, strategy: str, scale: float = 1.4) ->
         return None
     mask = _check_mask(mask)
     if strategy == "seg":
-        binary = (mask != 0).astype(np.uint8)
-        return binary if binary.any() else np.ones_like(binary)
+        keep = _seg_keep(mask)
+        return np.ones(mask.shape, dtype=np.uint8) if keep is None else keep.astype(np.uint8)
     return lae_mask(mask, scale)
 
 
-def _apply_one(image: np.ndarray, mask: np.ndarray, strategy: str, scale: float) -> np.ndarray:
-    keep = strategy_mask(mask, strategy, scale)
-    if keep is None:
+def _seg_keep(mask: np.ndarray) -> np.ndarray | None:
+    """The ``seg`` keep-mask as bool ``(H, W)`` (``mask != 0``); None for an empty mask (keep
+    the whole image)."""
+    keep = mask != 0
+    return keep if keep.any() else None
+
+
+def apply_box(image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Keep the box of an image, black elsewhere (LAE with a precomputed :func:`lae_box`).
+
+    Args:
+        image: ``(H, W, C)`` numpy array (channels last), any dtype.
+        box: ``(y0, y1, x0, x1)`` half-open pixel box as returned by :func:`lae_box`; None (the
+            box of an empty mask) keeps the whole image.
+
+    Returns:
+        A new array like ``image``, equal to it inside the box and 0 outside; ``image`` itself
+        when ``box`` is None.
+    """
+    if box is None:
         return image
-    if keep.shape != image.shape[:2]:
-        raise ValueError(f"mask shape {keep.shape} does not match image {image.shape[:2]}")
-    return image * keep[:, :, None].astype(image.dtype)
+    y0, y1, x0, x1 = box
+    out = np.zeros_like(image)
+    out[y0:y1, x0:x1] = image[y0:y1, x0:x1]
+    return out
+
+
+def _apply_one(image: np.ndarray, mask: np.ndarray, strategy: str, scale: float) -> np.ndarray:
+    mask = _check_mask(mask)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match image {image.shape[:2]}")
+    if strategy == "lae":
+        return apply_box(image, lae_box(mask, scale))
+    keep = _seg_keep(mask)
+    return image if keep is None else image * keep[:, :, None]   # bool keeps image's dtype
 
 
 def apply_mask(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None,
@@ -133,7 +168,8 @@ def apply_mask(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor
 
     Returns:
         The masked image(s), same type, dtype and shape as ``image`` (``image`` itself for
-        ``none``). An empty mask keeps the whole image (see the module docstring).
+        ``none``, and for one numpy image with an empty mask). An empty mask keeps the whole
+        image (see the module docstring).
     """
     if not _masks_anything(strategy, mask):
         return image

@@ -15,7 +15,7 @@ normalises. Items are dicts (``docs/contracts.md``, training core):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from selcn.data.splits import TRANSFORMS, apply_transform
-from selcn.masks import STRATEGIES, lae_box
+from selcn.masks import STRATEGIES, apply_box, apply_mask, lae_box
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "CachedImageDataset", "make_loader",
            "loader_generators", "class_weights"]
@@ -53,7 +53,8 @@ def _resize(array: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
 
 
 def _lookup_tables(normalize: bool) -> list[np.ndarray]:
-    """Per channel, the float32 value of each uint8 level: ``v / 255`` (then ImageNet-normalised)."""
+    """Per channel, the float32 value of each uint8 level: ``v / 255`` (then ImageNet-
+    normalised)."""
     levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
     if not normalize:
         return [levels] * 3
@@ -152,20 +153,15 @@ class CachedImageDataset(Dataset):
         self.lae_scale = lae_scale
 
     def _masked(self, image: np.ndarray, row: int) -> np.ndarray:
-        """``image`` under the strategy (:func:`selcn.masks.strategy_mask` semantics: an empty
-        mask keeps the whole image). LAE boxes are cached per row (per worker process)."""
-        mask = np.asarray(self.masks[row])
-        if self.mask_strategy == "seg":
-            return image * (mask != 0)[:, :, None] if mask.any() else image
-        if row not in self._boxes:
-            self._boxes[row] = lae_box(mask, self.lae_scale)
-        box = self._boxes[row]
-        if box is None:
-            return image
-        y0, y1, x0, x1 = box
-        out = np.zeros_like(image)
-        out[y0:y1, x0:x1] = image[y0:y1, x0:x1]
-        return out
+        """``image`` under the strategy, by :mod:`selcn.masks` (an empty mask keeps the whole
+        image): :func:`~selcn.masks.apply_mask` for ``seg``; for ``lae`` the row's
+        :func:`~selcn.masks.lae_box` is computed once per row (per worker process) and applied
+        with :func:`~selcn.masks.apply_box` (the same pixels as ``apply_mask``)."""
+        if self.mask_strategy == "lae":
+            if row not in self._boxes:
+                self._boxes[row] = lae_box(np.asarray(self.masks[row]), self.lae_scale)
+            return apply_box(image, self._boxes[row])
+        return apply_mask(image, np.asarray(self.masks[row]), self.mask_strategy, self.lae_scale)
 
     def __len__(self) -> int:
         return len(self.rows)
