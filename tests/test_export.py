@@ -5,6 +5,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -202,3 +203,72 @@ def test_config_hash_is_stable_and_sensitive():
 
     a, b = validate_config({}), validate_config({"seed": 1})
     assert config_hash(a) == config_hash(validate_config({})) != config_hash(b)
+
+
+# ---- the rules: export_model picks the best model on validation, predict_images runs it -----
+@pytest.mark.slow
+def test_export_and_predict_rules(repo, tmp_path):
+    """The upstream results are written directly (random networks, hand-made validation
+    predictions); Snakemake runs only the export and predict rules on them."""
+    import yaml
+
+    from helpers import run_snakemake
+    from test_predict import synthetic_images
+
+    tiny = {"data": {"image_size": 64},
+            "segmentation": {"architectures": ["unet", "deeplabv3plus"], "encoder": "resnet18",
+                             "input_size": 64},
+            "symmetry": {"masks": ["seg"], "folds": 2, "pretrained": False, "input_size": 64,
+                         "cam_size": 8, "compare_architectures": [], "scratch_baseline": False},
+            "lesion": {"architecture": "test_efficientnet", "pretrained": False,
+                       "input_size": 64, "folds": 2, "classifier_masks": ["none", "lae"],
+                       "symmetry_masks": ["off", "seg"], "datasets": ["ham10000"]},
+            "predict": {"input_dir": "new_images", "demo_images": 0}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    res = tmp_path / "results"
+    torch.manual_seed(0)
+    (res / "segmentation").mkdir(parents=True)
+    (res / "segmentation" / "selected.json").write_text(
+        json.dumps({"arch": "unet", "metric": "dice", "value": 0.8}))
+    for arch in ("unet", "deeplabv3plus"):
+        save_model_file(res / "segmentation" / arch / "model.pt",
+                        create_segmentation_model(arch, "resnet18"), arch=arch,
+                        encoder="resnet18", input_size=64, threshold=0.5)
+    sym_dir = res / "symmetry" / "scratch-seg"
+    for k in (0, 1):
+        save_model_file(sym_dir / f"fold{k}" / "model.pt", create_symmetry_model(), fold=k,
+                        arch="squeezenet1_0", num_classes=2, input_size=64, mask="seg",
+                        pretrained=False, class_names=["asymmetric", "symmetric"], best_epoch=1)
+    (sym_dir / "best_fold.json").write_text(json.dumps(
+        {"fold": 1, "criterion": "val_balanced_accuracy", "value": 0.7, "values": {}}))
+    # validation: model 11 (lae-seg) finds every class, the others only the majority class
+    targets = np.arange(14) % 7
+    for cm, sm, number in (("none", "off", 1), ("none", "seg", 3), ("lae", "off", 9),
+                           ("lae", "seg", 11)):
+        for k in (0, 1):
+            fold = res / "lesion" / "ham10000" / f"{cm}-{sm}" / f"fold{k}"
+            model = create_lesion_model("test_efficientnet", 7, use_cam=sm != "off")
+            save_model_file(fold / "model.pt", model, arch="test_efficientnet", num_classes=7,
+                            use_cam=model.use_cam, input_size=64, classifier_mask=cm,
+                            symmetry_mask=sm, class_names=HAM, fold=k, best_epoch=1)
+            preds = targets if number == 11 else np.zeros_like(targets)
+            probs = np.full((14, 7), 0.01)
+            probs[np.arange(14), preds] = 0.94
+            write_predictions(fold / "predictions_val.csv", [str(i) for i in range(14)],
+                              targets, probs, HAM)
+    synthetic_images(tmp_path / "new_images", n=3)
+    targets = ["results/export/ham10000/best", "results/predict/ham10000/best/predictions.csv"]
+    configs = ("--configfile", str(repo / "config" / "config.yaml"), str(tmp_path / "tiny.yaml"))
+    run = run_snakemake(tmp_path, *configs, "--cores", "1", "--allowed-rules", "export_model",
+                        "predict_images", "--", *targets, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    manifest = validate_bundle(res / "export" / "ham10000" / "best")
+    assert manifest["model"]["number"] == 11 and manifest["selection"]["number"] == 11
+    assert manifest["selection"]["criterion"] == "val_macro_f1_mean"
+    assert manifest["networks"]["segmentation"]["arch"] == "unet"
+    assert manifest["networks"]["symmetry"]["fold"] == 1        # best_fold.json's fold
+    assert manifest["validation"]["mean"]["f1"] == pytest.approx(1.0)
+    table = pd.read_csv(res / "predict" / "ham10000" / "best" / "predictions.csv")
+    assert len(table) == 3 and table["error"].isna().all()
+    assert (res / "predict" / "ham10000" / "best" / "index.html").is_file()
+    assert len(list((res / "predict" / "ham10000" / "best" / "panels").glob("*.png"))) == 3

@@ -1,0 +1,56 @@
+"""Gather one grid model (or the best on validation) into a self-contained bundle."""
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+
+import json
+from pathlib import Path
+
+from selcn.export import export_bundle, select_model, validation_metrics
+
+inputs, params = snakemake.input, snakemake.params
+
+
+def by_fold(paths):
+    return {int(Path(p).parent.name.removeprefix("fold")): p for p in paths}
+
+
+models = {m["number"]: m for m in params.models}
+if snakemake.wildcards.selection == "best":
+    selection = select_model({n: by_fold(inputs[f"model{n}_val"]) for n in models})
+else:
+    selection = {"number": next(iter(models)), "criterion": "export.model"}
+number = selection["number"]
+model = models[number]
+arch = json.loads(Path(inputs.selected).read_text())["arch"]
+segmentation = [p for p in inputs.segmentation if Path(p).parent.name == arch]
+if len(segmentation) != 1:
+    raise ValueError(f"{inputs.selected}: selected architecture {arch!r} has no model.pt among "
+                     f"{list(inputs.segmentation)}")
+symmetry, sym_best = None, None
+if model["symmetry_mask"] != "off":
+    # the fold whose CAMs the lesion model was trained with (results/cams/<mask>/...)
+    sm = model["symmetry_mask"]
+    sym_best = json.loads(Path(inputs[f"symmetry_{sm}_best"]).read_text())
+    symmetry = by_fold(inputs[f"symmetry_{sm}_models"])[int(sym_best["fold"])]
+lesion = by_fold(inputs[f"model{number}_folds"])
+manifest = export_bundle(
+    snakemake.output.bundle,
+    segmentation_pt=segmentation[0],
+    symmetry_pt=symmetry,
+    lesion_pts=lesion,
+    number=number,
+    dataset=snakemake.wildcards.lesion_dataset,
+    image_size=params.image_size,
+    hair_removal=params.hair_removal,
+    cam_size=params.cam_size,
+    validation=validation_metrics(by_fold(inputs[f"model{number}_val"])),
+    selection=selection,
+    cfg_hash=params.config_hash,
+    sources={"segmentation": str(segmentation[0]), "segmentation_selection": json.loads(
+        Path(inputs.selected).read_text()), "symmetry": str(symmetry) if symmetry else None,
+        "symmetry_best_fold": sym_best, "lesion": {str(k): str(v) for k, v in lesion.items()}},
+)
+print(f"exported model {number} ({model['classifier_mask']}-{model['symmetry_mask']}) to "
+      f"{snakemake.output.bundle}; selection {selection}; mean validation "
+      f"{manifest['validation']['mean']}")
