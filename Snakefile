@@ -16,9 +16,11 @@ include: "rules/symmetry.smk"
 include: "rules/lesion.smk"
 include: "rules/hpo.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
 
 
 rule all:
     input:
         all_targets(),
+        export_targets(),
     default_target: True
