@@ -301,8 +301,8 @@ def test_lesion_search_trains_the_baseline_classifier(tmp_path):
 
 
 def test_lesion_search_split_uses_training_folds_only(tmp_path):
-    from selcn.hpo import _search_tables
     from selcn.data.tables import read_index, read_splits
+    from selcn.hpo.objectives import _search_tables
 
     inputs = tiny_cache(tmp_path / "cache", n=36)
     cfg = tiny_config()
@@ -320,8 +320,9 @@ def test_lesion_search_split_uses_training_folds_only(tmp_path):
 
 
 def test_symmetry_search_with_a_mask_skips_excluded_rows(tmp_path):
-    from selcn.hpo import _search_tables, search_network
     from selcn.data.tables import read_index, read_splits
+    from selcn.hpo import search_network
+    from selcn.hpo.objectives import _search_tables
 
     inputs = tiny_cache(tmp_path / "cache", n=32)
     splits = pd.read_csv(inputs["splits"])

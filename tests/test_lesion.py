@@ -12,14 +12,13 @@ from selcn.data.tables import class_names_of, read_index, read_splits
 from selcn.lesion import (
     best_fold_criterion,
     fold_tables,
-    lesion_loss,
     load_lesion_model,
     localise_best_fold,
     predict_split,
-    prediction_frame,
     select_best_fold,
     train_lesion_fold,
 )
+from selcn.predictions import prediction_frame
 
 SIDE = 32
 CLASSES = ["akiec", "bcc", "bkl"]
@@ -114,14 +113,8 @@ def test_fold_tables_thesis_protocol_cuts_the_balanced_pool(tmp_path):
     # the two validation parts partition the balanced pool: a's val is b's train
     key = lambda t: sorted(zip(t["row"], t["transform"]))     # noqa: E731
     assert key(a["val"]) == key(b["train"]) and key(b["val"]) == key(a["train"])
-    assert best_fold_criterion("thesis") == ("test", "test_accuracy")
-    assert best_fold_criterion("leakage_free") == ("val", "val_accuracy")
-
-
-def test_weighted_loss_uses_inverse_class_frequency():
-    loss = lesion_loss(np.array([0, 0, 0, 1]), 2, weighted=True)
-    np.testing.assert_allclose(loss.weight.numpy(), [4 / 6, 4 / 2])
-    assert lesion_loss(np.array([0, 1]), 2, weighted=False).weight is None
+    assert best_fold_criterion("thesis") == ("test", "accuracy", "test_accuracy")
+    assert best_fold_criterion("leakage_free") == ("val", "accuracy", "val_accuracy")
 
 
 # ---- prediction files and the best fold -------------------------------------------------
@@ -141,12 +134,12 @@ def test_select_best_fold_known_answer(tmp_path):
         files[fold] = tmp_path / f"p{fold}.csv"
         pd.DataFrame({"image_id": list("abcd"), "target": [0, 1, 2, 2],
                       "pred": preds}).to_csv(files[fold], index=False)
-    best = select_best_fold(files, "val_accuracy")
+    best = select_best_fold(files, protocol="leakage_free")
     assert best["fold"] == 1 and best["value"] == 0.75       # tie 1 vs 2: lower fold
     assert best["criterion"] == "val_accuracy" and best["values"]["0"] == 0.5
     pd.DataFrame({"image_id": ["a"], "target": [0]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="bad.csv: missing column"):
-        select_best_fold({0: tmp_path / "bad.csv"}, "val_accuracy")
+        select_best_fold({0: tmp_path / "bad.csv"})
 
 
 # ---- one grid cell end to end -----------------------------------------------------------
@@ -167,20 +160,22 @@ def trained(tmp_path_factory):
 
 def test_train_lesion_fold_writes_valid_prediction_files(trained):
     root, out, cfg, summary = trained
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+    assert sorted(p.name for p in out.iterdir()) == [           # no .resume/ left behind
         "history.csv", "model.pt", "predictions_test.csv", "predictions_val.csv"]
     index = read_index(root / "index.csv")
     splits = read_splits(root / "splits.csv", index)
     for part, split in (("val", "fold0"), ("test", "test")):
         table = pd.read_csv(out / f"predictions_{part}.csv", dtype={"image_id": str})
-        assert list(table.columns) == ["image_id", "target", "pred"] + [f"prob_{c}" for c in CLASSES]
+        assert list(table.columns) == (["image_id", "target", "pred"]
+                                       + [f"prob_{c}" for c in CLASSES])
         assert sorted(table["image_id"]) == sorted(splits.loc[splits["split"] == split, "image_id"])
         truth = dict(zip(index["image_id"], index["target"]))
         assert (table["target"] == table["image_id"].map(truth)).all()
         probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()
         np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
         assert (table["pred"] == probs.argmax(1)).all()
-        assert summary[f"{part}_accuracy"] == pytest.approx((table["pred"] == table["target"]).mean())
+        accuracy = (table["pred"] == table["target"]).mean()
+        assert summary[f"{part}_accuracy"] == pytest.approx(accuracy)
     history = pd.read_csv(out / "history.csv")
     assert {"epoch", "train_loss", "val_loss", "accuracy"} <= set(history.columns)
     model, meta = load_lesion_model(out / "model.pt")

@@ -1,4 +1,5 @@
-"""Segmentation stage: model factory, splits, prediction, selection, training end to end, Figure 3."""
+"""Segmentation stage: model factory, splits, prediction, selection, training end to end,
+Figure 3."""
 
 import json
 
@@ -108,7 +109,8 @@ def test_split_rows_maps_image_ids_to_cache_rows(tmp_path):
     (["test", "fold0", "fold0"], "train part is empty"),
 ])
 def test_split_rows_errors_name_file_and_field(tmp_path, split, message):
-    pd.DataFrame({"row": [0, 1, 2], "image_id": list("abc")}).to_csv(tmp_path / "i.csv", index=False)
+    index = pd.DataFrame({"row": [0, 1, 2], "image_id": list("abc")})
+    index.to_csv(tmp_path / "i.csv", index=False)
     pd.DataFrame({"image_id": list("abc"), "split": split}).to_csv(tmp_path / "s.csv", index=False)
     with pytest.raises(ValueError, match=message):
         split_rows(tmp_path / "i.csv", tmp_path / "s.csv")
@@ -208,6 +210,7 @@ def test_train_segmentation_writes_the_contract_files(tmp_path):
     assert {"epoch", "train_loss", "val_loss"} <= set(history.columns) and len(history) == 2
     model, meta = load_segmentation_model(out / "model.pt")
     assert meta["arch"] == "unet" and meta["input_size"] == SIDE
+    assert not (out / ".resume").exists()                        # a finished job's state is gone
 
 
 @pytest.mark.slow

@@ -10,11 +10,20 @@ import torch
 
 from selcn.config import validate_config
 from selcn.models.symmetry import SYMMETRY_ARCHS, cam_target_layer, create_symmetry_model
-from selcn.report.cam_figures import figure9_from_files, overlay, pick_rows
 from selcn.predictions import read_predictions, write_predictions
-from selcn.symmetry import (best_fold_criterion, best_model_path, export_cams, fold_tables,
-                            load_symmetry_model, localise_symmetry, parse_variant, read_tables,
-                            select_best_fold, symmetry_loss, train_symmetry_fold)
+from selcn.report.cam_figures import figure9_from_files, overlay, pick_rows
+from selcn.symmetry import (
+    best_fold_criterion,
+    best_model_path,
+    export_cams,
+    fold_tables,
+    load_symmetry_model,
+    localise_symmetry,
+    parse_variant,
+    read_tables,
+    select_best_fold,
+    train_symmetry_fold,
+)
 
 CLASSES = ["asymmetric", "symmetric"]
 SIDE = 48
@@ -53,18 +62,6 @@ def test_pretrained_weights_come_from_the_cache(tmp_path):
         create_symmetry_model("vgg16")
 
 
-def test_weighted_cross_entropy_weights():
-    targets = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1])     # n = (3, 9), N = 12, C = 2
-    loss = symmetry_loss(targets, 2, weighted=True)
-    torch.testing.assert_close(loss.weight, torch.tensor([12 / (3 * 2), 12 / (9 * 2)]))
-    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
-    y = torch.tensor([0, 1])
-    manual = (2 * torch.nn.functional.cross_entropy(logits[:1], y[:1]) * 1
-              + (2 / 3) * torch.nn.functional.cross_entropy(logits[1:], y[1:])) / (2 + 2 / 3)
-    torch.testing.assert_close(loss(logits, y), manual)
-    assert symmetry_loss(targets, 2, weighted=False).weight is None
-
-
 def test_parse_variant():
     assert parse_variant("pretrained-seg") == (True, "seg")
     assert parse_variant("scratch-none") == (False, "none")
@@ -83,7 +80,8 @@ def make_cache(root, n=36, side=SIDE, seed=0):
         c = side / 2 + rng.normal(0, 1, 2)
         lesion = ((yy - c[0]) / (side * 0.22)) ** 2 + ((xx - c[1]) / (side * 0.15)) ** 2 <= 1
         if t == 0:
-            lesion |= (yy - c[0] - side * 0.15) ** 2 + (xx - c[1] - side * 0.15) ** 2 <= (side * 0.12) ** 2
+            blob = (yy - c[0] - side * 0.15) ** 2 + (xx - c[1] - side * 0.15) ** 2
+            lesion |= blob <= (side * 0.12) ** 2
         skin = rng.normal([205, 170, 150], 6, size=(side, side, 3))
         images[i] = np.clip(np.where(lesion[..., None], [90, 60, 40], skin), 0, 255)
         masks[i] = lesion
@@ -135,8 +133,8 @@ def test_best_fold_by_val_balanced_accuracy_or_thesis_test_accuracy(tmp_path):
     assert select_best_fold({2: f1, 1: f1})["fold"] == 1                # tie -> lowest fold
     assert best_fold_criterion("thesis")[0] == "test"
     (tmp_path / "best.json").write_text(json.dumps(best))
-    assert best_model_path(tmp_path / "best.json",
-                           ["r/fold0/model.pt", "r/fold1/model.pt"]).as_posix() == "r/fold1/model.pt"
+    path = best_model_path(tmp_path / "best.json", ["r/fold0/model.pt", "r/fold1/model.pt"])
+    assert path.as_posix() == "r/fold1/model.pt"
 
 
 def _cfg(tmp_path):
@@ -158,6 +156,7 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
                                   progress=False)
     for name in ("model.pt", "history.csv", "predictions_val.csv", "predictions_test.csv"):
         assert (out / name).is_file(), name
+    assert not (out / ".resume").exists()                        # a finished job's state is gone
     test = read_predictions(out / "predictions_test.csv", expected_classes=CLASSES)
     assert len(test) == 12 and summary["n_train"] == 12                 # folds 1 and 2
     history = pd.read_csv(out / "history.csv")

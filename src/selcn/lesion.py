@@ -33,32 +33,31 @@ Protocols (``config.protocol``):
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from selcn.atomic import write_csv, write_json
+from selcn import classifier
 from selcn.checkpoints import load_model_file, save_model_file
+from selcn.classifier import PROTOCOLS, SavedClassifier, plain_table
 from selcn.config import train_params
-from selcn.data.cache import load_cache_array
-from selcn.data.tables import class_names_of, read_csv, read_index, read_splits
+from selcn.data.tables import class_names_of
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
-from selcn.predictions import prediction_frame, write_predictions
 
 __all__ = [
-    "PROTOCOLS", "fold_tables", "lesion_loss",
-    "fit_lesion", "predict_probabilities", "prediction_frame", "write_predictions",
-    "save_lesion_model", "load_lesion_model", "train_lesion_fold", "predict_split",
+    "PROTOCOLS", "SYMMETRY_MASKS", "fold_tables", "balanced_table", "fit_lesion",
+    "save_lesion_model", "load_lesion_model", "open_model", "train_lesion_fold", "predict_split",
     "select_best_fold", "best_fold_criterion", "lesion_cams", "localise_model",
-    "localise_best_fold", "test_rows",
+    "localise_best_fold",
 ]
 
-PROTOCOLS = ("leakage_free", "thesis")
+#: ``symmetry_mask`` values: the symmetry CAMs fed to the E-Layer (``off`` = no E-Layer)
+SYMMETRY_MASKS: tuple[str, ...] = ("off", "none", "seg", "lae")
+#: the validation metric the best fold is chosen on (``protocol: leakage_free``)
+VAL_METRIC = "accuracy"
 
 
 # ---- tables ---------------------------------------------------------------------------------
@@ -71,167 +70,91 @@ def fold_tables(splits: pd.DataFrame, fold: int, *, protocol: str = "leakage_fre
     1 h-flip, 2 v-flip, 3 rot90); ``val``/``test`` are unaugmented (transform 0) except under
     ``protocol: thesis`` (see the module docstring). Rows marked ``excluded`` are never used.
     """
-    from selcn.data.splits import balance
-
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
-    is_fold = splits["split"].str.startswith("fold")
-    folds = sorted(splits.loc[is_fold, "split"].unique(), key=lambda s: int(s[4:]))
-    name = f"fold{fold}"
-    if name not in folds:
-        raise ValueError(f"split table: fold {name!r} not in field 'split' "
-                         f"(folds: {', '.join(folds) or 'none'})")
-
-    def plain(part: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"row": part["row"].to_numpy(np.int64),
-                             "transform": np.zeros(len(part), np.int64),
-                             "target": part["target"].to_numpy(np.int64)})
+    folds, raw = classifier.fold_parts(splits, fold)
 
     def balanced(part: pd.DataFrame) -> pd.DataFrame:
-        table = balance(part.reset_index(drop=True), target_per_class, max_copies, seed)
-        target_of = dict(zip(part["row"], part["target"]))
-        return pd.DataFrame({"row": table["row"].to_numpy(np.int64),
-                             "transform": table["transform"].to_numpy(np.int64),
-                             "target": table["row"].map(target_of).to_numpy(np.int64)})
+        return balanced_table(part, target_per_class, max_copies, seed)
 
-    test = plain(splits[splits["split"] == "test"])
     if protocol == "leakage_free":
-        train = balanced(splits[is_fold & (splits["split"] != name)])
-        val = plain(splits[splits["split"] == name])
+        train, val = balanced(raw["train"]), plain_table(raw["val"])
     else:
         from sklearn.model_selection import StratifiedKFold
 
-        pool = balanced(splits[is_fold])
+        pool = balanced(splits[splits["split"].astype(str).str.startswith("fold")])
         cv = StratifiedKFold(n_splits=len(folds), shuffle=True, random_state=seed)
-        train_idx, val_idx = list(cv.split(np.zeros(len(pool)), pool["target"]))[folds.index(name)]
-        train, val = pool.iloc[train_idx], pool.iloc[val_idx]
+        split_at = list(cv.split(np.zeros(len(pool)), pool["target"]))[folds.index(f"fold{fold}")]
+        train, val = pool.iloc[split_at[0]], pool.iloc[split_at[1]]
     parts = {"train": train.reset_index(drop=True), "val": val.reset_index(drop=True),
-             "test": test}
+             "test": plain_table(raw["test"])}
     for part, table in parts.items():
         if table.empty:
-            raise ValueError(f"split table: the {part} part of {name} is empty")
+            raise ValueError(f"split table: the {part} part of fold{fold} is empty")
     return parts
 
 
-def test_rows(splits: pd.DataFrame) -> np.ndarray:
-    """Sorted cache rows of the ``test`` split."""
-    return np.sort(splits.loc[splits["split"] == "test", "row"].to_numpy(np.int64))
+def balanced_table(part: pd.DataFrame, target_per_class: int, max_copies: int,
+                   seed: int) -> pd.DataFrame:
+    """The balanced epoch ``row,transform,target`` of a training part (``row,target``):
+    :func:`selcn.data.splits.balance` (originals first, then flipped / rotated copies)."""
+    from selcn.data.splits import balance
 
-
-# ---- datasets and training ------------------------------------------------------------------
-def _dataset(images: np.ndarray, table: pd.DataFrame, *, masks: np.ndarray | None,
-             classifier_mask: str, cams: np.ndarray | None, size: int):
-    from selcn.data.datasets import CachedImageDataset
-
-    return CachedImageDataset(
-        images, table["row"].to_numpy(np.int64), table["target"].to_numpy(np.int64),
-        transforms=table["transform"].to_numpy(np.int64) if "transform" in table else None,
-        masks=masks if classifier_mask != "none" else None,
-        mask_strategy=classifier_mask, cams=cams, size=size)
+    table = balance(part.reset_index(drop=True), target_per_class, max_copies, seed)
+    target_of = dict(zip(part["row"], part["target"]))
+    return pd.DataFrame({"row": table["row"].to_numpy(np.int64),
+                         "transform": table["transform"].to_numpy(np.int64),
+                         "target": table["row"].map(target_of).to_numpy(np.int64)})
 
 
 def _check_inputs(classifier_mask: str, symmetry_mask: str, masks, cams) -> None:
-    if classifier_mask not in ("none", "seg", "lae"):
-        raise ValueError(f"unknown classifier_mask {classifier_mask!r} (none, seg, lae)")
-    if symmetry_mask not in ("off", "none", "seg", "lae"):
-        raise ValueError(f"unknown symmetry_mask {symmetry_mask!r} (off, none, seg, lae)")
-    if classifier_mask != "none" and masks is None:
-        raise ValueError(f"classifier_mask={classifier_mask!r} needs the predicted lesion masks")
-    if (symmetry_mask != "off") != (cams is not None):
-        raise ValueError(f"symmetry_mask={symmetry_mask!r}: symmetry CAMs must be given exactly "
-                         "when symmetry_mask != off")
+    """The lesion network's two mask roles: ``classifier_mask`` masks the input,
+    ``symmetry_mask`` names the symmetry CAMs of the E-Layer (``off``: none)."""
+    if symmetry_mask not in SYMMETRY_MASKS:
+        raise ValueError(f"unknown symmetry_mask {symmetry_mask!r} "
+                         f"({', '.join(SYMMETRY_MASKS)})")
+    classifier.check_inputs(classifier_mask, masks, use_cam=symmetry_mask != "off", cams=cams,
+                            cam_source=f"symmetry_mask={symmetry_mask!r}")
 
 
-def lesion_loss(train_targets: np.ndarray, num_classes: int, weighted: bool) -> nn.Module:
-    """Cross-entropy, weighted by ``w_i = N / (n_i * C)`` of the training targets when asked."""
-    if not weighted:
-        return nn.CrossEntropyLoss()
-    from selcn.data.datasets import class_weights
+# ---- the network ----------------------------------------------------------------------------
+def _builder(cfg: Mapping, num_classes: int, use_cam: bool):
+    """The network factory of ``lesion.architecture`` (ImageNet weights from the local cache
+    when ``lesion.pretrained``)."""
+    from selcn.weights import pretrained_cache
 
-    weights = torch.as_tensor(np.asarray(class_weights(train_targets, num_classes)),
-                              dtype=torch.float32)
-    return nn.CrossEntropyLoss(weight=weights)
+    def build() -> LesionClassifier:
+        return create_lesion_model(cfg["lesion"]["architecture"], num_classes, use_cam=use_cam,
+                                   pretrained_cache=pretrained_cache(cfg, "lesion"))
 
-
-def _accuracy_metrics(outputs, targets) -> dict[str, float]:
-    """Validation metrics for the history: accuracy and balanced accuracy of the logits."""
-    pred = torch.as_tensor(outputs).argmax(1).cpu().numpy()
-    true = torch.as_tensor(targets).cpu().numpy()
-    recalls = [float((pred[true == c] == c).mean()) for c in np.unique(true)]
-    return {"accuracy": float((pred == true).mean()), "balanced_accuracy": float(np.mean(recalls))}
-
-
-def _fit_config(cfg: Mapping, params: Mapping, device: torch.device, progress: bool):
-    from selcn.training import FitConfig
-
-    cuda = device.type == "cuda"
-    return FitConfig(max_epochs=params["max_epochs"], patience=params["patience"], lr=params["lr"],
-                     momentum=params["momentum"], weight_decay=params["weight_decay"],
-                     seed=cfg["seed"], device=str(device), amp=cuda, channels_last=cuda,
-                     max_train_batches=params.get("max_train_batches"), progress=progress)
+    return build
 
 
 def fit_lesion(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | Path,
                cfg: Mapping, params: Mapping, *, num_classes: int, classifier_mask: str = "none",
                symmetry_mask: str = "off", masks: np.ndarray | None = None,
-               cams: np.ndarray | None = None, progress: bool = True):
-    """Train one lesion model with the shared training core.
+               cams: np.ndarray | None = None, progress: bool = True,
+               job_key: Mapping | None = None):
+    """Train one lesion model (:func:`selcn.classifier.fit_classifier`).
 
     Args:
-        images: uint8 ``(N, S, S, 3)`` RGB cache (a memory map is fine).
-        train, val: tables ``row,transform,target`` (:func:`fold_tables`).
-        out_dir: where the core writes ``history.csv`` and its resume state.
+        images: uint8 ``(N, S, S, 3)`` RGB cache; ``train``, ``val``: ``row,transform,target``.
         cfg: validated config (``seed``, ``device``, ``lesion``, ``weights``).
         params: training hyper-parameters (:func:`selcn.config.train_params`).
         num_classes: 7 (HAM10000) or 2 (ISIC 2016).
         masks: uint8 ``(N, S, S)`` predicted lesion masks (``classifier_mask != none``).
         cams: float ``(N, R, R)`` symmetry CAMs in [0, 1] (``symmetry_mask != off``).
-
-    Returns:
-        the core's ``FitResult(model, best_epoch, history)`` (weights of the best epoch).
+        job_key: the resume key (:func:`selcn.classifier.job_key`).
     """
-    from selcn.data.datasets import make_loader
-    from selcn.training import fit, resolve_device, set_seed
-    from selcn.weights import pretrained_cache
-
     _check_inputs(classifier_mask, symmetry_mask, masks, cams)
-    les = cfg["lesion"]
-    set_seed(cfg["seed"])
-    device = resolve_device(cfg["device"])
-    cache = pretrained_cache(cfg, "lesion")
-    model = create_lesion_model(les["architecture"], num_classes, use_cam=symmetry_mask != "off",
-                                pretrained_cache=cache)
-    kw = dict(masks=masks, classifier_mask=classifier_mask, cams=cams, size=les["input_size"])
-    train_ds, val_ds = _dataset(images, train, **kw), _dataset(images, val, **kw)
-    bs, workers = params["batch_size"], params.get("num_workers", 0)
-    train_loader = make_loader(train_ds, bs, shuffle=True, num_workers=workers, seed=cfg["seed"],
-                               drop_last=len(train_ds) > bs)
-    val_loader = make_loader(val_ds, bs, shuffle=False, num_workers=workers, seed=cfg["seed"])
-    loss = lesion_loss(train["target"].to_numpy(), num_classes, params["weighted_loss"])
-    return fit(model, train_loader, val_loader, loss, out_dir,
-               _fit_config(cfg, params, device, progress), metrics_fn=_accuracy_metrics)
+    build = _builder(cfg, num_classes, use_cam=symmetry_mask != "off")
+    return classifier.fit_classifier(build, images, train, val, out_dir, cfg, params,
+                                     num_classes=num_classes,
+                                     input_size=cfg["lesion"]["input_size"],
+                                     mask=classifier_mask, masks=masks, cams=cams,
+                                     progress=progress, job_key=job_key)
 
 
-@torch.no_grad()
-def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFrame, *,
-                          input_size: int, classifier_mask: str = "none",
-                          masks: np.ndarray | None = None, cams: np.ndarray | None = None,
-                          batch_size: int = 32, num_workers: int = 0,
-                          device: str | torch.device | None = None) -> np.ndarray:
-    """Softmax probabilities ``(len(table), C)`` of the rows of ``table`` (its order kept)."""
-    from selcn.data.datasets import make_loader
-    from selcn.training import predict_proba
-
-    use_cam = getattr(model, "use_cam", cams is not None)
-    if use_cam and cams is None:
-        raise ValueError("predict_probabilities: the model has an E-Layer but no cams were given")
-    dataset = _dataset(images, table, masks=masks, classifier_mask=classifier_mask,
-                       cams=cams if use_cam else None, size=input_size)
-    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
-    return predict_proba(model, loader, table["row"].to_numpy(), device=device)
-
-
-# ---- model files ----------------------------------------------------------------------------
 def save_lesion_model(model: LesionClassifier, path: str | Path, **meta) -> None:
     """Write ``model.pt``: the state dict and ``meta`` (arch, input_size, masks, classes, ...)."""
     if "class_names" in meta:
@@ -253,6 +176,14 @@ def load_lesion_model(path: str | Path,
     return model.to(device).eval(), meta
 
 
+def open_model(path: str | Path, device: str | torch.device = "cpu") -> SavedClassifier:
+    """A lesion ``model.pt`` for prediction and Grad-CAM++ (its own target layer: the
+    E-Layer output, or the encoder's last feature layer of a baseline)."""
+    model, meta = load_lesion_model(path, device)
+    return SavedClassifier(model, meta, mask=meta["classifier_mask"],
+                           use_cam=bool(meta["use_cam"]), layer=cam_target_layer(model))
+
+
 # ---- one grid cell x fold -------------------------------------------------------------------
 def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_csv: str | Path,
                       out_dir: str | Path, cfg: Mapping, classifier_mask: str,
@@ -261,211 +192,93 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
                       dataset: str | None = None, num_classes: int | None = None,
                       progress: bool = True) -> dict:
     """Train fold ``fold`` of a grid cell and write ``model.pt``, ``history.csv``,
-    ``predictions_val.csv`` and ``predictions_test.csv`` into ``out_dir``.
+    ``predictions_val.csv`` and ``predictions_test.csv`` into ``out_dir``
+    (:func:`selcn.classifier.train_fold`).
 
     ``dataset`` (``ham10000`` | ``isic2016``) names the classes from :mod:`selcn.data.labels`;
-    without it they are read from the index. Returns ``{"best_epoch", "seconds",
-    "val_accuracy", "test_accuracy", "n_train"}``.
+    without it they are read from the index. Returns the fold's summary.
     """
-    out_dir = Path(out_dir)
-    index = read_index(index_csv)
-    splits = read_splits(splits_csv, index)
-    names = class_names_of(index, num_classes, source=str(index_csv), dataset=dataset)
-    images = np.load(images_npy, mmap_mode="r")
-    if images.ndim != 4 or images.shape[0] != len(index) or images.shape[3] != 3:
-        raise ValueError(f"{images_npy}: expected uint8 (N={len(index)}, S, S, 3), "
-                         f"got {images.shape}")
-    masks = load_cache_array(masks_npy if classifier_mask != "none" else None, "predicted masks",
-                             len(index))
-    cams = load_cache_array(cams_npy if symmetry_mask != "off" else None, "symmetry CAMs",
-                            len(index))
-    _check_inputs(classifier_mask, symmetry_mask, masks, cams)
+    use_cam = symmetry_mask != "off"
+    masks_npy = masks_npy if classifier_mask != "none" else None
+    cams_npy = cams_npy if use_cam else None
+    data = classifier.open_stage_data(index_csv, images_npy, splits_csv, masks_npy=masks_npy,
+                                      cams_npy=cams_npy)
+    names = class_names_of(data.index, num_classes, source=str(index_csv), dataset=dataset)
+    _check_inputs(classifier_mask, symmetry_mask, data.masks, data.cams)
     bal = cfg["data"]["balance"]
-    parts = fold_tables(splits, fold, protocol=cfg["protocol"],
+    parts = fold_tables(data.splits, fold, protocol=cfg["protocol"],
                         target_per_class=bal["target_per_class"], max_copies=bal["max_copies"],
                         seed=cfg["seed"])   # one seed: thesis folds cut one balanced pool
     params = train_params(cfg, "lesion", hpo_best)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}"
-    print(f"{tag}: train {len(parts['train'])} (balanced), val {len(parts['val'])}, "
-          f"test {len(parts['test'])}; params {params}", flush=True)
+    les = cfg["lesion"]
+    key = classifier.job_key(
+        cfg, "lesion", params=params, balance=bal,
+        wildcards={"dataset": dataset, "classifier_mask": classifier_mask,
+                   "symmetry_mask": symmetry_mask, "fold": int(fold)},
+        inputs=[images_npy, index_csv, splits_csv, masks_npy, cams_npy, hpo_best])
 
-    started = time.perf_counter()
-    result = fit_lesion(images, parts["train"], parts["val"], out_dir, cfg, params,
-                        num_classes=len(names), classifier_mask=classifier_mask,
-                        symmetry_mask=symmetry_mask, masks=masks, cams=cams, progress=progress)
-    seconds = time.perf_counter() - started
-    from selcn.training import resolve_device
+    def save(model: LesionClassifier, path: Path, best_epoch: int) -> None:
+        save_lesion_model(model, path, arch=les["architecture"], input_size=les["input_size"],
+                          classifier_mask=classifier_mask, symmetry_mask=symmetry_mask,
+                          class_names=names, fold=int(fold), best_epoch=best_epoch)
 
-    device = resolve_device(cfg["device"])
-    summary = {"best_epoch": int(result.best_epoch), "seconds": round(seconds, 1),
-               "n_train": len(parts["train"])}
-    image_id = index["image_id"].to_numpy()
-    for part in ("val", "test"):
-        table = parts[part]
-        probs = predict_probabilities(
-            result.model, images, table, input_size=cfg["lesion"]["input_size"],
-            classifier_mask=classifier_mask, masks=masks, cams=cams,
-            batch_size=params["batch_size"], num_workers=params.get("num_workers", 0),
-            device=device)
-        frame = write_predictions(out_dir / f"predictions_{part}.csv",
-                                  image_id[table["row"].to_numpy()], table["target"], probs, names)
-        summary[f"{part}_accuracy"] = float((frame["pred"] == frame["target"]).mean())
-    save_lesion_model(result.model, out_dir / "model.pt", arch=cfg["lesion"]["architecture"],
-                      input_size=cfg["lesion"]["input_size"], classifier_mask=classifier_mask,
-                      symmetry_mask=symmetry_mask, class_names=names, fold=int(fold),
-                      best_epoch=int(result.best_epoch))
-    print(f"{tag}: {seconds:.1f} s, best epoch {result.best_epoch}, "
-          f"val accuracy {summary['val_accuracy']:.4f}, "
-          f"test accuracy {summary['test_accuracy']:.4f}", flush=True)
-    return summary
+    return classifier.train_fold(
+        stage="lesion", build_model=_builder(cfg, len(names), use_cam), data=data, parts=parts,
+        out_dir=out_dir, cfg=cfg, params=params, class_names=names,
+        input_size=les["input_size"], save_model=save, key=key, mask=classifier_mask,
+        use_cam=use_cam, progress=progress,
+        tag=f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}")
 
 
-def predict_split(model_pt: str | Path, *, images_npy: str | Path, index_csv: str | Path,
-                  splits_csv: str | Path, out_csv: str | Path, split: str = "test",
-                  masks_npy: str | Path | None = None, cams_npy: str | Path | None = None,
-                  batch_size: int = 32, num_workers: int = 0,
-                  device: str | torch.device = "auto") -> pd.DataFrame:
-    """Predict the ``split`` rows of another dataset (ISIC 2019) with a saved model.
+def predict_split(model_pt: str | Path, **inputs) -> pd.DataFrame:
+    """Predict the ``split`` rows of another dataset (ISIC 2019) with a saved lesion model;
+    the keyword arguments of :func:`selcn.classifier.predict_split`.
 
     The dataset's targets must use the model's classes (ISIC 2019 uses the HAM10000 order);
     its labels are checked against the model's class names.
     """
-    from selcn.training import resolve_device
-
-    device = resolve_device(device) if isinstance(device, str) else device
-    model, meta = load_lesion_model(model_pt, device)
-    index = read_index(index_csv)
-    splits = read_splits(splits_csv, index)
-    part = splits[splits["split"] == split]
-    if part.empty:
-        raise ValueError(f"{splits_csv}: no row with split == {split!r}")
-    names = list(meta["class_names"])
-    bad = part[(part["target"] < 0) | (part["target"] >= len(names))]
-    if len(bad):
-        raise ValueError(f"{index_csv}: target {int(bad['target'].iloc[0])} outside the model's "
-                         f"{len(names)} classes")
-    wrong = part[part["label"].astype(str).to_numpy() != np.asarray(names)[part["target"]]]
-    if len(wrong):
-        raise ValueError(f"{index_csv}: label {wrong['label'].iloc[0]!r} of target "
-                         f"{int(wrong['target'].iloc[0])} differs from the model's class "
-                         f"{names[int(wrong['target'].iloc[0])]!r}")
-    images = np.load(images_npy, mmap_mode="r")
-    masks = load_cache_array(masks_npy if meta["classifier_mask"] != "none" else None,
-                             "predicted masks", len(index))
-    cams = load_cache_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
-    _check_inputs(meta["classifier_mask"], meta["symmetry_mask"], masks, cams)
-    table = pd.DataFrame({"row": part["row"].to_numpy(np.int64),
-                          "transform": np.zeros(len(part), np.int64),
-                          "target": part["target"].to_numpy(np.int64)})
-    probs = predict_probabilities(model, images, table, input_size=meta["input_size"],
-                                  classifier_mask=meta["classifier_mask"], masks=masks, cams=cams,
-                                  batch_size=batch_size, num_workers=num_workers, device=device)
-    return write_predictions(out_csv, part["image_id"].to_numpy(), table["target"], probs, names)
+    return classifier.predict_split(open_model, model_pt, **inputs)
 
 
-# ---- best fold ------------------------------------------------------------------------------
-def select_best_fold(prediction_csvs: Mapping[int, str | Path], criterion: str) -> dict:
-    """The fold with the highest accuracy of its prediction file (lowest fold wins a tie).
-
-    Args:
-        prediction_csvs: fold -> ``predictions_val.csv`` (leakage_free) or
-            ``predictions_test.csv`` (thesis protocol).
-        criterion: a name stored in the result, e.g. ``val_accuracy``.
-
-    Returns:
-        ``{"fold", "criterion", "value", "values": {fold: accuracy}}`` (``best_fold.json``).
-    """
-    if not prediction_csvs:
-        raise ValueError("select_best_fold: no prediction file given")
-    values = {}
-    for fold, path in sorted(prediction_csvs.items()):
-        table = read_csv(path, ("target", "pred"), "prediction file")
-        if table.empty:
-            raise ValueError(f"{path}: prediction file has no rows")
-        values[int(fold)] = float((table["target"] == table["pred"]).mean())
-    best = max(values, key=lambda k: (values[k], -k))
-    return {"fold": best, "criterion": criterion, "value": values[best],
-            "values": {str(k): v for k, v in values.items()}}
+# ---- best fold, Grad-CAM++ and localisation -------------------------------------------------
+def best_fold_criterion(protocol: str) -> classifier.FoldCriterion:
+    """``(split, metric, criterion)``: validation accuracy, or test accuracy under ``thesis``."""
+    return classifier.best_fold_criterion(protocol, VAL_METRIC)
 
 
-def best_fold_criterion(protocol: str) -> tuple[str, str]:
-    """``(split, criterion)`` the best fold is chosen on: validation, or test under ``thesis``."""
-    return ("test", "test_accuracy") if protocol == "thesis" else ("val", "val_accuracy")
+def select_best_fold(prediction_csvs: Mapping[int, str | Path], *,
+                     protocol: str = "leakage_free") -> dict:
+    """``best_fold.json`` of a cell (:func:`selcn.classifier.select_best_fold` on
+    :func:`best_fold_criterion`)."""
+    return classifier.select_best_fold(prediction_csvs, best_fold_criterion(protocol))
 
 
-# ---- Grad-CAM++ of the lesion network -------------------------------------------------------
 def lesion_cams(model: LesionClassifier, images: np.ndarray, rows: np.ndarray, *,
                 input_size: int, classifier_mask: str = "none", masks: np.ndarray | None = None,
                 cams: np.ndarray | None = None, out_size: int | None = None,
-                batch_size: int = 16, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Grad-CAM++ of the lesion network for ``images[rows]`` (target: the predicted class).
-
-    :func:`selcn.cams.gradcam_plus_plus` on :func:`selcn.models.lesion.cam_target_layer`
-    (E-Layer output, or the encoder's last feature layer), the symmetry CAM passed as the
-    model's second input; each CAM is resized (bilinear) to ``out_size`` (default: the cache
-    side ``S``) and min-max normalised per image.
+                batch_size: int = 16,
+                device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM++ of the lesion network for ``images[rows]`` (target: the predicted class) on
+    :func:`selcn.models.lesion.cam_target_layer`, the symmetry CAM passed as the model's
+    second input (:func:`selcn.classifier.grad_cams`).
 
     Returns:
         ``(cams float32 (n, out, out) in [0, 1], predicted classes int64 (n,))``.
     """
-    from selcn.cams import gradcam_plus_plus, resize_cams
-    from selcn.data.datasets import make_loader
-
-    device = torch.device(device)
-    model = model.to(device).eval()
-    rows = np.asarray(rows, dtype=np.int64)
-    out_size = out_size or images.shape[1]
-    table = pd.DataFrame({"row": rows, "transform": np.zeros(len(rows), np.int64),
-                          "target": np.zeros(len(rows), np.int64)})
-    dataset = _dataset(images, table, masks=masks, classifier_mask=classifier_mask,
-                       cams=cams if model.use_cam else None, size=input_size)
-    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=0, seed=0)
-    layer = cam_target_layer(model)
-    maps, preds = [], []
-    for batch in loader:
-        image = batch["image"].to(device)
-        cam_in = batch["cam"].to(device) if model.use_cam else None
-        heat, logits = gradcam_plus_plus(model, image, layer, targets=None, cam=cam_in,
-                                         return_logits=True)
-        maps.append(resize_cams(heat, out_size, normalize=True).cpu().numpy())
-        preds.append(logits.argmax(1).cpu().numpy())
-    return np.concatenate(maps).astype(np.float32), np.concatenate(preds).astype(np.int64)
+    return classifier.grad_cams(model, images, rows, layer=cam_target_layer(model),
+                                input_size=input_size, mask=classifier_mask, masks=masks,
+                                cams=cams, out_size=out_size, batch_size=batch_size,
+                                device=device)
 
 
-def localise_model(model_pt: str | Path, *, images_npy: str | Path, index_csv: str | Path,
-                   splits_csv: str | Path, gt_masks_npy: str | Path, cams_cfg: Mapping,
-                   masks_npy: str | Path | None = None, cams_npy: str | Path | None = None,
-                   device: str | torch.device = "auto", max_images: int | None = None) -> pd.DataFrame:
+def localise_model(model_pt: str | Path, **inputs) -> pd.DataFrame:
     """Table 9 / 15 rows of one model: ``image_id,iou,overlap,pointing`` per test image.
 
-    ``images_npy`` etc. are the HAM10000 cache (the dataset with ground-truth masks); the test
-    split's images are explained with :func:`lesion_cams` and scored against ``gt_masks`` with
-    :func:`selcn.cams.localisation_metrics` (``cams_cfg`` = the config's ``cams`` block:
-    threshold, dilation_fraction, dilation_iterations, pointing_dilated, batch_size).
+    ``inputs`` are the HAM10000 cache (the dataset with ground-truth masks), its masks and
+    symmetry CAMs and the config's ``cams`` block: the keyword arguments of
+    :func:`selcn.classifier.localise_model`.
     """
-    from selcn.cams import localisation_table
-    from selcn.training import resolve_device
-
-    device = resolve_device(device) if isinstance(device, str) else device
-    model, meta = load_lesion_model(model_pt, device)
-    index = read_index(index_csv)
-    splits = read_splits(splits_csv, index)
-    images = np.load(images_npy, mmap_mode="r")
-    gt = load_cache_array(gt_masks_npy, "ground-truth masks", len(index))
-    masks = load_cache_array(masks_npy if meta["classifier_mask"] != "none" else None,
-                             "predicted masks", len(index))
-    cams = load_cache_array(cams_npy if meta["use_cam"] else None, "symmetry CAMs", len(index))
-    _check_inputs(meta["classifier_mask"], meta["symmetry_mask"], masks, cams)
-    rows = test_rows(splits)
-    if max_images is not None:
-        rows = rows[:max_images]
-    heat, _ = lesion_cams(model, images, rows, input_size=meta["input_size"],
-                          classifier_mask=meta["classifier_mask"], masks=masks, cams=cams,
-                          out_size=gt.shape[1], batch_size=cams_cfg.get("batch_size", 16),
-                          device=device)
-    return localisation_table(heat, gt, rows, index["image_id"].astype(str).to_numpy(),
-                              cams_cfg)
+    return classifier.localise_model(open_model, model_pt, **inputs)
 
 
 def localise_best_fold(model_pts: Mapping[int, str | Path],
@@ -482,16 +295,7 @@ def localise_best_fold(model_pts: Mapping[int, str | Path],
     Returns:
         the content of ``best_fold.json``.
     """
-    _, criterion = best_fold_criterion(protocol)
-    best = select_best_fold(prediction_csvs, criterion)
-    if best["fold"] not in model_pts:
-        raise ValueError(f"localise_best_fold: no model.pt for the best fold {best['fold']}")
-    started = time.perf_counter()
-    table = localise_model(model_pts[best["fold"]], **inputs)
-    write_csv(table, out_csv)
-    write_json(best, best_json)
-    print(f"[lesion] localisation of fold {best['fold']} ({criterion} {best['value']:.4f}) on "
-          f"{len(table)} images in {time.perf_counter() - started:.1f} s: "
-          + ", ".join(f"{c}={table[c].mean():.3f}" for c in ("iou", "overlap", "pointing")),
-          flush=True)
-    return best
+    return classifier.localise_best_fold(open_model, model_pts, prediction_csvs,
+                                         criterion=best_fold_criterion(protocol),
+                                         out_csv=out_csv, best_json=best_json, tag="[lesion]",
+                                         **inputs)

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,13 +32,14 @@ from torch import nn
 
 from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
+from selcn.classifier import fit_config, job_key, open_stage_data
 from selcn.config import train_params
 from selcn.data.datasets import CachedImageDataset, make_loader
 from selcn.data.tables import read_csv
 from selcn.losses import HybridLoss
 from selcn.metrics import segmentation_metrics
 from selcn.models.segmentation import create_segmentation_model
-from selcn.training import FitConfig, FitResult, fit, resolve_device, set_seed
+from selcn.training import FitResult, clear_resume_state, fit, resolve_device, set_seed
 from selcn.weights import pretrained_cache
 
 __all__ = [
@@ -97,15 +98,6 @@ def segmentation_loss(cfg: Mapping) -> HybridLoss:
     return HybridLoss(rank_weight=loss["rank_weight"], k=loss["rank_k"], margin=loss["rank_margin"])
 
 
-def _fit_config(cfg: Mapping, params: Mapping, device: torch.device,
-                progress: bool) -> FitConfig:
-    cuda = device.type == "cuda"
-    return FitConfig(max_epochs=params["max_epochs"], patience=params["patience"], lr=params["lr"],
-                     momentum=params["momentum"], weight_decay=params["weight_decay"],
-                     seed=cfg["seed"], device=str(device), amp=cuda, channels_last=cuda,
-                     max_train_batches=params.get("max_train_batches"), progress=progress)
-
-
 def _dice_of_logits(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     """Validation metric for the history: pooled Dice of thresholded logits (0 = p 0.5)."""
     pred = torch.as_tensor(outputs) > 0
@@ -117,7 +109,8 @@ def _dice_of_logits(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, f
 
 def fit_segmentation(arch: str, images: np.ndarray, gt_masks: np.ndarray,
                      train_rows: np.ndarray, val_rows: np.ndarray, out_dir: str | Path,
-                     cfg: Mapping, params: Mapping, *, progress: bool = True) -> FitResult:
+                     cfg: Mapping, params: Mapping, *, progress: bool = True,
+                     job_key: Mapping | None = None) -> FitResult:
     """Train one architecture with the shared training core.
 
     Args:
@@ -128,6 +121,7 @@ def fit_segmentation(arch: str, images: np.ndarray, gt_masks: np.ndarray,
         out_dir: where the core writes ``history.csv`` and its resume state.
         cfg: validated config (``seed``, ``device``, ``segmentation``, ``weights``).
         params: training hyper-parameters (:func:`selcn.config.train_params`).
+        job_key: the resume key (:func:`selcn.classifier.job_key`).
     """
     seg = cfg["segmentation"]
     set_seed(cfg["seed"])
@@ -143,7 +137,8 @@ def fit_segmentation(arch: str, images: np.ndarray, gt_masks: np.ndarray,
     val_loader = make_loader(val_ds, params["batch_size"], shuffle=False, num_workers=workers,
                              seed=cfg["seed"])
     return fit(model, train_loader, val_loader, segmentation_loss(cfg), out_dir,
-               _fit_config(cfg, params, device, progress), metrics_fn=_dice_of_logits)
+               fit_config(cfg, params, device, progress), metrics_fn=_dice_of_logits,
+               job_key=job_key)
 
 
 # ---- prediction and evaluation ---------------------------------------------------------
@@ -225,23 +220,20 @@ def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
     ``history.csv`` and ``metrics_test.csv`` into ``out_dir``. Returns the test metrics.
     """
     cache_dir, out_dir = Path(cache_dir), Path(out_dir)
-    masks_path = cache_dir / "gt_masks.npy"
-    if not masks_path.is_file():
-        raise FileNotFoundError(f"ground-truth masks not found: {masks_path} "
-                                "(the segmentation network trains on a dataset with masks)")
-    images = np.load(cache_dir / "images.npy", mmap_mode="r")
-    gt_masks = np.load(masks_path, mmap_mode="r")
-    if gt_masks.shape != images.shape[:3]:
-        raise ValueError(f"{masks_path}: shape {gt_masks.shape} does not match "
-                         f"images.npy {images.shape[:3]}")
+    inputs = [cache_dir / "images.npy", cache_dir / "gt_masks.npy", cache_dir / "index.csv"]
+    data = open_stage_data(inputs[2], inputs[0], gt_masks_npy=inputs[1])
+    images, gt_masks = data.images, data.gt_masks
     parts = split_rows(cache_dir / "index.csv", splits_csv, val_fold)
     params = train_params(cfg, "segmentation", hpo_best)
     seg = cfg["segmentation"]
+    key = job_key(cfg, "segmentation", params=params,
+                  wildcards={"arch": arch, "val_fold": val_fold},
+                  inputs=[*inputs, splits_csv, hpo_best])
     out_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
     result = fit_segmentation(arch, images, gt_masks, parts["train"], parts["val"], out_dir,
-                              cfg, params, progress=progress)
+                              cfg, params, progress=progress, job_key=key)
     print(f"[segmentation] {arch}: trained in {time.perf_counter() - started:.1f} s, "
           f"best epoch {result.best_epoch}", flush=True)
 
@@ -255,6 +247,7 @@ def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
     write_csv(pd.DataFrame([{"arch": arch, **metrics}]), out_dir / "metrics_test.csv")
     save_segmentation_model(result.model, out_dir / "model.pt", arch=arch, encoder=seg["encoder"],
                             input_size=seg["input_size"], threshold=seg["threshold"])
+    clear_resume_state(out_dir)
     return metrics
 
 

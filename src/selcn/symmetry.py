@@ -30,40 +30,34 @@ by the weighted cross-entropy ``w_i = N / (n_i * C)`` of the training part (eq. 
 
 from __future__ import annotations
 
-import json
-import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from selcn.cams import gradcam_plus_plus, localisation_table, resize_cams
-from selcn.atomic import write_csv, write_json, write_npy
+from selcn import classifier
+from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
+from selcn.classifier import INPUT_MASKS, SavedClassifier, best_model_path, plain_table
 from selcn.config import train_params
-from selcn.data.cache import load_cache_array, load_cache_images
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
-from selcn.predictions import read_predictions, write_predictions
 
 __all__ = ["MASKS", "parse_variant", "class_names", "read_tables", "fold_tables",
-           "symmetry_loss", "fit_symmetry", "predict_probabilities", "save_symmetry_model",
-           "load_symmetry_model", "train_symmetry_fold", "best_fold_criterion",
-           "select_best_fold", "symmetry_cams", "export_cams", "localise_symmetry",
-           "best_model_path", "write_localisation", "write_best_fold"]
+           "fit_symmetry", "save_symmetry_model", "load_symmetry_model", "open_model",
+           "train_symmetry_fold", "best_fold_criterion", "select_best_fold", "symmetry_cams",
+           "export_cams", "localise_symmetry", "best_model_path", "write_localisation",
+           "write_best_fold"]
 
-MASKS: tuple[str, ...] = ("none", "seg", "lae")
-
-
-# ---- small helpers --------------------------------------------------------------------------
-def _device(device: str | torch.device) -> torch.device:
-    from selcn.training import resolve_device
-
-    return resolve_device(device)
+#: masking strategies of the symmetry network's input (the ``{mask}`` of a variant)
+MASKS: tuple[str, ...] = INPUT_MASKS
+#: the validation metric the best fold is chosen on (``protocol: leakage_free``)
+VAL_METRIC = "balanced_accuracy"
 
 
+# ---- variants, classes, tables --------------------------------------------------------------
 def parse_variant(variant: str) -> tuple[bool, str]:
     """``"pretrained-seg"`` -> ``(True, "seg")``; ``"scratch-none"`` -> ``(False, "none")``."""
     head, _, mask = variant.partition("-")
@@ -80,15 +74,6 @@ def class_names() -> list[str]:
     return list(classes("symderm"))
 
 
-def _check_mask_inputs(mask: str, masks) -> None:
-    if mask not in MASKS:
-        raise ValueError(f"unknown symmetry mask {mask!r} (one of {', '.join(MASKS)})")
-    if mask != "none" and masks is None:
-        raise ValueError(f"symmetry mask {mask!r} needs the predicted lesion masks "
-                         "(results/masks/<dataset>.npy)")
-
-
-# ---- tables ---------------------------------------------------------------------------------
 def read_tables(index_csv: str | Path, splits_csv: str | Path | None = None):
     """``(index, splits)``: the cache index and, when given, the split table joined with the
     cache rows (``row,image_id,target,label,split``); see :func:`selcn.data.tables.read_splits`."""
@@ -104,115 +89,45 @@ def fold_tables(splits: pd.DataFrame, fold: int) -> dict[str, pd.DataFrame]:
     ``val`` = split ``fold<k>``, ``train`` = every other ``fold<j>``, ``test`` = ``test``;
     ``excluded`` rows are in none of them; no augmentation (transform 0).
     """
-    split = splits["split"].astype(str)
-    folds = sorted({s for s in split if s.startswith("fold")}, key=lambda s: int(s[4:]))
-    name = f"fold{fold}"
-    if name not in folds:
-        raise ValueError(f"split table: fold {name!r} not in field 'split' "
-                         f"(folds: {', '.join(folds) or 'none'})")
-    parts = {"train": splits[split.str.startswith("fold") & (split != name)],
-             "val": splits[split == name], "test": splits[split == "test"]}
-    out = {}
-    for part, rows in parts.items():
-        if rows.empty:
-            raise ValueError(f"split table: the {part} part of {name} is empty")
-        out[part] = pd.DataFrame({"row": rows["row"].to_numpy(np.int64),
-                                  "transform": np.zeros(len(rows), np.int64),
-                                  "target": rows["target"].to_numpy(np.int64)})
-    return out
+    _, parts = classifier.fold_parts(splits, fold)
+    return {part: plain_table(rows) for part, rows in parts.items()}
 
 
-# ---- training -------------------------------------------------------------------------------
-def symmetry_loss(train_targets: Sequence[int], num_classes: int = 2,
-                  weighted: bool = True) -> nn.Module:
-    """Cross-entropy, weighted by ``w_i = N / (n_i * C)`` of the training targets (eq. 5)."""
-    if not weighted:
-        return nn.CrossEntropyLoss()
-    from selcn.data.datasets import class_weights
-
-    weights = torch.as_tensor(np.asarray(class_weights(train_targets, num_classes)),
-                              dtype=torch.float32)
-    return nn.CrossEntropyLoss(weight=weights)
-
-
-def _dataset(images: np.ndarray, table: pd.DataFrame, *, mask: str, masks, size: int):
-    from selcn.data.datasets import CachedImageDataset
-
-    return CachedImageDataset(images, table["row"].to_numpy(np.int64),
-                              table["target"].to_numpy(np.int64),
-                              transforms=table["transform"].to_numpy(np.int64)
-                              if "transform" in table else None,
-                              masks=masks if mask != "none" else None, mask_strategy=mask,
-                              size=size)
-
-
-def _val_metrics(outputs, targets) -> dict[str, float]:
-    """History columns: accuracy and balanced accuracy of the validation logits."""
-    pred = torch.as_tensor(outputs).argmax(1).cpu().numpy()
-    true = torch.as_tensor(targets).cpu().numpy()
-    recalls = [float((pred[true == c] == c).mean()) for c in np.unique(true)]
-    return {"accuracy": float((pred == true).mean()), "balanced_accuracy": float(np.mean(recalls))}
-
-
+# ---- the network ----------------------------------------------------------------------------
 def fit_symmetry(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame,
                  out_dir: str | Path, cfg: Mapping, params: Mapping, *, arch: str | None = None,
                  mask: str = "none", pretrained: bool | None = None,
-                 masks: np.ndarray | None = None, num_classes: int = 2, progress: bool = True):
-    """Train one symmetry classifier with the shared training core.
+                 masks: np.ndarray | None = None, num_classes: int = 2, progress: bool = True,
+                 job_key: Mapping | None = None):
+    """Train one symmetry classifier (:func:`selcn.classifier.fit_classifier`).
 
     Args:
-        images: uint8 ``(N, S, S, 3)`` RGB cache (a memory map is fine).
-        train, val: tables ``row,transform,target`` (:func:`fold_tables`).
-        out_dir: where the core writes ``history.csv`` and its resume state.
+        images: uint8 ``(N, S, S, 3)`` RGB cache; ``train``, ``val``: ``row,transform,target``.
         cfg: validated config (``seed``, ``device``, ``symmetry``, ``weights``).
         params: training hyper-parameters (:func:`selcn.config.train_params`).
         arch: default ``symmetry.architecture``.
-        mask: input masking strategy (none | seg | lae) with ``masks``.
+        mask: input masking strategy (none | seg | lae) with ``masks``, uint8 ``(N, S, S)``.
         pretrained: ImageNet weights from ``weights.cache_dir`` (default ``symmetry.pretrained``).
-        masks: uint8 ``(N, S, S)`` predicted lesion masks.
-
-    Returns:
-        the core's ``FitResult(model, best_epoch, history)`` (weights of the best epoch).
+        job_key: the resume key (:func:`selcn.classifier.job_key`).
     """
-    from selcn.data.datasets import make_loader
-    from selcn.training import FitConfig, fit, set_seed
+    classifier.check_inputs(mask, masks)
+    return classifier.fit_classifier(_builder(cfg, arch, pretrained, num_classes), images, train,
+                                     val, out_dir, cfg, params, num_classes=num_classes,
+                                     input_size=cfg["symmetry"]["input_size"], mask=mask,
+                                     masks=masks, progress=progress, job_key=job_key)
+
+
+def _builder(cfg: Mapping, arch: str | None, pretrained: bool | None, num_classes: int):
+    """The network factory of ``arch`` (default ``symmetry.architecture``), with ImageNet
+    weights from the local cache when ``pretrained`` (default ``symmetry.pretrained``)."""
     from selcn.weights import pretrained_cache
 
-    sym = cfg["symmetry"]
-    arch = arch or sym["architecture"]
-    _check_mask_inputs(mask, masks)
-    cache = pretrained_cache(cfg, "symmetry", pretrained)
-    set_seed(cfg["seed"])
-    device = _device(cfg["device"])
-    model = create_symmetry_model(arch, num_classes, pretrained_cache=cache)
-    kw = dict(mask=mask, masks=masks, size=sym["input_size"])
-    train_ds, val_ds = _dataset(images, train, **kw), _dataset(images, val, **kw)
-    bs, workers = params["batch_size"], params.get("num_workers", 0)
-    train_loader = make_loader(train_ds, bs, shuffle=True, num_workers=workers, seed=cfg["seed"],
-                               drop_last=len(train_ds) > bs)
-    val_loader = make_loader(val_ds, bs, shuffle=False, num_workers=workers, seed=cfg["seed"])
-    loss = symmetry_loss(train["target"].to_numpy(), num_classes, params["weighted_loss"])
-    cuda = device.type == "cuda"
-    fit_cfg = FitConfig(max_epochs=params["max_epochs"], patience=params["patience"],
-                        lr=params["lr"], momentum=params["momentum"],
-                        weight_decay=params["weight_decay"], seed=cfg["seed"],
-                        device=str(device), amp=cuda, channels_last=cuda,
-                        max_train_batches=params.get("max_train_batches"), progress=progress)
-    return fit(model, train_loader, val_loader, loss, out_dir, fit_cfg, metrics_fn=_val_metrics)
+    def build() -> nn.Module:
+        return create_symmetry_model(arch or cfg["symmetry"]["architecture"], num_classes,
+                                     pretrained_cache=pretrained_cache(cfg, "symmetry",
+                                                                       pretrained))
 
-
-@torch.no_grad()
-def predict_probabilities(model: nn.Module, images: np.ndarray, table: pd.DataFrame, *,
-                          input_size: int, mask: str = "none", masks: np.ndarray | None = None,
-                          batch_size: int = 32, num_workers: int = 0,
-                          device: str | torch.device | None = None) -> np.ndarray:
-    """Softmax probabilities ``(len(table), C)`` of the rows of ``table`` (its order kept)."""
-    from selcn.data.datasets import make_loader
-    from selcn.training import predict_proba
-
-    dataset = _dataset(images, table, mask=mask, masks=masks, size=input_size)
-    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
-    return predict_proba(model, loader, table["row"].to_numpy(), device=device)
+    return build
 
 
 def save_symmetry_model(model: nn.Module, path: str | Path, **meta) -> None:
@@ -235,6 +150,15 @@ def load_symmetry_model(path: str | Path,
     return model.to(device).eval(), meta
 
 
+def open_model(path: str | Path, device: str | torch.device = "cpu") -> SavedClassifier:
+    """A symmetry ``model.pt`` for prediction and Grad-CAM++ (no CAM input; the target layer
+    of its architecture, :func:`selcn.models.symmetry.cam_target_layer`)."""
+    model, meta = load_symmetry_model(path, device)
+    return SavedClassifier(model, meta, mask=meta["mask"], use_cam=False,
+                           layer=cam_target_layer(model, meta["arch"]))
+
+
+# ---- one variant x fold ---------------------------------------------------------------------
 def train_symmetry_fold(*, images_npy: str | Path, index_csv: str | Path,
                         splits_csv: str | Path, out_dir: str | Path, cfg: Mapping, fold: int,
                         mask: str = "none", pretrained: bool | None = None,
@@ -242,114 +166,54 @@ def train_symmetry_fold(*, images_npy: str | Path, index_csv: str | Path,
                         hpo_best: str | Path | None = None, progress: bool = True) -> dict:
     """Train fold ``fold`` of a variant (or architecture) on the SymDerm cache and write
     ``model.pt``, ``history.csv``, ``predictions_val.csv`` and ``predictions_test.csv`` into
-    ``out_dir``.
-
-    Returns ``{"best_epoch", "seconds", "n_train", "val_accuracy", "val_balanced_accuracy",
-    "test_accuracy", "test_balanced_accuracy"}``.
+    ``out_dir`` (:func:`selcn.classifier.train_fold`). Returns the fold's summary.
     """
-    from selcn.metrics import classification_metrics
+    from selcn.data.tables import class_names_of
 
-    out_dir = Path(out_dir)
     sym = cfg["symmetry"]
     arch = arch or sym["architecture"]
     pretrained = sym["pretrained"] if pretrained is None else pretrained
-    from selcn.data.tables import class_names_of
-
-    index, splits = read_tables(index_csv, splits_csv)
-    names = class_names_of(index, source=str(index_csv), dataset="symderm")
-    images = load_cache_images(images_npy, len(index))
-    masks = load_cache_array(masks_npy if mask != "none" else None, "predicted masks", len(index),
-                             images.shape[1:3])
-    _check_mask_inputs(mask, masks)
-    parts = fold_tables(splits, fold)
+    masks_npy = masks_npy if mask != "none" else None
+    data = classifier.open_stage_data(index_csv, images_npy, splits_csv, masks_npy=masks_npy)
+    names = class_names_of(data.index, source=str(index_csv), dataset="symderm")
+    classifier.check_inputs(mask, data.masks)
+    parts = fold_tables(data.splits, fold)
     params = train_params(cfg, "symmetry", hpo_best)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"[symmetry] {arch} {'pretrained' if pretrained else 'scratch'}-{mask} fold{fold}"
-    counts = np.bincount(parts["train"]["target"], minlength=len(names)).tolist()
-    print(f"{tag}: train {len(parts['train'])} (per class {counts}), val {len(parts['val'])}, "
-          f"test {len(parts['test'])}; params {params}", flush=True)
+    key = classifier.job_key(
+        cfg, "symmetry", params=params,
+        wildcards={"arch": arch, "mask": mask, "pretrained": bool(pretrained), "fold": int(fold)},
+        inputs=[images_npy, index_csv, splits_csv, masks_npy, hpo_best])
 
-    started = time.perf_counter()
-    result = fit_symmetry(images, parts["train"], parts["val"], out_dir, cfg, params, arch=arch,
-                          mask=mask, pretrained=pretrained, masks=masks,
-                          num_classes=len(names), progress=progress)
-    seconds = time.perf_counter() - started
-    device = _device(cfg["device"])
-    summary = {"best_epoch": int(result.best_epoch), "seconds": round(seconds, 1),
-               "n_train": len(parts["train"])}
-    image_id = index["image_id"].astype(str).to_numpy()
-    for part in ("val", "test"):
-        table = parts[part]
-        probs = predict_probabilities(result.model, images, table, input_size=sym["input_size"],
-                                      mask=mask, masks=masks, batch_size=params["batch_size"],
-                                      num_workers=params.get("num_workers", 0), device=device)
-        frame = write_predictions(out_dir / f"predictions_{part}.csv",
-                                  image_id[table["row"].to_numpy()], table["target"], probs, names)
-        scores = classification_metrics(frame["target"], frame["pred"], average="weighted",
-                                        labels=list(range(len(names))))
-        summary[f"{part}_accuracy"] = scores["accuracy"]
-        summary[f"{part}_balanced_accuracy"] = scores["balanced_accuracy"]
-    save_symmetry_model(result.model, out_dir / "model.pt", arch=arch,
-                        input_size=sym["input_size"], mask=mask, pretrained=bool(pretrained),
-                        class_names=names, fold=int(fold), best_epoch=int(result.best_epoch))
-    print(f"{tag}: {seconds:.1f} s, best epoch {result.best_epoch}, "
-          f"val balanced accuracy {summary['val_balanced_accuracy']:.4f}, "
-          f"test balanced accuracy {summary['test_balanced_accuracy']:.4f}", flush=True)
-    return summary
+    def save(model: nn.Module, path: Path, best_epoch: int) -> None:
+        save_symmetry_model(model, path, arch=arch, input_size=sym["input_size"], mask=mask,
+                            pretrained=bool(pretrained), class_names=names, fold=int(fold),
+                            best_epoch=best_epoch)
+
+    return classifier.train_fold(
+        stage="symmetry", build_model=_builder(cfg, arch, pretrained, len(names)), data=data,
+        parts=parts, out_dir=out_dir, cfg=cfg, params=params, class_names=names,
+        input_size=sym["input_size"], save_model=save, key=key, mask=mask, progress=progress,
+        tag=f"[symmetry] {arch} {'pretrained' if pretrained else 'scratch'}-{mask} fold{fold}")
 
 
 # ---- best fold ------------------------------------------------------------------------------
-def best_fold_criterion(protocol: str) -> tuple[str, str, str]:
-    """``(split, metric, criterion)`` the best fold is chosen on: validation balanced accuracy,
-    or test accuracy under ``protocol: thesis`` (the thesis' own choice, test-set selection)."""
-    if protocol == "thesis":
-        return "test", "accuracy", "test_accuracy"
-    if protocol == "leakage_free":
-        return "val", "balanced_accuracy", "val_balanced_accuracy"
-    raise ValueError(f"unknown protocol {protocol!r} (leakage_free, thesis)")
+def best_fold_criterion(protocol: str) -> classifier.FoldCriterion:
+    """``(split, metric, criterion)``: validation balanced accuracy, or test accuracy under
+    ``protocol: thesis`` (the thesis' own choice, test-set selection)."""
+    return classifier.best_fold_criterion(protocol, VAL_METRIC)
 
 
 def select_best_fold(prediction_csvs: Mapping[int, str | Path], *,
                      protocol: str = "leakage_free") -> dict:
-    """The fold whose prediction file scores best (lowest fold wins a tie).
-
-    Args:
-        prediction_csvs: fold -> ``predictions_val.csv`` (``predictions_test.csv`` under
-            ``protocol: thesis``).
-
-    Returns:
-        ``{"fold", "criterion", "value", "values": {fold: value}}`` (``best_fold.json``).
-    """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
-
-    if not prediction_csvs:
-        raise ValueError("select_best_fold: no prediction file given")
-    _, metric, criterion = best_fold_criterion(protocol)
-    score = balanced_accuracy_score if metric == "balanced_accuracy" else accuracy_score
-    values = {}
-    for fold, path in sorted(prediction_csvs.items()):
-        table = read_predictions(path)
-        if table.empty:
-            raise ValueError(f"{path}: prediction file has no rows")
-        values[int(fold)] = float(score(table["target"], table["pred"]))
-    best = max(values, key=lambda k: (values[k], -k))
-    return {"fold": best, "criterion": criterion, "value": values[best],
-            "values": {str(k): v for k, v in values.items()}}
+    """``best_fold.json`` of a variant: fold -> ``predictions_val.csv``
+    (``predictions_test.csv`` under ``protocol: thesis``), scored by
+    :func:`best_fold_criterion` (:func:`selcn.classifier.select_best_fold`)."""
+    return classifier.select_best_fold(prediction_csvs, best_fold_criterion(protocol))
 
 
-def best_model_path(best_json: str | Path, model_pts: Mapping[int, str | Path] | Sequence) -> Path:
-    """The ``model.pt`` of the fold named in ``best_fold.json`` (``model_pts``: fold -> path, or
-    a list of ``.../fold<k>/model.pt`` paths)."""
-    best = json.loads(Path(best_json).read_text())
-    if "fold" not in best:
-        raise ValueError(f"{best_json}: missing field 'fold'")
-    if not isinstance(model_pts, Mapping):
-        model_pts = {int(Path(p).parent.name.removeprefix("fold")): p for p in model_pts}
-    fold = int(best["fold"])
-    if fold not in model_pts:
-        raise ValueError(f"{best_json}: fold {fold} has no model.pt among the inputs "
-                         f"(folds {sorted(model_pts)})")
-    return Path(model_pts[fold])
+def write_best_fold(best: Mapping, path: str | Path) -> None:
+    """Write ``best_fold.json`` atomically."""
+    write_json(best, path)
 
 
 # ---- Grad-CAM++ -----------------------------------------------------------------------------
@@ -358,107 +222,33 @@ def symmetry_cams(model: nn.Module, images: np.ndarray, rows: np.ndarray, *, inp
                   out_size: int | None = None, batch_size: int = 64, num_workers: int = 0,
                   device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM++ (target: the predicted class) of ``images[rows]`` as the model sees them
-    (masked by ``mask``, resized to ``input_size``).
-
-    Each CAM is resized (bilinear) from the feature map to ``out_size`` (default: the cache
-    side ``S``) and min-max normalised per image.
+    (masked by ``mask``, resized to ``input_size``) on the target layer of ``arch``
+    (:func:`selcn.classifier.grad_cams`).
 
     Returns:
         ``(cams float32 (n, out, out) in [0, 1], predicted classes int64 (n,))``.
     """
-    from selcn.data.datasets import make_loader
-
-    _check_mask_inputs(mask, masks)
-    device = torch.device(device)
-    model = model.to(device).eval()
-    rows = np.asarray(rows, dtype=np.int64)
-    out_size = out_size or images.shape[1]
-    table = pd.DataFrame({"row": rows, "transform": np.zeros(len(rows), np.int64),
-                          "target": np.zeros(len(rows), np.int64)})
-    loader = make_loader(_dataset(images, table, mask=mask, masks=masks, size=input_size),
-                         batch_size, shuffle=False, num_workers=num_workers, seed=0)
-    layer = cam_target_layer(model, arch)
-    maps, preds = [], []
-    for batch in loader:
-        image = batch["image"].to(device, non_blocking=True)
-        heat, logits = gradcam_plus_plus(model, image, layer, return_logits=True)
-        maps.append(resize_cams(heat, out_size).cpu().numpy())
-        preds.append(logits.argmax(1).cpu().numpy())
-    if not maps:
-        return (np.zeros((0, out_size, out_size), np.float32), np.zeros(0, np.int64))
-    return np.concatenate(maps).astype(np.float32), np.concatenate(preds).astype(np.int64)
+    classifier.check_inputs(mask, masks)
+    return classifier.grad_cams(model, images, rows, layer=cam_target_layer(model, arch),
+                                input_size=input_size, mask=mask, masks=masks,
+                                out_size=out_size, batch_size=batch_size,
+                                num_workers=num_workers, device=device)
 
 
-def export_cams(model_pt: str | Path, *, images_npy: str | Path, index_csv: str | Path,
-                out_npy: str | Path, cam_size: int, masks_npy: str | Path | None = None,
-                batch_size: int = 64, num_workers: int = 0,
-                device: str | torch.device = "auto") -> dict:
+def export_cams(model_pt: str | Path, **inputs) -> dict:
     """Write ``results/cams/{mask}/{dataset}.npy``: float16 ``(N, R, R)``, ``R = cam_size``,
-    the Grad-CAM++ of ``model_pt`` for every cache row (rows as the cache index).
-
-    The model's own mask (``meta["mask"]``) is applied with ``masks_npy``. Returns a summary
-    ``{"n", "seconds", "images_per_second", "predicted": {class: count}}``.
-    """
-    device = _device(device) if isinstance(device, str) else device
-    model, meta = load_symmetry_model(model_pt, device)
-    index, _ = read_tables(index_csv)
-    images = load_cache_images(images_npy, len(index))
-    masks = load_cache_array(masks_npy if meta["mask"] != "none" else None, "predicted masks",
-                             len(index), images.shape[1:3])
-    started = time.perf_counter()
-    cams, preds = symmetry_cams(model, images, np.arange(len(index)),
-                                input_size=meta["input_size"], arch=meta["arch"],
-                                mask=meta["mask"], masks=masks, out_size=cam_size,
-                                batch_size=batch_size, num_workers=num_workers, device=device)
-    seconds = time.perf_counter() - started
-    write_npy(cams.astype(np.float16), out_npy)
-    counts = np.bincount(preds, minlength=len(meta["class_names"]))
-    summary = {"n": len(index), "seconds": round(seconds, 2),
-               "images_per_second": round(len(index) / max(seconds, 1e-9), 1),
-               "predicted": dict(zip(meta["class_names"], counts.tolist()))}
-    print(f"[symmetry] CAMs of {model_pt} ({meta['mask']} mask) -> {out_npy}: {summary}",
-          flush=True)
-    return summary
+    the Grad-CAM++ of ``model_pt`` for every cache row, the model's own mask applied with
+    ``masks_npy`` (the keyword arguments of :func:`selcn.classifier.export_cams`)."""
+    return classifier.export_cams(open_model, model_pt, **inputs)
 
 
-def localise_symmetry(model_pt: str | Path, *, images_npy: str | Path, index_csv: str | Path,
-                      splits_csv: str | Path, gt_masks_npy: str | Path, cams_cfg: Mapping,
-                      masks_npy: str | Path | None = None, split: str | None = "test",
-                      num_workers: int = 0, device: str | torch.device = "auto",
-                      max_images: int | None = None) -> pd.DataFrame:
-    """Table 7 rows of one symmetry model: ``image_id,iou,overlap,pointing`` per image.
-
-    The images are the ``split`` rows of the split table (the HAM10000 test split, the images
-    the lesion stage localises too; ``None`` = every row). Each CAM is computed at the feature
-    map, resized to the image side ``S`` and scored against the ground-truth mask with
-    :func:`selcn.cams.localisation_metrics` (``cams_cfg`` = the config's ``cams`` block).
-    """
-    device = _device(device) if isinstance(device, str) else device
-    model, meta = load_symmetry_model(model_pt, device)
-    index, splits = read_tables(index_csv, splits_csv)
-    images = load_cache_images(images_npy, len(index))
-    gt = load_cache_array(gt_masks_npy, "ground-truth masks", len(index), images.shape[1:3])
-    masks = load_cache_array(masks_npy if meta["mask"] != "none" else None, "predicted masks",
-                             len(index), images.shape[1:3])
-    rows = np.sort(splits.loc[splits["split"] == split, "row"].to_numpy(np.int64)) \
-        if split is not None else np.arange(len(index))
-    if not len(rows):
-        raise ValueError(f"{splits_csv}: no row with split == {split!r}")
-    if max_images is not None:
-        rows = rows[:max_images]
-    heat, _ = symmetry_cams(model, images, rows, input_size=meta["input_size"],
-                            arch=meta["arch"], mask=meta["mask"], masks=masks,
-                            out_size=images.shape[1], batch_size=cams_cfg.get("batch_size", 64),
-                            num_workers=num_workers, device=device)
-    return localisation_table(heat, gt, rows, index["image_id"].astype(str).to_numpy(),
-                              cams_cfg)
+def localise_symmetry(model_pt: str | Path, **inputs) -> pd.DataFrame:
+    """Table 7 rows of one symmetry model: ``image_id,iou,overlap,pointing`` per image of the
+    ``split`` (default: the HAM10000 test split, the images the lesion stage localises too);
+    the keyword arguments of :func:`selcn.classifier.localise_model`."""
+    return classifier.localise_model(open_model, model_pt, **inputs)
 
 
 def write_localisation(table: pd.DataFrame, path: str | Path) -> None:
     """Write a per-image localisation table atomically."""
     write_csv(table, path)
-
-
-def write_best_fold(best: Mapping, path: str | Path) -> None:
-    """Write ``best_fold.json`` atomically."""
-    write_json(best, path)

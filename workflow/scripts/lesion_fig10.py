@@ -12,7 +12,8 @@ inputs = snakemake.input
 folds = snakemake.params.folds
 n = len(folds)
 models = [
-    {**m, "best_json": inputs.best[i], "model_pts": dict(zip(folds, inputs.models[i * n:(i + 1) * n]))}
+    {**m, "best_json": inputs.best[i],
+     "model_pts": dict(zip(folds, inputs.models[i * n:(i + 1) * n]))}
     for i, m in enumerate(snakemake.params.models)
 ]
 figure10_from_files(

@@ -9,8 +9,8 @@ from selcn.report.cam_figures import figure9_from_files
 
 torch.set_num_threads(snakemake.threads)
 inputs = snakemake.input
-models = [{**m, "best_json": inputs[f"best_{m['mask']}"], "model_pts": inputs[f"models_{m['mask']}"]}
-          for m in snakemake.params.models]
+models = [{**m, "best_json": inputs[f"best_{m['mask']}"],
+           "model_pts": inputs[f"models_{m['mask']}"]} for m in snakemake.params.models]
 figure9_from_files(
     models,
     images_npy=inputs.images,

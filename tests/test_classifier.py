@@ -1,0 +1,158 @@
+"""The shared classifier stage: weighted loss, history metrics, best-fold criterion, data
+opening, and the resume key of a fold (a finished fold leaves no resume state; another job
+does not resume it)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from selcn.classifier import (
+    FoldCriterion,
+    accuracy_metrics,
+    best_fold_criterion,
+    fold_parts,
+    job_key,
+    open_stage_data,
+    weighted_loss,
+)
+from selcn.config import train_params
+from selcn.symmetry import fit_symmetry, fold_tables, train_symmetry_fold
+from test_symmetry import _cfg
+from test_symmetry import make_cache as symmetry_cache
+
+
+# ---- loss, metrics, criterion -------------------------------------------------------------
+def test_weighted_loss_uses_inverse_class_frequency():
+    loss = weighted_loss(np.array([0, 0, 0, 1]), 2, weighted=True)
+    np.testing.assert_allclose(loss.weight.numpy(), [4 / 6, 4 / 2])
+    assert weighted_loss(np.array([0, 1]), 2, weighted=False).weight is None
+
+
+def test_weighted_cross_entropy_weights():
+    targets = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1])     # n = (3, 9), N = 12, C = 2
+    loss = weighted_loss(targets, 2, weighted=True)
+    torch.testing.assert_close(loss.weight, torch.tensor([12 / (3 * 2), 12 / (9 * 2)]))
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1])
+    manual = (2 * torch.nn.functional.cross_entropy(logits[:1], y[:1]) * 1
+              + (2 / 3) * torch.nn.functional.cross_entropy(logits[1:], y[1:])) / (2 + 2 / 3)
+    torch.testing.assert_close(loss(logits, y), manual)
+    assert weighted_loss(targets, 2, weighted=False).weight is None
+
+
+def test_accuracy_metrics_known_answer():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])   # pred 0, 1, 1, 1
+    scores = accuracy_metrics(logits, np.array([0, 0, 1, 1]))
+    assert scores == {"accuracy": 0.75, "balanced_accuracy": 0.75}
+    scores = accuracy_metrics(logits, np.array([0, 1, 1, 1]))
+    assert scores == {"accuracy": 1.0, "balanced_accuracy": 1.0}
+
+
+def test_best_fold_criterion_is_one_type_for_both_stages():
+    assert best_fold_criterion("leakage_free", "balanced_accuracy") == FoldCriterion(
+        "val", "balanced_accuracy", "val_balanced_accuracy")
+    assert best_fold_criterion("leakage_free").name == "val_accuracy"
+    assert best_fold_criterion("thesis", "balanced_accuracy") == ("test", "accuracy",
+                                                                  "test_accuracy")
+    with pytest.raises(ValueError, match="unknown protocol 'paper'"):
+        best_fold_criterion("paper")
+
+
+# ---- data ---------------------------------------------------------------------------------
+def test_open_stage_data_checks_every_array(tmp_path):
+    root = symmetry_cache(tmp_path, n=12)
+    data = open_stage_data(root / "index.csv", root / "images.npy", root / "splits.csv",
+                           masks_npy=root / "masks.npy", gt_masks_npy=root / "gt_masks.npy")
+    assert data.images.shape == (12, 48, 48, 3) and data.masks.shape == (12, 48, 48)
+    assert data.cams is None and len(data.splits) == 12
+    assert data.image_ids[3] == "ISIC_0000003"
+    np.save(tmp_path / "small.npy", np.zeros((12, 24, 24), np.uint8))
+    with pytest.raises(ValueError, match="small.npy: predicted masks must have shape"):
+        open_stage_data(root / "index.csv", root / "images.npy", masks_npy=tmp_path / "small.npy")
+    with pytest.raises(FileNotFoundError, match="ground-truth masks not found"):
+        open_stage_data(root / "index.csv", root / "images.npy", gt_masks_npy=tmp_path / "x.npy")
+    np.save(tmp_path / "images.npy", np.zeros((11, 48, 48, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"expected uint8 \(N=12, S, S, 3\)"):
+        open_stage_data(root / "index.csv", tmp_path / "images.npy")
+
+
+def test_fold_parts_name_the_missing_fold(tmp_path):
+    root = symmetry_cache(tmp_path, n=12)
+    data = open_stage_data(root / "index.csv", root / "images.npy", root / "splits.csv")
+    folds, parts = fold_parts(data.splits, 2)
+    assert folds == ["fold0", "fold1", "fold2"] and set(parts) == {"train", "val", "test"}
+    with pytest.raises(ValueError, match="fold 'fold3' not in field 'split'"):
+        fold_parts(data.splits, 3)
+
+
+# ---- the resume key -----------------------------------------------------------------------
+def test_job_key_follows_config_wildcards_and_input_files(tmp_path):
+    cfg = _cfg(tmp_path)
+    path = tmp_path / "input.npy"
+    np.save(path, np.zeros(3))
+    key = job_key(cfg, "symmetry", wildcards={"fold": 0}, inputs=[path, None])
+    assert json.loads(json.dumps(key)) == key                  # JSON-able as it is
+    assert key["config"] == json.loads(json.dumps(cfg["symmetry"], default=str))
+    assert key["seed"] == cfg["seed"] and key["protocol"] == cfg["protocol"]
+    assert list(key["inputs"]) == [str(path)]
+    assert job_key(cfg, "symmetry", wildcards={"fold": 0}, inputs=[path]) == key
+    assert job_key(cfg, "symmetry", wildcards={"fold": 1}, inputs=[path]) != key
+    other = {**cfg, "symmetry": {**cfg["symmetry"], "input_size": 32}}
+    assert job_key(other, "symmetry", wildcards={"fold": 0}, inputs=[path]) != key
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))   # the file was rewritten
+    assert job_key(cfg, "symmetry", wildcards={"fold": 0}, inputs=[path]) != key
+
+
+def test_a_different_job_key_does_not_resume(tmp_path):
+    root = symmetry_cache(tmp_path / "cache", n=24)
+    cfg = _cfg(tmp_path)
+    data = open_stage_data(root / "index.csv", root / "images.npy", root / "splits.csv")
+    parts = fold_tables(data.splits, 0)
+    params = train_params(cfg, "symmetry")
+    out = tmp_path / "fit"
+
+    def run(key):
+        return fit_symmetry(data.images, parts["train"], parts["val"], out, cfg, params,
+                            pretrained=False, progress=False, job_key=key)
+
+    first = run({"job": "a"})
+    assert [t["epoch"] for t in first.timings] == [1, 2]
+    assert (out / ".resume" / "state.pt").is_file()            # fit itself keeps it
+    again = run({"job": "a"})                                  # the same job: nothing left to do
+    assert again.timings == [] and again.best_epoch == first.best_epoch
+    other = run({"job": "b"})                                  # another job starts afresh
+    assert [t["epoch"] for t in other.timings] == [1, 2]
+    assert other.history["train_loss"].tolist() == first.history["train_loss"].tolist()
+
+
+def test_a_finished_fold_leaves_no_resume_state_and_resumes_only_its_own_inputs(
+        tmp_path, monkeypatch, capsys):
+    root = symmetry_cache(tmp_path / "cache", n=24)
+    cfg = _cfg(tmp_path)
+    out = tmp_path / "symmetry" / "scratch-seg" / "fold0"
+    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
+              splits_csv=root / "splits.csv", out_dir=out, cfg=cfg, fold=0, mask="seg",
+              pretrained=False, masks_npy=root / "masks.npy", progress=False)
+    train_symmetry_fold(**kw)
+    assert (out / "model.pt").is_file() and not (out / ".resume").exists()
+
+    # a job killed after its last epoch (its resume state not yet removed) ...
+    import selcn.training
+
+    monkeypatch.setattr(selcn.training, "clear_resume_state", lambda out_dir: None)
+    train_symmetry_fold(**kw)
+    assert (out / ".resume" / "state.pt").is_file()
+    capsys.readouterr()
+    train_symmetry_fold(**kw)                                   # ... resumes the same job
+    assert "resumed from" in capsys.readouterr().err
+    masks = np.load(root / "masks.npy")
+    stat = (root / "masks.npy").stat()
+    np.save(root / "masks.npy", masks)                          # an upstream rerun
+    os.utime(root / "masks.npy", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    train_symmetry_fold(**kw)
+    err = capsys.readouterr().err
+    assert "resumed from" not in err and "starting afresh" in err
