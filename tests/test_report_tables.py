@@ -283,3 +283,13 @@ def test_training_curves_plot_train_and_validation_accuracy(tmp_path):
     assert _accuracy_columns(df.drop(columns="train_accuracy")) == ["accuracy"]
     assert training_curves([hist], tmp_path / "curves.png").stat().st_size > 5_000
 
+
+
+def test_bold_best_value_per_group_and_estimate():
+    from selcn.report.html import _best_rows
+
+    table = pd.DataFrame({"classifier_mask": ["none"] * 4, "estimate": ["folds", "folds",
+                                                                        "ensemble", "ensemble"],
+                          "accuracy_mean": [0.70, 0.80, 0.90, 0.85]})
+    # the best fold row (0.80) and the best ensemble row (0.90) are both bold
+    assert _best_rows(table, "accuracy_mean", "classifier_mask") == {1, 2}

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
 
+from selcn.atomic import write_text
 from selcn.grid import MASK_NOUNS, SymmetryVariant
 from selcn.report.tables import METRIC_LABELS, TableSpec, display_labels
 
@@ -53,13 +53,9 @@ td.best{font-weight:bold}
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write ``text`` to ``path`` atomically (:func:`selcn.atomic.write_text`); returns it."""
+    write_text(text, path)
+    return Path(path)
 
 
 def _is_missing(value) -> bool:
@@ -124,6 +120,8 @@ def _best_rows(table: pd.DataFrame, column: str, group: str | None) -> set[int]:
         return set()
     values = pd.to_numeric(table[column], errors="coerce")
     groups = table[group] if group and group in table.columns else pd.Series(0, table.index)
+    if "estimate" in table.columns:      # fold-ensemble rows compete among themselves only
+        groups = groups.astype(str) + "|" + table["estimate"].astype(str)
     best = set()
     for _, idx in values.groupby(groups, sort=False).groups.items():
         sub = values.loc[idx]
