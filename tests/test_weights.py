@@ -5,8 +5,14 @@ import torch
 from torch import nn
 
 from selcn.config import load_config, validate_config
-from selcn.weights import (fetch_weights, load_pretrained, missing_weights, pretrained_cache,
-                           required_weights, weight_file)
+from selcn.weights import (
+    fetch_weights,
+    load_pretrained,
+    missing_weights,
+    pretrained_cache,
+    required_weights,
+    weight_file,
+)
 
 
 def _no_download(library, model):  # the cache must answer: the network is never asked

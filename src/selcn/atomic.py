@@ -1,29 +1,45 @@
 """Atomic file writers: write to a hidden temporary name next to the target, then rename, so a
 half-written file never looks finished (a crash leaves the old file or none, never a partial
 one). Parent directories are created.
+
+Every atomic write of the package goes through :func:`atomic_path` (directly, for writers such
+as ``torch.save``, ``cv2.imwrite`` or a memory map, or through :func:`write_csv`,
+:func:`write_json`, :func:`write_npy`, :func:`write_text` and :func:`save_figure`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:                       # imported where used: `import selcn.atomic` stays light
+    import numpy as np
+    import pandas as pd
 
-__all__ = ["atomic_path", "save_figure", "write_csv", "write_json", "write_npy"]
+__all__ = ["atomic_path", "save_figure", "write_csv", "write_json", "write_npy", "write_text"]
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, *, unique: bool = False) -> Iterator[Path]:
     """Yield the temporary path ``<dir>/.<name>.tmp`` to write; on success it replaces ``path``,
-    on an exception it is removed."""
+    on an exception it is removed.
+
+    ``unique=True`` makes the temporary name ``<dir>/.<name>.<pid>.<random>.tmp``, for targets
+    that several processes may write at the same time (a shared cache such as the ImageNet
+    weights): each writes its own file and the last rename wins, never a mix of two writes.
+    The temporary file is not created here (the writer creates it, with the usual permissions).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    if unique:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    else:
+        tmp = path.with_name(f".{path.name}.tmp")
     try:
         yield tmp
     except BaseException:
@@ -44,8 +60,16 @@ def write_json(data: Mapping[str, Any], path: str | Path) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def write_text(text: str, path: str | Path, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` as it is (no newline added)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+
+
 def write_npy(array: np.ndarray, path: str | Path) -> None:
     """Write ``array`` as ``.npy`` (exactly at ``path``: no ``.npy`` suffix is appended)."""
+    import numpy as np
+
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)

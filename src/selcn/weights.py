@@ -22,11 +22,12 @@ This module imports torch lazily, so the Snakefile can use it without slowing do
 
 from __future__ import annotations
 
-import os
-import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from selcn.atomic import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +40,8 @@ __all__ = ["SUFFIXES", "LIBRARIES", "WeightSpec", "weight_file", "read_state_dic
 SUFFIXES = (".pth", ".safetensors")
 #: libraries the ImageNet weights are taken from
 LIBRARIES = ("timm", "torchvision", "smp")
-#: prefix of a segmentation encoder's cache name (``selcn.models.segmentation.encoder_weights_name``)
+#: prefix of a segmentation encoder's cache name
+#: (``selcn.models.segmentation.encoder_weights_name``)
 SMP_PREFIX = "smp-"
 
 
@@ -199,13 +201,7 @@ def fetch_weights(arch: str, cache_dir: str | Path, library: str, model: str | N
 
     state = download(library, model or arch)
     target = Path(cache_dir) / f"{arch}.pth"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{arch}.", suffix=".part")
-    os.close(fd)
-    try:
+    # a unique temporary: the cache may be shared by workflows fetching at the same time
+    with atomic_path(target, unique=True) as tmp:
         torch.save({k: v.detach().cpu() for k, v in state.items()}, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return target

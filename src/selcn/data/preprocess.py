@@ -8,12 +8,12 @@ Cache layout (``docs/contracts.md``): ``<out_dir>/images.npy`` uint8 ``(N, S, S,
 
 from __future__ import annotations
 
-import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from selcn.atomic import atomic_path, write_csv
 from selcn.data.readers import DataFormatError
 
 __all__ = ["HAIR_KERNEL", "HAIR_THRESHOLD", "hair_mask", "remove_hair", "load_image",
@@ -46,7 +47,8 @@ def remove_hair(img_bgr: np.ndarray) -> np.ndarray:
     """The thesis' hair removal on a uint8 ``(H, W, 3)`` **BGR** image (as ``cv2.imread``
     gives it): :func:`hair_mask`, then ``cv2.inpaint`` (Telea, radius 1). Returns BGR."""
     if img_bgr.dtype != np.uint8 or img_bgr.ndim != 3 or img_bgr.shape[2] != 3:
-        raise ValueError(f"remove_hair expects uint8 (H, W, 3) BGR, got {img_bgr.dtype} {img_bgr.shape}")
+        raise ValueError(f"remove_hair expects uint8 (H, W, 3) BGR, got {img_bgr.dtype} "
+                         f"{img_bgr.shape}")
     return cv2.inpaint(img_bgr, hair_mask(img_bgr), INPAINT_RADIUS, cv2.INPAINT_TELEA)
 
 
@@ -86,8 +88,31 @@ def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return (m >= 0.5).astype(np.uint8)
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp{path.suffix}")
+def _fill_arrays(image_file: Path, mask_file: Path | None, paths: Sequence[str],
+                 mask_paths: Sequence[str] | None, size: int, hair_removal: bool, threads: int,
+                 desc: str) -> None:
+    """Decode every image (and mask) into new ``.npy`` memory maps at ``image_file``
+    (``(N, size, size, 3)``) and ``mask_file`` (``(N, size, size)``, when given), ``threads``
+    rows at a time; the maps are flushed and closed on return."""
+    n = len(paths)
+    images = np.lib.format.open_memmap(image_file, mode="w+", dtype=np.uint8,
+                                       shape=(n, size, size, 3))
+    masks = np.lib.format.open_memmap(mask_file, mode="w+", dtype=np.uint8,
+                                      shape=(n, size, size)) if mask_file is not None else None
+
+    def work(i: int) -> int:
+        images[i] = preprocess_image(load_image(paths[i]), size, hair_removal)
+        if masks is not None:
+            masks[i] = _resize_mask(load_mask(mask_paths[i]), size)
+        return i
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        for _ in tqdm(pool.map(work, range(n)), total=n, file=sys.stderr, desc=desc,
+                      mininterval=2.0, unit="img"):
+            pass
+    images.flush()
+    if masks is not None:
+        masks.flush()
 
 
 def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
@@ -98,8 +123,9 @@ def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
 
     Images are decoded, hair-removed, resized and written row by row into memory-mapped
     arrays by ``threads`` worker threads (OpenCV and Pillow release the GIL), with a tqdm
-    progress bar on stderr. Every file is written under a temporary name and renamed when
-    complete. ``gt_masks.npy`` is written when every row has a ``mask_path``."""
+    progress bar on stderr. Every file is written atomically (:func:`selcn.atomic.atomic_path`:
+    a temporary name, renamed when complete). ``gt_masks.npy`` is written when every row has a
+    ``mask_path``."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,45 +139,21 @@ def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
         raise DataFormatError(f"{table.loc[~masks_given, 'image_id'].iloc[0]}: field 'mask_path' "
                               "is empty while other rows have masks")
     img_path, mask_path = out / "images.npy", out / "gt_masks.npy"
-    images = np.lib.format.open_memmap(_tmp(img_path), mode="w+", dtype=np.uint8,
-                                       shape=(n, size, size, 3))
-    masks = np.lib.format.open_memmap(_tmp(mask_path), mode="w+", dtype=np.uint8,
-                                      shape=(n, size, size)) if with_masks else None
     paths = table["path"].astype(str).tolist()
     mpaths = table["mask_path"].astype(str).tolist() if with_masks else None
     cv2.setNumThreads(1)
-
-    def work(i: int) -> int:
-        images[i] = preprocess_image(load_image(paths[i]), size, hair_removal)
-        if masks is not None:
-            masks[i] = _resize_mask(load_mask(mpaths[i]), size)
-        return i
-
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
-            for _ in tqdm(pool.map(work, range(n)), total=n, file=sys.stderr,
-                          desc=f"cache {out.name}", mininterval=2.0, unit="img"):
-                pass
-        images.flush()
-        del images
-        os.replace(_tmp(img_path), img_path)
-        if masks is not None:
-            masks.flush()
-            del masks
-            os.replace(_tmp(mask_path), mask_path)
-        elif mask_path.exists():
-            mask_path.unlink()                          # stale ground truth of an older run
-    except BaseException:
-        for p in (_tmp(img_path), _tmp(mask_path)):
-            p.unlink(missing_ok=True)
-        raise
+    with ExitStack() as files:                  # both arrays are renamed only when both are done
+        img_tmp = files.enter_context(atomic_path(img_path))
+        mask_tmp = files.enter_context(atomic_path(mask_path)) if with_masks else None
+        _fill_arrays(img_tmp, mask_tmp, paths, mpaths, size, hair_removal, threads,
+                     desc=f"cache {out.name}")
+    if not with_masks:
+        mask_path.unlink(missing_ok=True)       # stale ground truth of an older run
     index = table.reset_index(drop=True)
     index.insert(0, "row", np.arange(n))
     cols = list(INDEX_COLUMNS) + (["ham_image_id"] if "ham_image_id" in index else [])
     index = index[cols]
-    tmp = _tmp(out / "index.csv")
-    index.to_csv(tmp, index=False)
-    os.replace(tmp, out / "index.csv")
+    write_csv(index, out / "index.csv")
     log(f"cached {n} images ({size} px, hair removal {'on' if hair_removal else 'off'}"
         f"{', with masks' if with_masks else ''}) in {out} in {time.perf_counter() - t0:.1f} s "
         f"with {threads} thread(s)")
