@@ -164,6 +164,11 @@ def cache_paths(root: Path) -> dict[str, str]:
             "index": str(root / "index.csv"), "splits": str(root / "splits.csv")}
 
 
+def cache_arrays(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``images`` (N, S, S, 3) uint8 and ``gt_masks`` (N, S, S) uint8 of a cache under ``root``."""
+    return np.load(root / "images.npy"), np.load(root / "gt_masks.npy")
+
+
 # ---- tiny configs --------------------------------------------------------------------------
 _TRAIN = {"max_epochs": 5, "patience": 2, "batch_size": 4, "lr": 1e-3}
 TINY_CONFIGS = {
