@@ -4,6 +4,10 @@
 # Order: cancel jobs -> slurmd -> slurmctld -> slurmdbd -> mariadbd -> munged.
 #   down.sh          stop daemons, keep state (job ids, accounting DB) for the next up.sh
 #   down.sh --wipe   also delete slurm state, accounting DB, fake devices and logs
+# Either way the config files up.sh wrote are removed (up.sh writes them afresh each time): a
+# slurm.conf naming a stopped slurmctld makes every `scontrol show config` retry port 6817 for
+# MessageTimeout (10 s), and snakemake-executor-plugin-slurm 2.8 runs that command when it is
+# imported, i.e. at the start of every `snakemake` call, even `snakemake -n` without the profile.
 set -uo pipefail
 D=${LOCALSLURM_DIR:-/var/lib/localslurm}
 RUN=$D/run
@@ -37,8 +41,13 @@ stop_pidfile slurmdbd  "$RUN/slurmdbd.pid"
 stop_pidfile mariadbd  "$D/mysql-run/mysqld.pid"
 stop_pidfile munged    /run/munge/munged.pid
 
+# only a config that up.sh wrote (its first line says so); a site's own slurm.conf is kept
+if head -1 /etc/slurm/slurm.conf 2>/dev/null | grep -q '^# written by up.sh'; then
+  rm -f /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf
+  echo "down.sh: removed /etc/slurm/{slurm,gres,slurmdbd}.conf (written by up.sh)"
+fi
+
 if [ "${1:-}" = "--wipe" ]; then
-  rm -rf "$D" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm \
-         /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf
+  rm -rf "$D" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
   echo "down.sh: state wiped"
 fi

@@ -104,6 +104,7 @@ else
   ACCT="AccountingStorageType=accounting_storage/none"
 fi
 
+# down.sh removes this file (and gres.conf, slurmdbd.conf) only when its first line is this marker
 cat > /etc/slurm/slurm.conf <<EOF
 # written by up.sh - single node on localhost, no cgroups, no systemd
 ClusterName=$CLUSTER
