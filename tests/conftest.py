@@ -1,4 +1,8 @@
-"""Shared test settings: offline hub, one torch thread per test process, repo paths."""
+"""Shared test settings: offline hub, one torch thread per test process, repo paths.
+
+The shared helpers (tiny caches and configs, running Snakemake) are plain functions in
+``tests/helpers.py``; this file holds only settings and fixtures.
+"""
 
 import os
 from pathlib import Path
