@@ -15,12 +15,13 @@ the file and the field.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from selcn.atomic import write_csv
 
 __all__ = ["REQUIRED_COLUMNS", "PROB_PREFIX", "prediction_frame", "write_predictions",
            "read_predictions", "class_names", "probabilities"]
@@ -59,11 +60,7 @@ def write_predictions(path: str | Path, image_ids: Sequence[str], targets: Seque
                       probs: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
     """Write a prediction CSV atomically (parent directories created); return the table."""
     frame = prediction_frame(image_ids, targets, probs, class_names)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_csv(frame, path)
     return frame
 
 

@@ -3,11 +3,9 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-import json
-import os
-
 import pandas as pd
 
+from selcn.atomic import write_json
 from selcn.data.splits import check_no_leakage, leakage_report
 
 ham = pd.read_csv(snakemake.input.ham10000, dtype=str, keep_default_na=False)
@@ -20,7 +18,4 @@ for name, path in zip(snakemake.params.datasets, snakemake.input.splits):
     else:                       # the thesis' protocol leaks by design: report, do not fail
         report[name] = leakage_report(splits)
     print(f"{name}: {report[name]}")
-out = snakemake.output.report
-with open(f"{out}.tmp", "w") as fh:
-    json.dump(report, fh, indent=2)
-os.replace(f"{out}.tmp", out)
+write_json(report, snakemake.output.report)

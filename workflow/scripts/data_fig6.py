@@ -3,10 +3,9 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-import os
-
 import pandas as pd
 
+from selcn.atomic import write_csv
 from selcn.data.labels import HAM_CLASSES
 from selcn.report.data_figures import class_counts, plot_class_distribution
 
@@ -16,8 +15,6 @@ target = snakemake.params.target_per_class
 counts = class_counts(index, splits, HAM_CLASSES, target_per_class=target,
                       max_copies=snakemake.params.max_copies, seed=snakemake.params.seed)
 print(counts.pivot(index="class", columns="stage", values="count").to_string())
-tmp = snakemake.output.counts + ".tmp"
-counts.to_csv(tmp, index=False)
-os.replace(tmp, snakemake.output.counts)
+write_csv(counts, snakemake.output.counts)
 plot_class_distribution(counts, snakemake.output.figure, target_per_class=target,
                         title="HAM10000: class distribution before / after balancing")

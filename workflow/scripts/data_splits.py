@@ -3,14 +3,14 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-import os
-
 import pandas as pd
 
+from selcn.atomic import write_csv
 from selcn.data.splits import make_splits
 
 dataset = snakemake.wildcards.dataset
-index = pd.read_csv(snakemake.input.index, dtype={"image_id": str, "group": str}, keep_default_na=False)
+index = pd.read_csv(snakemake.input.index, dtype={"image_id": str, "group": str},
+                    keep_default_na=False)
 ham_splits = None
 if "ham_splits" in snakemake.input.keys():
     ham_splits = pd.read_csv(snakemake.input.ham_splits, dtype=str, keep_default_na=False)
@@ -21,7 +21,4 @@ table = make_splits(dataset, index, n_folds=snakemake.params.folds,
                     test_fraction=snakemake.params.test_fraction, seed=snakemake.params.seed,
                     protocol=snakemake.params.protocol, ham_splits=ham_splits,
                     ham_ids=ham_splits["image_id"] if ham_splits is not None else ())
-out = snakemake.output.splits
-tmp = f"{out}.tmp"
-table.to_csv(tmp, index=False)
-os.replace(tmp, out)
+write_csv(table, snakemake.output.splits)
