@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selcn.atomic import atomic_path, write_csv, write_json, write_npy, write_text
+from selcn.atomic import atomic_dir, atomic_path, write_csv, write_json, write_npy, write_text
 
 
 def test_writers_create_parents_and_leave_no_temp(tmp_path):
@@ -70,3 +70,21 @@ def test_save_figure_writes_png_and_leaves_no_temporary(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in out.parent.iterdir()] == ["fig.png"]
     assert not plt.fignum_exists(fig.number)
+
+
+def test_atomic_dir_replaces_the_whole_directory_or_nothing(tmp_path):
+    out = tmp_path / "bundle"
+    with atomic_dir(out) as tmp:
+        assert tmp.is_dir() and not list(tmp.iterdir()) and not out.exists()
+        (tmp / "a.pt").write_bytes(b"a")
+        (tmp / "b.pt").write_bytes(b"b")
+    assert sorted(p.name for p in out.iterdir()) == ["a.pt", "b.pt"]
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "c.pt").write_bytes(b"half")
+            raise RuntimeError("crash")
+    assert sorted(p.name for p in out.iterdir()) == ["a.pt", "b.pt"]     # the old set stays
+    with atomic_dir(out) as tmp:
+        (tmp / "c.pt").write_bytes(b"c")
+    assert [p.name for p in out.iterdir()] == ["c.pt"]                   # no file of the old set
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]

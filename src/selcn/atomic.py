@@ -4,13 +4,15 @@ one). Parent directories are created.
 
 Every atomic write of the package goes through :func:`atomic_path` (directly, for writers such
 as ``torch.save``, ``cv2.imwrite`` or a memory map, or through :func:`write_csv`,
-:func:`write_json`, :func:`write_npy`, :func:`write_text` and :func:`save_figure`).
+:func:`write_json`, :func:`write_npy`, :func:`write_text` and :func:`save_figure`); a directory
+of files through :func:`atomic_dir`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +23,8 @@ if TYPE_CHECKING:                       # imported where used: `import selcn.ato
     import numpy as np
     import pandas as pd
 
-__all__ = ["atomic_path", "save_figure", "write_csv", "write_json", "write_npy", "write_text"]
+__all__ = ["atomic_path", "atomic_dir", "save_figure", "write_csv", "write_json", "write_npy",
+           "write_text"]
 
 
 @contextmanager
@@ -45,6 +48,27 @@ def atomic_path(path: str | Path, *, unique: bool = False) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a new, empty temporary directory ``<parent>/.<name>.tmp`` to fill; on success it
+    replaces the directory ``path`` (an existing one is removed first), on an exception it is
+    removed. For outputs that are a set of files, such as a model bundle: a reader sees the old
+    set, none or the new one; only the removal of an old ``path`` and the rename are not one
+    step (a crash between them leaves no directory)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        shutil.rmtree(path)
     os.replace(tmp, path)
 
 
