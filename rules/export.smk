@@ -18,8 +18,10 @@ def export_dataset():
     """The lesion dataset whose model is exported (`export.dataset`, default the first)."""
     d = CFG["export"]["dataset"] or GRID.lesion_datasets[0]
     if d not in GRID.lesion_datasets:
-        raise WorkflowError(f"export.dataset: {d!r} is not in lesion.datasets "
-                            f"({', '.join(GRID.lesion_datasets)})")
+        raise WorkflowError(
+            f"export.dataset: {d!r} is not in lesion.datasets "
+            f"({', '.join(GRID.lesion_datasets)})"
+        )
     return d
 
 
@@ -38,8 +40,10 @@ def export_models(selection):
     number = int(selection.removeprefix("model"))
     hits = [m for m in GRID.models() if m["number"] == number]
     if not hits:
-        raise WorkflowError(f"export.model: model {number} is not in this config's grid "
-                            f"(models {', '.join(str(m['number']) for m in GRID.models())})")
+        raise WorkflowError(
+            f"export.model: model {number} is not in this config's grid "
+            f"(models {', '.join(str(m['number']) for m in GRID.models())})"
+        )
     return hits
 
 
@@ -53,15 +57,31 @@ def export_inputs(wildcards):
     }
     for m in models:
         cm, sm, key = m["classifier_mask"], m["symmetry_mask"], f"model{m['number']}"
-        inputs[f"{key}_folds"] = [lesion_fold_file(d, cm, sm, k, "model.pt")
-                                  for k in GRID.lesion_folds]
-        inputs[f"{key}_val"] = [lesion_fold_file(d, cm, sm, k, "predictions_val.csv")
-                                for k in GRID.lesion_folds]
+        inputs[f"{key}_folds"] = [
+            lesion_fold_file(d, cm, sm, k, "model.pt") for k in GRID.lesion_folds
+        ]
+        inputs[f"{key}_val"] = [
+            lesion_fold_file(d, cm, sm, k, "predictions_val.csv") for k in GRID.lesion_folds
+        ]
     for sm in sorted({m["symmetry_mask"] for m in models} - {"off"}):
         best = symmetry_best_inputs(cam_variant(sm))
         inputs[f"symmetry_{sm}_best"] = best["best"]
         inputs[f"symmetry_{sm}_models"] = best["models"]
     return inputs
+
+
+def demo_predict():
+    """The demo's prediction: `predict.demo_images` copied from the synthetic HAM10000 test
+    split into `predict.input_dir` (synthetic data only)."""
+    p = CFG["predict"]
+    return bool(p["input_dir"] and p["demo_images"] and CFG["data"]["source"] == "synthetic")
+
+
+def predict_enabled():
+    """`predict_images` exists: a folder is named and it is the user's own (demo_images 0) or
+    the demo's; a demo folder inherited by a real-data config (paper.yaml) plans nothing."""
+    p = CFG["predict"]
+    return bool(p["input_dir"]) and (not p["demo_images"] or demo_predict())
 
 
 def export_targets():
@@ -71,7 +91,7 @@ def export_targets():
         return []
     d, sel = export_dataset(), export_selection()
     out = [export_dir(d, sel)]
-    if CFG["predict"]["input_dir"]:
+    if predict_enabled():
         out += [f"{predict_dir(d, sel)}/predictions.csv", f"{predict_dir(d, sel)}/index.html"]
     return out
 
@@ -81,6 +101,16 @@ rule export_model:
         unpack(export_inputs),
     output:
         bundle=directory(export_dir("{lesion_dataset}", "{selection}")),
+    log:
+        f"{LOGS}/export/export_model_{{lesion_dataset}}_{{selection}}.log",
+    wildcard_constraints:
+        selection="best|model([1-9]|1[0-2])",
+    conda:
+        SELCN_ENV
+    threads: 1
+    resources:
+        **stage_resources("data"),
+        runtime=runtime_of("data"),
     params:
         models=lambda w: export_models(w.selection),
         folds=list(GRID.lesion_folds),
@@ -88,21 +118,11 @@ rule export_model:
         hair_removal=config["data"]["hair_removal"],
         cam_size=config["symmetry"]["cam_size"],
         config_hash=config_hash(CFG),
-    log:
-        f"{LOGS}/export/export_model_{{lesion_dataset}}_{{selection}}.log",
-    wildcard_constraints:
-        selection="best|model([1-9]|1[0-2])",
-    threads: 1
-    resources:
-        **stage_resources("data"),
-        runtime=runtime_of("data"),
-    conda:
-        SELCN_ENV
     script:
         "../workflow/scripts/export_model.py"
 
 
-if CFG["predict"]["input_dir"] and CFG["predict"]["demo_images"]:
+if demo_predict():
 
     rule predict_demo_images:
         input:
@@ -110,22 +130,22 @@ if CFG["predict"]["input_dir"] and CFG["predict"]["demo_images"]:
             metadata=data_paths("ham10000")["metadata"],
         output:
             images=directory(CFG["predict"]["input_dir"]),
-        params:
-            image_dirs=data_paths("ham10000")["image_dirs"],
-            n=CFG["predict"]["demo_images"],
         log:
             f"{LOGS}/export/predict_demo_images.log",
+        conda:
+            SELCN_ENV
         threads: 1
         resources:
             **stage_resources("data"),
             runtime=runtime_of("data"),
-        conda:
-            SELCN_ENV
+        params:
+            image_dirs=data_paths("ham10000")["image_dirs"],
+            n=CFG["predict"]["demo_images"],
         script:
             "../workflow/scripts/predict_demo_images.py"
 
 
-if CFG["predict"]["input_dir"]:
+if predict_enabled():
 
     rule predict_images:
         input:
@@ -135,19 +155,19 @@ if CFG["predict"]["input_dir"]:
             predictions=f"{predict_dir('{lesion_dataset}', '{selection}')}/predictions.csv",
             gallery=f"{predict_dir('{lesion_dataset}', '{selection}')}/index.html",
             panels=directory(f"{predict_dir('{lesion_dataset}', '{selection}')}/panels"),
-        params:
-            batch_size=config["predict"]["batch_size"],
-            strict=config["predict"]["strict"],
-            device=config["device"],
         log:
             f"{LOGS}/export/predict_images_{{lesion_dataset}}_{{selection}}.log",
         wildcard_constraints:
             selection="best|model([1-9]|1[0-2])",
+        conda:
+            SELCN_ENV
         threads: threads_of("cams")
         resources:
             **stage_resources("cams"),
             runtime=runtime_of("cams"),
-        conda:
-            SELCN_ENV
+        params:
+            batch_size=config["predict"]["batch_size"],
+            strict=config["predict"]["strict"],
+            device=config["device"],
         script:
             "../workflow/scripts/predict_images.py"

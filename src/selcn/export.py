@@ -28,11 +28,12 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -262,7 +263,7 @@ def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
             "selection": dict(selection),
             "config_hash": cfg_hash,
             "versions": package_versions(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "sources": dict(sources or {}),
             "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
         }
@@ -346,7 +347,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu", *,
     sym = load_symmetry_model(root / nets["symmetry"]["file"], device) \
         if nets.get("symmetry") else None
     lesion = [load_lesion_model(root / name, device) for name in nets["lesion"]["files"]]
-    for model, meta in lesion:
+    for _, meta in lesion:
         if list(meta["class_names"]) != list(manifest["model"]["class_names"]):
             raise BundleError(f"bundle {root}: lesion model classes {meta['class_names']} differ "
                               f"from the manifest's {manifest['model']['class_names']}")

@@ -13,7 +13,8 @@ ids = sorted(splits.loc[splits["split"] == "test", "image_id"].astype(str))[: sn
 found = {p.stem: p for d in snakemake.params.image_dirs for p in Path(d).iterdir()}
 missing = [i for i in ids if i not in found]
 if missing:
-    raise FileNotFoundError(f"HAM10000 test image {missing[0]} not in {snakemake.params.image_dirs}")
+    raise FileNotFoundError(f"HAM10000 test image {missing[0]} not in "
+                            f"{snakemake.params.image_dirs}")
 out = Path(snakemake.output.images)
 out.mkdir(parents=True, exist_ok=True)
 for i in ids:
