@@ -9,7 +9,8 @@ names, fold tables, which mask roles apply, whether the model takes a CAM, the b
 metric on validation).
 
 - data: :func:`open_stage_data` (cache index, split table, images, predicted masks, CAMs,
-  ground-truth masks, each checked against the cache), :func:`check_inputs`,
+  ground-truth masks, each checked against the cache), :func:`read_split_rows` (a split
+  table's cache rows without labels: segmentation and the search split), :func:`check_inputs`,
   :func:`fold_parts` / :func:`plain_table` (fold tables without augmentation);
 - training: :func:`weighted_loss` (``w_i = N / (n_i * C)``), :func:`accuracy_metrics`
   (history columns), :func:`fit_config` (also used by :mod:`selcn.segmentation`),
@@ -47,11 +48,12 @@ from selcn.data.tables import read_index, read_splits
 from selcn.predictions import read_predictions, write_predictions
 
 __all__ = [
-    "INPUT_MASKS", "StageData", "open_stage_data", "check_inputs", "fold_parts", "plain_table",
-    "weighted_loss", "accuracy_metrics", "fit_config", "job_key", "classifier_dataset",
-    "fit_classifier", "predict_probabilities", "train_fold", "SavedClassifier", "predict_split",
-    "FoldCriterion", "best_fold_criterion", "select_best_fold", "best_model_path", "grad_cams",
-    "export_cams", "localise_model", "localise_best_fold",
+    "INPUT_MASKS", "StageData", "open_stage_data", "read_split_rows", "check_inputs",
+    "fold_parts", "plain_table", "weighted_loss", "accuracy_metrics", "fit_config", "job_key",
+    "classifier_dataset", "fit_classifier", "predict_probabilities", "train_fold",
+    "SavedClassifier", "predict_split", "FoldCriterion", "best_fold_criterion",
+    "select_best_fold", "best_model_path", "grad_cams", "export_cams", "localise_model",
+    "localise_best_fold",
 ]
 
 #: masking strategies of a classifier's input image (with the predicted lesion masks)
@@ -107,6 +109,36 @@ def open_stage_data(index_csv: str | Path, images_npy: str | Path,
                      cams=load_cache_array(cams_npy, "symmetry CAMs", len(index)),
                      gt_masks=load_cache_array(gt_masks_npy, "ground-truth masks", len(index),
                                                side))
+
+
+def read_split_rows(index_csv: str | Path, splits_csv: str | Path,
+                    columns: Sequence[str] = ()) -> pd.DataFrame:
+    """The split table, in its own order, with the cache ``row`` of every image (int64).
+
+    Needs only ``row,image_id`` in the index (the segmentation stage and the search split read
+    no labels) and ``image_id,split`` plus ``columns`` in the split table; ``group`` is read as
+    text. Raises ``ValueError`` for an image missing from the index or a ``split`` value other
+    than ``test``, ``fold<k>``, ``excluded``.
+    """
+    from selcn.data.tables import read_csv
+
+    index = read_csv(index_csv, ("row", "image_id"), "cache index")
+    splits = read_csv(splits_csv, ("image_id", "split", *columns), "split table")
+    row_of = dict(zip(index["image_id"], index["row"].astype(np.int64)))
+    unknown = [i for i in splits["image_id"] if i not in row_of]
+    if unknown:
+        raise ValueError(f"{splits_csv}: image_id {unknown[0]!r} (and {len(unknown) - 1} more) "
+                         f"not in the cache index {index_csv}")
+    split = splits["split"].astype(str)
+    bad = sorted(s for s in set(split) if s not in ("test", "excluded")
+                 and not (s.startswith("fold") and s[4:].isdigit()))
+    if bad:
+        raise ValueError(f"{splits_csv}: field 'split' has unknown value(s) {bad} "
+                         "(expected test, fold<k>, excluded)")
+    out = splits.assign(split=split, row=splits["image_id"].map(row_of).astype(np.int64))
+    if "group" in out.columns:
+        out["group"] = out["group"].astype(str)
+    return out
 
 
 def check_inputs(mask: str, masks: np.ndarray | None, *, use_cam: bool = False,

@@ -32,7 +32,7 @@ from torch import nn
 
 from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
-from selcn.classifier import fit_config, job_key, open_stage_data
+from selcn.classifier import fit_config, job_key, open_stage_data, read_split_rows
 from selcn.config import train_params
 from selcn.data.datasets import CachedImageDataset, make_loader
 from selcn.data.tables import read_csv
@@ -62,23 +62,13 @@ def split_rows(index_csv: str | Path, splits_csv: str | Path,
     fold; ``test`` = ``split == "test"``; rows marked ``excluded`` are dropped. Row arrays are
     sorted int64.
     """
-    index = read_csv(index_csv, ("row", "image_id"), "cache index")
-    splits = read_csv(splits_csv, ("image_id", "split"), "split table")
-    row_of = dict(zip(index["image_id"], index["row"].astype(np.int64)))
-    unknown = [i for i in splits["image_id"] if i not in row_of]
-    if unknown:
-        raise ValueError(f"{splits_csv}: image_id {unknown[0]!r} (and {len(unknown) - 1} more) "
-                         f"not in the cache index {index_csv}")
-    split = splits["split"].astype(str)
+    splits = read_split_rows(index_csv, splits_csv)
+    split = splits["split"]
     folds = sorted(s for s in split.unique() if s.startswith("fold"))
-    bad = sorted(set(split) - set(folds) - {"test", "excluded"})
-    if bad:
-        raise ValueError(f"{splits_csv}: field 'split' has unknown value(s) {bad} "
-                         "(expected test, fold<k>, excluded)")
     if val_fold not in folds:
         raise ValueError(f"{splits_csv}: validation fold {val_fold!r} not in field 'split' "
                          f"(folds: {', '.join(folds) or 'none'})")
-    rows = splits["image_id"].map(row_of).to_numpy(np.int64)
+    rows = splits["row"].to_numpy(np.int64)
     is_fold = split.str.startswith("fold").to_numpy()
     parts = {
         "train": rows[is_fold & (split != val_fold).to_numpy()],

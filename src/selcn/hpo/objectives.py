@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from selcn.atomic import atomic_path
-from selcn.classifier import open_stage_data, plain_table
+from selcn.classifier import open_stage_data, plain_table, read_split_rows
 from selcn.hpo.search import PARAMETERS, run_search
 
 __all__ = ["split_for_search", "search_rows", "objective_metric", "trial_params",
@@ -81,29 +81,11 @@ def search_rows(index_csv: str | Path, splits_csv: str | Path, *, val_fraction: 
     ``excluded``), split by :func:`split_for_search` (stratified on ``target`` when
     ``stratify``, grouped on ``group`` when ``grouped``). Row arrays are sorted int64.
     """
-    index_csv, splits_csv = Path(index_csv), Path(splits_csv)
-    for path, what in ((index_csv, "cache index"), (splits_csv, "split table")):
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} not found: {path}")
-    index = pd.read_csv(index_csv, dtype={"image_id": str})
-    splits = pd.read_csv(splits_csv, dtype={"image_id": str, "split": str, "group": str})
-    need = {index_csv: ("row", "image_id"),
-            splits_csv: ("image_id", "split") + (("group",) if grouped else ())
-            + (("target",) if stratify else ())}
-    for path, cols in need.items():
-        table = index if path == index_csv else splits
-        missing = [c for c in cols if c not in table.columns]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    row_of = dict(zip(index["image_id"], index["row"].astype(np.int64)))
-    train = splits[splits["split"].astype(str).str.startswith("fold")].copy()
+    columns = (("group",) if grouped else ()) + (("target",) if stratify else ())
+    splits = read_split_rows(index_csv, splits_csv, columns)
+    train = splits[splits["split"].str.startswith("fold")]
     if train.empty:
         raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
-    unknown = train.loc[~train["image_id"].isin(row_of), "image_id"]
-    if len(unknown):
-        raise ValueError(f"{splits_csv}: image_id {unknown.iloc[0]!r} not in the cache index "
-                         f"{index_csv}")
-    train["row"] = train["image_id"].map(row_of).astype(np.int64)
     part_train, part_val = split_for_search(train, val_fraction, seed,
                                             group_col="group" if grouped else None,
                                             label_col="target" if stratify else None)
