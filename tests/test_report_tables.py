@@ -293,3 +293,15 @@ def test_bold_best_value_per_group_and_estimate():
                           "accuracy_mean": [0.70, 0.80, 0.90, 0.85]})
     # the best fold row (0.80) and the best ensemble row (0.90) are both bold
     assert _best_rows(table, "accuracy_mean", "classifier_mask") == {1, 2}
+
+
+def test_summarise_population_std_hand_computed():
+    per = pd.DataFrame({"model": [1, 1, 1, 2], "acc": [0.5, 0.7, 0.9, 0.8]})
+    out = tables.summarise(per, ("model",), ("acc",)).set_index("model")
+    # model 1: mean 0.7, deviations -0.2, 0, 0.2 -> sqrt((0.04 + 0 + 0.04) / 3) (ddof 0)
+    assert out.loc[1, "acc_std"] == pytest.approx(np.sqrt(0.08 / 3))
+    assert out.loc[1, "acc_std"] == pytest.approx(np.std([0.5, 0.7, 0.9]))
+    assert np.isnan(out.loc[2, "acc_std"]) and out.loc[2, "n_folds"] == 1   # one fold: no ±
+    assert tables.summarise(per, ("model",), ("acc",), ddof=1).loc[0, "acc_std"] == \
+        pytest.approx(0.2)
+

@@ -192,16 +192,17 @@ def fold_metrics(paths: Iterable[str | Path], *, average: str = "macro") -> pd.D
 def summarise(per_fold: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], *,
               ddof: int = 0, count: str = "n_folds") -> pd.DataFrame:
     """Mean and standard deviation (``ddof``; 0 = ``np.std``, the thesis' convention) of
-    ``metrics`` per group of ``keys``, as
-    ``<metric>_mean`` / ``<metric>_std`` columns, plus the group size in ``count``.
-    Groups keep their first appearance's order."""
+    ``metrics`` per group of ``keys``, as ``<metric>_mean`` / ``<metric>_std`` columns, plus
+    the group size in ``count``. A group of one value has no spread: its std is empty (NaN),
+    not 0. Groups keep their first appearance's order."""
     missing = [m for m in list(keys) + list(metrics) if m not in per_fold.columns]
     if missing:
         raise ValueError(f"summarise: missing columns {missing}")
     grouped = per_fold.groupby(list(keys), sort=False, dropna=False)
     out = grouped.size().rename(count).reset_index()
     for m in metrics:
-        stats = grouped[m].agg(["mean", lambda s: s.std(ddof=ddof) if len(s) > ddof else np.nan])
+        stats = grouped[m].agg(["mean", lambda s: s.std(ddof=ddof) if len(s) > max(ddof, 1)
+                                else np.nan])
         stats.columns = [f"{m}_mean", f"{m}_std"]
         out = out.merge(stats.reset_index(), on=list(keys), how="left")
     return out
