@@ -4,8 +4,8 @@ memory-mapped and checked against the cache index.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
