@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import make_cache
 from selcn.classifier import (
     FoldCriterion,
     accuracy_metrics,
@@ -18,10 +19,22 @@ from selcn.classifier import (
     open_stage_data,
     weighted_loss,
 )
-from selcn.config import train_params
+from selcn.config import train_params, validate_config
 from selcn.symmetry import fit_symmetry, fold_tables, train_symmetry_fold
-from test_symmetry import _cfg
-from test_symmetry import make_cache as symmetry_cache
+
+
+def symmetry_cache(root, n):
+    """A tiny SymDerm-like cache (48 px, folds 0-2, test and excluded rows, masks)."""
+    return make_cache(root, "symmetry", n=n)
+
+
+def _cfg(tmp_path):
+    """A CPU symmetry config: squeezenet from scratch at 64 px, 2 epochs."""
+    return validate_config({
+        "device": "cpu", "weights": {"cache_dir": None},
+        "symmetry": {"pretrained": False, "input_size": 64, "cam_size": 8,
+                     "train": {"max_epochs": 2, "patience": 2, "batch_size": 8, "lr": 1e-3}},
+    })
 
 
 # ---- loss, metrics, criterion -------------------------------------------------------------
@@ -129,6 +142,7 @@ def test_a_different_job_key_does_not_resume(tmp_path):
     assert other.history["train_loss"].tolist() == first.history["train_loss"].tolist()
 
 
+@pytest.mark.slow
 def test_a_finished_fold_leaves_no_resume_state_and_resumes_only_its_own_inputs(
         tmp_path, monkeypatch, capsys):
     root = symmetry_cache(tmp_path / "cache", n=24)
