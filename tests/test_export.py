@@ -223,7 +223,7 @@ def test_export_and_predict_rules(repo, tmp_path):
             "lesion": {"architecture": "test_efficientnet", "pretrained": False,
                        "input_size": 64, "folds": 2, "classifier_masks": ["none", "lae"],
                        "symmetry_masks": ["off", "seg"], "datasets": ["ham10000"]},
-            "predict": {"input_dir": "new_images", "demo_images": 0}}
+            "predict": {"input_dir": "results/predict/demo_input", "demo_images": 2}}
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     res = tmp_path / "results"
     torch.manual_seed(0)
@@ -256,11 +256,23 @@ def test_export_and_predict_rules(repo, tmp_path):
             probs[np.arange(14), preds] = 0.94
             write_predictions(fold / "predictions_val.csv", [str(i) for i in range(14)],
                               targets, probs, HAM)
-    synthetic_images(tmp_path / "new_images", n=3)
+    # the demo's new images: the first 2 HAM10000 test images (ids sorted) of the synthetic set
+    ham = res / "data" / "HAM10000"
+    ham.mkdir(parents=True)
+    (ham / "HAM10000_metadata.csv").write_text("lesion_id,image_id,dx\n")
+    ids = [f"ISIC_{i:07d}" for i in range(5)]
+    for i, path in enumerate(synthetic_images(ham / "src", n=5)):
+        part = ham / f"HAM10000_images_part{1 + i % 2}"
+        part.mkdir(exist_ok=True)
+        shutil.copyfile(path, part / f"{ids[i]}{path.suffix}")
+    (res / "splits").mkdir()
+    pd.DataFrame({"image_id": ids, "label": "nv", "target": 5, "group": ids,
+                  "split": ["fold0", "test", "fold1", "test", "test"]}).to_csv(
+        res / "splits" / "ham10000.csv", index=False)
     targets = ["results/export/ham10000/best", "results/predict/ham10000/best/predictions.csv"]
     configs = ("--configfile", str(repo / "config" / "config.yaml"), str(tmp_path / "tiny.yaml"))
     run = run_snakemake(tmp_path, *configs, "--cores", "1", "--allowed-rules", "export_model",
-                        "predict_images", "--", *targets, timeout=600)
+                        "predict_demo_images", "predict_images", "--", *targets, timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
     manifest = validate_bundle(res / "export" / "ham10000" / "best")
     assert manifest["model"]["number"] == 11 and manifest["selection"]["number"] == 11
@@ -269,6 +281,8 @@ def test_export_and_predict_rules(repo, tmp_path):
     assert manifest["networks"]["symmetry"]["fold"] == 1        # best_fold.json's fold
     assert manifest["validation"]["mean"]["f1"] == pytest.approx(1.0)
     table = pd.read_csv(res / "predict" / "ham10000" / "best" / "predictions.csv")
-    assert len(table) == 3 and table["error"].isna().all()
+    assert [f.rsplit("/", 1)[-1] for f in table["file"]] == ["ISIC_0000001.png",
+                                                             "ISIC_0000003.jpg"]
+    assert table["error"].isna().all()
     assert (res / "predict" / "ham10000" / "best" / "index.html").is_file()
-    assert len(list((res / "predict" / "ham10000" / "best" / "panels").glob("*.png"))) == 3
+    assert len(list((res / "predict" / "ham10000" / "best" / "panels").glob("*.png"))) == 2
