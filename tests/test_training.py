@@ -108,6 +108,37 @@ def test_resume_gives_the_same_history(data, tmp_path, num_workers):
     assert resumed.best_epoch == whole.best_epoch
 
 
+def test_resume_restores_best_weights_saved_as_the_model(data, tmp_path):
+    """The state keeps the best weights once when they are the epoch's own (``best`` None)."""
+    val_losses = [1.0, 2.0, 3.0]  # best epoch 1
+
+    def run(out_dir, finished_epochs=0, die_at=None):
+        snapshots = dict.fromkeys(range(1, finished_epochs + 1))
+        calls = {"n": 0}
+
+        def metrics(outputs, targets):
+            calls["n"] += 1
+            if calls["n"] == die_at:
+                raise KeyboardInterrupt("killed")  # after validating, before saving
+            snapshots[len(snapshots) + 1] = None
+            return _accuracy(outputs, targets)
+
+        return _fit(data, out_dir, metrics_fn=metrics,
+                    loss_fn=ScriptedValLoss(val_losses, snapshots))
+
+    whole = run(tmp_path / "whole")
+    assert whole.best_epoch == 1
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", die_at=2)
+    state = torch.load(tmp_path / "resumed" / RESUME_STATE, weights_only=False)
+    assert state["epoch"] == state["best_epoch"] == 1 and state["best"] is None
+    resumed = run(tmp_path / "resumed", finished_epochs=1)
+    assert resumed.best_epoch == 1 and [t["epoch"] for t in resumed.timings] == [2, 3]
+    pd.testing.assert_frame_equal(_losses(resumed.history), _losses(whole.history))
+    for a, b in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_finished_run_is_not_retrained_and_other_settings_start_afresh(data, tmp_path,
                                                                        capfd):
     first = _fit(data, tmp_path, epochs=2)

@@ -8,8 +8,9 @@ epochs and returns the model with the best epoch's weights. After every epoch it
   ``epoch,train_loss,val_loss[,train_accuracy],<metrics…>,lr,seconds`` (``train_accuracy``:
   classifiers only, counted on the fly from the training batches);
 - ``<out_dir>/.resume/state.pt`` — everything needed to continue (model, optimiser, grad
-  scaler, epoch, early-stopping counter, best weights, history, the Python / numpy / torch /
-  CUDA RNG states and the training loader's generators — :func:`loader_generators`),
+  scaler, epoch, early-stopping counter, best weights unless they are the epoch's own, history,
+  the Python / numpy / torch / CUDA RNG states and the training loader's generators —
+  :func:`loader_generators`): 3-4 x the size of the model's weights with Adam,
 
 both atomically (temporary name, then rename). A job that is killed and started again with
 the same arguments continues after its last finished epoch and ends with the same history as an
@@ -428,6 +429,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         rows = list(state["history"])
         start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
         best_loss, best_epoch, best_state = state["best_loss"], state["best_epoch"], state["best"]
+        if best_state is None and best_epoch == state["epoch"] > 0:  # saved once, as "model"
+            best_state = state["model"]
         _set_rng_state(state["rng"])
         generators = loader_generators(train_loader)
         if len(generators) != len(state["loader"]):
@@ -475,7 +478,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         write_csv(_history_frame(rows), history_path)
         _atomic_save({"fingerprint": fingerprint, "key": spec, "epoch": epoch,
                       "bad_epochs": bad_epochs, "best_loss": best_loss, "best_epoch": best_epoch,
-                      "best": best_state,
+                      # the best weights, unless they are this epoch's (then only "model")
+                      "best": None if best_epoch == epoch else best_state,
                       "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
                       "scaler": scaler.state_dict(), "history": rows, "rng": _rng_state(),
                       "loader": [g.get_state() for g in loader_generators(train_loader)]},
