@@ -203,3 +203,33 @@ def test_console_script_is_installed(setup, tmp_path):
         pytest.skip("selcn console script not installed (pip install -e .)")
     run = subprocess.run([str(script), "predict", "--help"], capture_output=True, text=True)
     assert run.returncode == 0 and "--batch-size" in run.stdout
+
+
+def test_an_unexpected_failure_of_one_file_is_reported_too(setup, tmp_path, monkeypatch):
+    import selcn.predict as predict
+
+    real = predict.preprocess_image
+
+    def fragile(image, size, hair_removal=True):
+        if image.shape[1] == 151:
+            raise RuntimeError("simulated OpenCV failure")
+        return real(image, size, hair_removal)
+
+    monkeypatch.setattr(predict, "preprocess_image", fragile)
+    odd = synthetic_images(tmp_path / "odd", n=1, width=151)[0]
+    summary = predict_images(load_bundle(setup["bundle"]), [setup["images"][0], odd],
+                             tmp_path / "o", progress=False, log=lambda _: None)
+    assert summary.n_failed == 1
+    assert "RuntimeError: simulated OpenCV failure" in summary.table["error"][1]
+    assert summary.table["pred"][0] in HAM
+
+
+def test_batch_size_does_not_change_the_predictions(setup, tmp_path):
+    bundle = load_bundle(setup["bundle"])
+    cols = [f"prob_{c}" for c in HAM] + ["disagreement", "symmetry_prob", "lesion_area"]
+    one = predict_images(bundle, setup["images"], tmp_path / "a", batch_size=1, panels=False,
+                         progress=False).table
+    many = predict_images(bundle, setup["images"], tmp_path / "b", batch_size=4, panels=False,
+                          progress=False).table
+    assert one["panel"].isna().all()
+    np.testing.assert_allclose(one[cols].to_numpy(float), many[cols].to_numpy(float), atol=1e-5)

@@ -448,9 +448,11 @@ def predict_images(bundle: Bundle, inputs: Iterable[str | Path], out_dir: str | 
                 try:
                     images.append(future.result())
                     good.append(path)
-                except DataFormatError as err:
-                    log(f"error: {err}")
-                    records.append({"file": str(path), "error": str(err)})
+                except Exception as err:        # one bad file must not stop the rest
+                    message = str(err) if isinstance(err, DataFormatError) else \
+                        f"{path}: cannot be used ({type(err).__name__}: {err})"
+                    log(f"error: {message}")
+                    records.append({"file": str(path), "error": message})
             if good:
                 out = run_cascade(bundle, np.stack(images), cams=panels)
                 pred = out.probs.argmax(1)
