@@ -134,15 +134,31 @@ def test_symmetry_localisation_table(tmp_path):
 
 def test_segmentation_table(tmp_path):
     paths = []
-    for arch, dice in (("deeplabv3plus", 0.9), ("unet", 0.8)):
+    for arch, dice, val_dice in (("deeplabv3plus", 0.9, 0.85), ("unet", 0.8, 0.87)):
         p = tmp_path / f"results/segmentation/{arch}/metrics_test.csv"
         p.parent.mkdir(parents=True)
         pd.DataFrame([{"arch": arch, "dice": dice, "jaccard": 0.7, "sensitivity": 0.6,
-                       "specificity": 0.5, "accuracy": 0.4}]).to_csv(p, index=False)
+                       "specificity": 0.5, "accuracy": 0.4, "val_dice": val_dice,
+                       "val_jaccard": 0.3, "val_sensitivity": 0.2, "val_specificity": 0.1,
+                       "val_accuracy": 0.05}]).to_csv(p, index=False)
         paths.append(p)
     table = tables.segmentation_table(paths)
-    assert list(table["arch"]) == ["deeplabv3plus", "unet"]
-    assert list(table["dice"]) == [0.9, 0.8]
+    assert list(table["arch"]) == ["deeplabv3plus", "unet"] * 2
+    assert list(table["part"]) == ["val", "val", "test", "test"]
+    assert list(table["dice"]) == [0.85, 0.87, 0.9, 0.8]
+    assert list(table["accuracy"]) == [0.05, 0.05, 0.4, 0.4]
+    # the thesis' values sit beside the test rows only; bold = best per part
+    page = render_table_html(table, TABLES["table5_segmentation"],
+                             read_reference(REFERENCE / "table5_segmentation.csv"))
+    rows = page.split("<tr")
+    val_unet = next(r for r in rows if "unet" in r and "validation" in r)
+    test_dlv3 = next(r for r in rows if "deeplabv3plus" in r and "test split" in r)
+    assert '<td class="best">0.8700</td><td class="thesis">—</td>' in val_unet
+    assert '<td class="best">0.9000</td><td class="thesis">0.8882</td>' in test_dlv3
+    # files without validation columns (older runs) give the test rows only
+    pd.read_csv(paths[0])[["arch", *tables.SEGMENTATION_METRICS]].to_csv(paths[0], index=False)
+    pd.read_csv(paths[1])[["arch", *tables.SEGMENTATION_METRICS]].to_csv(paths[1], index=False)
+    assert list(tables.segmentation_table(paths)["part"]) == ["test", "test"]
 
 
 def test_per_class_table(tmp_path):

@@ -179,20 +179,53 @@ def test_load_segmentation_model_rejects_other_files(tmp_path):
 
 
 # ---- selection -------------------------------------------------------------------------
+def _metrics_file(path, arch, test=None, val=None):
+    """A ``metrics_test.csv``: test columns ``<m>`` and validation columns ``val_<m>``, each
+    block only when given (dicts metric -> value, 0.5 for metrics not named)."""
+    row = {"arch": arch}
+    if test is not None:
+        row.update({**dict.fromkeys(METRICS, 0.5), **test})
+    if val is not None:
+        row.update({f"val_{m}": v for m, v in {**dict.fromkeys(METRICS, 0.5), **val}.items()})
+    pd.DataFrame([row]).to_csv(path, index=False)
+    return path
+
+
 def test_select_architecture_picks_the_best_metric(tmp_path):
-    files = []
-    for arch, dice, acc in (("deeplabv3plus", 0.88, 0.91), ("unet", 0.87, 0.93)):
-        row = {"arch": arch, **dict.fromkeys(METRICS, 0.5), "dice": dice, "accuracy": acc}
-        files.append(tmp_path / f"{arch}.csv")
-        pd.DataFrame([row]).to_csv(files[-1], index=False)
-    assert select_architecture(files, "dice") == {"arch": "deeplabv3plus", "metric": "dice",
-                                                  "value": 0.88}
-    assert select_architecture(files, "accuracy")["arch"] == "unet"
-    assert select_architecture(files, "jaccard")["arch"] == "deeplabv3plus"   # tie: first
+    files = [_metrics_file(tmp_path / f"{arch}.csv", arch, test={"dice": dice, "accuracy": acc})
+             for arch, dice, acc in (("deeplabv3plus", 0.88, 0.91), ("unet", 0.87, 0.93))]
+    assert select_architecture(files, "dice", protocol="thesis") == {
+        "arch": "deeplabv3plus", "metric": "dice", "value": 0.88, "split": "test"}
+    assert select_architecture(files, "accuracy", protocol="thesis")["arch"] == "unet"
+    assert select_architecture(files, "jaccard", protocol="thesis")["arch"] == "deeplabv3plus"
     with pytest.raises(ValueError, match="unknown selection metric"):
-        select_architecture(files, "auc")
-    write_json(select_architecture(files, "dice"), tmp_path / "selected.json")
+        select_architecture(files, "auc", protocol="thesis")
+    write_json(select_architecture(files, "dice", protocol="thesis"), tmp_path / "selected.json")
     assert json.loads((tmp_path / "selected.json").read_text())["arch"] == "deeplabv3plus"
+
+
+def test_leakage_free_selection_reads_validation_metrics_only(tmp_path):
+    """Under leakage_free the choice follows val_<metric> against the test ranking, works on
+    files without any test column, and ignores test columns that are NaN."""
+    both = [_metrics_file(tmp_path / "a.csv", "deeplabv3plus", test={"dice": 0.95},
+                          val={"dice": 0.70}),
+            _metrics_file(tmp_path / "b.csv", "unet", test={"dice": 0.80}, val={"dice": 0.75})]
+    assert select_architecture(both, "dice", protocol="leakage_free") == {
+        "arch": "unet", "metric": "dice", "value": 0.75, "split": "val"}
+    assert select_architecture(both, "dice")["split"] == "val"               # the default
+    assert select_architecture(both, "dice", protocol="thesis")["arch"] == "deeplabv3plus"
+    no_test = [_metrics_file(tmp_path / "c.csv", "deeplabv3plus", val={"dice": 0.9}),
+               _metrics_file(tmp_path / "d.csv", "unet", val={"dice": 0.8})]
+    assert select_architecture(no_test, "dice", protocol="leakage_free")["arch"] == "deeplabv3plus"
+    nan_test = tmp_path / "e.csv"
+    pd.read_csv(both[1]).assign(**dict.fromkeys(METRICS, np.nan)).to_csv(nan_test, index=False)
+    assert select_architecture([both[0], nan_test], "dice")["arch"] == "unet"
+    with pytest.raises(ValueError, match="missing column.*val_dice"):
+        select_architecture([_metrics_file(tmp_path / "f.csv", "unet", test={})], "dice")
+    with pytest.raises(ValueError, match="missing column.*dice"):      # thesis needs the test
+        select_architecture(no_test, "dice", protocol="thesis")
+    with pytest.raises(ValueError, match="unknown protocol"):
+        select_architecture(both, "dice", protocol="other")
 
 
 # ---- training end to end ---------------------------------------------------------------
@@ -205,7 +238,10 @@ def test_train_segmentation_writes_the_contract_files(tmp_path):
     assert set(metrics) == set(METRICS)
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     table = pd.read_csv(out / "metrics_test.csv")
-    assert list(table.columns) == ["arch", *METRICS] and table["arch"].tolist() == ["unet"]
+    assert list(table.columns) == ["arch", *METRICS, *(f"val_{m}" for m in METRICS)]
+    assert table["arch"].tolist() == ["unet"]
+    assert table.iloc[0][list(METRICS)].tolist() == pytest.approx(list(metrics.values()))
+    assert all(0.0 <= table.iloc[0][f"val_{m}"] <= 1.0 for m in METRICS)
     history = pd.read_csv(out / "history.csv")
     assert {"epoch", "train_loss", "val_loss"} <= set(history.columns) and len(history) == 2
     model, meta = load_segmentation_model(out / "model.pt")

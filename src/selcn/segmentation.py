@@ -6,13 +6,18 @@ Files (``docs/contracts.md``, segmentation stage):
   "state_dict"}``, read back by :func:`load_segmentation_model`;
 - ``<out_dir>/history.csv`` — the training core's per-epoch history;
 - ``<out_dir>/metrics_test.csv`` — one row ``arch,dice,jaccard,sensitivity,specificity,accuracy``
-  on the held-out test split, pixels pooled over all test images at the cache resolution;
-- ``selected.json`` — ``{"arch", "metric", "value"}`` (:func:`select_architecture`);
+  on the held-out test split, pixels pooled over all test images at the cache resolution,
+  followed by the same metrics on the validation part as ``val_dice,val_jaccard,...``;
+- ``selected.json`` — ``{"arch", "metric", "value", "split"}`` (:func:`select_architecture`):
+  chosen on the validation metrics under ``protocol: leakage_free``, on the test metrics only
+  under ``protocol: thesis`` (the thesis' own choice);
 - ``masks/{dataset}.npy`` — uint8 ``(N, S, S)`` in {0, 1}, rows as the cache index
   (:func:`write_predicted_masks`).
 
 Training uses the training folds of the HAM10000 split (every row that is neither ``test``
-nor ``excluded``); one fold (``fold0`` by default) is the validation set of early stopping.
+nor ``excluded``); one fold (``fold0`` by default) is the validation set of early stopping and
+of the architecture choice: the network never trains on it, and under ``protocol:
+leakage_free`` the folds are grouped by ``lesion_id``, so no lesion of it is in training.
 The network sees the cached images resized to ``segmentation.input_size``; predictions are
 upsampled (bilinear, on the logits) back to the cache side ``S`` and thresholded.
 """
@@ -45,11 +50,14 @@ from selcn.weights import pretrained_cache
 __all__ = [
     "METRICS", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
     "evaluate_segmentation", "save_segmentation_model", "load_segmentation_model",
-    "train_segmentation", "select_architecture", "write_predicted_masks", "write_json",
+    "train_segmentation", "selection_split", "select_architecture", "write_predicted_masks",
+    "write_json", "VAL_PREFIX",
 ]
 
 #: columns of ``metrics_test.csv`` after ``arch`` (all: higher is better)
 METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity", "accuracy")
+#: prefix of the validation columns of ``metrics_test.csv`` (``val_dice``, ...)
+VAL_PREFIX = "val_"
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -204,10 +212,12 @@ def load_segmentation_model(path: str | Path,
 def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
                        out_dir: str | Path, cfg: Mapping, *, hpo_best: str | Path | None = None,
                        val_fold: str = "fold0", progress: bool = True) -> dict[str, float]:
-    """Train ``arch`` on a dataset's cache + splits, evaluate it on the test split.
+    """Train ``arch`` on a dataset's cache + splits, evaluate it on the validation and the
+    test part.
 
     Reads ``<cache_dir>/images.npy``, ``gt_masks.npy``, ``index.csv``; writes ``model.pt``,
-    ``history.csv`` and ``metrics_test.csv`` into ``out_dir``. Returns the test metrics.
+    ``history.csv`` and ``metrics_test.csv`` (test metrics, then the validation metrics as
+    ``val_<metric>``) into ``out_dir``. Returns the test metrics.
     """
     cache_dir, out_dir = Path(cache_dir), Path(out_dir)
     inputs = [cache_dir / "images.npy", cache_dir / "gt_masks.npy", cache_dir / "index.csv"]
@@ -228,39 +238,60 @@ def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
           f"best epoch {result.best_epoch}", flush=True)
 
     device = resolve_device(cfg["device"])
-    pred = predict_masks(result.model, images, parts["test"], input_size=seg["input_size"],
-                         threshold=seg["threshold"], batch_size=params["batch_size"],
-                         num_workers=params.get("num_workers", 0), device=device)
-    metrics = evaluate_segmentation(pred, gt_masks[parts["test"]])
-    print(f"[segmentation] {arch} test: "
-          + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
-    write_csv(pd.DataFrame([{"arch": arch, **metrics}]), out_dir / "metrics_test.csv")
+    scores = {}
+    for part in ("test", "val"):
+        pred = predict_masks(result.model, images, parts[part], input_size=seg["input_size"],
+                             threshold=seg["threshold"], batch_size=params["batch_size"],
+                             num_workers=params.get("num_workers", 0), device=device)
+        scores[part] = evaluate_segmentation(pred, gt_masks[parts[part]])
+        print(f"[segmentation] {arch} {part} ({len(parts[part])} images): "
+              + ", ".join(f"{k}={v:.4f}" for k, v in scores[part].items()), flush=True)
+    row = {"arch": arch, **scores["test"],
+           **{f"{VAL_PREFIX}{k}": v for k, v in scores["val"].items()}}
+    write_csv(pd.DataFrame([row]), out_dir / "metrics_test.csv")
     save_segmentation_model(result.model, out_dir / "model.pt", arch=arch, encoder=seg["encoder"],
                             input_size=seg["input_size"], threshold=seg["threshold"])
     clear_resume_state(out_dir)
-    return metrics
+    return scores["test"]
 
 
 # ---- selection and masks for every dataset ---------------------------------------------
-def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice") -> dict:
-    """The architecture with the highest test ``metric`` (first listed wins a tie).
+def selection_split(protocol: str) -> str:
+    """The part the architecture is chosen on: ``val`` under ``protocol: leakage_free``,
+    ``test`` under ``protocol: thesis`` (the thesis' choice, selection on the test set)."""
+    if protocol == "leakage_free":
+        return "val"
+    if protocol == "thesis":
+        return "test"
+    raise ValueError(f"unknown protocol {protocol!r} (leakage_free, thesis)")
 
-    Returns ``{"arch", "metric", "value"}`` (the content of ``selected.json``).
+
+def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice", *,
+                        protocol: str = "leakage_free") -> dict:
+    """The architecture with the highest ``metric`` on the selection part
+    (:func:`selection_split`; first listed wins a tie).
+
+    Under ``leakage_free`` only the ``val_<metric>`` column of each ``metrics_test.csv`` is
+    read (its test columns are never looked at); under ``thesis`` the test column ``<metric>``.
+
+    Returns ``{"arch", "metric", "value", "split"}`` (the content of ``selected.json``).
     """
     if metric not in METRICS:
         raise ValueError(f"unknown selection metric {metric!r} (one of {', '.join(METRICS)})")
     if not metrics_csvs:
         raise ValueError("select_architecture: no metrics file given")
+    split = selection_split(protocol)
+    column = f"{VAL_PREFIX}{metric}" if split == "val" else metric
     best = None
     for path in metrics_csvs:
-        table = read_csv(path, ("arch", metric), "test metrics")
+        table = read_csv(path, ("arch", column), f"{split} metrics")[["arch", column]]
         if len(table) != 1:
             raise ValueError(f"{path}: expected one row, found {len(table)}")
-        arch, value = str(table["arch"].iloc[0]), float(table[metric].iloc[0])
+        arch, value = str(table["arch"].iloc[0]), float(table[column].iloc[0])
         if not np.isfinite(value):
-            raise ValueError(f"{path}: field '{metric}' is not a number ({value})")
+            raise ValueError(f"{path}: field '{column}' is not a number ({value})")
         if best is None or value > best["value"]:
-            best = {"arch": arch, "metric": metric, "value": value}
+            best = {"arch": arch, "metric": metric, "value": value, "split": split}
     return best
 
 

@@ -27,7 +27,7 @@ KEY_LABELS: dict[str, str] = {
     "model": "Model", "classifier_mask": "Classifier input mask",
     "symmetry_mask": "Symmetry CAM",
     "variant": "Symmetry network", "arch": "Architecture", "split": "Split", "class": "Class",
-    "baseline": "Baseline", "estimate": "Estimate",
+    "baseline": "Baseline", "estimate": "Estimate", "part": "Evaluated on",
 }
 COUNT_LABELS = {"n_folds": "Folds", "n_images": "Images"}
 

@@ -97,8 +97,9 @@ _ENS = "; fold ensembles (beyond the thesis)"
 
 TABLES: dict[str, TableSpec] = {s.name: s for s in (
     TableSpec("table5_segmentation",
-              "Table 5 — Segmentation networks on the HAM10000 test split",
-              ("arch",), SEGMENTATION_METRICS, kind="value"),
+              "Table 5 — Segmentation networks on HAM10000: validation part (the selection "
+              "part under protocol leakage_free) and test split",
+              ("arch", "part"), SEGMENTATION_METRICS, kind="value", group="part"),
     TableSpec("table6_symmetry_val",
               "Table 6a — Symmetry classification (SymDerm v2.0), validation folds, "
               f"weighted averages, {_SD}",
@@ -356,8 +357,11 @@ def localisation_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.Data
 
 
 def segmentation_table(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Table 5: the one-row ``metrics_test.csv`` of each segmentation architecture."""
-    frames = []
+    """Table 5: from the one-row ``metrics_test.csv`` of each segmentation architecture, one
+    row per architecture and split: ``val`` (its ``val_<metric>`` columns, the validation
+    part of the HAM10000 training lesions; only when the files have them) first, then
+    ``test`` (its ``<metric>`` columns)."""
+    frames = {"val": [], "test": []}
     for path in paths:
         df = pd.read_csv(path)
         for col in ("arch",) + SEGMENTATION_METRICS:
@@ -366,10 +370,19 @@ def segmentation_table(paths: Iterable[str | Path]) -> pd.DataFrame:
                                  f"(have: {', '.join(df.columns)})")
         if len(df) != 1:
             raise ValueError(f"{path}: expected one row, found {len(df)}")
-        frames.append(df[["arch", *SEGMENTATION_METRICS]])
-    if not frames:
+        frames["test"].append(df[["arch", *SEGMENTATION_METRICS]].assign(part="test"))
+        val = [f"val_{m}" for m in SEGMENTATION_METRICS]
+        if any(c in df.columns for c in val):
+            missing = [c for c in val if c not in df.columns]
+            if missing:
+                raise ValueError(f"{path}: missing column '{missing[0]}' "
+                                 f"(have: {', '.join(df.columns)})")
+            part = df[["arch", *val]].rename(columns=dict(zip(val, SEGMENTATION_METRICS)))
+            frames["val"].append(part.assign(part="val"))
+    if not frames["test"]:
         raise ValueError("segmentation_table: no metrics files given")
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames["val"] + frames["test"], ignore_index=True)
+    return table[["arch", "part", *SEGMENTATION_METRICS]]
 
 
 def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFrame:
@@ -425,6 +438,7 @@ def display_labels() -> Mapping[str, Mapping[str, str]]:
         "classifier_mask": {m: MASK_LABELS[m] for m in CLASSIFIER_MASKS},
         "symmetry_mask": {m: MASK_LABELS[m] for m in CAM_SOURCES},
         "split": dict(SPLIT_LABELS),
+        "part": {"val": "validation (one training fold)", "test": "test split"},
         "estimate": {ESTIMATE_FOLDS: "mean ± std over folds",
                      ESTIMATE_ENSEMBLE: "fold ensemble (beyond the thesis)"},
     }
