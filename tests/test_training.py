@@ -217,7 +217,7 @@ def test_state_of_another_config_or_other_inputs_is_not_reused(data, tmp_path, c
     no_key = _fit(data, out, epochs=2)  # a job key dropped is a difference too
     assert [t["epoch"] for t in no_key.timings] == [1, 2]
     notes = _resume_notes(capfd)
-    assert len(notes) == 1 and "differs in job_key" in notes[0]
+    assert len(notes) == 1 and "differs in job_key (none in this job);" in notes[0]
 
 
 def test_an_interrupted_job_with_a_key_resumes(data, tmp_path):
@@ -237,6 +237,18 @@ def test_an_interrupted_job_with_a_key_resumes(data, tmp_path):
     resumed = _fit(data, tmp_path / "resumed", job_key=_job_key([inputs]))
     assert [t["epoch"] for t in resumed.timings] == [2, 3]
     pd.testing.assert_frame_equal(_losses(resumed.history), _losses(whole.history))
+
+
+def test_key_difference_names_every_differing_part():
+    from selcn.training import _key_difference
+
+    old = {"job_key": {"config": {"train": {"lr": 0.1}, "x": None}, "inputs": {"a": [1, 2]}},
+           "lr": 0.1, "max_epochs": 5}
+    new = {"job_key": {"config": {"train": {"lr": 0.2}}, "inputs": {"a": [1, 2]}},
+           "lr": 0.1, "max_epochs": 6}
+    assert _key_difference(old, new) == "config (train.lr and 1 more), max_epochs (5 → 6)"
+    assert _key_difference({"lr": 1}, {"job_key": {"config": {}}, "lr": 1}) == \
+        "job_key (none in the state)"
 
 
 def test_file_identity(tmp_path):

@@ -289,10 +289,14 @@ def _differing_leaves(a: Any, b: Any, prefix: str = "") -> list[str]:
     if a == b:
         return []
     if not (isinstance(a, Mapping) and isinstance(b, Mapping)):
-        return [prefix]
+        return [prefix or "(whole)"]
     out: list[str] = []
     for k in list(b) + [k for k in a if k not in b]:
-        out += _differing_leaves(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        name = f"{prefix}.{k}" if prefix else str(k)
+        if (k in a) != (k in b):  # present on one side only (even when None on the other)
+            out.append(name)
+        else:
+            out += _differing_leaves(a[k], b[k], name)
     return out
 
 
@@ -300,9 +304,13 @@ def _key_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """Which parts of two job specs differ, e.g. ``inputs (cache/masks.npy), lr (0.01 → 0.1)``:
     every differing top-level part, each with its first differing entry (a mapping) or its
     two values (a scalar)."""
+    described = []
+    if (old.get("job_key") is None) != (new.get("job_key") is None):
+        described.append("job_key (" + ("none in this job" if new.get("job_key") is None
+                                        else "none in the state") + ")")
+        old, new = ({k: v for k, v in d.items() if k != "job_key"} for d in (old, new))
     old_parts, new_parts = _key_parts(old), _key_parts(new)
     missing = object()
-    described = []
     for name in list(new_parts) + [k for k in old_parts if k not in new_parts]:
         a, b = old_parts.get(name, missing), new_parts.get(name, missing)
         if a == b:
