@@ -181,6 +181,7 @@ def test_train_lesion_fold_writes_valid_prediction_files(trained):
     model, meta = load_lesion_model(out / "model.pt")
     assert meta["classifier_mask"] == "seg" and meta["symmetry_mask"] == "none"
     assert meta["class_names"] == CLASSES and model.use_cam and meta["fold"] == 0
+    assert meta["output_stride"] == 32
 
 
 def test_train_lesion_fold_needs_its_inputs(tmp_path):
@@ -252,3 +253,46 @@ def test_figure10_draws_every_model(trained, tmp_path):
                             index_csv=root / "index.csv", splits_csv=root / "splits.csv",
                             gt_masks_npy=root / "gt_masks.npy", out_path=tmp_path / "x.png",
                             masks_npy=root / "masks.npy", device="cpu")
+
+
+# ---- lesion.output_stride ---------------------------------------------------------------
+def test_output_stride_config_reaches_the_saved_model(tmp_path):
+    """``lesion.output_stride`` (schema default 32) builds the network, is saved in model.pt
+    and rebuilds it; a model.pt without the key (older files) loads at stride 32."""
+    import torch
+
+    from selcn.lesion import _builder, save_lesion_model
+
+    assert tiny_config()["lesion"]["output_stride"] == 32
+    with pytest.raises(Exception, match="output_stride"):
+        tiny_config(output_stride=4)
+    cfg = tiny_config(output_stride=8)
+    model = _builder(cfg, 3, use_cam=False)().eval()
+    image = torch.zeros(1, 3, 64, 64)
+    assert model.forward_features(image).shape[-2:] == (8, 8)
+    save_lesion_model(model, tmp_path / "model.pt", arch="efficientnet_b0", input_size=64,
+                      output_stride=8, classifier_mask="none", symmetry_mask="off",
+                      class_names=CLASSES)
+    loaded, meta = load_lesion_model(tmp_path / "model.pt")
+    assert meta["output_stride"] == 8
+    assert loaded.forward_features(image).shape[-2:] == (8, 8)
+    torch.testing.assert_close(loaded(image), model(image))
+    blob = torch.load(tmp_path / "model.pt", weights_only=False)
+    del blob["output_stride"]
+    base = _builder(tiny_config(), 3, use_cam=False)()
+    blob["state_dict"] = base.state_dict()
+    torch.save(blob, tmp_path / "old.pt")
+    old, meta = load_lesion_model(tmp_path / "old.pt")
+    assert meta["output_stride"] == 32 and old.forward_features(image).shape[-2:] == (2, 2)
+
+
+def test_demo_lesion_feature_map_is_at_least_6x6():
+    """Issue 15: the demo's lesion CAMs come from a feature map of at least 6 x 6."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = validate_config(yaml.safe_load((root / "config" / "config.yaml").read_text()))
+    les = cfg["lesion"]
+    assert les["input_size"] // les["output_stride"] >= 6

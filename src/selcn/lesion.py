@@ -7,8 +7,8 @@ lae) masks the lesion network's input with the predicted lesion masks, ``symmetr
 Files (``docs/contracts.md``, lesion stage), per fold ``k`` under
 ``results/lesion/{dataset}/{classifier_mask}-{symmetry_mask}/fold{k}/``:
 
-- ``model.pt`` — ``{"arch", "num_classes", "use_cam", "input_size", "classifier_mask",
-  "symmetry_mask", "class_names", "fold", "best_epoch", "state_dict"}``
+- ``model.pt`` — ``{"arch", "num_classes", "use_cam", "input_size", "output_stride",
+  "classifier_mask", "symmetry_mask", "class_names", "fold", "best_epoch", "state_dict"}``
   (:func:`save_lesion_model` / :func:`load_lesion_model`);
 - ``history.csv`` — the training core's per-epoch history;
 - ``predictions_val.csv``, ``predictions_test.csv`` (and, for HAM10000 models,
@@ -49,7 +49,7 @@ from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesio
 
 __all__ = [
     "PROTOCOLS", "SYMMETRY_MASKS", "fold_tables", "balanced_table", "fit_lesion",
-    "save_lesion_model", "load_lesion_model", "open_model", "train_lesion_fold", "predict_split",
+    "output_stride", "save_lesion_model", "load_lesion_model", "open_model", "train_lesion_fold", "predict_split",
     "select_best_fold", "best_fold_criterion", "lesion_cams", "localise_model",
     "localise_best_fold",
 ]
@@ -118,14 +118,21 @@ def _check_inputs(classifier_mask: str, symmetry_mask: str, masks, cams) -> None
 
 
 # ---- the network ----------------------------------------------------------------------------
+def output_stride(section: Mapping) -> int:
+    """The encoder's output stride of a ``lesion`` config section or a ``model.pt``'s meta
+    (``output_stride``; 32, timm's default, when absent: files written before the key)."""
+    return int(section.get("output_stride", 32))
+
+
 def _builder(cfg: Mapping, num_classes: int, use_cam: bool):
-    """The network factory of ``lesion.architecture`` (ImageNet weights from the local cache
-    when ``lesion.pretrained``)."""
+    """The network factory of ``lesion.architecture`` at ``lesion.output_stride`` (ImageNet
+    weights from the local cache when ``lesion.pretrained``)."""
     from selcn.weights import pretrained_cache
 
     def build() -> LesionClassifier:
         return create_lesion_model(cfg["lesion"]["architecture"], num_classes, use_cam=use_cam,
-                                   pretrained_cache=pretrained_cache(cfg, "lesion"))
+                                   pretrained_cache=pretrained_cache(cfg, "lesion"),
+                                   output_stride=output_stride(cfg["lesion"]))
 
     return build
 
@@ -170,9 +177,11 @@ def load_lesion_model(path: str | Path,
     blob = load_model_file(path, what="lesion model",
                            required=("arch", "num_classes", "use_cam", "input_size",
                                      "classifier_mask", "symmetry_mask", "class_names"))
-    model = create_lesion_model(blob["arch"], blob["num_classes"], use_cam=blob["use_cam"])
+    model = create_lesion_model(blob["arch"], blob["num_classes"], use_cam=blob["use_cam"],
+                                output_stride=output_stride(blob))
     model.load_state_dict(blob["state_dict"])
     meta = {k: v for k, v in blob.items() if k != "state_dict"}
+    meta["output_stride"] = output_stride(blob)
     return model.to(device).eval(), meta
 
 
@@ -219,8 +228,9 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
 
     def save(model: LesionClassifier, path: Path, best_epoch: int) -> None:
         save_lesion_model(model, path, arch=les["architecture"], input_size=les["input_size"],
-                          classifier_mask=classifier_mask, symmetry_mask=symmetry_mask,
-                          class_names=names, fold=int(fold), best_epoch=best_epoch)
+                          output_stride=output_stride(les), classifier_mask=classifier_mask,
+                          symmetry_mask=symmetry_mask, class_names=names, fold=int(fold),
+                          best_epoch=best_epoch)
 
     return classifier.train_fold(
         stage="lesion", build_model=_builder(cfg, len(names), use_cam), data=data, parts=parts,
