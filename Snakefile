@@ -20,7 +20,7 @@ include: "rules/export.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
         export_targets(),
-    default_target: True

@@ -1,47 +1,84 @@
-# Helpers and input functions shared by every stage. The config is validated here
-# (unknown keys are an error that names the key) and the grid of wildcard values is
-# read once from selcn.config.grid(). Stage sections below are owned by their .smk file.
-import json
+# Config bootstrap, wildcard constraints, resources and the stages' input functions. The
+# config is validated here (unknown keys are an error that names the key) and filled with its
+# defaults; the vocabulary and the grid of wildcard values come from selcn.grid, every result
+# path from selcn.paths, and `declared()` is the canonical form of the config a rule uses
+# (its `params: cfg=`, which Snakemake's params rerun trigger compares).
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from selcn.config import ConfigError, grid, model_number, symmetry_variant, validate_config
+from selcn.config import ConfigError, config_params, ordered, validate_config
+from selcn.grid import (
+    CAM_DATASETS,
+    CAM_OFF,
+    CAM_SOURCES,
+    CLASSIFIER_MASKS,
+    DATASETS,
+    NETWORKS,
+    SPLITS,
+    SYMMETRY_INPUT_MASKS,
+    SymmetryVariant,
+    alternation,
+    grid,
+    symmetry_variant,
+)
+from selcn.paths import (
+    LOGS,
+    RESULTS,
+    SEGMENTATION_SELECTED,
+    SPLIT_CHECK,
+    SYNTHETIC_ROOT,
+    cache_files,
+    cams_file,
+    figure_file,
+    gt_masks_file,
+    hpo_file,
+    hpo_work_dir,
+    lesion_best_fold_file,
+    lesion_dir,
+    lesion_fold_file,
+    lesion_localisation_file,
+    predicted_masks,
+    segmentation_file,
+    split_file,
+    symmetry_arch_file,
+    symmetry_best_fold_file,
+    symmetry_file,
+    symmetry_localisation_file,
+    table_file,
+)
 
 try:
     CFG = validate_config(config, source="config")
+    GRID = grid(CFG)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()
 config.update(CFG)
-GRID = grid(CFG)
 
-DATASETS = ["ham10000", "symderm", "isic2019", "isic2016"]
-#: datasets the lesion stage sees (CAMs are computed for these)
-CAM_DATASETS = ["ham10000", "isic2019", "isic2016"]
-RESULTS = "results"
-LOGS = "results/logs"
 #: conda environment of all rules (`conda: SELCN_ENV`, used with --sdm conda), relative to rules/
 SELCN_ENV = "../envs/selcn.yaml"
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    lesion_dataset="|".join(GRID.lesion_datasets),
+    dataset=alternation(DATASETS),
+    lesion_dataset=alternation(GRID.lesion_datasets),
     arch="[A-Za-z0-9_]+",
-    variant="(pretrained|scratch)-(none|seg|lae)",
-    classifier_mask="none|seg|lae",
-    symmetry_mask="off|none|seg|lae",
-    mask="none|seg|lae",
+    variant=SymmetryVariant.pattern(),
+    classifier_mask=alternation(CLASSIFIER_MASKS),
+    symmetry_mask=alternation(CAM_SOURCES),
+    mask=alternation(SYMMETRY_INPUT_MASKS),
     fold="[0-9]+",
-    split="val|test|isic2019",
-    network="segmentation|symmetry|lesion",
+    split=alternation(SPLITS),
+    network=alternation(NETWORKS),
 
 
-def res(stage, key):
-    """A resource of `stage` from config (`<stage>.resources.<key>`)."""
-    return CFG[stage]["resources"][key]
+def declared(*keys):
+    """`params: cfg=declared("lesion", "seed")`: the config keys a rule's result depends on, in
+    canonical form (sorted keys, resources left out), so that Snakemake's params rerun trigger
+    re-plans the rule when one of them changes and never when a config file is reordered."""
+    return config_params(CFG, *keys)
 
 
 def stage_resources(stage):
@@ -66,13 +103,14 @@ def threads_of(stage):
 def hpo_best(network):
     """Input function: the search result of `network` when hpo is enabled, else nothing."""
     if CFG["hpo"]["enabled"] and network in CFG["hpo"]["networks"]:
-        return f"{RESULTS}/hpo/{network}/best.json"
+        return hpo_file(network, "best.json")
     return []
 
 
 def hpo_symmetry_mask():
     """The symmetry search trains the baseline: no mask when the grid has it."""
-    return "none" if "none" in GRID.symmetry_masks else GRID.symmetry_masks[0]
+    masks = GRID.symmetry_input_masks
+    return "none" if "none" in masks else masks[0]
 
 
 def hpo_search_data(wildcards):
@@ -85,7 +123,7 @@ def hpo_search_data(wildcards):
     if network == "segmentation":
         return segmentation_training_data()
     dataset = "symderm" if network == "symmetry" else GRID.lesion_datasets[0]
-    inputs = {**cache_files(dataset), "splits": f"{RESULTS}/splits/{dataset}.csv"}
+    inputs = {**cache_files(dataset), "splits": split_file(dataset)}
     if network == "symmetry" and hpo_symmetry_mask() != "none":
         inputs["masks"] = predicted_masks(dataset)
     return inputs
@@ -117,25 +155,7 @@ def pretrained_weights(network, arch=None):
 
 
 # ---- data --------------------------------------------------------------------------
-def cache_files(dataset):
-    return {
-        "images": f"{RESULTS}/cache/{dataset}/images.npy",
-        "index": f"{RESULTS}/cache/{dataset}/index.csv",
-    }
-
-
-def has_gt_masks(dataset):
-    return dataset in ("ham10000", "symderm")
-
-
-#: where the synthetic demo data is written (data.source: synthetic)
-SYNTHETIC_ROOT = f"{RESULTS}/data"
-SPLIT_CHECK = f"{RESULTS}/splits/leakage_check.json"
 _DATA_WARNED = set()
-
-
-def split_file(dataset):
-    return f"{RESULTS}/splits/{dataset}.csv"
 
 
 def data_paths(dataset):
@@ -155,13 +175,15 @@ def _data_files(dataset):
             out.update({f"{key}{i}": v for i, v in enumerate(value)})
         else:
             out[key] = value
-    if CFG["data"]["source"] == "synthetic":   # the generator's CSVs stand for its directories
+    if CFG["data"]["source"] == "synthetic":  # the generator's CSVs stand for its directories
         return {k: v for k, v in out.items() if v.endswith(".csv")}
     missing = [v for v in out.values() if not Path(v).exists()]
-    if missing and dataset not in _DATA_WARNED:   # plan anyway (snakemake -n before the
-        _DATA_WARNED.add(dataset)                 # download); the cache job names the file
-        print(f"WARNING: data.{dataset}: {len(missing)} path(s) not found, e.g. {missing[0]}",
-              file=sys.stderr)
+    if missing and dataset not in _DATA_WARNED:  # plan anyway (snakemake -n before the
+        _DATA_WARNED.add(dataset)  # download); the cache job names the file
+        print(
+            f"WARNING: data.{dataset}: {len(missing)} path(s) not found, e.g. {missing[0]}",
+            file=sys.stderr,
+        )
     return {k: v for k, v in out.items() if Path(v).exists()}
 
 
@@ -192,16 +214,6 @@ def folds_of(dataset):
 # ---- segmentation -------------------------------------------------------------------
 #: the segmentation network trains on this dataset's cache (it has ground-truth masks)
 SEGMENTATION_DATASET = "ham10000"
-SEGMENTATION_SELECTED = f"{RESULTS}/segmentation/selected.json"
-
-
-def predicted_masks(dataset):
-    return f"{RESULTS}/masks/{dataset}.npy"
-
-
-def segmentation_file(arch, name):
-    """`model.pt`, `history.csv` or `metrics_test.csv` of segmentation architecture `arch`."""
-    return f"{RESULTS}/segmentation/{arch}/{name}"
 
 
 def segmentation_training_data():
@@ -209,47 +221,20 @@ def segmentation_training_data():
     d = SEGMENTATION_DATASET
     return {
         **cache_files(d),
-        "gt_masks": f"{RESULTS}/cache/{d}/gt_masks.npy",
+        "gt_masks": gt_masks_file(d),
         "splits": split_file(d),
     }
 
 
 # ---- symmetry -----------------------------------------------------------------------
-def cam_variant(symmetry_mask):
-    """The symmetry model (Table 6 row) whose CAMs feed lesion models of `symmetry_mask`."""
-    return symmetry_variant(symmetry_mask, CFG["symmetry"]["pretrained"])
-
-
-def cams_file(symmetry_mask, dataset):
-    return f"{RESULTS}/cams/{symmetry_mask}/{dataset}.npy"
+def cam_variant(cam_source):
+    """The symmetry model (Table 6 row) whose CAMs feed lesion models of `cam_source`."""
+    return symmetry_variant(cam_source, CFG["symmetry"]["pretrained"])
 
 
 #: the symmetry network trains on SymDerm; its CAMs are localised on this dataset's test split
 SYMMETRY_DATASET = "symderm"
 SYMMETRY_LOCALISATION_DATASET = "ham10000"
-
-
-def symmetry_file(variant, fold, name):
-    """`model.pt`, `history.csv`, `predictions_{val,test}.csv` of a Table 6 variant x fold."""
-    return f"{RESULTS}/symmetry/{variant}/fold{fold}/{name}"
-
-
-def symmetry_arch_file(arch, fold, name):
-    """The same files for the architecture comparison."""
-    return f"{RESULTS}/symmetry_arch/{arch}/fold{fold}/{name}"
-
-
-def symmetry_best_fold_file(variant):
-    return f"{RESULTS}/symmetry/{variant}/best_fold.json"
-
-
-def symmetry_localisation_file(variant):
-    return f"{RESULTS}/symmetry/{variant}/localisation_ham10000.csv"
-
-
-def symmetry_variant_mask(variant):
-    """`pretrained-seg` -> `seg`."""
-    return variant.split("-", 1)[1]
 
 
 def symmetry_selection_split():
@@ -259,7 +244,7 @@ def symmetry_selection_split():
 
 def symmetry_data(dataset, mask):
     """Named inputs of a symmetry job on `dataset`: cache, split table, masks for seg / lae."""
-    inputs = {**cache_files(dataset), "splits": f"{RESULTS}/splits/{dataset}.csv"}
+    inputs = {**cache_files(dataset), "splits": split_file(dataset)}
     if mask != "none":
         inputs["masks"] = predicted_masks(dataset)
     return inputs
@@ -268,8 +253,8 @@ def symmetry_data(dataset, mask):
 def symmetry_training_inputs(wildcards):
     """Input function of `train_symmetry` (variant) and `train_symmetry_arch` (arch, no mask)."""
     if hasattr(wildcards, "variant"):
-        mask = symmetry_variant_mask(wildcards.variant)
-        pretrained = wildcards.variant.startswith("pretrained")
+        variant = SymmetryVariant.parse(wildcards.variant)
+        mask, pretrained = variant.mask, variant.pretrained
         arch = CFG["symmetry"]["architecture"]
     else:
         mask, pretrained, arch = "none", CFG["symmetry"]["pretrained"], wildcards.arch
@@ -303,8 +288,8 @@ def symmetry_localisation_inputs(wildcards):
     cache with its ground-truth masks and split table."""
     d = SYMMETRY_LOCALISATION_DATASET
     return {
-        **symmetry_data(d, symmetry_variant_mask(wildcards.variant)),
-        "gt_masks": f"{RESULTS}/cache/{d}/gt_masks.npy",
+        **symmetry_data(d, SymmetryVariant.parse(wildcards.variant).mask),
+        "gt_masks": gt_masks_file(d),
         **symmetry_best_inputs(wildcards.variant),
     }
 
@@ -312,9 +297,9 @@ def symmetry_localisation_inputs(wildcards):
 def symmetry_figure9_inputs():
     """Inputs of `fig9_symmetry_cams`: SymDerm's cache, split table and masks, and the best
     model of every masking strategy's CAM variant."""
-    needs_masks = any(m != "none" for m in GRID.symmetry_masks)
+    needs_masks = any(m != "none" for m in GRID.symmetry_input_masks)
     inputs = symmetry_data(SYMMETRY_DATASET, "seg" if needs_masks else "none")
-    for m in GRID.symmetry_masks:
+    for m in GRID.symmetry_input_masks:
         best = symmetry_best_inputs(cam_variant(m))
         inputs[f"best_{m}"] = best["best"]
         inputs[f"models_{m}"] = best["models"]
@@ -322,14 +307,12 @@ def symmetry_figure9_inputs():
 
 
 # ---- lesion -------------------------------------------------------------------------
-def lesion_dir(dataset, classifier_mask, symmetry_mask):
-    return f"{RESULTS}/lesion/{dataset}/{classifier_mask}-{symmetry_mask}"
-
-
 def lesion_prediction_files(dataset, split):
     """Every model x fold prediction file of `dataset` for `split` (val|test|isic2019)."""
     return [
-        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/fold{k}/predictions_{split}.csv"
+        lesion_fold_file(
+            dataset, m["classifier_mask"], m["symmetry_mask"], k, f"predictions_{split}.csv"
+        )
         for m in GRID.models()
         for k in GRID.lesion_folds
     ]
@@ -342,32 +325,21 @@ LESION_LOCALISATION_DATASET = "ham10000"
 LESION_EXTERNAL = {"ham10000": "isic2019"}
 
 
-def lesion_fold_file(dataset, classifier_mask, symmetry_mask, fold, name):
-    return f"{lesion_dir(dataset, classifier_mask, symmetry_mask)}/fold{fold}/{name}"
-
-
-def lesion_localisation_file(dataset, classifier_mask, symmetry_mask):
-    return f"{lesion_dir(dataset, classifier_mask, symmetry_mask)}/localisation.csv"
-
-
-def lesion_best_fold_file(dataset, classifier_mask, symmetry_mask):
-    return f"{lesion_dir(dataset, classifier_mask, symmetry_mask)}/best_fold.json"
-
-
 def lesion_inputs(dataset, classifier_mask, symmetry_mask):
     """Named inputs a lesion model needs on `dataset`: cache, splits, masks, symmetry CAMs."""
-    inputs = {**cache_files(dataset), "splits": f"{RESULTS}/splits/{dataset}.csv"}
+    inputs = {**cache_files(dataset), "splits": split_file(dataset)}
     if classifier_mask != "none":
         inputs["masks"] = predicted_masks(dataset)
-    if symmetry_mask != "off":
+    if symmetry_mask != CAM_OFF:
         inputs["cams"] = cams_file(symmetry_mask, dataset)
     return inputs
 
 
 def lesion_training_inputs(wildcards):
     """Input function of `train_lesion`."""
-    inputs = lesion_inputs(wildcards.lesion_dataset, wildcards.classifier_mask,
-                           wildcards.symmetry_mask)
+    inputs = lesion_inputs(
+        wildcards.lesion_dataset, wildcards.classifier_mask, wildcards.symmetry_mask
+    )
     hpo = hpo_best("lesion")
     if hpo:
         inputs["hpo"] = hpo
@@ -387,10 +359,11 @@ def lesion_localisation_inputs(wildcards):
     split = lesion_selection_split()
     return {
         **lesion_inputs(ref, cm, sm),
-        "gt_masks": f"{RESULTS}/cache/{ref}/gt_masks.npy",
+        "gt_masks": gt_masks_file(ref),
         "models": [lesion_fold_file(d, cm, sm, k, "model.pt") for k in GRID.lesion_folds],
-        "predictions": [lesion_fold_file(d, cm, sm, k, f"predictions_{split}.csv")
-                        for k in GRID.lesion_folds],
+        "predictions": [
+            lesion_fold_file(d, cm, sm, k, f"predictions_{split}.csv") for k in GRID.lesion_folds
+        ],
     }
 
 
@@ -398,18 +371,20 @@ def lesion_figure10_inputs(wildcards=None):
     """Input function of `fig10_lesion_cams`: every HAM10000 model (all folds + best_fold.json),
     the HAM10000 cache, its predicted masks and every symmetry CAM file the grid uses."""
     ref = LESION_LOCALISATION_DATASET
-    inputs = {**cache_files(ref), "splits": f"{RESULTS}/splits/{ref}.csv",
-              "gt_masks": f"{RESULTS}/cache/{ref}/gt_masks.npy"}
+    inputs = {**cache_files(ref), "splits": split_file(ref), "gt_masks": gt_masks_file(ref)}
     if any(cm != "none" for cm in GRID.classifier_masks):
         inputs["masks"] = predicted_masks(ref)
-    for sm in GRID.cam_masks:
-        if sm != "off":
+    for sm in GRID.cam_sources:
+        if sm != CAM_OFF:
             inputs[f"cams_{sm}"] = cams_file(sm, ref)
-    inputs["best"] = [lesion_best_fold_file(ref, m["classifier_mask"], m["symmetry_mask"])
-                      for m in GRID.models()]
-    inputs["models"] = [lesion_fold_file(ref, m["classifier_mask"], m["symmetry_mask"], k,
-                                         "model.pt")
-                        for m in GRID.models() for k in GRID.lesion_folds]
+    inputs["best"] = [
+        lesion_best_fold_file(ref, m["classifier_mask"], m["symmetry_mask"]) for m in GRID.models()
+    ]
+    inputs["models"] = [
+        lesion_fold_file(ref, m["classifier_mask"], m["symmetry_mask"], k, "model.pt")
+        for m in GRID.models()
+        for k in GRID.lesion_folds
+    ]
     return inputs
 
 
@@ -418,7 +393,7 @@ def lesion_figure10_inputs(wildcards=None):
 def symmetry_prediction_files(split):
     """Every Table 6 variant x fold symmetry prediction file for `split` (val|test)."""
     return [
-        f"{RESULTS}/symmetry/{v}/fold{k}/predictions_{split}.csv"
+        symmetry_file(v, k, f"predictions_{split}.csv")
         for v in GRID.symmetry_variants
         for k in GRID.symmetry_folds
     ]
@@ -427,7 +402,7 @@ def symmetry_prediction_files(split):
 def symmetry_arch_prediction_files(split):
     """Every architecture x fold prediction file of the symmetry architecture comparison."""
     return [
-        f"{RESULTS}/symmetry_arch/{a}/fold{k}/predictions_{split}.csv"
+        symmetry_arch_file(a, k, f"predictions_{split}.csv")
         for a in GRID.symmetry_archs
         for k in GRID.symmetry_folds
     ]
@@ -435,16 +410,13 @@ def symmetry_arch_prediction_files(split):
 
 def symmetry_localisation_files():
     """Table 7: the HAM10000 CAM localisation of each symmetry model that feeds the lesion stage."""
-    return [
-        f"{RESULTS}/symmetry/{cam_variant(m)}/localisation_ham10000.csv"
-        for m in GRID.symmetry_masks
-    ]
+    return [symmetry_localisation_file(cam_variant(m)) for m in GRID.symmetry_input_masks]
 
 
 def lesion_localisation_files(dataset):
     """Tables 9 / 15: the per-image CAM localisation of every lesion model (best fold)."""
     return [
-        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/localisation.csv"
+        lesion_localisation_file(dataset, m["classifier_mask"], m["symmetry_mask"])
         for m in GRID.models()
     ]
 
@@ -456,7 +428,7 @@ def lesion_model_files(dataset, number, name):
         raise WorkflowError(f"lesion model {number} is not in this config's grid")
     m = hits[0]
     return [
-        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/fold{k}/{name}"
+        lesion_fold_file(dataset, m["classifier_mask"], m["symmetry_mask"], k, name)
         for k in GRID.lesion_folds
     ]
 
@@ -464,84 +436,12 @@ def lesion_model_files(dataset, number, name):
 def lesion_history_files(dataset, fold=0):
     """Figures 11-13: `history.csv` of fold `fold` of every lesion model."""
     return [
-        f"{lesion_dir(dataset, m['classifier_mask'], m['symmetry_mask'])}/fold{fold}/history.csv"
+        lesion_fold_file(dataset, m["classifier_mask"], m["symmetry_mask"], fold, "history.csv")
         for m in GRID.models()
     ]
 
 
-#: the thesis' published values (config/reference/), found from any working directory
-REFERENCE_DIR = Path(workflow.current_basedir).parent / "config" / "reference"
-DATASET_LABELS = {
-    "ham10000": "HAM10000",
-    "isic2016": "ISIC 2016",
-    "isic2019": "ISIC 2019",
-    "symderm": "SymDerm v2.0",
-}
-SPLIT_LABELS = {"val": "validation folds", "test": "test split"}
-#: per-class tables of the thesis (Tables 11 and 12): model number -> table name
-PER_CLASS_TABLES = {1: "table11_per_class_model1", 3: "table12_per_class_model3"}
-
-
-def reference_table(name):
-    """The thesis' values of table `name` (an input, so a corrected value reruns the table)."""
-    path = REFERENCE_DIR / f"{name}.csv"
-    return str(path) if path.exists() else []
-
-
-def report_tables():
-    """Names of the tables this config produces (results/tables/<name>.csv + .html)."""
-    names = ["table5_segmentation", "table6_symmetry_val", "table6_symmetry_test"]
-    if GRID.symmetry_archs:
-        names.append("table6c_symmetry_architectures")
-    names.append("table7_symmetry_cam_localisation")
-    if "ham10000" in GRID.lesion_datasets:
-        names += [
-            "table8_lesion_val",
-            "table8_lesion_test",
-            "table9_lesion_cam_localisation",
-            "table10_isic2019",
-        ]
-        names += [n for k, n in PER_CLASS_TABLES.items() if k in {m["number"] for m in GRID.models()}]
-    if "isic2016" in GRID.lesion_datasets:
-        names += [
-            "table13_isic2016_val",
-            "table14_isic2016_test",
-            "table15_isic2016_cam_localisation",
-        ]
-    names += [f"stats_vs_baseline_{d}" for d in GRID.lesion_datasets]
-    return names
-
-
-def report_figures():
-    """The report stage's own figures."""
-    return [f"heatmap_{d}" for d in GRID.lesion_datasets] + [
-        f"fig11_13_training_curves_{d}" for d in GRID.lesion_datasets
-    ]
-
-
-
-
-def table_output(name, category, labels, caption=None):
-    """Named outputs of a table rule: the CSV and its HTML twin marked for the report."""
-    return {
-        "csv": f"{RESULTS}/tables/{name}.csv",
-        "html": report(
-            f"{RESULTS}/tables/{name}.html",
-            caption=f"../workflow/report/{caption or name}.rst",
-            category=category,
-            subcategory="Tables",
-            labels=labels,
-        ),
-    }
-
-
-def per_class_number(wildcards):
-    """Model number of a per-class table name, e.g. `table12_per_class_model3` -> 3."""
-    return int(wildcards.name.rsplit("model", 1)[1])
-
-
 def all_targets():
-    """Everything `rule all` builds, i.e. every table and figure of the report."""
-    return [f"{RESULTS}/tables/{name}.html" for name in TABLES] + [
-        f"{RESULTS}/figures/{name}.png" for name in FIGURES
-    ]
+    """Everything `rule all` builds, i.e. every table and figure of the report (TABLES, FIGURES
+    the report registry of rules/report.smk)."""
+    return [table_file(name, "html") for name in TABLES] + [figure_file(name) for name in FIGURES]

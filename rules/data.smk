@@ -2,6 +2,7 @@
 # one cache per dataset (decoded, hair-removed, resized once), leakage-free split tables,
 # their check, and the two figures of the stage. Paths: rules/common.smk, "---- data".
 from selcn.data.synthetic import dataset_paths
+from selcn.grid import DATASETS_WITH_GT_MASKS
 
 SYNTHETIC = dataset_paths(SYNTHETIC_ROOT)
 
@@ -14,18 +15,18 @@ rule synthetic_data:
         isic2019_metadata=SYNTHETIC["isic2019"]["metadata"],
         isic2016_train=SYNTHETIC["isic2016"]["train_ground_truth"],
         isic2016_test=SYNTHETIC["isic2016"]["test_ground_truth"],
-    params:
-        root=lambda w, output: str(Path(output.ham10000).parents[1]),
-        seed=config["seed"],
-        synthetic=config["data"]["synthetic"],
     log:
         f"{LOGS}/data/synthetic_data.log",
+    conda:
+        SELCN_ENV
     threads: 1
     resources:
         **stage_resources("data"),
         runtime=runtime_of("data"),
-    conda:
-        SELCN_ENV
+    params:
+        root=lambda w, output: str(Path(output.ham10000).parents[1]),
+        seed=config["seed"],
+        synthetic=ordered(config["data"]["synthetic"]),
     script:
         "../workflow/scripts/data_synthetic.py"
 
@@ -36,22 +37,22 @@ rule cache_dataset:
     output:
         images=cache_files("{dataset}")["images"],
         index=cache_files("{dataset}")["index"],
-        gt_masks=f"{RESULTS}/cache/{{dataset}}/gt_masks.npy",
-    wildcard_constraints:
-        dataset="ham10000|symderm",
-    params:
-        paths=lambda w: data_paths(w.dataset),
-        size=config["data"]["image_size"],
-        hair_removal=config["data"]["hair_removal"],
-        protocol=config["protocol"],
+        gt_masks=gt_masks_file("{dataset}"),
     log:
         f"{LOGS}/data/cache_{{dataset}}.log",
+    wildcard_constraints:
+        dataset=alternation(DATASETS_WITH_GT_MASKS),
+    conda:
+        SELCN_ENV
     threads: threads_of("data")
     resources:
         **stage_resources("data"),
         runtime=runtime_of("data"),
-    conda:
-        SELCN_ENV
+    params:
+        paths=lambda w: ordered(data_paths(w.dataset)),
+        size=config["data"]["image_size"],
+        hair_removal=config["data"]["hair_removal"],
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/data_cache.py"
 
@@ -60,10 +61,10 @@ use rule cache_dataset as cache_dataset_without_masks with:
     output:
         images=cache_files("{dataset}")["images"],
         index=cache_files("{dataset}")["index"],
-    wildcard_constraints:
-        dataset="isic2019|isic2016",
     log:
         f"{LOGS}/data/cache_{{dataset}}.log",
+    wildcard_constraints:
+        dataset=alternation(d for d in DATASETS if d not in DATASETS_WITH_GT_MASKS),
 
 
 rule split_dataset:
@@ -71,16 +72,16 @@ rule split_dataset:
         unpack(split_inputs),
     output:
         splits=split_file("{dataset}"),
-    params:
-        folds=lambda w: folds_of(w.dataset),
-        test_fraction=config["data"]["test_fraction"],
-        seed=config["seed"],
-        protocol=config["protocol"],
     log:
         f"{LOGS}/data/split_{{dataset}}.log",
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        folds=lambda w: folds_of(w.dataset),
+        test_fraction=config["data"]["test_fraction"],
+        seed=config["seed"],
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/data_splits.py"
 
@@ -91,14 +92,14 @@ rule check_splits:
         ham10000=split_file("ham10000"),
     output:
         report=SPLIT_CHECK,
-    params:
-        datasets=DATASETS,
-        protocol=config["protocol"],
     log:
         f"{LOGS}/data/check_splits.log",
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        datasets=list(DATASETS),
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/data_check_splits.py"
 
@@ -109,20 +110,20 @@ rule fig5_hair_removal:
         index=cache_files("ham10000")["index"],
     output:
         figure=report(
-            f"{RESULTS}/figures/fig5_hair_removal.png",
+            figure_file("fig5_hair_removal"),
             caption="../workflow/report/fig5_hair_removal.rst",
             category="Data",
             labels={"figure": "Figure 5", "content": "hair removal"},
         ),
-    params:
-        paths=data_paths("ham10000"),
-        n=3,
-        seed=config["seed"],
     log:
         f"{LOGS}/data/fig5_hair_removal.log",
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        paths=ordered(data_paths("ham10000")),
+        n=3,
+        seed=config["seed"],
     script:
         "../workflow/scripts/data_fig5.py"
 
@@ -134,20 +135,20 @@ rule fig6_class_distribution:
         check=SPLIT_CHECK,
     output:
         figure=report(
-            f"{RESULTS}/figures/fig6_class_distribution.png",
+            figure_file("fig6_class_distribution"),
             caption="../workflow/report/fig6_class_distribution.rst",
             category="Data",
             labels={"figure": "Figure 6", "content": "class distribution"},
         ),
-        counts=f"{RESULTS}/figures/fig6_class_distribution.csv",
-    params:
-        target_per_class=config["data"]["balance"]["target_per_class"],
-        max_copies=config["data"]["balance"]["max_copies"],
-        seed=config["seed"],
+        counts=figure_file("fig6_class_distribution", "csv"),
     log:
         f"{LOGS}/data/fig6_class_distribution.log",
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        target_per_class=config["data"]["balance"]["target_per_class"],
+        max_copies=config["data"]["balance"]["max_copies"],
+        seed=config["seed"],
     script:
         "../workflow/scripts/data_fig6.py"

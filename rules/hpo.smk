@@ -11,26 +11,27 @@ rule hpo_search:
     input:
         unpack(hpo_search_data),
     output:
-        best=f"{RESULTS}/hpo/{{network}}/best.json",
-        trials=f"{RESULTS}/hpo/{{network}}/trials.csv",
+        best=hpo_file("{network}", "best.json"),
+        trials=hpo_file("{network}", "trials.csv"),
         convergence=report(
-            f"{RESULTS}/figures/fig7a_hpo_convergence_{{network}}.png",
+            figure_file("fig7a_hpo_convergence_{network}"),
             caption="../workflow/report/fig7a_hpo_convergence.rst",
             category="Hyper-parameter search",
             labels={"figure": "Figure 7a", "network": "{network}"},
         ),
-    params:
-        work_dir=lambda w: f"{RESULTS}/hpo/{w.network}/.search",
-        symmetry_mask=hpo_symmetry_mask(),
     log:
         f"{LOGS}/hpo/{{network}}.log",
     wildcard_constraints:
-        network="|".join(config["hpo"]["networks"]),
+        network=alternation(config["hpo"]["networks"]),
+    conda:
+        SELCN_ENV
     threads: threads_of("hpo")
     resources:
         **stage_resources("hpo"),
         runtime=runtime_of("hpo"),
-    conda:
-        SELCN_ENV
+    params:
+        work_dir=lambda w: hpo_work_dir(w.network),
+        symmetry_mask=hpo_symmetry_mask(),
+        cfg=lambda w: declared("hpo", "seed", "protocol", "data.balance", w.network),
     script:
         "../workflow/scripts/hpo_search.py"

@@ -9,54 +9,78 @@ rule train_lesion:
     input:
         unpack(lesion_training_inputs),
     output:
-        model=lesion_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}",
-                               "{fold}", "model.pt"),
-        history=lesion_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}",
-                                 "{fold}", "history.csv"),
-        predictions_val=lesion_fold_file("{lesion_dataset}", "{classifier_mask}",
-                                         "{symmetry_mask}", "{fold}", "predictions_val.csv"),
-        predictions_test=lesion_fold_file("{lesion_dataset}", "{classifier_mask}",
-                                          "{symmetry_mask}", "{fold}", "predictions_test.csv"),
+        model=lesion_fold_file(
+            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "model.pt"
+        ),
+        history=lesion_fold_file(
+            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "history.csv"
+        ),
+        predictions_val=lesion_fold_file(
+            "{lesion_dataset}",
+            "{classifier_mask}",
+            "{symmetry_mask}",
+            "{fold}",
+            "predictions_val.csv",
+        ),
+        predictions_test=lesion_fold_file(
+            "{lesion_dataset}",
+            "{classifier_mask}",
+            "{symmetry_mask}",
+            "{fold}",
+            "predictions_test.csv",
+        ),
     log:
         f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
     wildcard_constraints:
-        classifier_mask="|".join(GRID.classifier_masks),
-        symmetry_mask="|".join(GRID.cam_masks),
-        fold="|".join(str(k) for k in GRID.lesion_folds),
+        classifier_mask=alternation(GRID.classifier_masks),
+        symmetry_mask=alternation(GRID.cam_sources),
+        fold=alternation(GRID.lesion_folds),
+    conda:
+        SELCN_ENV
     threads: threads_of("lesion")
     resources:
         **stage_resources("lesion"),
         runtime=runtime_of("lesion"),
-    conda:
-        SELCN_ENV
+    params:
+        cfg=declared("lesion", "seed", "protocol", "data.balance"),
     script:
         "../workflow/scripts/lesion_train.py"
 
 
 rule predict_lesion_external:
     input:
-        unpack(lambda w: lesion_inputs(LESION_EXTERNAL["ham10000"], w.classifier_mask,
-                                       w.symmetry_mask)),
-        model=lesion_fold_file("ham10000", "{classifier_mask}", "{symmetry_mask}", "{fold}",
-                               "model.pt"),
+        unpack(
+            lambda w: lesion_inputs(
+                LESION_EXTERNAL["ham10000"], w.classifier_mask, w.symmetry_mask
+            )
+        ),
+        model=lesion_fold_file(
+            "ham10000", "{classifier_mask}", "{symmetry_mask}", "{fold}", "model.pt"
+        ),
     output:
-        predictions=lesion_fold_file("ham10000", "{classifier_mask}", "{symmetry_mask}",
-                                     "{fold}", "predictions_isic2019.csv"),
-    params:
-        batch_size=config["lesion"]["train"]["batch_size"],
-        num_workers=config["lesion"]["train"]["num_workers"],
+        predictions=lesion_fold_file(
+            "ham10000",
+            "{classifier_mask}",
+            "{symmetry_mask}",
+            "{fold}",
+            "predictions_isic2019.csv",
+        ),
     log:
         f"{LOGS}/lesion/predict_isic2019_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
     wildcard_constraints:
-        classifier_mask="|".join(GRID.classifier_masks),
-        symmetry_mask="|".join(GRID.cam_masks),
-        fold="|".join(str(k) for k in GRID.lesion_folds),
+        classifier_mask=alternation(GRID.classifier_masks),
+        symmetry_mask=alternation(GRID.cam_sources),
+        fold=alternation(GRID.lesion_folds),
+    conda:
+        SELCN_ENV
     threads: threads_of("cams")
     resources:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
-    conda:
-        SELCN_ENV
+    params:
+        batch_size=config["lesion"]["train"]["batch_size"],
+        num_workers=config["lesion"]["train"]["num_workers"],
+        cfg=declared("lesion"),
     script:
         "../workflow/scripts/lesion_predict_external.py"
 
@@ -65,24 +89,26 @@ rule lesion_localisation:
     input:
         unpack(lesion_localisation_inputs),
     output:
-        localisation=lesion_localisation_file("{lesion_dataset}", "{classifier_mask}",
-                                              "{symmetry_mask}"),
+        localisation=lesion_localisation_file(
+            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}"
+        ),
         best=lesion_best_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}"),
-    params:
-        folds=list(GRID.lesion_folds),
-        protocol=config["protocol"],
-        cams=config["cams"],
     log:
         f"{LOGS}/lesion/localisation_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}.log",
     wildcard_constraints:
-        classifier_mask="|".join(GRID.classifier_masks),
-        symmetry_mask="|".join(GRID.cam_masks),
+        classifier_mask=alternation(GRID.classifier_masks),
+        symmetry_mask=alternation(GRID.cam_sources),
+    conda:
+        SELCN_ENV
     threads: threads_of("cams")
     resources:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
-    conda:
-        SELCN_ENV
+    params:
+        folds=list(GRID.lesion_folds),
+        protocol=config["protocol"],
+        cams=ordered(config["cams"]),
+        cfg=declared("lesion", "cams"),
     script:
         "../workflow/scripts/lesion_localisation.py"
 
@@ -92,22 +118,23 @@ rule fig10_lesion_cams:
         **lesion_figure10_inputs(),
     output:
         figure=report(
-            f"{RESULTS}/figures/fig10_lesion_cams.png",
+            figure_file("fig10_lesion_cams"),
             caption="../workflow/report/fig10_lesion_cams.rst",
             category="Lesion classification",
             labels={"figure": "Figure 10", "content": "Grad-CAM++ of every lesion model"},
         ),
-    params:
-        models=GRID.models(),
-        folds=list(GRID.lesion_folds),
-        image_id=None,
     log:
         f"{LOGS}/lesion/fig10_lesion_cams.log",
+    conda:
+        SELCN_ENV
     threads: threads_of("cams")
     resources:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
-    conda:
-        SELCN_ENV
+    params:
+        models=GRID.models(),
+        folds=list(GRID.lesion_folds),
+        image_id=None,
+        cfg=declared("lesion"),
     script:
         "../workflow/scripts/lesion_fig10.py"

@@ -15,13 +15,15 @@ rule train_segmentation:
     log:
         f"{LOGS}/segmentation/train_{{arch}}.log",
     wildcard_constraints:
-        arch="|".join(GRID.seg_archs),
+        arch=alternation(GRID.seg_archs),
+    conda:
+        SELCN_ENV
     threads: threads_of("segmentation")
     resources:
         **stage_resources("segmentation"),
         runtime=runtime_of("segmentation"),
-    conda:
-        SELCN_ENV
+    params:
+        cfg=declared("segmentation", "seed"),
     script:
         "../workflow/scripts/segmentation_train.py"
 
@@ -31,13 +33,13 @@ rule select_segmentation:
         metrics=expand(segmentation_file("{arch}", "metrics_test.csv"), arch=GRID.seg_archs),
     output:
         selected=SEGMENTATION_SELECTED,
-    params:
-        metric=config["segmentation"]["select_metric"],
     log:
         f"{LOGS}/segmentation/select.log",
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        metric=config["segmentation"]["select_metric"],
     script:
         "../workflow/scripts/segmentation_select.py"
 
@@ -49,17 +51,17 @@ rule predict_masks:
         models=expand(segmentation_file("{arch}", "model.pt"), arch=GRID.seg_archs),
     output:
         masks=predicted_masks("{dataset}"),
-    params:
-        batch_size=config["segmentation"]["train"]["batch_size"],
-        num_workers=config["segmentation"]["train"]["num_workers"],
     log:
         f"{LOGS}/segmentation/predict_masks_{{dataset}}.log",
+    conda:
+        SELCN_ENV
     threads: threads_of("segmentation")
     resources:
         **stage_resources("segmentation"),
         runtime=runtime_of("segmentation"),
-    conda:
-        SELCN_ENV
+    params:
+        batch_size=config["segmentation"]["train"]["batch_size"],
+        num_workers=config["segmentation"]["train"]["num_workers"],
     script:
         "../workflow/scripts/segmentation_predict.py"
 
@@ -72,17 +74,17 @@ rule fig3_masking_strategies:
         masks=predicted_masks(SEGMENTATION_DATASET),
     output:
         figure=report(
-            f"{RESULTS}/figures/fig3_masking_strategies.png",
+            figure_file("fig3_masking_strategies"),
             caption="../workflow/report/fig3_masking_strategies.rst",
             category="Segmentation",
             labels={"figure": "Figure 3", "content": "masking strategies"},
         ),
-    params:
-        n=3,
     log:
         f"{LOGS}/segmentation/fig3_masking_strategies.log",
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        n=3,
     script:
         "../workflow/scripts/segmentation_fig3.py"

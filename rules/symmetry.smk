@@ -17,14 +17,16 @@ rule train_symmetry:
     log:
         f"{LOGS}/symmetry/train_{{variant}}_fold{{fold}}.log",
     wildcard_constraints:
-        variant="|".join(GRID.symmetry_variants),
-        fold="|".join(str(k) for k in GRID.symmetry_folds),
+        variant=alternation(GRID.symmetry_variants),
+        fold=alternation(GRID.symmetry_folds),
+    conda:
+        SELCN_ENV
     threads: threads_of("symmetry")
     resources:
         **stage_resources("symmetry"),
         runtime=runtime_of("symmetry"),
-    conda:
-        SELCN_ENV
+    params:
+        cfg=declared("symmetry", "seed", "protocol"),
     script:
         "../workflow/scripts/symmetry_train.py"
 
@@ -40,14 +42,16 @@ rule train_symmetry_arch:
     log:
         f"{LOGS}/symmetry/train_arch_{{arch}}_fold{{fold}}.log",
     wildcard_constraints:
-        arch="|".join(GRID.symmetry_archs) or "no-architecture-comparison",
-        fold="|".join(str(k) for k in GRID.symmetry_folds),
+        arch=alternation(GRID.symmetry_archs) or "no-architecture-comparison",
+        fold=alternation(GRID.symmetry_folds),
+    conda:
+        SELCN_ENV
     threads: threads_of("symmetry")
     resources:
         **stage_resources("symmetry"),
         runtime=runtime_of("symmetry"),
-    conda:
-        SELCN_ENV
+    params:
+        cfg=declared("symmetry", "seed", "protocol"),
     script:
         "../workflow/scripts/symmetry_train.py"
 
@@ -60,16 +64,16 @@ rule best_symmetry_fold:
         ],
     output:
         best=symmetry_best_fold_file("{variant}"),
-    params:
-        folds=list(GRID.symmetry_folds),
-        protocol=config["protocol"],
     log:
         f"{LOGS}/symmetry/best_fold_{{variant}}.log",
     wildcard_constraints:
-        variant="|".join(GRID.symmetry_variants),
+        variant=alternation(GRID.symmetry_variants),
     localrule: True
     conda:
         SELCN_ENV
+    params:
+        folds=list(GRID.symmetry_folds),
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/symmetry_best_fold.py"
 
@@ -79,21 +83,22 @@ rule symmetry_cams:
         unpack(symmetry_cams_inputs),
     output:
         cams=cams_file("{mask}", "{dataset}"),
-    params:
-        cam_size=config["symmetry"]["cam_size"],
-        batch_size=config["cams"]["batch_size"],
-        num_workers=config["symmetry"]["train"]["num_workers"],
     log:
         f"{LOGS}/symmetry/cams_{{mask}}_{{dataset}}.log",
     wildcard_constraints:
-        mask="|".join(GRID.symmetry_masks),
-        dataset="|".join(CAM_DATASETS),
+        mask=alternation(GRID.symmetry_input_masks),
+        dataset=alternation(CAM_DATASETS),
+    conda:
+        SELCN_ENV
     threads: threads_of("cams")
     resources:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
-    conda:
-        SELCN_ENV
+    params:
+        cam_size=config["symmetry"]["cam_size"],
+        batch_size=config["cams"]["batch_size"],
+        num_workers=config["symmetry"]["train"]["num_workers"],
+        cfg=declared("symmetry", "cams"),
     script:
         "../workflow/scripts/symmetry_cams.py"
 
@@ -103,19 +108,19 @@ rule symmetry_localisation:
         unpack(symmetry_localisation_inputs),
     output:
         localisation=symmetry_localisation_file("{variant}"),
-    params:
-        cams=config["cams"],
-        num_workers=config["symmetry"]["train"]["num_workers"],
     log:
         f"{LOGS}/symmetry/localisation_{{variant}}.log",
     wildcard_constraints:
-        variant="|".join(GRID.symmetry_variants),
+        variant=alternation(GRID.symmetry_variants),
+    conda:
+        SELCN_ENV
     threads: threads_of("cams")
     resources:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
-    conda:
-        SELCN_ENV
+    params:
+        cams=ordered(config["cams"]),
+        num_workers=config["symmetry"]["train"]["num_workers"],
     script:
         "../workflow/scripts/symmetry_localisation.py"
 
@@ -125,21 +130,21 @@ rule fig9_symmetry_cams:
         **symmetry_figure9_inputs(),
     output:
         figure=report(
-            f"{RESULTS}/figures/fig9_symmetry_cams.png",
+            figure_file("fig9_symmetry_cams"),
             caption="../workflow/report/fig9_symmetry_cams.rst",
             category="Symmetry",
             labels={"figure": "Figure 9", "content": "Grad-CAM++ per masking strategy"},
         ),
-    params:
-        models=[{"mask": m, "variant": cam_variant(m)} for m in GRID.symmetry_masks],
-        n_per_class=2,
     log:
         f"{LOGS}/symmetry/fig9_symmetry_cams.log",
+    conda:
+        SELCN_ENV
     threads: threads_of("cams")
     resources:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
-    conda:
-        SELCN_ENV
+    params:
+        models=[{"mask": m, "variant": cam_variant(m)} for m in GRID.symmetry_input_masks],
+        n_per_class=2,
     script:
         "../workflow/scripts/symmetry_fig9.py"

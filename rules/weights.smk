@@ -18,9 +18,6 @@ if WEIGHT_SPECS:
     rule download_weights:
         output:
             weights=f"{WEIGHTS_DIR}/{{weights_name}}.pth",
-        params:
-            library=lambda w: WEIGHT_SPECS[w.weights_name].library,
-            model=lambda w: WEIGHT_SPECS[w.weights_name].model,
         log:
             f"{LOGS}/weights/{{weights_name}}.log",
         wildcard_constraints:
@@ -28,5 +25,8 @@ if WEIGHT_SPECS:
         localrule: True
         conda:
             SELCN_ENV
+        params:
+            library=lambda w: WEIGHT_SPECS[w.weights_name].library,
+            model=lambda w: WEIGHT_SPECS[w.weights_name].model,
         script:
             "../workflow/scripts/weights_fetch.py"

@@ -2,8 +2,15 @@
 
 import pytest
 
-from selcn.config import (ConfigError, canonical, config_params, load_config, ordered,
-                          train_params, validate_config)
+from selcn.config import (
+    ConfigError,
+    canonical,
+    config_params,
+    load_config,
+    ordered,
+    train_params,
+    validate_config,
+)
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])

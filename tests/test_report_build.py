@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from selcn.config import grid, validate_config
+from selcn.config import validate_config
+from selcn.grid import grid
 from selcn.report.tables import TABLES, per_class_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +122,7 @@ def built_report(tmp_path_factory):
         "rule all:\n"
         "    input:\n"
         '        [f"results/tables/{t}.html" for t in TABLES]\n'
-        '        + [f"results/figures/{f}.png" for f in report_figures()],\n'
+        '        + [f"results/figures/{f}.png" for f in REPORT_FIGURES],\n'
         "    default_target: True\n")
     run = _snakemake(root, "--cores", "2", "--quiet", "rules")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
@@ -422,10 +423,63 @@ def test_tables_follow_the_config(built_report):
     raw["lesion"]["datasets"] = ["ham10000"]
     small = root / "config_small.yaml"
     small.write_text(yaml.safe_dump(raw))
-    run = _snakemake(root, "-n", "--forceall", "--quiet", "rules", "--configfile", str(small))
+    run = _snakemake(root, "-n", "--forceall", "--configfile", str(small))
     assert run.returncode == 0, run.stderr[-3000:]
-    jobs = run.stdout + run.stderr
+    jobs = run.stdout + run.stderr              # one block per job, naming its output files
     assert "table8_lesion" in jobs and "stats_vs_baseline" in jobs
     for absent in ("table6c_symmetry_architectures", "table13_isic2016_val",
                    "table14_isic2016_test", "table15_isic2016_cam_localisation"):
         assert absent not in jobs, absent
+
+
+# ---- the registry's building blocks (selcn.report.registry), without Snakemake ----------------
+def test_report_tables_follow_the_grid():
+    from selcn.report.registry import report_figures, report_tables
+
+    cfg = validate_config(CONFIG)
+    names = report_tables(grid(cfg))
+    assert {"table6c_symmetry_architectures", "table13_isic2016_val", "table11_per_class_model1",
+            "table12_per_class_model3", "stats_vs_baseline_isic2016"} <= set(names)
+    small = validate_config({**CONFIG, "symmetry": {**CONFIG["symmetry"],
+                                                    "compare_architectures": []},
+                             "lesion": {**CONFIG["lesion"], "datasets": ["ham10000"],
+                                        "symmetry_masks": ["none"]}})
+    names = report_tables(grid(small))
+    assert "table6c_symmetry_architectures" not in names and "table8_lesion_test" in names
+    assert not [n for n in names if "isic2016" in n]
+    assert "table11_per_class_model1" not in names            # model 1 is none-off: not in grid
+    assert report_figures(grid(small)) == ["heatmap_ham10000",
+                                           "fig11_13_training_curves_ham10000"]
+
+
+def test_per_class_number_and_reference():
+    from selcn.report.registry import per_class_number, reference_table
+
+    assert per_class_number("table12_per_class_model3") == 3
+    assert per_class_number("per_class_model11") == 11
+    ref = REPO / "config" / "reference"
+    assert reference_table(ref, "table8_lesion_test") == str(ref / "table8_lesion_test.csv")
+    assert reference_table(ref, "table6c_symmetry_architectures") == []
+
+
+def test_split_entries_and_captions_render():
+    from selcn.report.registry import render_caption, split_entries
+
+    entries = split_entries("table8_lesion", lambda split: [f"x_{split}.csv"], "Lesion", "Table 8",
+                            "HAM10000", "SE-LCN grid", "table8_lesion")
+    assert list(entries) == ["table8_lesion_val", "table8_lesion_test"]
+    val = entries["table8_lesion_val"]
+    assert val.files() == ["x_val.csv"] and entries["table8_lesion_test"].files() == ["x_test.csv"]
+    assert val.labels == {"table": "Table 8a", "dataset": "HAM10000",
+                          "content": "SE-LCN grid, validation folds"}
+    cfg = validate_config(CONFIG)
+    captions = REPO / "workflow" / "report"
+    text = render_caption(captions / "table8_lesion.rst", cfg, val.caption_wildcards)
+    assert "Table 8a" in text and "{{" not in text and "2 folds" in text
+    assert "Table 8b" in render_caption(captions / "table8_lesion.rst", cfg, {"split": "test"})
+    for path in sorted(captions.glob("table[0-9]*.rst")):      # every thesis table caption
+        assert "{{" not in render_caption(path, cfg, {"split": "val"}), path.name
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):                 # a wildcard the entry lacks
+        render_caption(captions / "table8_lesion.rst", cfg, {})

@@ -18,8 +18,8 @@ are checked against it by ``tests/test_grid.py``, and the package imports it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 __all__ = [
     "MASKS", "CLASSIFIER_MASKS", "SYMMETRY_INPUT_MASKS", "CAM_OFF", "CAM_SOURCES", "MASK_LABELS",
@@ -113,7 +113,7 @@ class SymmetryVariant:
         return f"{self.init}-{self.mask}"
 
     @classmethod
-    def parse(cls, text: str) -> "SymmetryVariant":
+    def parse(cls, text: str) -> SymmetryVariant:
         """``"pretrained-seg"`` -> ``SymmetryVariant(pretrained=True, mask="seg")``."""
         init, _, mask = str(text).partition("-")
         if init not in INITS or mask not in SYMMETRY_INPUT_MASKS:

@@ -14,8 +14,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from selcn.grid import (CAM_SOURCES, CLASSIFIER_MASKS, SYMMETRY_MODEL_NUMBERS, SymmetryVariant,
-                        alternation, model_number)
+from selcn.grid import (
+    CAM_SOURCES,
+    CLASSIFIER_MASKS,
+    SYMMETRY_MODEL_NUMBERS,
+    SymmetryVariant,
+    alternation,
+    model_number,
+)
 
 __all__ = [
     "RESULTS", "LOGS", "SYNTHETIC_ROOT", "SPLIT_CHECK", "SEGMENTATION_SELECTED",

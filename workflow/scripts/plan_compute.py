@@ -4,7 +4,8 @@ runtimes add up to, from a Snakemake dry run of the given config.
 
     python workflow/scripts/plan_compute.py --configfile config/paper.yaml
     python workflow/scripts/plan_compute.py --configfile config/paper.yaml --forceall
-    python workflow/scripts/plan_compute.py --configfile config/paper.yaml -- --config hpo='{enabled: true}'
+    python workflow/scripts/plan_compute.py --configfile config/paper.yaml \
+        -- --config hpo='{enabled: true}'
 
 Without --forceall only the jobs still to run are counted (what a resumed run would cost).
 Arguments after `--` go to Snakemake unchanged (targets, --config, ...).

@@ -3,7 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.report.figures import heatmap_from_files  # noqa: E402
+from selcn.report.figures import heatmap_from_files
 
 heatmap_from_files(list(snakemake.input.predictions), list(snakemake.input.localisation),
                    snakemake.output.figure, title=snakemake.params.title)

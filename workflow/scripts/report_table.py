@@ -4,12 +4,12 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.report.html import run_note, write_table  # noqa: E402
-from selcn.report.tables import TABLES, build_table  # noqa: E402
+from selcn.report.html import write_table
+from selcn.report.tables import TABLES, build_table
 
 name = snakemake.params.table
 table = build_table(name, list(snakemake.input.files))
 reference = snakemake.input.get("reference") or None
 write_table(table, TABLES[name], snakemake.output.csv, snakemake.output.html, reference,
-            note=run_note(snakemake.config))
+            note=snakemake.params.note)
 print(table.to_string())

@@ -3,7 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.report.figures import training_curves  # noqa: E402
+from selcn.report.figures import training_curves
 
 training_curves(list(snakemake.input.histories), snakemake.output.figure,
                 title=snakemake.params.title)
