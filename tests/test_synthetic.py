@@ -2,7 +2,9 @@
 labels that agree with the drawn shapes, determinism, one writer per format, the class floor."""
 
 import filecmp
+import importlib
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,14 +15,18 @@ from selcn.data.labels import HAM_CLASSES, ISIC2019_COLUMNS
 from selcn.data.preprocess import load_mask
 from selcn.data.readers import read_dataset
 from selcn.data.synthetic import (
+    PLACEMENT_MARGIN,
     _allocate,
     dataset_paths,
     generate_all,
     mirror_score,
+    outline_offsets,
     render,
     sample_lesion,
     write_isic2016,
 )
+
+render_module = importlib.import_module("selcn.data.synthetic.render")   # not the function
 
 TINY = dict(seed=3, n_lesions=30, min_lesions_per_class=2, n_symderm_own=24,
             n_symderm_from_ham=12, n_isic2019_new=20, n_isic2019_from_ham=6,
@@ -31,6 +37,13 @@ TINY = dict(seed=3, n_lesions=30, min_lesions_per_class=2, n_symderm_own=24,
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     summary = generate_all(root, log=lambda *a: None, **TINY)
+    return root, dataset_paths(root), summary
+
+
+@pytest.fixture(scope="module")
+def data_anywhere(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic_anywhere")
+    summary = generate_all(root, log=lambda *a: None, placement="anywhere", **TINY)
     return root, dataset_paths(root), summary
 
 
@@ -117,8 +130,9 @@ def test_round_trip_through_the_readers(data):
     assert set(i16["label"]) == {"benign", "malignant"}
 
 
-def test_symmetry_labels_agree_with_the_drawn_shapes(data):
-    _, paths, _ = data
+@pytest.mark.parametrize("placement", ["centre", "anywhere"])
+def test_symmetry_labels_agree_with_the_drawn_shapes(placement, request):
+    _, paths, _ = request.getfixturevalue("data" if placement == "centre" else "data_anywhere")
     sym = read_dataset("symderm", paths["symderm"])
     for _, row in sym.iterrows():
         best, perp, _ = mirror_score(load_mask(row["mask_path"]))
@@ -199,3 +213,124 @@ def test_class_floor_and_shape():
     assert n == {"a": 260, "b": 20, "c": 20}
     with pytest.raises(ValueError, match="cannot give"):
         _allocate(30, {"a": 0.9, "b": 0.05, "c": 0.05}, 20, "a")
+
+
+# ---- placement ------------------------------------------------------------------------------
+def _ham_masks(root, paths):
+    meta = pd.read_csv(paths["ham10000"]["metadata"])
+    masks, images = [], []
+    for image_id in meta["image_id"]:
+        masks.append(load_mask(f"{paths['ham10000']['mask_dir']}/{image_id}_segmentation.png"))
+        path = next((root / "HAM10000").glob(f"*/{image_id}.jpg"))
+        images.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32))
+    return masks, images
+
+
+def _centroids(masks):
+    """``(n, 2)`` mask centroids as fractions of the image width / height."""
+    out = []
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        out.append((xs.mean() / m.shape[1], ys.mean() / m.shape[0]))
+    return np.array(out)
+
+
+def test_anywhere_spreads_the_lesions_and_keeps_them_whole(data, data_anywhere):
+    centre_masks, _ = _ham_masks(*data[:2])
+    masks, _ = _ham_masks(*data_anywhere[:2])
+    assert len(masks) == len(centre_masks) == data_anywhere[2]["ham10000"]["images"]
+    # centre: the centroid within ~0.04 of the image centre, the centre pixel in the lesion
+    spread_c = _centroids(centre_masks).std(0)
+    spread_a = _centroids(masks).std(0)
+    assert (spread_c < 0.06).all() and (spread_a > 0.08).all(), (spread_c, spread_a)
+    centre_in = [np.mean([m[m.shape[0] // 2, m.shape[1] // 2] > 0 for m in ms])
+                 for ms in (centre_masks, masks)]
+    assert centre_in[0] > 0.95 and centre_in[1] < 0.8, centre_in
+    # nothing clipped: every lesion whole, off the border by the margin (to a pixel)
+    keep = int(np.floor(PLACEMENT_MARGIN * min(TINY["width"], TINY["height"])))
+    assert keep >= 1
+    for m in masks:
+        assert m.any()
+        assert not (m[:keep].any() or m[-keep:].any() or m[:, :keep].any() or m[:, -keep:].any())
+    # SymDerm's own images are placed the same way (its masks feed the mirror score)
+    sym = read_dataset("symderm", data_anywhere[1]["symderm"])
+    own = [load_mask(p) for p in sym.loc[sym["ham_image_id"] == "", "mask_path"]]
+    assert own and _centroids(own).std(0).min() > 0.06
+
+
+def test_anywhere_masks_stay_aligned_with_the_drawn_lesions(data_anywhere):
+    # the lesion's edge is where its mask says: the ring just outside the mask is brighter than
+    # the inside by more there than with the mask moved by 4 px in any direction
+    masks, images = _ham_masks(*data_anywhere[:2])
+
+    def contrast(img, m):
+        m = m > 0
+        ring = (cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~m
+        return img[ring].mean() - img[m].mean()
+
+    best = []
+    for img, m in zip(images, masks):
+        own = contrast(img, m)
+        moved = [contrast(img, np.roll(m, s, axis)) for s in (-4, 4) for axis in (0, 1)]
+        best.append(own > max(moved))
+    assert np.mean(best) > 0.8, np.mean(best)
+
+
+def test_anywhere_keeps_the_outline_inside_image_and_frame(monkeypatch):
+    # the renderer's own centre and outline: the mask lies within the outline's extent, the
+    # extent keeps the margin from the border, and with a frame the lesion is in its clear part
+    w, h = 160, 120
+    drawn = []
+    place = render_module._place_anywhere
+
+    def spy(rng, offsets, w_, h_, frame, **kw):
+        c = place(rng, offsets, w_, h_, frame, **kw)
+        drawn.append((c, offsets))
+        return c
+
+    monkeypatch.setattr(render_module, "_place_anywhere", spy)
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:h, 0:w]
+    centres = []
+    for i, cls in enumerate(["mel", "nv", "bkl", "bcc", "akiec", "df", "vasc", "df"] * 8):
+        frame = i % 2 == 0
+        lesion = sample_lesion(cls, rng)
+        img, mask = render(lesion, rng, w, h, hair=False, shift=frame, frame=frame,
+                           placement="anywhere")
+        (cx, cy), off = drawn[-1]
+        centres.append((cx / w, cy / h))
+        ys, xs = np.nonzero(mask)
+        lo, hi = np.array([cx, cy]) + off.min(0), np.array([cx, cy]) + off.max(0)
+        assert (xs.min(), ys.min()) >= tuple(lo - 0.5) and (xs.max(), ys.max()) <= tuple(hi + 0.5)
+        assert np.abs([xs.min() - lo[0], ys.min() - lo[1], hi[0] - xs.max(),
+                       hi[1] - ys.max()]).max() <= 1.5            # the extent is the mask's
+        margin = PLACEMENT_MARGIN * min(w, h)
+        assert lo.min() >= margin - 1e-6 and hi[0] <= w - 1 - margin + 1e-6 \
+            and hi[1] <= h - 1 - margin + 1e-6
+        if frame:
+            d = np.hypot((xx - w / 2) / (w / 2), (yy - h / 2) / (h / 2))
+            # not darkened by the frame (clear to d = 1.02), the margin kept from its edge
+            assert d[mask > 0].max() <= 1.02 - 0.9 * margin / (min(w, h) / 2), cls
+            assert img[d > 1.08].max() <= 16                       # the frame itself is black
+    assert np.array(centres).std(0).min() > 0.08
+
+
+def test_outline_offsets_of_an_ellipse():
+    lesion = sample_lesion("nv", np.random.default_rng(0))
+    lesion.cos[:], lesion.sin[:], lesion.aspect = 0.0, 0.0, 2.0     # R(theta) = 1: an ellipse
+    flat = outline_offsets(lesion, 10.0, 0.0)
+    np.testing.assert_allclose(flat.min(0), [-20, -10], atol=1e-3)
+    np.testing.assert_allclose(flat.max(0), [20, 10], atol=1e-3)
+    upright = outline_offsets(lesion, 10.0, np.pi / 2)               # long axis along y
+    np.testing.assert_allclose(upright.max(0), [10, 20], atol=1e-3)
+    diagonal = outline_offsets(lesion, 10.0, np.pi / 4)
+    # x extent of the rotated ellipse: sqrt(a^2 cos^2 + b^2 sin^2) = sqrt(250)
+    np.testing.assert_allclose(diagonal.max(0), [np.sqrt(250)] * 2, atol=1e-2)
+
+
+def test_placement_is_checked():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="placement"):
+        render(sample_lesion("nv", rng), rng, 64, 48, hair=False, placement="corner")
+    with pytest.raises(ValueError, match="placement"):
+        generate_all("unused", log=lambda *a: None, placement="corner", **TINY)

@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from selcn.data.synthetic.render import Lesion, mirror_score, render, sample_lesion
+from selcn.data.synthetic.render import (
+    PLACEMENT_MARGIN,
+    PLACEMENTS,
+    Lesion,
+    mirror_score,
+    outline_offsets,
+    render,
+    sample_lesion,
+)
 from selcn.data.synthetic.writers import (
     HAM_FRACTIONS,
     ISIC2019_FRACTIONS,
@@ -38,7 +46,7 @@ from selcn.data.synthetic.writers import (
 __all__ = ["dataset_paths", "generate_all", "Lesion", "sample_lesion", "render",
            "mirror_score", "HamImage", "write_ham10000", "write_symderm", "write_isic2019",
            "write_isic2016", "HAM_FRACTIONS", "ISIC2019_FRACTIONS", "SYMDERM_FRACTIONS",
-           "_allocate"]
+           "_allocate", "PLACEMENTS", "PLACEMENT_MARGIN", "outline_offsets"]
 
 
 def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
@@ -46,7 +54,7 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
                  n_symderm_from_ham: int = 120, n_isic2019_new: int = 120,
                  n_isic2019_from_ham: int = 60, n_isic2016_train: int = 120,
                  n_isic2016_test: int = 60, width: int = 600, height: int = 450,
-                 log=print) -> dict[str, Any]:
+                 placement: str = "centre", log=print) -> dict[str, Any]:
     """Write the four synthetic datasets under ``out_dir`` in the layout of
     :func:`dataset_paths`; return a summary (image counts per dataset and class, seconds).
 
@@ -55,12 +63,17 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
     images (same ids, labels from their drawn outline) + ``n_symderm_own`` of its own (about
     half PH2-style ``IMD###.bmp``). ISIC 2019: ``n_isic2019_from_ham`` HAM images (same ids)
     + ``n_isic2019_new`` colour-shifted ones, some SCC and UNK rows. ISIC 2016:
-    benign / malignant (about 1 in 5) train and test sets. Images are ``width x height``.
+    benign / malignant (about 1 in 5) train and test sets. Images are ``width x height``;
+    ``placement`` (``data.synthetic.placement``, one of :data:`PLACEMENTS`) puts every lesion
+    at the image centre (``"centre"``, jittered) or anywhere it is fully visible
+    (``"anywhere"``), see :func:`render`.
     """
     t0, c0 = time.perf_counter(), time.process_time()
     out = Path(out_dir)
     paths = dataset_paths(out)
-    common = dict(seed=seed, width=width, height=height)
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    common = dict(seed=seed, width=width, height=height, placement=placement)
     summary: dict[str, Any] = {}
     summary["ham10000"], ham_images = write_ham10000(
         **paths["ham10000"], n_lesions=n_lesions, min_lesions_per_class=min_lesions_per_class,

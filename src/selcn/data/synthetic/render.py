@@ -12,7 +12,12 @@ A stand-in for real data that a small network can learn from, not noise:
   mirror axes, cosine terms give one, random phases give none (rejection-sampled until the
   outline matches no mirror image) -> SymDerm labels 2 / 1 / 0;
 - hair strands where asked (the writers: about a third of the images), a ground-truth mask for
-  every lesion.
+  every lesion;
+- the lesion's position (``placement``): ``"centre"`` (the image centre, jittered by
+  ``N(0, 0.04)`` of the side: the centre pixel lies in the lesion in almost every image) or
+  ``"anywhere"`` (uniform over the centres where the whole outline, border jitter included,
+  stays inside the image — and inside the circular frame when there is one — with a margin of
+  :data:`PLACEMENT_MARGIN` of the shorter side).
 
 :func:`sample_lesion` draws a lesion of a class (its parameters are shared by all its images),
 :func:`render` draws one view of it; the dataset writers (:mod:`selcn.data.synthetic.writers`)
@@ -27,7 +32,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["Lesion", "sample_lesion", "render", "mirror_score"]
+__all__ = ["Lesion", "sample_lesion", "render", "mirror_score", "outline_offsets",
+           "PLACEMENTS", "PLACEMENT_MARGIN"]
 
 # Per-class appearance: RGB colours, probability of asymmetry, radius (fraction of the
 # shorter image side), border irregularity (jitter amplitude), soft edge width (fraction
@@ -58,6 +64,13 @@ _CLASS_STYLE: dict[str, dict[str, Any]] = {
 }
 _SKIN = np.array([(232, 190, 168), (214, 168, 140), (190, 140, 110), (168, 118, 88)],
                  np.float32)
+#: where :func:`render` puts the lesion (``data.synthetic.placement``)
+PLACEMENTS: tuple[str, ...] = ("centre", "anywhere")
+#: ``placement: anywhere``: the lesion's outline keeps this fraction of the shorter image side
+#: (at least 1 px) from the image border (and from the visible edge of the circular frame)
+PLACEMENT_MARGIN = 0.02
+_OUTLINE_TABLE = 2048             # angles of the outline look-up table (_outline_lookup)
+_FRAME_VISIBLE = 1.02             # render()'s frame: clear within d = 1.02, black from 1.08
 
 
 # ---------------------------------------------------------------------------- lesions
@@ -95,7 +108,7 @@ def _outline(cos: np.ndarray, sin: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return 1.0 + (np.cos(t) * cos).sum(-1) + (np.sin(t) * sin).sum(-1)
 
 
-def _outline_lookup(lesion: Lesion, theta: np.ndarray, n: int = 2048) -> np.ndarray:
+def _outline_lookup(lesion: Lesion, theta: np.ndarray, n: int = _OUTLINE_TABLE) -> np.ndarray:
     """:func:`_outline` of ``lesion`` at ``theta`` (radians, any shape), from a table of
     ``n`` angles (the full-image evaluation would cost 17 cos + sin per pixel)."""
     table = _outline(lesion.cos, lesion.sin,
@@ -349,19 +362,69 @@ def _hair(rng: np.random.Generator, img: np.ndarray) -> None:
     img[:] = img * (1 - a) + np.array([35, 28, 25], np.float32) * a
 
 
+def outline_offsets(lesion: Lesion, r0: float, angle: float) -> np.ndarray:
+    """The lesion's outline as drawn by :func:`render` with radius ``r0`` (px) and rotation
+    ``angle`` (radians): float ``(n, 2)`` ``(dx, dy)`` offsets (px) from the lesion centre, one
+    per angle of the outline look-up table — so border jitter and aspect are included and the
+    mask lies within these points' extent (to well under a pixel)."""
+    theta = np.linspace(-np.pi, np.pi, _OUTLINE_TABLE + 1, dtype=np.float64)
+    rad = r0 * _outline(lesion.cos, lesion.sin, theta.astype(np.float32)).astype(np.float64)
+    u, v = lesion.aspect * rad * np.cos(theta), rad * np.sin(theta)   # lesion axes (u stretched)
+    ca, sa = np.cos(angle), np.sin(angle)
+    return np.stack([u * ca - v * sa, u * sa + v * ca], 1)
+
+
+def _place_anywhere(rng: np.random.Generator, offsets: np.ndarray, w: int, h: int,
+                    frame: bool, tries: int = 200) -> tuple[float, float]:
+    """A lesion centre ``(cx, cy)`` (px) drawn uniformly over the positions where every
+    outline point ``centre + offsets`` keeps :data:`PLACEMENT_MARGIN` of the shorter side from
+    the border (pixel centres 0 .. W-1, 0 .. H-1) and, with ``frame``, lies inside the frame's
+    fully visible ellipse shrunk by the same margin (rejection sampling; the image centre if no
+    draw fits, where the renderer's size cap keeps the lesion inside). A lesion too large for
+    the margin is centred in the span it has."""
+    margin = max(1.0, PLACEMENT_MARGIN * min(w, h))
+    (x_min, y_min), (x_max, y_max) = offsets.min(0), offsets.max(0)
+    lo = np.array([margin - x_min, margin - y_min])
+    hi = np.array([w - 1 - margin - x_max, h - 1 - margin - y_max])
+    hi = np.where(hi < lo, (lo + hi) / 2, hi)
+    lo = np.minimum(lo, hi)
+    if not frame:
+        cx, cy = rng.uniform(lo, hi)
+        return float(cx), float(cy)
+    # the frame of render(): fully visible where hypot((x - W/2) / (W/2), (y - H/2) / (H/2))
+    # <= 1.02; keep the outline inside that ellipse shrunk by the margin
+    reach = _FRAME_VISIBLE - margin / (min(w, h) / 2)
+    half = np.array([w / 2, h / 2])
+    for _ in range(tries):
+        c = rng.uniform(lo, hi)
+        if (np.hypot(*((c + offsets - half) / half).T) <= reach).all():
+            return float(c[0]), float(c[1])
+    return float(w / 2), float(h / 2)
+
+
 def render(lesion: Lesion, rng: np.random.Generator, width: int, height: int, *,
-           hair: bool, shift: bool = False, frame: bool = False) -> tuple[np.ndarray, np.ndarray]:
+           hair: bool, shift: bool = False, frame: bool = False,
+           placement: str = "centre") -> tuple[np.ndarray, np.ndarray]:
     """One image of ``lesion``: ``(image, mask)`` — uint8 ``(H, W, 3)`` **BGR** (for
-    ``cv2.imwrite``) and uint8 ``(H, W)`` in {0, 255}. ``rng`` draws the view (shift,
-    rotation, scale, colour), the background and the hair."""
+    ``cv2.imwrite``) and uint8 ``(H, W)`` in {0, 255}. ``rng`` draws the view (position,
+    rotation, scale, colour), the background and the hair. ``placement`` (one of
+    :data:`PLACEMENTS`): ``"centre"`` puts the lesion centre at the image centre plus
+    ``N(0, 0.04)`` of the width / height; ``"anywhere"`` draws it uniformly over the positions
+    where the whole lesion is visible (:func:`_place_anywhere`; inside the circular frame too)."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"render: placement must be one of {PLACEMENTS}, got {placement!r}")
     h, w = height, width
     img = _background(rng, h, w, shift)
     side = min(h, w)
     scale = 0.42 * side / (lesion.radius * side * _max_extent(lesion))
     r0 = float(lesion.radius * side * min(1.0, scale) * rng.uniform(0.93, 1.07))
-    cx = float(w / 2 + rng.normal(0, 0.04) * w)
-    cy = float(h / 2 + rng.normal(0, 0.04) * h)
-    ang = float(lesion.angle + rng.normal(0, 0.2))
+    if placement == "centre":                                         # the original draws
+        cx = float(w / 2 + rng.normal(0, 0.04) * w)
+        cy = float(h / 2 + rng.normal(0, 0.04) * h)
+        ang = float(lesion.angle + rng.normal(0, 0.2))
+    else:
+        ang = float(lesion.angle + rng.normal(0, 0.2))
+        cx, cy = _place_anywhere(rng, outline_offsets(lesion, r0, ang), w, h, frame)
     ca, sa = np.float32(np.cos(ang)), np.float32(np.sin(ang))
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     xs, ys = x - np.float32(cx), y - np.float32(cy)
@@ -400,7 +463,7 @@ def render(lesion: Lesion, rng: np.random.Generator, width: int, height: int, *,
         _hair(rng, img)
     if frame:                                                         # circular dermatoscope
         d = np.hypot((x - w / 2) / (w / 2), (y - h / 2) / (h / 2))
-        img *= np.clip((1.08 - d) / 0.06, 0, 1)[..., None]
+        img *= np.clip((1.08 - d) / 0.06, 0, 1)[..., None]       # clear for d <= 1.02
     img += rng.standard_normal(img.shape, dtype=np.float32) * 2.0
     np.clip(img, 0, 255, out=img)
     return img[..., ::-1].astype(np.uint8), mask.astype(np.uint8) * 255

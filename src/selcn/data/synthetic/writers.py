@@ -131,13 +131,13 @@ class HamImage:
 
 def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_dir: str | Path,
                    *, seed: int, n_lesions: int, min_lesions_per_class: int, width: int,
-                   height: int) -> tuple[dict[str, Any], list[HamImage]]:
+                   height: int, placement: str = "centre") -> tuple[dict[str, Any], list[HamImage]]:
     """HAM10000: ``n_lesions`` lesions with 1-3 images each (``ISIC_#######.jpg`` alternating
     between the two ``image_dirs``), a Tschandl-style mask ``<image_id>_segmentation.png`` per
     image in ``mask_dir`` and ``HAM10000_metadata.csv``
     (``lesion_id,image_id,dx,dx_type,age,sex,localization``). Classes are shaped like
     HAM10000 with at least ``min_lesions_per_class`` lesions per class; images are
-    ``width x height``.
+    ``width x height``, lesions placed by ``placement`` (:func:`render`).
 
     Returns:
         ``(summary, images)``: lesion and image counts per class, and the written images.
@@ -178,7 +178,7 @@ def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_
         dx_type = dx_types[cls] if r.random() < 0.8 else "histo"
         for _ in range(k):
             image_id = f"ISIC_{24306 + n_img:07d}"
-            img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3)
+            img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3, placement=placement)
             part = pd_dirs[0] if n_img % 2 == 0 else pd_dirs[1]
             _write_image(part / f"{image_id}.jpg", img)
             _write_image(mask_dir / f"{image_id}_segmentation.png", mask)
@@ -195,12 +195,13 @@ def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_
 
 def write_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path, *,
                   ham_images: Sequence[HamImage], seed: int, n_own: int, n_from_ham: int,
-                  width: int, height: int) -> dict[str, Any]:
+                  width: int, height: int, placement: str = "centre") -> dict[str, Any]:
     """SymDerm v2.0: ``SymDerm_v2.0.csv`` (``File,Mask,Dataset,labels_symmetry``), images in
     ``image_dir``, masks ``<name>.png`` in ``mask_dir``. ``n_from_ham`` images are copies of
     ``ham_images`` (same ids, ``Dataset`` = HAM10000, the label from the drawn outline); the
     ``n_own`` others alternate PH2-style ``IMD###.bmp`` and ISIC 2017 ``ISIC_#######.jpg``,
-    labels drawn with the SymDerm frequencies. Returns the image counts per label."""
+    labels drawn with the SymDerm frequencies, lesions placed by ``placement``
+    (:func:`render`). Returns the image counts per label."""
     _fresh_dirs(image_dir, mask_dir)
     W, H = width, height
     rows = []
@@ -220,7 +221,7 @@ def write_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path, 
             name, source, ext = f"IMD{j // 2 + 1:03d}", "PH2", ".bmp"
         else:
             name, source, ext = f"ISIC_{10000 + j:07d}", "ISIC2017", ".jpg"
-        img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3)
+        img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3, placement=placement)
         _write_image(Path(image_dir) / f"{name}{ext}", img)
         _write_image(Path(mask_dir) / f"{name}.png", mask)
         rows.append([f"{name}{ext}", f"{name}.png", source, label])
@@ -231,14 +232,15 @@ def write_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path, 
 
 def write_isic2019(ground_truth: str | Path, metadata: str | Path, image_dir: str | Path, *,
                    ham_images: Sequence[HamImage], seed: int, n_new: int, n_from_ham: int,
-                   width: int, height: int) -> dict[str, Any]:
+                   width: int, height: int, placement: str = "centre") -> dict[str, Any]:
     """ISIC 2019: the one-hot ``ISIC_2019_Training_GroundTruth.csv``
     (``image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK``), ``ISIC_2019_Training_Metadata.csv``
     (``image,age_approx,anatom_site_general,lesion_id,sex``) and ``<image>.jpg`` in
     ``image_dir``, rows sorted by image id. ``n_from_ham`` images are copies of ``ham_images``
     (same ids and metadata, as the published set holds HAM10000); the ``n_new`` others are
     colour-shifted, some with a circular frame, shaped like the ISIC 2019 classes plus some SCC
-    and UNK rows. Returns the image counts per column."""
+    and UNK rows, lesions placed by ``placement`` (:func:`render`; inside the frame). Returns
+    the image counts per column."""
     _fresh_dirs(image_dir)
     W, H = width, height
     gt_rows, meta_rows = [], []
@@ -262,7 +264,7 @@ def write_isic2019(ground_truth: str | Path, metadata: str | Path, image_dir: st
         lesion = sample_lesion(cls, r)
         image_id = f"ISIC_{53000 + j:07d}"
         img, _ = render(lesion, r, W, H, hair=r.random() < 1 / 3, shift=True,
-                        frame=r.random() < 0.4)
+                        frame=r.random() < 0.4, placement=placement)
         _write_image(Path(image_dir) / f"{image_id}.jpg", img)
         gt_rows.append([image_id] + [1.0 if c == col else 0.0 for c in ISIC2019_COLUMNS])
         lesion_id = f"BCN_{20000 + j:07d}" if r.random() < 0.8 else ""
@@ -279,11 +281,12 @@ def write_isic2019(ground_truth: str | Path, metadata: str | Path, image_dir: st
 
 def write_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
                    train_image_dir: str | Path, test_image_dir: str | Path, *, seed: int,
-                   n_train: int, n_test: int, width: int, height: int) -> dict[str, Any]:
+                   n_train: int, n_test: int, width: int, height: int,
+                   placement: str = "centre") -> dict[str, Any]:
     """ISIC 2016 part 3: header-less ``image,benign|malignant`` (training) and
     ``image,0.0|1.0`` (test) CSVs and ``<image>.jpg`` in the two image directories; about
-    1 in 5 images malignant (melanoma, at least 2 per split). Returns the benign / malignant
-    counts per split."""
+    1 in 5 images malignant (melanoma, at least 2 per split), lesions placed by ``placement``
+    (:func:`render`). Returns the benign / malignant counts per split."""
     _fresh_dirs(train_image_dir, test_image_dir)
     W, H = width, height
     counts: dict[str, dict[str, int]] = {}
@@ -299,7 +302,7 @@ def write_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path
             cls = "mel" if mal else str(r.choice(["nv", "nv", "nv", "bkl", "df", "vasc"]))
             lesion = sample_lesion(cls, r)
             image_id = f"ISIC_{number * 3 + (0 if part == 'train' else 1):07d}"
-            img, _ = render(lesion, r, W, H, hair=r.random() < 1 / 3)
+            img, _ = render(lesion, r, W, H, hair=r.random() < 1 / 3, placement=placement)
             _write_image(Path(image_dir) / f"{image_id}.jpg", img)
             if part == "train":
                 rows.append([image_id, "malignant" if mal else "benign"])
