@@ -7,8 +7,16 @@ from pytorch_grad_cam import GradCAMPlusPlus
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from selcn.cams import (dilate_mask, gradcam_plus_plus, localisation_metrics,
-                        localisation_table, normalize_cams, resize_cams)
+from selcn.cams import (
+    BASELINE_COLUMNS,
+    dilate_mask,
+    gradcam_plus_plus,
+    localisation_baselines,
+    localisation_metrics,
+    localisation_table,
+    normalize_cams,
+    resize_cams,
+)
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 
 
@@ -230,11 +238,62 @@ def test_localisation_table_scores_each_row_against_its_mask():
     cfg = {"threshold": 0.5, "dilation_fraction": 0.05, "dilation_iterations": 2,
            "pointing_dilated": False}
     table = localisation_table(cam[None], gt, [1], ["a", "b"], cfg)
-    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
+    baselines = ["gt_fraction", "gt_fraction_undilated", "centre_in_gt"]
+    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing", *baselines]
+    # 20 x 20, kernel ceil(0.05 * 20) = 1: G = M = the 10 x 10 square, the centre (10, 10) in it
     assert table.to_dict("records") == [{"image_id": "b", **localisation_metrics(
-        cam, gt[1], threshold=0.5, dilation_fraction=0.05, iterations=2)}]
+        cam, gt[1], threshold=0.5, dilation_fraction=0.05, iterations=2),
+        "gt_fraction": 0.25, "gt_fraction_undilated": 0.25, "centre_in_gt": 1.0}]
     assert localisation_table(cam[:0], gt, [], ["a", "b"], cfg).empty
     extra = localisation_table(cam[None], gt, [1], ["a", "b"], {**cfg, "pointing_dilated": True})
-    assert list(extra.columns) == ["image_id", "iou", "overlap", "pointing", "pointing_dilated"]
-    assert localisation_table(cam[:0], gt, [], ["a", "b"],
-                              {**cfg, "pointing_dilated": True}).columns[-1] == "pointing_dilated"
+    assert list(extra.columns) == ["image_id", "iou", "overlap", "pointing", "pointing_dilated",
+                                   *baselines]
+    assert list(localisation_table(cam[:0], gt, [], ["a", "b"],
+                                   {**cfg, "pointing_dilated": True}).columns[-4:]) \
+        == ["pointing_dilated", *baselines]
+
+
+def test_localisation_baselines_hand_computed():
+    # 30 x 30, lesion M = rows / cols 10..14 (25 px); kernel ceil(0.1 * 30) = 3, two dilations:
+    # G = rows / cols 8..16 (81 px); the centre pixel (15, 15) is just outside M (and inside G)
+    gt = _square(30, 10, 10, 5)
+    kw = dict(dilation_fraction=0.1, iterations=2)
+    assert localisation_baselines(gt, **kw) == {"gt_fraction": 81 / 900,
+                                                "gt_fraction_undilated": 25 / 900,
+                                                "centre_in_gt": 0.0}
+    assert localisation_baselines(gt, dilation_fraction=0.1, iterations=0)["gt_fraction"] \
+        == 25 / 900                                          # no dilation: G = M
+    assert localisation_baselines(_square(30, 11, 11, 5), **kw)["centre_in_gt"] == 1.0  # 11..15
+    # the centre pixel of an even side is (S // 2, S // 2); of an H x W image (H // 2, W // 2)
+    one = np.zeros((20, 20), np.uint8)
+    one[10, 10] = 255                                        # any value > 0 is the lesion
+    assert localisation_baselines(one, dilation_fraction=0.0)["centre_in_gt"] == 1.0
+    one = np.roll(one, (-1, -1), (0, 1))                     # (9, 9)
+    assert localisation_baselines(one, dilation_fraction=0.0) == {
+        "gt_fraction": 1 / 400, "gt_fraction_undilated": 1 / 400, "centre_in_gt": 0.0}
+    wide = np.zeros((20, 30), np.uint8)
+    wide[10, 15] = 1
+    assert localisation_baselines(wide, dilation_fraction=0.0)["centre_in_gt"] == 1.0
+    tall = np.zeros((30, 20), np.uint8)
+    tall[10, 15] = 1                                         # (H // 2, W // 2) is (15, 10)
+    assert localisation_baselines(tall, dilation_fraction=0.0)["centre_in_gt"] == 0.0
+    assert localisation_baselines(wide.T, dilation_fraction=0.0)["centre_in_gt"] == 1.0
+    with pytest.raises(ValueError, match="2-D"):
+        localisation_baselines(np.zeros((2, 4, 4)))
+
+
+def test_localisation_table_baselines_per_row_with_the_configured_dilation():
+    # the baselines use the cams block's dilation, each row its own mask, and leave the
+    # metric columns as localisation_metrics computes them
+    gt = np.stack([_square(30, 10, 10, 5), _square(30, 11, 11, 5), np.zeros((30, 30), np.uint8)])
+    cams = np.zeros((3, 30, 30), np.float32)
+    cams[:, 12, 12] = 1.0
+    cfg = {"threshold": 0.5, "dilation_fraction": 0.1, "dilation_iterations": 2}
+    table = localisation_table(cams, gt, [0, 1, 2], ["a", "b", "c"], cfg)
+    assert list(table.columns[-3:]) == list(BASELINE_COLUMNS)
+    assert table["gt_fraction"].tolist() == [81 / 900, 81 / 900, 0.0]
+    assert table["gt_fraction_undilated"].tolist() == [25 / 900, 25 / 900, 0.0]
+    assert table["centre_in_gt"].tolist() == [0.0, 1.0, 0.0]
+    for rec, m in zip(table.to_dict("records"), gt):
+        assert {k: rec[k] for k in ("iou", "overlap", "pointing")} == localisation_metrics(
+            cams[0], m, dilation_fraction=0.1, iterations=2)

@@ -23,12 +23,20 @@ overlap = ``|A ∩ G| / |A|`` on the **dilated** mask; the pointing game (CAM ar
 the lesion) on the **undilated** mask (the thesis calls ``pointing_game(cam, mask)`` before
 ``increase_segmented_region``). Optionally (``cams.pointing_dilated``), the pointing game on
 the dilated mask as an extra column ``pointing_dilated`` (not in the thesis).
+
+Baselines of each image (:func:`localisation_baselines`, not in the thesis), so a table can say
+what a CAM that knows nothing scores: ``gt_fraction`` = ``|G| / (H W)`` (the IoU-region's share of
+the image: a uniformly random point lands in ``G`` with this probability), ``gt_fraction_undilated``
+= ``|M| / (H W)`` (the chance level of the pointing game, which is scored on ``M``) and
+``centre_in_gt`` = 1 when the centre pixel ``(H // 2, W // 2)`` lies in ``M`` (the pointing game
+of a CAM that always peaks at the image centre).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,13 +46,16 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["gradcam_plus_plus", "normalize_cams", "resize_cams", "dilate_mask",
-           "localisation_metrics", "localisation_table", "LOCALISATION_COLUMNS",
-           "POINTING_DILATED"]
+           "localisation_metrics", "localisation_baselines", "localisation_table",
+           "LOCALISATION_COLUMNS", "POINTING_DILATED", "BASELINE_COLUMNS"]
 
 #: columns of the per-image localisation files (docs/contracts.md)
 LOCALISATION_COLUMNS: tuple[str, ...] = ("image_id", "iou", "overlap", "pointing")
 #: the optional extra column (``cams.pointing_dilated: true``): pointing game on the dilated mask
 POINTING_DILATED = "pointing_dilated"
+#: the per-image baselines that follow (:func:`localisation_baselines`): the chance levels on the
+#: dilated and on the undilated mask, and the pointing game of a CAM peaked at the image centre
+BASELINE_COLUMNS: tuple[str, ...] = ("gt_fraction", "gt_fraction_undilated", "centre_in_gt")
 
 _NORM_EPS = 1e-7   # pytorch_grad_cam.utils.image.scale_cam_image
 
@@ -216,10 +227,38 @@ def localisation_metrics(cam: np.ndarray, gt_mask: np.ndarray, *, threshold: flo
     return out
 
 
+def localisation_baselines(gt_mask: np.ndarray, *, dilation_fraction: float = 0.05,
+                           iterations: int = 2) -> dict[str, float]:
+    """What a CAM that ignores the image scores against the lesion ``gt_mask`` ``(H, W)``.
+
+    ``G`` = :func:`dilate_mask` of the mask (as in :func:`localisation_metrics`), ``M`` =
+    ``gt_mask > 0``.
+
+    Returns:
+        ``{"gt_fraction": |G| / (H W), "gt_fraction_undilated": |M| / (H W),
+        "centre_in_gt": 1.0 or 0.0}``: the fractions of the image the dilated and the
+        undilated mask cover (the probability that a uniformly random point lands in them:
+        the chance levels of a pointing game on ``G`` and on ``M``), and whether the centre
+        pixel ``(H // 2, W // 2)`` (row, column) lies in ``M`` (the pointing game of a CAM that
+        always peaks at the image centre).
+    """
+    gt = np.asarray(gt_mask)
+    if gt.ndim != 2 or gt.size == 0:
+        raise ValueError(f"localisation_baselines: gt_mask must be a non-empty 2-D mask, "
+                         f"got shape {gt.shape}")
+    region = dilate_mask(gt, dilation_fraction=dilation_fraction, iterations=iterations)
+    h, w = gt.shape
+    return {"gt_fraction": float(np.count_nonzero(region)) / gt.size,
+            "gt_fraction_undilated": float(np.count_nonzero(gt > 0)) / gt.size,
+            "centre_in_gt": float(gt[h // 2, w // 2] > 0)}
+
+
 def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[int],
                        image_ids: Sequence[str], cfg: Mapping[str, Any]) -> pd.DataFrame:
     """:func:`localisation_metrics` of each CAM: the ``image_id,iou,overlap,pointing`` table
-    (plus ``pointing_dilated`` when ``cfg["pointing_dilated"]`` is true).
+    (plus ``pointing_dilated`` when ``cfg["pointing_dilated"]`` is true), then the image's
+    baselines :data:`BASELINE_COLUMNS` ``gt_fraction,gt_fraction_undilated,centre_in_gt``
+    (:func:`localisation_baselines`; the same dilation as the IoU).
 
     Args:
         cams: ``(n, H, W)`` in [0, 1], ``cams[i]`` the CAM of cache row ``rows[i]``.
@@ -229,13 +268,15 @@ def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[in
             ``dilation_iterations``, ``pointing_dilated``).
     """
     extra = bool(cfg.get("pointing_dilated", False))
+    dilation = dict(dilation_fraction=cfg["dilation_fraction"],
+                    iterations=cfg["dilation_iterations"])
     records = []
     for i, row in enumerate(rows):
-        scores = localisation_metrics(cams[i], np.asarray(gt_masks[row]),
-                                      threshold=cfg["threshold"],
-                                      dilation_fraction=cfg["dilation_fraction"],
-                                      iterations=cfg["dilation_iterations"],
-                                      pointing_dilated=extra)
-        records.append({"image_id": str(image_ids[row]), **scores})
-    columns = list(LOCALISATION_COLUMNS) + ([POINTING_DILATED] if extra else [])
+        gt = np.asarray(gt_masks[row])
+        scores = localisation_metrics(cams[i], gt, threshold=cfg["threshold"],
+                                      pointing_dilated=extra, **dilation)
+        records.append({"image_id": str(image_ids[row]), **scores,
+                        **localisation_baselines(gt, **dilation)})
+    columns = list(LOCALISATION_COLUMNS) + ([POINTING_DILATED] if extra else []) \
+        + list(BASELINE_COLUMNS)
     return pd.DataFrame.from_records(records, columns=columns)
