@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from selcn.config import validate_config
 from selcn.data.tables import class_names_of, read_index, read_splits
@@ -148,7 +149,7 @@ def trained(tmp_path_factory):
     """Fold 0 of the cell seg-none (input masked, symmetry CAMs through the E-Layer)."""
     tmp = tmp_path_factory.mktemp("lesion")
     root = make_cache(tmp / "cache")
-    cfg = tiny_config()
+    cfg = tiny_config(output_stride=8)           # 32 px -> a 4x4 feature map (1x1 at 32)
     out = tmp / "lesion" / "ham10000" / "seg-none" / "fold0"
     summary = train_lesion_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
                                 splits_csv=root / "splits.csv", out_dir=out, cfg=cfg,
@@ -181,7 +182,8 @@ def test_train_lesion_fold_writes_valid_prediction_files(trained):
     model, meta = load_lesion_model(out / "model.pt")
     assert meta["classifier_mask"] == "seg" and meta["symmetry_mask"] == "none"
     assert meta["class_names"] == CLASSES and model.use_cam and meta["fold"] == 0
-    assert meta["output_stride"] == 32
+    assert meta["output_stride"] == 8 and model.forward_features(
+        torch.zeros(1, 3, SIDE, SIDE), torch.zeros(1, 1, 4, 4)).shape[-2:] == (4, 4)
 
 
 def test_train_lesion_fold_needs_its_inputs(tmp_path):
@@ -218,21 +220,63 @@ def test_predict_split_on_an_external_set(trained, tmp_path):
 
 def test_localise_best_fold_scores_test_images(trained, tmp_path):
     root, out, cfg, _ = trained
+    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
+              splits_csv=root / "splits.csv", gt_masks_npy=root / "gt_masks.npy",
+              masks_npy=root / "masks.npy", cams_npy=root / "cams.npy", cams_cfg=cfg["cams"],
+              device="cpu")
     best = localise_best_fold({0: out / "model.pt"}, {0: out / "predictions_val.csv"},
                               protocol="leakage_free", out_csv=tmp_path / "localisation.csv",
-                              best_json=tmp_path / "best_fold.json",
-                              images_npy=root / "images.npy", index_csv=root / "index.csv",
-                              splits_csv=root / "splits.csv", gt_masks_npy=root / "gt_masks.npy",
-                              masks_npy=root / "masks.npy", cams_npy=root / "cams.npy",
-                              cams_cfg=cfg["cams"], device="cpu")
+                              best_json=tmp_path / "best_fold.json", **kw)
     assert best["fold"] == 0
-    assert json.loads((tmp_path / "best_fold.json").read_text())["criterion"] == "val_accuracy"
+    saved = json.loads((tmp_path / "best_fold.json").read_text())
+    assert saved["criterion"] == "val_accuracy" and saved["localised_on"] == "test split"
+    assert saved["cam_layers"] == ["own", "encoder"]
     table = pd.read_csv(tmp_path / "localisation.csv", dtype={"image_id": str})
-    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
+    scores = ["iou", "overlap", "pointing"]
+    encoder = [f"{c}_encoder" for c in scores]
+    assert list(table.columns[:5]) == ["image_id", "split", *scores]
+    assert list(table.columns[-3:]) == encoder
     index = read_index(root / "index.csv")
     splits = read_splits(root / "splits.csv", index)
     assert sorted(table["image_id"]) == sorted(splits.loc[splits["split"] == "test", "image_id"])
-    assert table[["iou", "overlap", "pointing"]].apply(lambda c: c.between(0, 1).all()).all()
+    assert saved["n_localised"] == len(table) and set(table["split"]) == {"test"}
+    assert table[scores + encoder].apply(lambda c: c.between(0, 1).all()).all()
+    # the E-Layer model's own layer and its encoder layer are two different explanations
+    assert not np.allclose(table[scores].to_numpy(), table[encoder].to_numpy())
+
+    # protocol thesis: every image with a ground-truth mask, best fold on the test split
+    best = localise_best_fold({0: out / "model.pt"}, {0: out / "predictions_test.csv"},
+                              protocol="thesis", out_csv=tmp_path / "thesis.csv",
+                              best_json=tmp_path / "thesis.json", **kw)
+    every = pd.read_csv(tmp_path / "thesis.csv", dtype={"image_id": str})
+    assert best["localised_on"] == "every image with a ground-truth mask"
+    assert best["criterion"] == "test_accuracy"
+    assert sorted(every["image_id"]) == sorted(index["image_id"]) and len(every) == 30
+    same = every.set_index("image_id").loc[table["image_id"], scores + encoder]
+    np.testing.assert_allclose(same.to_numpy(), table[scores + encoder].to_numpy(), atol=1e-6)
+
+
+def test_baseline_encoder_columns_equal_its_own_layer(tmp_path):
+    """A baseline's own CAM layer is the encoder's last feature layer: both column blocks are
+    the same numbers (computed once)."""
+    from selcn.lesion import _builder, localise_model, save_lesion_model
+
+    root = make_cache(tmp_path / "cache")
+    cfg = tiny_config()
+    model = _builder(cfg, 3, use_cam=False)()
+    save_lesion_model(model, tmp_path / "model.pt", arch="efficientnet_b0", input_size=SIDE,
+                      classifier_mask="none", symmetry_mask="off", class_names=CLASSES)
+    table = localise_model(tmp_path / "model.pt", images_npy=root / "images.npy",
+                           index_csv=root / "index.csv", splits_csv=root / "splits.csv",
+                           gt_masks_npy=root / "gt_masks.npy", cams_cfg=cfg["cams"],
+                           layers=("own", "encoder"), device="cpu")
+    for c in ("iou", "overlap", "pointing"):
+        np.testing.assert_array_equal(table[c], table[f"{c}_encoder"])
+    with pytest.raises(ValueError, match="no CAM layer 'head'"):
+        localise_model(tmp_path / "model.pt", images_npy=root / "images.npy",
+                       index_csv=root / "index.csv", splits_csv=root / "splits.csv",
+                       gt_masks_npy=root / "gt_masks.npy", cams_cfg=cfg["cams"],
+                       layers=("own", "head"), device="cpu")
 
 
 def test_figure10_draws_every_model(trained, tmp_path):

@@ -122,6 +122,33 @@ def test_localisation_table_mean_std_over_images(tmp_path):
     assert row["pointing_mean"] == pytest.approx(0.5) and row["n_images"] == 2
 
 
+def test_localisation_table_encoder_layer_block(tmp_path):
+    """Tables 9 / 15: the ``<metric>_encoder`` columns (every model at the encoder's last
+    layer) are summarised beside the own-layer ones when every file has them."""
+    paths = []
+    for cm, sm, own, enc in (("none", "lae", [0.6, 0.8], [0.2, 0.4]),
+                             ("none", "off", [0.5, 0.3], [0.5, 0.3])):
+        p = tmp_path / f"results/lesion/ham10000/{cm}-{sm}/localisation.csv"
+        p.parent.mkdir(parents=True)
+        pd.DataFrame({"image_id": ["a", "b"], "split": "test", "iou": own, "overlap": own,
+                      "pointing": [1, 1], "gt_fraction": [0.3, 0.3], "iou_encoder": enc,
+                      "overlap_encoder": enc, "pointing_encoder": [0, 1]}).to_csv(p, index=False)
+        paths.append(p)
+    table = tables.build_table("table9_lesion_cam_localisation", paths)
+    assert list(table["model"]) == [1, 4]
+    lae = table.iloc[1]
+    assert lae["iou_mean"] == pytest.approx(0.7) and lae["iou_encoder_mean"] == pytest.approx(0.3)
+    assert lae["iou_encoder_std"] == pytest.approx(0.1)
+    assert lae["pointing_encoder_mean"] == pytest.approx(0.5)
+    base = table.iloc[0]
+    assert base["iou_mean"] == base["iou_encoder_mean"] == pytest.approx(0.4)
+    page = render_table_html(table, TABLES["table9_lesion_cam_localisation"])
+    assert "IoU, encoder layer" in page and "Pointing game, encoder layer" in page
+    # a file without the block: the table has no encoder columns
+    pd.read_csv(paths[0]).drop(columns=["iou_encoder"]).to_csv(paths[0], index=False)
+    assert "iou_encoder_mean" not in tables.localisation_table(paths).columns
+
+
 def test_symmetry_localisation_table(tmp_path):
     p = tmp_path / "results/symmetry/pretrained-none/localisation_ham10000.csv"
     p.parent.mkdir(parents=True)

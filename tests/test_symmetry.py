@@ -177,8 +177,15 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
                               index_csv=root / "index.csv", splits_csv=root / "splits.csv",
                               gt_masks_npy=root / "gt_masks.npy", masks_npy=root / "masks.npy",
                               cams_cfg=cfg["cams"], device="cpu")
-    assert list(table.columns) == ["image_id", "iou", "overlap", "pointing"]
-    assert len(table) == 12
+    assert list(table.columns[:5]) == ["image_id", "split", "iou", "overlap", "pointing"]
+    assert len(table) == 12 and set(table["split"]) == {"test"}
+    every = localise_symmetry(out / "model.pt", images_npy=root / "images.npy",
+                              index_csv=root / "index.csv", splits_csv=root / "splits.csv",
+                              gt_masks_npy=root / "gt_masks.npy", masks_npy=root / "masks.npy",
+                              cams_cfg=cfg["cams"], device="cpu", split=None)
+    assert len(every) == 36 and set(every["split"]) > {"test"}       # protocol thesis: all
+    pd.testing.assert_frame_equal(every[every["split"] == "test"].reset_index(drop=True),
+                                  table.reset_index(drop=True), check_like=True)
     assert table[["iou", "overlap"]].stack().between(0, 1).all()
     assert set(table["pointing"]) <= {0.0, 1.0}
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,14 +52,20 @@ __all__ = [
     "fold_parts", "plain_table", "weighted_loss", "accuracy_metrics", "fit_config", "job_key",
     "classifier_dataset", "fit_classifier", "predict_probabilities", "train_fold",
     "SavedClassifier", "predict_split", "FoldCriterion", "best_fold_criterion",
-    "select_best_fold", "best_model_path", "grad_cams", "export_cams", "localise_model",
-    "localise_best_fold",
+    "select_best_fold", "best_model_path", "grad_cams", "export_cams", "localisation_split",
+    "localise_model", "localise_best_fold", "OWN_LAYER", "LOCALISED_ON",
 ]
 
 #: masking strategies of a classifier's input image (with the predicted lesion masks)
 INPUT_MASKS: tuple[str, ...] = ("none", "seg", "lae")
 #: ``protocol`` values (``config.protocol``)
 PROTOCOLS: tuple[str, ...] = ("leakage_free", "thesis")
+#: the name of a saved model's own Grad-CAM++ target layer (:attr:`SavedClassifier.layer`)
+OWN_LAYER = "own"
+#: what a localisation scored (``localised_on`` of ``best_fold.json``): the test split, or every
+#: cache row of the dataset with ground-truth masks (HAM10000: every image has one)
+LOCALISED_ON: dict[str | None, str] = {"test": "test split",
+                                       None: "every image with a ground-truth mask"}
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -403,7 +409,9 @@ class SavedClassifier:
         meta: the file's fields but the state dict (``input_size``, ``class_names``, ...).
         mask: the strategy its input images are masked with.
         use_cam: whether it takes a symmetry CAM as second input.
-        layer: the layer Grad-CAM++ explains.
+        layer: the layer Grad-CAM++ explains (the model's own, :data:`OWN_LAYER`).
+        layers: other named layers a localisation may also explain (e.g. ``{"encoder": ...}``,
+            the lesion encoder's last feature layer before the E-Layer).
     """
 
     model: nn.Module
@@ -411,6 +419,16 @@ class SavedClassifier:
     mask: str
     use_cam: bool
     layer: nn.Module
+    layers: Mapping[str, nn.Module] = field(default_factory=dict)
+
+    def target_layer(self, name: str) -> nn.Module:
+        """The layer named ``name``: :data:`OWN_LAYER` or a key of :attr:`layers`."""
+        if name == OWN_LAYER:
+            return self.layer
+        if name not in self.layers:
+            raise ValueError(f"no CAM layer {name!r} in this model (have: "
+                             f"{', '.join([OWN_LAYER, *self.layers])})")
+        return self.layers[name]
 
 
 OpenModel = Callable[[str | Path, torch.device], SavedClassifier]
@@ -618,34 +636,70 @@ def export_cams(open_model: OpenModel, model_pt: str | Path, *, images_npy: str 
     return summary
 
 
+def localisation_split(protocol: str) -> str | None:
+    """The images a CAM localisation scores (Tables 7, 9, 15): ``None`` = every image of the
+    dataset with a ground-truth mask under ``protocol: thesis`` (as the thesis'
+    ``evaluate_cam.py`` does), the test split (``"test"``) under ``leakage_free``."""
+    if protocol == "thesis":
+        return None
+    if protocol == "leakage_free":
+        return "test"
+    raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
+
+
 def localise_model(open_model: OpenModel, model_pt: str | Path, *, images_npy: str | Path,
                    index_csv: str | Path, splits_csv: str | Path, gt_masks_npy: str | Path,
                    cams_cfg: Mapping, masks_npy: str | Path | None = None,
                    cams_npy: str | Path | None = None, split: str | None = "test",
-                   num_workers: int = 0, device: str | torch.device = "auto",
-                   max_images: int | None = None, cam_source: str | None = None) -> pd.DataFrame:
-    """Per-image localisation of a saved model's Grad-CAM++: ``image_id,iou,overlap,pointing``.
+                   layers: Sequence[str] = (OWN_LAYER,), num_workers: int = 0,
+                   device: str | torch.device = "auto", max_images: int | None = None,
+                   cam_source: str | None = None) -> pd.DataFrame:
+    """Per-image localisation of a saved model's Grad-CAM++:
+    ``image_id,split,iou,overlap,pointing[,pointing_dilated],<baselines>`` and, per further
+    layer ``L`` of ``layers``, ``iou_L,overlap_L,pointing_L[,pointing_dilated_L]``.
 
-    The images are the ``split`` rows of the split table (``None``: every cache row; at most
-    ``max_images``), explained with :func:`grad_cams`, each CAM resized to the image side and
-    scored against the ground-truth mask with :func:`selcn.cams.localisation_table`
-    (``cams_cfg`` = the config's ``cams`` block: threshold, dilation, batch_size, ...).
+    The images are the ``split`` rows of the split table (``None``: every cache row,
+    :func:`localisation_split`; at most ``max_images``); column ``split`` is each image's
+    split. Each layer (``layers[0]`` names the unsuffixed columns, :data:`OWN_LAYER` by
+    default; others are keys of :attr:`SavedClassifier.layers`) is explained in one batched
+    pass with :func:`grad_cams` (a layer that is the same module as an earlier one is not
+    recomputed), each CAM resized to the image side and scored against the ground-truth mask
+    with :func:`selcn.cams.localisation_table` (``cams_cfg`` = the config's ``cams`` block:
+    threshold, dilation, batch_size, ...).
     """
-    from selcn.cams import localisation_table
+    from selcn.cams import BASELINE_COLUMNS, localisation_table
 
+    if not layers:
+        raise ValueError("localise_model: no layer to explain")
     saved, device = _open(open_model, model_pt, device)
+    targets = {name: saved.target_layer(name) for name in layers}
     data = _model_data(saved, images_npy=images_npy, index_csv=index_csv, splits_csv=splits_csv,
                        masks_npy=masks_npy, cams_npy=cams_npy, gt_masks_npy=gt_masks_npy,
                        cam_source=cam_source)
     rows = _split_rows(data.splits, split, splits_csv, len(data.index))
     if max_images is not None:
         rows = rows[:max_images]
-    heat, _ = grad_cams(saved.model, data.images, rows, layer=saved.layer,
-                        input_size=saved.meta["input_size"], mask=saved.mask, masks=data.masks,
-                        cams=data.cams, out_size=data.gt_masks.shape[1],
-                        batch_size=cams_cfg.get("batch_size", 64), num_workers=num_workers,
-                        device=device)
-    return localisation_table(heat, data.gt_masks, rows, data.image_ids, cams_cfg)
+    split_of = dict(zip(data.splits["row"].to_numpy(np.int64), data.splits["split"].astype(str)))
+    tables: list[pd.DataFrame] = []
+    done: list[tuple[nn.Module, pd.DataFrame]] = []
+    for layer in targets.values():
+        table = next((t for module, t in done if module is layer), None)
+        if table is None:
+            heat, _ = grad_cams(saved.model, data.images, rows, layer=layer,
+                                input_size=saved.meta["input_size"], mask=saved.mask,
+                                masks=data.masks, cams=data.cams,
+                                out_size=data.gt_masks.shape[1],
+                                batch_size=cams_cfg.get("batch_size", 64),
+                                num_workers=num_workers, device=device)
+            table = localisation_table(heat, data.gt_masks, rows, data.image_ids, cams_cfg)
+            done.append((layer, table))
+        tables.append(table)
+    out = tables[0].copy()
+    out.insert(1, "split", [split_of.get(int(r), "") for r in rows])
+    for name, table in zip(list(targets)[1:], tables[1:]):
+        scores = [c for c in table.columns if c not in ("image_id", *BASELINE_COLUMNS)]
+        out = pd.concat([out, table[scores].add_suffix(f"_{name}")], axis=1)
+    return out
 
 
 def localise_best_fold(open_model: OpenModel, model_pts: Mapping[int, str | Path],
@@ -655,17 +709,23 @@ def localise_best_fold(open_model: OpenModel, model_pts: Mapping[int, str | Path
     """Pick the best fold (:func:`select_best_fold`), write ``best_fold.json`` and the
     localisation table of its model (:func:`localise_model` with ``inputs``) as ``out_csv``.
 
-    Returns the content of ``best_fold.json``.
+    ``best_fold.json`` also says what was localised: ``localised_on`` (:data:`LOCALISED_ON`
+    of the ``split`` input), ``n_localised`` (images) and ``cam_layers`` (the layers scored).
+    Returns its content.
     """
     best = select_best_fold(prediction_csvs, criterion)
     if best["fold"] not in model_pts:
         raise ValueError(f"localise_best_fold: no model.pt for the best fold {best['fold']}")
     started = time.perf_counter()
     table = localise_model(open_model, model_pts[best["fold"]], **inputs)
+    split = inputs.get("split", "test")
+    best.update(localised_on=LOCALISED_ON.get(split, f"split {split}"),
+                n_localised=len(table), cam_layers=list(inputs.get("layers", (OWN_LAYER,))))
     write_csv(table, out_csv)
     write_json(best, best_json)
+    scored = [c for c in table.columns if c.split("_")[0] in ("iou", "overlap", "pointing")]
     print(f"{tag} localisation of fold {best['fold']} ({criterion.name} {best['value']:.4f}) on "
-          f"{len(table)} images in {time.perf_counter() - started:.1f} s: "
-          + ", ".join(f"{c}={table[c].mean():.3f}" for c in ("iou", "overlap", "pointing")),
-          flush=True)
+          f"{len(table)} images ({best['localised_on']}) in "
+          f"{time.perf_counter() - started:.1f} s: "
+          + ", ".join(f"{c}={table[c].mean():.3f}" for c in scored), flush=True)
     return best

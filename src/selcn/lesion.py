@@ -14,11 +14,14 @@ Files (``docs/contracts.md``, lesion stage), per fold ``k`` under
 - ``predictions_val.csv``, ``predictions_test.csv`` (and, for HAM10000 models,
   ``predictions_isic2019.csv``) — ``image_id,target,pred,prob_<class>...``.
 
-Per cell: ``best_fold.json`` (:func:`select_best_fold`) and ``localisation.csv``
-(``image_id,iou,overlap,pointing``, :func:`localise_model`): Grad-CAM++ of the best fold's
-own target layer (E-Layer output, or the encoder's last feature layer for baselines), target =
-predicted class, against the ground-truth masks of the **HAM10000 test split**. ISIC 2016 has no
-ground-truth masks; its models are localised on the same HAM10000 test images (as the thesis'
+Per cell: ``best_fold.json`` (:func:`select_best_fold`, plus what was localised) and
+``localisation.csv`` (``image_id,split,iou,overlap,pointing,...,iou_encoder,overlap_encoder,
+pointing_encoder``, :func:`localise_best_fold`): Grad-CAM++ of the best fold, target =
+predicted class, at its own target layer (E-Layer output, or the encoder's last feature layer
+for baselines) and, like for like, at the encoder's last feature layer for every model,
+against the HAM10000 ground-truth masks: of **every HAM10000 image** under ``protocol:
+thesis`` (as the thesis), of the **test split** under ``leakage_free``. ISIC 2016 has no
+ground-truth masks; its models are localised on the same HAM10000 images (as the thesis'
 Table 15 does), fed with the HAM10000 symmetry CAMs and masks.
 
 Protocols (``config.protocol``):
@@ -49,15 +52,19 @@ from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesio
 
 __all__ = [
     "PROTOCOLS", "SYMMETRY_MASKS", "fold_tables", "balanced_table", "fit_lesion",
-    "output_stride", "save_lesion_model", "load_lesion_model", "open_model", "train_lesion_fold", "predict_split",
+    "output_stride", "save_lesion_model", "load_lesion_model", "open_model",
+    "train_lesion_fold", "predict_split",
     "select_best_fold", "best_fold_criterion", "lesion_cams", "localise_model",
-    "localise_best_fold",
+    "localise_best_fold", "LOCALISATION_LAYERS",
 ]
 
 #: ``symmetry_mask`` values: the symmetry CAMs fed to the E-Layer (``off`` = no E-Layer)
 SYMMETRY_MASKS: tuple[str, ...] = ("off", "none", "seg", "lae")
 #: the validation metric the best fold is chosen on (``protocol: leakage_free``)
 VAL_METRIC = "accuracy"
+#: the Grad-CAM++ layers of the localisation (Tables 9, 15): each model's own layer (the
+#: thesis), then the encoder's last feature layer of every model (the like-for-like one)
+LOCALISATION_LAYERS: tuple[str, ...] = ("own", "encoder")
 
 
 # ---- tables ---------------------------------------------------------------------------------
@@ -187,10 +194,12 @@ def load_lesion_model(path: str | Path,
 
 def open_model(path: str | Path, device: str | torch.device = "cpu") -> SavedClassifier:
     """A lesion ``model.pt`` for prediction and Grad-CAM++ (its own target layer: the
-    E-Layer output, or the encoder's last feature layer of a baseline)."""
+    E-Layer output, or the encoder's last feature layer of a baseline; ``layers["encoder"]``:
+    the encoder's last feature layer for every model, before the E-Layer)."""
     model, meta = load_lesion_model(path, device)
     return SavedClassifier(model, meta, mask=meta["classifier_mask"],
-                           use_cam=bool(meta["use_cam"]), layer=cam_target_layer(model))
+                           use_cam=bool(meta["use_cam"]), layer=cam_target_layer(model),
+                           layers={"encoder": cam_target_layer(model, "encoder")})
 
 
 # ---- one grid cell x fold -------------------------------------------------------------------
@@ -282,7 +291,9 @@ def lesion_cams(model: LesionClassifier, images: np.ndarray, rows: np.ndarray, *
 
 
 def localise_model(model_pt: str | Path, **inputs) -> pd.DataFrame:
-    """Table 9 / 15 rows of one model: ``image_id,iou,overlap,pointing`` per test image.
+    """Table 9 / 15 rows of one model: ``image_id,split,iou,overlap,pointing,...`` per image
+    at its own layer and, with ``layers=LOCALISATION_LAYERS``, ``iou_encoder,...`` at the
+    encoder's last feature layer.
 
     ``inputs`` are the HAM10000 cache (the dataset with ground-truth masks), its masks and
     symmetry CAMs and the config's ``cams`` block: the keyword arguments of
@@ -296,6 +307,11 @@ def localise_best_fold(model_pts: Mapping[int, str | Path],
                        out_csv: str | Path, best_json: str | Path, **inputs) -> dict:
     """Pick a cell's best fold, write ``best_fold.json`` and its ``localisation.csv``.
 
+    The images are :func:`selcn.classifier.localisation_split` of ``protocol`` (every
+    HAM10000 image under ``thesis``, the test split under ``leakage_free``) unless ``split``
+    is given; the CAMs are scored at :data:`LOCALISATION_LAYERS` (own layer, then the encoder's
+    last feature layer: columns ``<metric>_encoder``) unless ``layers`` is given.
+
     Args:
         model_pts: fold -> ``model.pt``.
         prediction_csvs: fold -> prediction file of the selection split
@@ -305,6 +321,8 @@ def localise_best_fold(model_pts: Mapping[int, str | Path],
     Returns:
         the content of ``best_fold.json``.
     """
+    inputs.setdefault("split", classifier.localisation_split(protocol))
+    inputs.setdefault("layers", LOCALISATION_LAYERS)
     return classifier.localise_best_fold(open_model, model_pts, prediction_csvs,
                                          criterion=best_fold_criterion(protocol),
                                          out_csv=out_csv, best_json=best_json, tag="[lesion]",

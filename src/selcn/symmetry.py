@@ -19,8 +19,9 @@ Per variant: ``best_fold.json`` (:func:`select_best_fold`: validation balanced a
 accuracy under ``protocol: thesis``, which is selection on the test set),
 ``results/cams/{mask}/{dataset}.npy`` (:func:`export_cams`: Grad-CAM++ of the best fold for
 every cache row, target = predicted class, float16 ``(N, R, R)``) and
-``localisation_ham10000.csv`` (:func:`localise_symmetry`: the CAMs of the HAM10000 test split
-against its ground-truth masks).
+``localisation_ham10000.csv`` (:func:`localise_symmetry`: the CAMs of HAM10000 against its
+ground-truth masks; the images are :func:`selcn.classifier.localisation_split`: every image
+under ``protocol: thesis``, the test split under ``leakage_free``).
 
 Training data (SymDerm split table): fold ``k`` validates, the other folds train, ``test`` is
 held out and rows marked ``excluded`` (SymDerm images of HAM10000 test lesions) are never used.
@@ -243,8 +244,9 @@ def export_cams(model_pt: str | Path, **inputs) -> dict:
 
 
 def localise_symmetry(model_pt: str | Path, **inputs) -> pd.DataFrame:
-    """Table 7 rows of one symmetry model: ``image_id,iou,overlap,pointing`` per image of the
-    ``split`` (default: the HAM10000 test split, the images the lesion stage localises too);
+    """Table 7 rows of one symmetry model: ``image_id,split,iou,overlap,pointing,...`` per image
+    of the ``split`` (default: the HAM10000 test split; ``None`` = every image, the
+    ``protocol: thesis`` choice of :func:`selcn.classifier.localisation_split`);
     the keyword arguments of :func:`selcn.classifier.localise_model`."""
     return classifier.localise_model(open_model, model_pt, **inputs)
 

@@ -16,23 +16,30 @@ its K fold models, arg-max -> one prediction per image): a key column ``estimate
 rows apart (``folds`` = mean ± std over folds, as the thesis; ``ensemble`` = the metrics of
 the ensemble's predictions, no std). The ensemble rows follow the 12 fold rows.
 
-The row keys are read from the contract paths themselves (:func:`selcn.paths.parse_result_path`), e.g.
+The row keys are read from the contract paths themselves
+(:func:`selcn.paths.parse_result_path`), e.g.
 ``results/lesion/ham10000/seg-lae/fold2/predictions_test.csv`` -> model 8, fold 2, so a
 Snakemake script passes its input list unchanged.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from selcn.grid import (CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS, SPLIT_LABELS,
-                        SYMMETRY_INPUT_MASKS, SYMMETRY_MODEL_NUMBERS, SymmetryVariant)
+from selcn.grid import (
+    CAM_SOURCES,
+    CLASSIFIER_MASKS,
+    MASK_LABELS,
+    SPLIT_LABELS,
+    SYMMETRY_INPUT_MASKS,
+    SYMMETRY_MODEL_NUMBERS,
+    SymmetryVariant,
+)
 from selcn.paths import parse_result_path
 from selcn.predictions import class_names, read_predictions
 
@@ -42,7 +49,8 @@ __all__ = [
     "parse_result_path", "fold_metrics", "summarise",
     "segmentation_table", "lesion_table", "symmetry_table", "architecture_table",
     "localisation_table", "per_class_table", "build_table", "ensemble_table",
-    "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "ESTIMATE_FOLDS",
+    "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
+    "ESTIMATE_FOLDS",
     "ESTIMATE_ENSEMBLE",
 ]
 
@@ -56,6 +64,13 @@ SYMMETRY_METRICS: tuple[str, ...] = ("balanced_accuracy", "kappa", "precision", 
 LOCALISATION_METRICS: tuple[str, ...] = ("iou", "overlap", "pointing")
 #: optional extra column of the localisation files (``cams.pointing_dilated``), not in the thesis
 LOCALISATION_EXTRA: tuple[str, ...] = ("pointing_dilated",)
+#: Tables 9, 15: the same metrics of every lesion model's Grad-CAM++ at the encoder's last
+#: feature layer (before the E-Layer; the like-for-like comparison, not in the thesis), the
+#: ``<metric>_encoder`` columns of the lesion localisation files (optional)
+LOCALISATION_ENCODER: tuple[str, ...] = tuple(f"{m}_encoder" for m in
+                                              LOCALISATION_METRICS + LOCALISATION_EXTRA)
+#: every optional localisation column, shown when all files of a table have it
+_LOCALISATION_OPTIONAL = LOCALISATION_EXTRA + LOCALISATION_ENCODER
 #: values of the ``estimate`` key of Tables 8b, 10, 14
 ESTIMATE_FOLDS, ESTIMATE_ENSEMBLE = "folds", "ensemble"
 #: Table 5 (``metrics_test.csv`` of each segmentation architecture)
@@ -67,7 +82,9 @@ METRIC_LABELS: dict[str, str] = {
     "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "Kappa",
     "precision": "Precision", "recall": "Recall", "f1": "F1", "iou": "IoU",
     "overlap": "Overlap", "pointing": "Pointing game",
-    "pointing_dilated": "Pointing game, dilated mask", "dice": "Dice index",
+    "pointing_dilated": "Pointing game, dilated mask", "iou_encoder": "IoU, encoder layer",
+    "overlap_encoder": "Overlap, encoder layer", "pointing_encoder": "Pointing game, encoder layer",
+    "pointing_dilated_encoder": "Pointing game, dilated mask, encoder layer", "dice": "Dice index",
     "jaccard": "Jaccard", "sensitivity": "Pixel sensitivity",
     "specificity": "Pixel specificity", "support": "Support",
 }
@@ -93,6 +110,8 @@ _LESION_KEYS = ("model", "classifier_mask", "symmetry_mask")
 _ENSEMBLE_KEYS = _LESION_KEYS + ("estimate",)
 _SD = "mean ± std over folds (np.std, ddof = 0)"
 _SD_IMAGES = "mean ± std over images (np.std, ddof = 0)"
+_LAYERS = ("; each model's own CAM layer, then (beyond the thesis) every model at the "
+           "encoder's last feature layer")
 _ENS = "; fold ensembles (beyond the thesis)"
 
 TABLES: dict[str, TableSpec] = {s.name: s for s in (
@@ -125,8 +144,9 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
               _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table9_lesion_cam_localisation",
               "Table 9 — CAM localisation of the SE-LCN models on HAM10000 "
-              f"(best fold, {_SD_IMAGES})",
-              _LESION_KEYS, LOCALISATION_METRICS + LOCALISATION_EXTRA, group="classifier_mask"),
+              f"(best fold, {_SD_IMAGES}){_LAYERS}",
+              _LESION_KEYS, LOCALISATION_METRICS + _LOCALISATION_OPTIONAL,
+              group="classifier_mask"),
     TableSpec("table10_isic2019",
               "Table 10 — SE-LCN trained on HAM10000, evaluated on ISIC 2019, macro averages, "
               f"{_SD}{_ENS}",
@@ -140,8 +160,9 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
               _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
     TableSpec("table15_isic2016_cam_localisation",
               "Table 15 — CAM localisation of the SE-LCN models trained on ISIC 2016 "
-              f"(best fold, {_SD_IMAGES})",
-              _LESION_KEYS, LOCALISATION_METRICS + LOCALISATION_EXTRA, group="classifier_mask"),
+              f"(best fold, {_SD_IMAGES}){_LAYERS}",
+              _LESION_KEYS, LOCALISATION_METRICS + _LOCALISATION_OPTIONAL,
+              group="classifier_mask"),
 )}
 
 #: the thesis' Tables 11 and 12 are (by their captions) the per-class tables of models 1 and 3
@@ -316,7 +337,7 @@ def _read_localisation(path: str | Path) -> pd.DataFrame:
     for col in ("image_id",) + LOCALISATION_METRICS:
         if col not in df.columns:
             raise ValueError(f"{path}: missing column '{col}' (have: {', '.join(df.columns)})")
-    for col in LOCALISATION_METRICS + tuple(c for c in LOCALISATION_EXTRA if c in df.columns):
+    for col in LOCALISATION_METRICS + tuple(c for c in _LOCALISATION_OPTIONAL if c in df.columns):
         values = pd.to_numeric(df[col], errors="coerce")
         if values.isna().any():
             raise ValueError(f"{path}: column '{col}' must be numeric "
@@ -328,7 +349,8 @@ def _read_localisation(path: str | Path) -> pd.DataFrame:
 def localisation_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFrame:
     """Tables 7, 9, 15: mean ± std over images of IoU, overlap and pointing game (the rate),
     one row per model, from the per-image ``localisation*.csv`` of each model's best fold;
-    also of ``pointing_dilated`` when every file has that column."""
+    also of ``pointing_dilated`` and of the encoder-layer columns ``<metric>_encoder`` (lesion
+    models) when every file has that column."""
     frames = []
     for path in paths:
         keys = parse_result_path(path)
@@ -347,7 +369,7 @@ def localisation_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.Data
     if len(stages) != 1 or stages[0] not in ("lesion", "symmetry"):
         raise ValueError(f"localisation_table: expected files of one stage, got {list(stages)}")
     metrics = LOCALISATION_METRICS + tuple(
-        c for c in LOCALISATION_EXTRA if all(c in f.columns for f in frames))
+        c for c in _LOCALISATION_OPTIONAL if all(c in f.columns for f in frames))
     if stages[0] == "lesion":
         return _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof,
                                        count="n_images"))
