@@ -218,6 +218,35 @@ def test_predict_split_on_an_external_set(trained, tmp_path):
                       cams_npy=ext / "cams.npy", device="cpu")
 
 
+def test_train_lesion_fold_also_predicts_the_external_set(tmp_path):
+    """``external=``: the training job writes predictions_isic2019.csv itself, the same file
+    a separate predict_split of the saved model writes."""
+    root = make_cache(tmp_path / "cache")
+    ext = make_cache(tmp_path / "isic2019", n=9, seed=3, split_of=lambda i: "test")
+    out = tmp_path / "lesion" / "ham10000" / "seg-none" / "fold1"
+    ext_inputs = {"images_npy": ext / "images.npy", "index_csv": ext / "index.csv",
+                  "splits_csv": ext / "splits.csv", "masks_npy": ext / "masks.npy",
+                  "cams_npy": ext / "cams.npy"}
+    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
+              splits_csv=root / "splits.csv", out_dir=out, cfg=tiny_config(),
+              classifier_mask="seg", symmetry_mask="none", fold=1, masks_npy=root / "masks.npy",
+              cams_npy=root / "cams.npy", progress=False)
+    with pytest.raises(ValueError, match=r"external: missing input\(s\) \['cams_npy'\]"):
+        train_lesion_fold(external={k: v for k, v in ext_inputs.items() if k != "cams_npy"},
+                          **kw)
+    assert not (out / "model.pt").exists()                 # checked before any training
+    summary = train_lesion_fold(external=ext_inputs, **kw)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "history.csv", "model.pt", "predictions_isic2019.csv", "predictions_test.csv",
+        "predictions_val.csv"]
+    table = pd.read_csv(out / "predictions_isic2019.csv", dtype={"image_id": str})
+    assert sorted(table["image_id"]) == sorted(pd.read_csv(ext / "index.csv")["image_id"])
+    assert summary["isic2019_accuracy"] == pytest.approx((table["pred"] == table["target"]).mean())
+    again = predict_split(out / "model.pt", out_csv=tmp_path / "separate.csv", device="cpu",
+                          **ext_inputs)
+    pd.testing.assert_frame_equal(table, again.astype({"image_id": str}), check_dtype=False)
+
+
 def test_localise_best_fold_scores_test_images(trained, tmp_path):
     root, out, cfg, _ = trained
     kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",

@@ -16,6 +16,7 @@ from selcn.symmetry import (
     best_fold_criterion,
     best_model_path,
     export_cams,
+    export_cams_datasets,
     fold_tables,
     load_symmetry_model,
     localise_symmetry,
@@ -172,6 +173,27 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
     assert cams.dtype == np.float16 and cams.shape == (36, 8, 8) and info["n"] == 36
     assert cams.min() >= 0 and cams.max() <= 1
     assert np.allclose(cams.reshape(36, -1).max(1), 1, atol=1e-3) or cams.max() == 0
+    # one job for several datasets: the same CAMs as one job per dataset
+    other = make_cache(tmp_path / "other", n=10, seed=5)
+    many = export_cams_datasets(
+        out / "model.pt", [
+            {"images_npy": root / "images.npy", "index_csv": root / "index.csv",
+             "masks_npy": root / "masks.npy", "out_npy": tmp_path / "many" / "ham10000.npy"},
+            {"images_npy": other / "images.npy", "index_csv": other / "index.csv",
+             "masks_npy": other / "masks.npy", "out_npy": tmp_path / "many" / "isic2019.npy"}],
+        cam_size=8, batch_size=7, device="cpu")
+    assert [m["n"] for m in many] == [36, 10]
+    np.testing.assert_allclose(np.load(tmp_path / "many" / "ham10000.npy"), cams, atol=2e-3)
+    single = tmp_path / "single.npy"
+    export_cams(out / "model.pt", images_npy=other / "images.npy",
+                index_csv=other / "index.csv", out_npy=single, cam_size=8,
+                masks_npy=other / "masks.npy", device="cpu")
+    np.testing.assert_allclose(np.load(tmp_path / "many" / "isic2019.npy"), np.load(single),
+                               atol=2e-3)
+    with pytest.raises(ValueError, match="needs the predicted lesion masks"):
+        export_cams_datasets(out / "model.pt", [
+            {"images_npy": other / "images.npy", "index_csv": other / "index.csv",
+             "out_npy": tmp_path / "x.npy"}], cam_size=8, device="cpu")
 
     table = localise_symmetry(out / "model.pt", images_npy=root / "images.npy",
                               index_csv=root / "index.csv", splits_csv=root / "splits.csv",

@@ -20,7 +20,8 @@ metric on validation).
 - prediction: :func:`predict_probabilities`, :func:`predict_split`;
 - best fold: :func:`best_fold_criterion` (a :class:`FoldCriterion` for both stages),
   :func:`select_best_fold`, :func:`best_model_path`;
-- Grad-CAM++: :func:`grad_cams`, :func:`export_cams`, :func:`localise_model`,
+- Grad-CAM++: :func:`grad_cams`, :func:`export_cams` (one dataset),
+  :func:`export_cams_datasets` (one model, several datasets, one job), :func:`localise_model`,
   :func:`localise_best_fold`.
 
 A saved model is read back as a :class:`SavedClassifier` by the stage's ``open_model``
@@ -52,7 +53,8 @@ __all__ = [
     "fold_parts", "plain_table", "weighted_loss", "accuracy_metrics", "fit_config", "job_key",
     "classifier_dataset", "fit_classifier", "predict_probabilities", "train_fold",
     "SavedClassifier", "predict_split", "FoldCriterion", "best_fold_criterion",
-    "select_best_fold", "best_model_path", "grad_cams", "export_cams", "localisation_split",
+    "select_best_fold", "best_model_path", "grad_cams", "export_cams", "export_cams_datasets",
+    "localisation_split",
     "localise_model", "localise_best_fold", "OWN_LAYER", "LOCALISED_ON",
 ]
 
@@ -606,17 +608,12 @@ def grad_cams(model: nn.Module, images: np.ndarray, rows: Sequence[int], *, laye
     return np.concatenate(maps).astype(np.float32), np.concatenate(preds).astype(np.int64)
 
 
-def export_cams(open_model: OpenModel, model_pt: str | Path, *, images_npy: str | Path,
-                index_csv: str | Path, out_npy: str | Path, cam_size: int,
-                masks_npy: str | Path | None = None, cams_npy: str | Path | None = None,
-                batch_size: int = 64, num_workers: int = 0,
-                device: str | torch.device = "auto") -> dict:
-    """Write the Grad-CAM++ of a saved model for every cache row: float16 ``(N, R, R)``,
-    ``R = cam_size``, rows as the cache index.
-
-    Returns a summary ``{"n", "seconds", "images_per_second", "predicted": {class: count}}``.
-    """
-    saved, device = _open(open_model, model_pt, device)
+def _export_loaded_cams(saved: SavedClassifier, device: torch.device, *,
+                        images_npy: str | Path, index_csv: str | Path, out_npy: str | Path,
+                        cam_size: int, masks_npy: str | Path | None = None,
+                        cams_npy: str | Path | None = None, batch_size: int = 64,
+                        num_workers: int = 0, tag: str = "") -> dict:
+    """:func:`export_cams` of a model already read back (one dataset)."""
     data = _model_data(saved, images_npy=images_npy, index_csv=index_csv, masks_npy=masks_npy,
                        cams_npy=cams_npy)
     n = len(data.index)
@@ -631,9 +628,48 @@ def export_cams(open_model: OpenModel, model_pt: str | Path, *, images_npy: str 
     summary = {"n": n, "seconds": round(seconds, 2),
                "images_per_second": round(n / max(seconds, 1e-9), 1),
                "predicted": dict(zip(saved.meta["class_names"], counts.tolist()))}
-    print(f"[cams] Grad-CAM++ of {model_pt} ({saved.mask} mask) -> {out_npy}: {summary}",
-          flush=True)
+    print(f"[cams] Grad-CAM++ of {tag} ({saved.mask} mask) -> {out_npy}: {summary}", flush=True)
     return summary
+
+
+def export_cams(open_model: OpenModel, model_pt: str | Path, *, images_npy: str | Path,
+                index_csv: str | Path, out_npy: str | Path, cam_size: int,
+                masks_npy: str | Path | None = None, cams_npy: str | Path | None = None,
+                batch_size: int = 64, num_workers: int = 0,
+                device: str | torch.device = "auto") -> dict:
+    """Write the Grad-CAM++ of a saved model for every cache row: float16 ``(N, R, R)``,
+    ``R = cam_size``, rows as the cache index.
+
+    Returns a summary ``{"n", "seconds", "images_per_second", "predicted": {class: count}}``.
+    """
+    saved, device = _open(open_model, model_pt, device)
+    return _export_loaded_cams(saved, device, images_npy=images_npy, index_csv=index_csv,
+                               out_npy=out_npy, cam_size=cam_size, masks_npy=masks_npy,
+                               cams_npy=cams_npy, batch_size=batch_size,
+                               num_workers=num_workers, tag=str(model_pt))
+
+
+def export_cams_datasets(open_model: OpenModel, model_pt: str | Path,
+                         datasets: Sequence[Mapping[str, str | Path | None]], *, cam_size: int,
+                         batch_size: int = 64, num_workers: int = 0,
+                         device: str | torch.device = "auto") -> list[dict]:
+    """:func:`export_cams` of one saved model for several datasets in one job (the model is
+    read once).
+
+    Args:
+        datasets: one mapping per dataset with ``images_npy``, ``index_csv``, ``out_npy`` and,
+            as needed, ``masks_npy`` / ``cams_npy`` (the keyword arguments of
+            :func:`export_cams`).
+
+    Returns:
+        the summary of each dataset, in order.
+    """
+    if not datasets:
+        raise ValueError("export_cams_datasets: no dataset given")
+    saved, device = _open(open_model, model_pt, device)
+    return [_export_loaded_cams(saved, device, cam_size=cam_size, batch_size=batch_size,
+                                num_workers=num_workers, tag=str(model_pt), **dict(d))
+            for d in datasets]
 
 
 def localisation_split(protocol: str) -> str | None:

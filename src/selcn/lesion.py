@@ -12,7 +12,9 @@ Files (``docs/contracts.md``, lesion stage), per fold ``k`` under
   (:func:`save_lesion_model` / :func:`load_lesion_model`);
 - ``history.csv`` — the training core's per-epoch history;
 - ``predictions_val.csv``, ``predictions_test.csv`` (and, for HAM10000 models,
-  ``predictions_isic2019.csv``) — ``image_id,target,pred,prob_<class>...``.
+  ``predictions_isic2019.csv``, written by the training job itself when given the ISIC 2019
+  inputs, ``train_lesion_fold(external=...)``, or by :func:`predict_split`) —
+  ``image_id,target,pred,prob_<class>...``.
 
 Per cell: ``best_fold.json`` (:func:`select_best_fold`, plus what was localised) and
 ``localisation.csv`` (``image_id,split,iou,overlap,pointing,...,iou_encoder,overlap_encoder,
@@ -208,13 +210,22 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
                       symmetry_mask: str, fold: int, masks_npy: str | Path | None = None,
                       cams_npy: str | Path | None = None, hpo_best: str | Path | None = None,
                       dataset: str | None = None, num_classes: int | None = None,
-                      progress: bool = True) -> dict:
+                      external: Mapping[str, str | Path | None] | None = None,
+                      external_name: str = "isic2019", progress: bool = True) -> dict:
     """Train fold ``fold`` of a grid cell and write ``model.pt``, ``history.csv``,
     ``predictions_val.csv`` and ``predictions_test.csv`` into ``out_dir``
     (:func:`selcn.classifier.train_fold`).
 
     ``dataset`` (``ham10000`` | ``isic2016``) names the classes from :mod:`selcn.data.labels`;
-    without it they are read from the index. Returns the fold's summary.
+    without it they are read from the index.
+
+    With ``external`` (the external test set's ``images_npy``, ``index_csv``, ``splits_csv``
+    and, as the cell needs, ``masks_npy`` / ``cams_npy``: its predicted masks and symmetry
+    CAMs), the same job then predicts that set's ``test`` split with the saved model
+    (:func:`predict_split`) and writes ``predictions_<external_name>.csv`` (HAM10000 models:
+    ``predictions_isic2019.csv``), so no separate prediction job reloads the model.
+
+    Returns the fold's summary (plus ``<external_name>_accuracy`` with ``external``).
     """
     use_cam = symmetry_mask != "off"
     masks_npy = masks_npy if classifier_mask != "none" else None
@@ -241,12 +252,44 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
                           symmetry_mask=symmetry_mask, class_names=names, fold=int(fold),
                           best_epoch=best_epoch)
 
-    return classifier.train_fold(
+    tag = f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}"
+    if external is not None:
+        external = _external_inputs(external, classifier_mask, use_cam)
+    summary = classifier.train_fold(
         stage="lesion", build_model=_builder(cfg, len(names), use_cam), data=data, parts=parts,
         out_dir=out_dir, cfg=cfg, params=params, class_names=names,
         input_size=les["input_size"], save_model=save, key=key, mask=classifier_mask,
-        use_cam=use_cam, progress=progress,
-        tag=f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}")
+        use_cam=use_cam, progress=progress, tag=tag)
+    if external is not None:
+        out_csv = Path(out_dir) / f"predictions_{external_name}.csv"
+        table = predict_split(Path(out_dir) / "model.pt", out_csv=out_csv, split="test",
+                              batch_size=params["batch_size"],
+                              num_workers=params.get("num_workers", 0), device=cfg["device"],
+                              **external)
+        summary[f"{external_name}_accuracy"] = float((table["pred"] == table["target"]).mean())
+        print(f"{tag}: {external_name} {len(table)} images, accuracy "
+              f"{summary[f'{external_name}_accuracy']:.4f} -> {out_csv}", flush=True)
+    return summary
+
+
+def _external_inputs(external: Mapping, classifier_mask: str, use_cam: bool) -> dict:
+    """The external set's inputs a cell's model needs (masks only for a masked input, CAMs
+    only with an E-Layer), checked before the training starts."""
+    unknown = sorted(set(external) - {"images_npy", "index_csv", "splits_csv", "masks_npy",
+                                      "cams_npy"})
+    if unknown:
+        raise ValueError(f"external: unknown input(s) {unknown}")
+    missing = [k for k in ("images_npy", "index_csv", "splits_csv") if not external.get(k)]
+    if classifier_mask != "none" and not external.get("masks_npy"):
+        missing.append("masks_npy")
+    if use_cam and not external.get("cams_npy"):
+        missing.append("cams_npy")
+    if missing:
+        raise ValueError(f"external: missing input(s) {missing}")
+    return {"images_npy": external["images_npy"], "index_csv": external["index_csv"],
+            "splits_csv": external["splits_csv"],
+            "masks_npy": external.get("masks_npy") if classifier_mask != "none" else None,
+            "cams_npy": external.get("cams_npy") if use_cam else None}
 
 
 def predict_split(model_pt: str | Path, **inputs) -> pd.DataFrame:

@@ -49,8 +49,8 @@ from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 __all__ = ["MASKS", "parse_variant", "class_names", "read_tables", "fold_tables",
            "fit_symmetry", "save_symmetry_model", "load_symmetry_model", "open_model",
            "train_symmetry_fold", "best_fold_criterion", "select_best_fold", "symmetry_cams",
-           "export_cams", "localise_symmetry", "best_model_path", "write_localisation",
-           "write_best_fold"]
+           "export_cams", "export_cams_datasets", "localise_symmetry", "best_model_path",
+           "write_localisation", "write_best_fold"]
 
 #: masking strategies of the symmetry network's input (the ``{mask}`` of a variant)
 MASKS: tuple[str, ...] = INPUT_MASKS
@@ -241,6 +241,15 @@ def export_cams(model_pt: str | Path, **inputs) -> dict:
     the Grad-CAM++ of ``model_pt`` for every cache row, the model's own mask applied with
     ``masks_npy`` (the keyword arguments of :func:`selcn.classifier.export_cams`)."""
     return classifier.export_cams(open_model, model_pt, **inputs)
+
+
+def export_cams_datasets(model_pt: str | Path, datasets, **common) -> list[dict]:
+    """:func:`export_cams` of one mask's best model for every dataset the lesion stage sees,
+    in one job: ``datasets`` = one mapping per dataset (``images_npy``, ``index_csv``,
+    ``out_npy``, ``masks_npy`` for a masked variant), ``common`` = ``cam_size``,
+    ``batch_size``, ``num_workers``, ``device``
+    (:func:`selcn.classifier.export_cams_datasets`)."""
+    return classifier.export_cams_datasets(open_model, model_pt, datasets, **common)
 
 
 def localise_symmetry(model_pt: str | Path, **inputs) -> pd.DataFrame:

@@ -1,22 +1,24 @@
-"""Grad-CAM++ of the best symmetry fold for every cached image of one dataset."""
+"""Grad-CAM++ of the best symmetry fold for every cached image: of one dataset (output `cams`),
+or of every dataset of `params.datasets` in one job (outputs `cams_<dataset>`, inputs
+`images_<dataset>`, `index_<dataset>` and, for a masked variant, `masks_<dataset>`)."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 import torch
 
-from selcn.symmetry import best_model_path, export_cams
+from selcn.symmetry import best_model_path, export_cams, export_cams_datasets
 
 torch.set_num_threads(snakemake.threads)
-inputs = snakemake.input
-export_cams(
-    best_model_path(inputs.best, inputs.models),
-    images_npy=inputs.images,
-    index_csv=inputs.index,
-    out_npy=snakemake.output.cams,
-    cam_size=snakemake.params.cam_size,
-    masks_npy=inputs.get("masks"),
-    batch_size=snakemake.params.batch_size,
-    num_workers=snakemake.params.num_workers,
-    device=snakemake.config["device"],
-)
+inputs, params = snakemake.input, snakemake.params
+common = dict(cam_size=params.cam_size, batch_size=params.batch_size,
+              num_workers=params.num_workers, device=snakemake.config["device"])
+model = best_model_path(inputs.best, inputs.models)
+if "cams" in snakemake.output.keys():
+    export_cams(model, images_npy=inputs.images, index_csv=inputs.index,
+                out_npy=snakemake.output.cams, masks_npy=inputs.get("masks"), **common)
+else:
+    export_cams_datasets(model, [
+        {"images_npy": inputs[f"images_{d}"], "index_csv": inputs[f"index_{d}"],
+         "masks_npy": inputs.get(f"masks_{d}"), "out_npy": snakemake.output[f"cams_{d}"]}
+        for d in params.datasets], **common)
