@@ -92,6 +92,27 @@ def test_symmetry_table_weighted_and_numbered(tmp_path):
     assert table.iloc[1]["f1_mean"] == pytest.approx(1.0)
 
 
+def test_symmetry_table_numbers_the_demo_rows(tmp_path):
+    """Issue 13 item 13: with symmetry.pretrained false (the demo) the grid trains
+    scratch-none, scratch-seg and scratch-lae; every row gets a model number (the thesis row
+    it stands in for) and the from-scratch stand-ins get no thesis value."""
+    root = tmp_path / "results/symmetry"
+    paths = [write_predictions(root / v / "fold0" / "predictions_test.csv", [0, 1], [0, 1],
+                               classes=["asymmetric", "symmetric"])
+             for v in ("scratch-lae", "scratch-none", "scratch-seg")]
+    table = tables.symmetry_table(paths)
+    assert list(table["variant"]) == ["scratch-none", "scratch-seg", "scratch-lae"]
+    assert list(table["model"]) == [1, 3, 4] and table["model"].notna().all()
+    assert [tables.symmetry_row_number(v) for v in
+            ("scratch-none", "pretrained-none", "pretrained-seg", "pretrained-lae")] == [1, 2, 3, 4]
+    page = render_table_html(table, TABLES["table6_symmetry_test"],
+                             read_reference(REFERENCE / "table6_symmetry_test.csv"))
+    seg_row = next(r for r in page.split("<tr") if "from scratch, segmentation mask" in r)
+    assert '<td class="key">3</td>' in seg_row and "0.733" not in seg_row   # no thesis value
+    none_row = next(r for r in page.split("<tr") if "from scratch, no mask" in r)
+    assert "0.673" in none_row                                  # model 1's thesis value
+
+
 def test_architecture_table_rows_per_split(tmp_path):
     paths = []
     for arch in ("resnet34", "squeezenet1_0"):

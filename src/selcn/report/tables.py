@@ -47,7 +47,8 @@ __all__ = [
     "TableSpec", "TABLES", "METRIC_LABELS", "LESION_METRICS", "SYMMETRY_METRICS",
     "LOCALISATION_METRICS", "SEGMENTATION_METRICS", "SYMMETRY_MODEL_NUMBERS",
     "parse_result_path", "fold_metrics", "summarise",
-    "segmentation_table", "lesion_table", "symmetry_table", "architecture_table",
+    "segmentation_table", "lesion_table", "symmetry_table", "symmetry_row_number",
+    "architecture_table",
     "localisation_table", "per_class_table", "build_table", "ensemble_table",
     "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
     "ESTIMATE_FOLDS",
@@ -305,16 +306,31 @@ def _symmetry_order(table: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def symmetry_row_number(variant: str) -> int:
+    """The ``model`` number of a Table 6 / 7 row: the thesis' row of ``variant``
+    (:data:`SYMMETRY_MODEL_NUMBERS`: 1 from scratch, 2-4 ImageNet-pretrained without / with
+    segmentation / with LAE masks), or, for a variant the thesis did not train (from scratch
+    with a mask: the grid's CAM models when ``symmetry.pretrained`` is false, e.g. the demo),
+    the number of the row it stands in for, the pretrained row of the same mask (3 or 4). Its
+    ``variant`` column still says "from scratch"; no thesis value is joined to it (the
+    reference is matched on ``variant``)."""
+    if variant in SYMMETRY_MODEL_NUMBERS:
+        return SYMMETRY_MODEL_NUMBERS[variant]
+    v = SymmetryVariant.parse(variant)
+    return SYMMETRY_MODEL_NUMBERS[str(SymmetryVariant(True, v.mask))]
+
+
 def symmetry_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = SYMMETRY_METRICS,
                    ddof: int = 0) -> pd.DataFrame:
     """Table 6a/6b: one row per symmetry variant, weighted averages, mean ± std over folds,
     from ``results/symmetry/{variant}/fold{k}/predictions_{split}.csv``. ``model`` is the
-    thesis' row number (empty for variants the thesis did not train, e.g. ``scratch-seg``)."""
+    thesis' row number (:func:`symmetry_row_number`: a variant the thesis did not train, e.g.
+    ``scratch-seg``, takes the number of the row it stands in for)."""
     per = fold_metrics(paths, average="weighted")
     if (per["stage"] != "symmetry").any():
         raise ValueError("symmetry_table: every file must be a symmetry prediction file")
     _check_single(per, "split", "symmetry_table")
-    per["model"] = per["variant"].map(SYMMETRY_MODEL_NUMBERS)
+    per["model"] = per["variant"].map(symmetry_row_number)
     return _symmetry_order(summarise(per, ("model", "variant"), metrics, ddof=ddof))
 
 
@@ -373,7 +389,7 @@ def localisation_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.Data
     if stages[0] == "lesion":
         return _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof,
                                        count="n_images"))
-    per["model"] = per["variant"].map(SYMMETRY_MODEL_NUMBERS)
+    per["model"] = per["variant"].map(symmetry_row_number)
     return _symmetry_order(summarise(per, ("model", "variant"), metrics,
                                      ddof=ddof, count="n_images"))
 
