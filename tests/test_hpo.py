@@ -278,6 +278,22 @@ def test_segmentation_search_trains_real_models(tmp_path):
     assert params["batch_size"] == best["best"]["batch_size"] and params["max_epochs"] == 5
 
 
+def test_search_names_one_lesion_search_per_dataset():
+    from selcn.hpo import parse_search_name, search_name
+
+    assert search_name("lesion", "isic2016") == "lesion-isic2016"
+    assert search_name("symmetry") == "symmetry" and search_name("segmentation") == "segmentation"
+    for name in ("lesion-ham10000", "lesion-isic2016", "symmetry", "segmentation"):
+        assert search_name(*parse_search_name(name)) == name
+    with pytest.raises(ValueError, match="needs its dataset"):
+        search_name("lesion")
+    with pytest.raises(ValueError, match="one fixed dataset"):
+        search_name("symmetry", "symderm")
+    for bad in ("lesion", "symmetry-x", "other"):
+        with pytest.raises(ValueError):
+            parse_search_name(bad)
+
+
 def test_lesion_search_trains_the_baseline_classifier(tmp_path):
     from selcn.hpo import network_objective, search_network
 
@@ -286,11 +302,22 @@ def test_lesion_search_trains_the_baseline_classifier(tmp_path):
     cfg = tiny_config(objective="balanced_accuracy")
     objective, metric, exclude = network_objective("lesion", cfg, inputs, tmp_path / "w")
     assert metric == "balanced_accuracy" and exclude == ()
-    out = tmp_path / "hpo" / "lesion"
+    out = tmp_path / "hpo" / "lesion-isic2016"
+    with pytest.raises(ValueError, match="needs its dataset"):
+        search_network("lesion", cfg, inputs, best_json=out / "best.json",
+                       trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
+                       work_dir=out / ".search", log=lambda _: None)
+    with pytest.raises(ValueError, match="ham10000"):       # the cache's classes are ISIC 2016's
+        search_network("lesion", cfg, inputs, best_json=out / "best.json",
+                       trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
+                       work_dir=out / ".search", dataset="ham10000", log=lambda _: None)
     best = search_network("lesion", cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
-                          work_dir=out / ".search", log=lambda _: None)
+                          work_dir=out / ".search", dataset="isic2016", log=lambda _: None)
     assert best["objective"] == "balanced_accuracy" and best["n_trials"] == 2
+    assert json.loads((out / "best.json").read_text()) == best
+    assert (best["network"], best["dataset"]) == ("lesion", "isic2016")
+    assert train_params(cfg, "lesion", out / "best.json")["lr"] == best["best"]["lr"]
     assert set(best["best"]) == set(PARAMETERS)
     trials = pd.read_csv(out / "trials.csv")
     assert trials["value"].between(0, 1).all() and best["value"] == trials["value"].max()
@@ -366,7 +393,8 @@ def test_search_on_cuda_resumes(tmp_path, network):
     cfg["device"] = "cuda"
     cfg["symmetry"].update(input_size=64, pretrained=False)
     out = tmp_path / "hpo"
-    objective, _, _ = network_objective(network, cfg, inputs, out / ".search")
+    dataset = "isic2016" if network == "lesion" else None
+    objective, _, _ = network_objective(network, cfg, inputs, out / ".search", dataset=dataset)
     calls = []
 
     def dies_after_1(params):
@@ -382,7 +410,7 @@ def test_search_on_cuda_resumes(tmp_path, network):
     started = time.perf_counter()
     best = search_network(network, cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=out / "fig.png",
-                          work_dir=out / ".search", log=print)
+                          work_dir=out / ".search", dataset=dataset, log=print)
     print(f"[cuda] {network}: 2 remaining trials in {time.perf_counter() - started:.1f} s, "
           f"best {best['objective']} {best['value']:.3f}")
     trials = pd.read_csv(out / "trials.csv")

@@ -6,8 +6,11 @@ network and :func:`search_network`, what the ``hpo_search`` rule runs.
 """
 
 from selcn.hpo.objectives import (
+    PER_DATASET_NETWORKS,
     network_objective,
     objective_metric,
+    parse_search_name,
+    search_name,
     search_network,
     search_rows,
     split_for_search,
@@ -18,5 +21,5 @@ from selcn.hpo.search import PARAMETERS, plot_convergence, read_trials, run_sear
 __all__ = [
     "PARAMETERS", "search_space", "read_trials", "run_search", "plot_convergence",
     "split_for_search", "search_rows", "objective_metric", "trial_params", "network_objective",
-    "search_network",
+    "search_network", "search_name", "parse_search_name", "PER_DATASET_NETWORKS",
 ]

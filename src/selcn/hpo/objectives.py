@@ -9,6 +9,11 @@ are never read). Each trial is a short training with the stage's own fit functio
 keeps is maximised by :func:`selcn.hpo.search.run_search`. :func:`search_network` runs (or
 resumes) one network's search and writes ``best.json``, ``trials.csv`` and the convergence
 plot.
+
+The lesion network is searched once **per lesion dataset** (HAM10000 and ISIC 2016 differ in
+classes, size and balance, so one result is not reused for the other): the search of
+``lesion`` on ``dataset`` is named ``lesion-<dataset>`` (:func:`search_name`; its files
+``results/hpo/lesion-<dataset>/``), and its ``best.json`` records ``network`` and ``dataset``.
 """
 
 from __future__ import annotations
@@ -27,10 +32,41 @@ from selcn.classifier import open_stage_data, plain_table, read_split_rows
 from selcn.hpo.search import PARAMETERS, run_search
 
 __all__ = ["split_for_search", "search_rows", "objective_metric", "trial_params",
-           "network_objective", "search_network"]
+           "network_objective", "search_network", "search_name", "parse_search_name",
+           "PER_DATASET_NETWORKS"]
+
+#: networks searched once per dataset they are trained on (``lesion.datasets``)
+PER_DATASET_NETWORKS: tuple[str, ...] = ("lesion",)
 
 #: what a classifier search may optimise (``hpo.objective``)
 _CLASSIFICATION_OBJECTIVES = ("accuracy", "balanced_accuracy")
+
+
+# ---- names of the searches -----------------------------------------------------------------
+def search_name(network: str, dataset: str | None = None) -> str:
+    """The name of a search (its ``results/hpo/<name>/`` directory, the rule's wildcard):
+    ``segmentation``, ``symmetry``, or ``lesion-<dataset>`` (one per lesion dataset)."""
+    if network in PER_DATASET_NETWORKS:
+        if not dataset:
+            raise ValueError(f"the {network} search needs its dataset (one search per dataset)")
+        return f"{network}-{dataset}"
+    if dataset is not None:
+        raise ValueError(f"the {network} search has one fixed dataset, got dataset={dataset!r}")
+    return network
+
+
+def parse_search_name(name: str) -> tuple[str, str | None]:
+    """Invert :func:`search_name`: ``"lesion-isic2016"`` -> ``("lesion", "isic2016")``,
+    ``"symmetry"`` -> ``("symmetry", None)``."""
+    network, _, dataset = str(name).partition("-")
+    if network in PER_DATASET_NETWORKS:
+        if not dataset:
+            raise ValueError(f"search name {name!r}: expected {network}-<dataset>")
+        return network, dataset
+    if dataset or network not in ("segmentation", "symmetry"):
+        raise ValueError(f"unknown search name {name!r} (segmentation, symmetry, "
+                         "lesion-<dataset>)")
+    return network, None
 
 
 # ---- the data of a search ------------------------------------------------------------------
@@ -189,8 +225,10 @@ def _segmentation_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: P
 
 
 def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
-                      metric: str) -> Callable[[dict], float]:
-    """Validation accuracy of the baseline lesion classifier (no mask, no CAM: 'none-off').
+                      metric: str, dataset: str | None = None) -> Callable[[dict], float]:
+    """Validation accuracy of the baseline lesion classifier (no mask, no CAM: 'none-off') on
+    ``dataset``'s training folds (its classes checked against :mod:`selcn.data.labels`; None:
+    read from the index).
 
     The search-train part is balanced like a training fold (``data.balance``); the
     search-validation part is not augmented.
@@ -200,9 +238,10 @@ def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
 
     images_npy, index_csv, splits_csv = _need(inputs, "lesion", "images", "index", "splits")
     data = open_stage_data(index_csv, images_npy, splits_csv)
-    names = class_names_of(data.index, source=str(index_csv))
+    names = class_names_of(data.index, source=str(index_csv), dataset=dataset)
     tables = _search_tables(cfg, data.splits, splits_csv)
-    print(f"[hpo] lesion (none-off, {len(names)} classes): search-train {len(tables['train'])} "
+    print(f"[hpo] lesion on {dataset or 'the given cache'} (none-off, {len(names)} classes): "
+          f"search-train {len(tables['train'])} "
           f"(balanced), search-val {len(tables['val'])} images", flush=True)
     return _trials("lesion", cfg, work_dir, metric, lambda out, params: fit_lesion(
         data.images, tables["train"], tables["val"], out, cfg, params, num_classes=len(names),
@@ -255,8 +294,8 @@ def _search_tables(cfg: Mapping, splits: pd.DataFrame, splits_csv: str | Path, *
 
 
 def network_objective(network: str, cfg: Mapping, inputs: Mapping[str, str],
-                      work_dir: str | Path, *,
-                      symmetry_mask: str = "none") -> tuple[Callable[[dict], float], str, tuple]:
+                      work_dir: str | Path, *, symmetry_mask: str = "none",
+                      dataset: str | None = None) -> tuple[Callable[[dict], float], str, tuple]:
     """The trial function of ``network``'s search: ``(objective, metric, excluded parameters)``.
 
     Each call of ``objective(params)`` trains the network for ``hpo.max_epochs`` epochs on the
@@ -268,6 +307,7 @@ def network_objective(network: str, cfg: Mapping, inputs: Mapping[str, str],
             dataset), plus ``gt_masks`` (segmentation) or ``masks`` (symmetry with
             ``symmetry_mask`` seg / lae).
         symmetry_mask: masking strategy of the symmetry search (the baseline: ``none``).
+        dataset: the lesion search's dataset (``ham10000`` | ``isic2016``; names its classes).
     """
     metric = objective_metric(network, cfg["hpo"]["objective"])
     work_dir = Path(work_dir)
@@ -275,32 +315,40 @@ def network_objective(network: str, cfg: Mapping, inputs: Mapping[str, str],
         return _segmentation_objective(cfg, inputs, work_dir, metric), metric, ("weighted_loss",)
     if network == "symmetry":
         return _symmetry_objective(cfg, inputs, work_dir, metric, symmetry_mask), metric, ()
-    return _lesion_objective(cfg, inputs, work_dir, metric), metric, ()
+    return _lesion_objective(cfg, inputs, work_dir, metric, dataset), metric, ()
 
 
 def search_network(network: str, cfg: Mapping, inputs: Mapping[str, str], *,
                    best_json: str | Path, trials_csv: str | Path, convergence_png: str | Path,
                    work_dir: str | Path, symmetry_mask: str = "none",
-                   log: Callable[[str], None] = print) -> dict:
+                   dataset: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Run (or resume) the search of ``network`` with the settings of ``cfg["hpo"]``.
 
-    The running trials table lives in ``<work_dir>/trials.csv`` (kept when the job dies, so a
-    rerun resumes from it); ``trials_csv`` receives a copy when the search is complete.
-    Returns the content of ``best_json``.
+    ``dataset``: the lesion search's dataset (required for ``lesion``, one search per lesion
+    dataset; :func:`search_name`), ``None`` for the other networks. The running trials table
+    lives in ``<work_dir>/trials.csv`` (kept when the job dies, so a rerun resumes from it);
+    ``trials_csv`` receives a copy when the search is complete. Returns the content of
+    ``best_json`` (the search result plus ``network`` and ``dataset``).
     """
+    from selcn.atomic import write_json
+
+    name = search_name(network, dataset)
     hpo = cfg["hpo"]
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     objective, metric, exclude = network_objective(network, cfg, inputs, work_dir,
-                                                   symmetry_mask=symmetry_mask)
-    log(f"[hpo] {network}: {hpo['n_calls']} trials ({hpo['n_initial_points']} random), "
+                                                   symmetry_mask=symmetry_mask, dataset=dataset)
+    log(f"[hpo] {name}: {hpo['n_calls']} trials ({hpo['n_initial_points']} random), "
         f"{hpo['max_epochs']} epoch(s) each, maximising validation {metric}")
     running = work_dir / "trials.csv"
     result = run_search(objective, hpo["space"], n_calls=hpo["n_calls"],
                         n_initial_points=hpo["n_initial_points"], seed=cfg["seed"],
                         trials_csv=running, objective_name=metric, best_json=best_json,
                         convergence_png=convergence_png, exclude=exclude,
-                        title=f"Bayesian search: {network} network", log=log)
+                        title=f"Bayesian search: {network} network"
+                        + (f" on {dataset}" if dataset else ""), log=log)
+    result = {**result, "network": network, "dataset": dataset}
+    write_json(result, best_json)
     with atomic_path(trials_csv) as tmp:
         shutil.copyfile(running, tmp)
     return result
