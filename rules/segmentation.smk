@@ -40,6 +40,7 @@ rule select_segmentation:
         SELCN_ENV
     params:
         metric=config["segmentation"]["select_metric"],
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/segmentation_select.py"
 
