@@ -15,8 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-# model_number: imported by selcn.report.stats until it imports selcn.grid
-from selcn.grid import NETWORKS, model_number  # noqa: F401
+from selcn.grid import NETWORKS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from selcn.data.readers import DataFormatError, ham10000_image_ids, read_dataset
+from selcn.grid import DATASETS
 
 __all__ = ["DatasetCheck", "DataCheck", "check_dataset", "check_data", "image_size"]
 
@@ -139,7 +140,7 @@ def check_data(cfg: Mapping, datasets: Sequence[str] | None = None) -> DataCheck
     ISIC 2019 the image ids to exclude, as in the cache jobs.
     """
     data = cfg["data"]
-    names = [d for d in (datasets or ("ham10000", "symderm", "isic2019", "isic2016"))
+    names = [d for d in (datasets or DATASETS)
              if data.get(d)]
     ham_metadata = data["ham10000"]["metadata"] if data.get("ham10000") else None
     ham_ids: list[str] = []

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from selcn.config import model_number
 from selcn.ensemble import fold_ensemble
+from selcn.grid import CAM_OFF, model_number
+from selcn.paths import parse_result_path
 from selcn.predictions import PROB_PREFIX, read_predictions
-from selcn.report.tables import parse_result_path
 
 __all__ = ["mcnemar_exact", "holm", "accuracy_samples", "macro_f1_samples",
            "bootstrap_difference", "baseline_comparison", "baseline_comparison_from_files",
@@ -218,9 +218,9 @@ def baseline_comparison(predictions: pd.DataFrame, *, metrics: Sequence[str] = S
     all_folds = sorted(set(predictions["fold"]))
     models = predictions[["model", "classifier_mask", "symmetry_mask"]].drop_duplicates()
     for _, m in models.sort_values("model").iterrows():
-        if m["symmetry_mask"] == "off":
+        if m["symmetry_mask"] == CAM_OFF:
             continue
-        base_no = model_number(m["classifier_mask"], "off")
+        base_no = model_number(m["classifier_mask"], CAM_OFF)
         base = predictions[predictions["model"] == base_no]
         if base.empty:
             continue
