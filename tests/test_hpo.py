@@ -292,6 +292,11 @@ def test_search_names_one_lesion_search_per_dataset():
     for bad in ("lesion", "symmetry-x", "other"):
         with pytest.raises(ValueError):
             parse_search_name(bad)
+    from selcn.hpo import search_names
+
+    assert search_names(["segmentation", "lesion"], ["ham10000", "isic2016"]) == [
+        "segmentation", "lesion-ham10000", "lesion-isic2016"]
+    assert search_names(["lesion"], ["ham10000"]) == ["lesion-ham10000"]
 
 
 def test_lesion_search_trains_the_baseline_classifier(tmp_path):

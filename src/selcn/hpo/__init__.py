@@ -2,24 +2,36 @@
 
 :mod:`selcn.hpo.search` is the scikit-optimize engine (space, ask / tell loop with resume,
 trials table, convergence plot); :mod:`selcn.hpo.objectives` the trial function of each
-network and :func:`search_network`, what the ``hpo_search`` rule runs.
+network and :func:`search_network`, what the ``hpo_search`` rule runs; :mod:`selcn.hpo.names`
+the names of the searches (one per network, the lesion one per dataset).
+
+The names are imported lazily (PEP 562), so ``from selcn.hpo.names import search_name`` (the
+rules, at planning time) does not import torch or scikit-optimize.
 """
 
-from selcn.hpo.objectives import (
-    PER_DATASET_NETWORKS,
-    network_objective,
-    objective_metric,
-    parse_search_name,
-    search_name,
-    search_network,
-    search_rows,
-    split_for_search,
-    trial_params,
-)
-from selcn.hpo.search import PARAMETERS, plot_convergence, read_trials, run_search, search_space
+from importlib import import_module
 
 __all__ = [
     "PARAMETERS", "search_space", "read_trials", "run_search", "plot_convergence",
     "split_for_search", "search_rows", "objective_metric", "trial_params", "network_objective",
-    "search_network", "search_name", "parse_search_name", "PER_DATASET_NETWORKS",
+    "search_network", "search_name", "parse_search_name", "search_names", "PER_DATASET_NETWORKS",
 ]
+
+_HOME = {
+    **dict.fromkeys(("PARAMETERS", "search_space", "read_trials", "run_search",
+                     "plot_convergence"), "selcn.hpo.search"),
+    **dict.fromkeys(("split_for_search", "search_rows", "objective_metric", "trial_params",
+                     "network_objective", "search_network"), "selcn.hpo.objectives"),
+    **dict.fromkeys(("search_name", "parse_search_name", "search_names",
+                     "PER_DATASET_NETWORKS"), "selcn.hpo.names"),
+}
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        return getattr(import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'selcn.hpo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

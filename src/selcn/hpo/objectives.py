@@ -29,44 +29,17 @@ import pandas as pd
 
 from selcn.atomic import atomic_path
 from selcn.classifier import open_stage_data, plain_table, read_split_rows
+from selcn.hpo.names import PER_DATASET_NETWORKS, parse_search_name, search_name
 from selcn.hpo.search import PARAMETERS, run_search
 
 __all__ = ["split_for_search", "search_rows", "objective_metric", "trial_params",
            "network_objective", "search_network", "search_name", "parse_search_name",
            "PER_DATASET_NETWORKS"]
 
-#: networks searched once per dataset they are trained on (``lesion.datasets``)
-PER_DATASET_NETWORKS: tuple[str, ...] = ("lesion",)
+
 
 #: what a classifier search may optimise (``hpo.objective``)
 _CLASSIFICATION_OBJECTIVES = ("accuracy", "balanced_accuracy")
-
-
-# ---- names of the searches -----------------------------------------------------------------
-def search_name(network: str, dataset: str | None = None) -> str:
-    """The name of a search (its ``results/hpo/<name>/`` directory, the rule's wildcard):
-    ``segmentation``, ``symmetry``, or ``lesion-<dataset>`` (one per lesion dataset)."""
-    if network in PER_DATASET_NETWORKS:
-        if not dataset:
-            raise ValueError(f"the {network} search needs its dataset (one search per dataset)")
-        return f"{network}-{dataset}"
-    if dataset is not None:
-        raise ValueError(f"the {network} search has one fixed dataset, got dataset={dataset!r}")
-    return network
-
-
-def parse_search_name(name: str) -> tuple[str, str | None]:
-    """Invert :func:`search_name`: ``"lesion-isic2016"`` -> ``("lesion", "isic2016")``,
-    ``"symmetry"`` -> ``("symmetry", None)``."""
-    network, _, dataset = str(name).partition("-")
-    if network in PER_DATASET_NETWORKS:
-        if not dataset:
-            raise ValueError(f"search name {name!r}: expected {network}-<dataset>")
-        return network, dataset
-    if dataset or network not in ("segmentation", "symmetry"):
-        raise ValueError(f"unknown search name {name!r} (segmentation, symmetry, "
-                         "lesion-<dataset>)")
-    return network, None
 
 
 # ---- the data of a search ------------------------------------------------------------------
