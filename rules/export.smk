@@ -5,7 +5,17 @@
 # `export.model`: a number 1-12, or `best` = the best mean validation macro-F1 over folds
 # (predictions_val.csv; the test split is never read). The demo copies a few HAM10000 test
 # images into `predict.input_dir` (`predict.demo_images`) and predicts them.
-from selcn.export import config_hash
+#: the config sections a trained model depends on (its manifest's config_hash; resources left out)
+MODEL_CONFIG_KEYS = (
+    "protocol",
+    "seed",
+    "data",
+    "weights",
+    "segmentation",
+    "symmetry",
+    "lesion",
+    "hpo",
+)
 
 
 def export_selection():
@@ -117,7 +127,7 @@ rule export_model:
         image_size=config["data"]["image_size"],
         hair_removal=config["data"]["hair_removal"],
         cam_size=config["symmetry"]["cam_size"],
-        config_hash=config_hash(CFG),
+        cfg=declared(*MODEL_CONFIG_KEYS),
     script:
         "../workflow/scripts/export_model.py"
 

@@ -111,9 +111,11 @@ def package_versions(names: Sequence[str] = CHECKED_PACKAGES + _INFO_PACKAGES) -
     return out
 
 
-def config_hash(cfg: Mapping) -> str:
-    """sha256 (hex, first 16 digits) of the validated config as canonical JSON."""
-    text = json.dumps(cfg, sort_keys=True, default=str, separators=(",", ":"))
+def config_hash(cfg: Mapping | str) -> str:
+    """sha256 (hex, first 16 digits) of a config: a mapping as canonical JSON (sorted keys), or
+    a string as is (e.g. the workflow's canonical form of the keys a rule depends on)."""
+    text = cfg if isinstance(cfg, str) else json.dumps(cfg, sort_keys=True, default=str,
+                                                       separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -6,7 +6,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 import json
 from pathlib import Path
 
-from selcn.export import export_bundle, select_model, validation_metrics
+from selcn.export import config_hash, export_bundle, select_model, validation_metrics
 
 inputs, params = snakemake.input, snakemake.params
 
@@ -46,7 +46,7 @@ manifest = export_bundle(
     cam_size=params.cam_size,
     validation=validation_metrics(by_fold(inputs[f"model{number}_val"])),
     selection=selection,
-    cfg_hash=params.config_hash,
+    cfg_hash=config_hash(params.cfg),
     sources={"segmentation": str(segmentation[0]), "segmentation_selection": json.loads(
         Path(inputs.selected).read_text()), "symmetry": str(symmetry) if symmetry else None,
         "symmetry_best_fold": sym_best, "lesion": {str(k): str(v) for k, v in lesion.items()}},
