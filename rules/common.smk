@@ -322,7 +322,7 @@ def lesion_prediction_files(dataset, split):
 #: ISIC 2016 models too, as the thesis' Table 15 does
 LESION_LOCALISATION_DATASET = "ham10000"
 #: ISIC 2019 (HAM10000 ids removed) is the external test set of the HAM10000 models
-LESION_EXTERNAL = {"ham10000": "isic2019"}
+LESION_EXTERNAL = GRID.external_of
 
 
 def lesion_inputs(dataset, classifier_mask, symmetry_mask):

@@ -88,7 +88,7 @@ rule split_dataset:
 
 rule check_splits:
     input:
-        splits=expand(split_file("{dataset}"), dataset=DATASETS),
+        splits=expand(split_file("{dataset}"), dataset=GRID.datasets),
         ham10000=split_file("ham10000"),
     output:
         report=SPLIT_CHECK,
@@ -98,7 +98,7 @@ rule check_splits:
     conda:
         SELCN_ENV
     params:
-        datasets=list(DATASETS),
+        datasets=list(GRID.datasets),
         protocol=config["protocol"],
     script:
         "../workflow/scripts/data_check_splits.py"

@@ -87,7 +87,7 @@ rule symmetry_cams:
         f"{LOGS}/symmetry/cams_{{mask}}_{{dataset}}.log",
     wildcard_constraints:
         mask=alternation(GRID.symmetry_input_masks),
-        dataset=alternation(CAM_DATASETS),
+        dataset=alternation(GRID.cam_datasets),
     conda:
         SELCN_ENV
     threads: threads_of("cams")

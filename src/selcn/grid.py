@@ -150,6 +150,27 @@ class Grid:
     cam_sources: tuple[str, ...]
     lesion_folds: tuple[int, ...]
     lesion_datasets: tuple[str, ...]
+    #: external test sets of the lesion models: ``{"ham10000": "isic2019"}`` when ISIC 2019 is
+    #: configured (``data.isic2019`` not null) and HAM10000 is a lesion dataset, else ``{}``
+    external: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def external_of(self) -> dict[str, str]:
+        """``lesion dataset -> its external test set`` (ISIC 2019 for HAM10000, if used)."""
+        return dict(self.external)
+
+    @property
+    def cam_datasets(self) -> tuple[str, ...]:
+        """The datasets the lesion stage sees, so the symmetry CAMs are computed for them."""
+        used = set(self.lesion_datasets) | set(self.external_of.values())
+        return tuple(d for d in CAM_DATASETS if d in used)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """Every dataset this config uses: cached, split and checked (HAM10000 and SymDerm
+        always; ISIC 2019 / ISIC 2016 only when the lesion stage uses them)."""
+        used = {"ham10000", "symderm", *self.cam_datasets}
+        return tuple(d for d in DATASETS if d in used)
 
     def models(self) -> list[dict]:
         """The lesion models in the thesis' order: ``number``, ``classifier_mask``,
@@ -178,6 +199,13 @@ def grid(cfg: Mapping) -> Grid:
     missing = [m for m in cam_sources if m != CAM_OFF and m not in sym["masks"]]
     if missing:
         raise ConfigError(f"lesion.symmetry_masks {missing} need the same masks in symmetry.masks")
+    data = cfg.get("data", {})
+    for d in les["datasets"]:
+        if d in data and data[d] is None:
+            raise ConfigError(f"lesion.datasets names {d!r} but data.{d} is null (no such data); "
+                              f"remove {d!r} from lesion.datasets or configure data.{d}")
+    external = (("ham10000", "isic2019"),) if ("ham10000" in les["datasets"]
+                                                and data.get("isic2019", {}) is not None) else ()
     return Grid(
         seg_archs=tuple(cfg["segmentation"]["architectures"]),
         symmetry_input_masks=tuple(m for m in SYMMETRY_INPUT_MASKS if m in sym["masks"]),
@@ -188,4 +216,5 @@ def grid(cfg: Mapping) -> Grid:
         cam_sources=cam_sources,
         lesion_folds=tuple(range(les["folds"])),
         lesion_datasets=tuple(les["datasets"]),
+        external=external,
     )

@@ -79,14 +79,16 @@ def split_entries(name: str, files: Callable[[str], list], category: str, table:
 def report_tables(grid: Grid) -> list[str]:
     """Names of the tables a config's grid produces (``results/tables/<name>.csv`` + ``.html``):
     no architecture table without ``symmetry.compare_architectures``, the HAM10000 / ISIC 2016
-    tables only for the lesion datasets of the grid, the per-class tables of the models in it."""
+    tables only for the lesion datasets of the grid, Table 10 only when ISIC 2019 is configured,
+    the per-class tables of the models in it."""
     names = ["table5_segmentation", "table6_symmetry_val", "table6_symmetry_test"]
     if grid.symmetry_archs:
         names.append("table6c_symmetry_architectures")
     names.append("table7_symmetry_cam_localisation")
     if "ham10000" in grid.lesion_datasets:
-        names += ["table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation",
-                  "table10_isic2019"]
+        names += ["table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation"]
+        if "ham10000" in grid.external_of:
+            names.append("table10_isic2019")
         numbers = {m["number"] for m in grid.models()}
         names += [n for k, n in PER_CLASS_TABLES.items() if k in numbers]
     if "isic2016" in grid.lesion_datasets:
