@@ -28,6 +28,7 @@ from selcn.paths import (
     RESULTS,
     SEGMENTATION_SELECTED,
     SPLIT_CHECK,
+    DATA_CHECK,
     SYNTHETIC_ROOT,
     cache_files,
     cams_file,

@@ -86,6 +86,25 @@ rule split_dataset:
         "../workflow/scripts/data_splits.py"
 
 
+rule check_data:
+    input:
+        # the generator's files first in the demo (one job writes them all)
+        synthetic=lambda w: (
+            SYNTHETIC["ham10000"]["metadata"] if config["data"]["source"] == "synthetic" else []
+        ),
+    output:
+        table=DATA_CHECK,
+    log:
+        f"{LOGS}/data/check_data.log",
+    localrule: True
+    conda:
+        SELCN_ENV
+    params:
+        paths=ordered({d: data_paths(d) for d in GRID.datasets}),
+    script:
+        "../workflow/scripts/data_check.py"
+
+
 rule check_splits:
     input:
         splits=expand(split_file("{dataset}"), dataset=GRID.datasets),

@@ -63,4 +63,4 @@ def test_unreadable_label_file_and_header(tmp_path):
     result = check_data({"data": {"ham10000": bad, "symderm": None}})
     assert [d.dataset for d in result.datasets] == ["ham10000"]   # null = not configured
     assert "nope.csv: file not found" in result.datasets[0].error
-    assert "unreadable labels" in str(result)
+    assert "label file problem" in str(result)

@@ -78,7 +78,7 @@ def test_missing_mask(data):
         _ham(paths["ham10000"])
     mask = pd.read_csv(paths["symderm"]["csv"])["Mask"].iloc[1]
     (root / "SymDerm" / "masks" / mask).unlink()
-    with pytest.raises(DataFormatError, match=rf"SymDerm_v2.0.csv: mask of field 'Mask' '{mask}'"):
+    with pytest.raises(DataFormatError, match=rf"SymDerm_v2_labels.csv: mask of field 'Mask' '{mask}'"):
         read_symderm(**paths["symderm"])
 
 
@@ -133,7 +133,7 @@ def test_misspelled_column(data):
 def test_empty_dataset(data):
     _, paths = data
     _edit_csv(paths["symderm"]["csv"], lambda t: t.iloc[:0])
-    with pytest.raises(DataFormatError, match=r"SymDerm_v2.0.csv: no rows \(empty dataset"):
+    with pytest.raises(DataFormatError, match=r"SymDerm_v2_labels.csv: no rows \(empty dataset"):
         read_symderm(**paths["symderm"])
     open(paths["isic2016"]["test_ground_truth"], "w").close()
     with pytest.raises(DataFormatError, match=r"Test_GroundTruth.csv: empty file"):

@@ -24,7 +24,7 @@ from selcn.grid import (
 )
 
 __all__ = [
-    "RESULTS", "LOGS", "SYNTHETIC_ROOT", "SPLIT_CHECK", "SEGMENTATION_SELECTED",
+    "RESULTS", "LOGS", "SYNTHETIC_ROOT", "SPLIT_CHECK", "DATA_CHECK", "SEGMENTATION_SELECTED",
     "cache_files", "gt_masks_file", "split_file", "predicted_masks", "segmentation_file",
     "cams_file", "symmetry_file", "symmetry_arch_file", "symmetry_best_fold_file",
     "symmetry_localisation_file", "lesion_dir", "lesion_fold_file", "lesion_localisation_file",
@@ -40,6 +40,8 @@ LOGS = f"{RESULTS}/logs"
 SYNTHETIC_ROOT = f"{RESULTS}/data"
 #: the leakage check of every split table
 SPLIT_CHECK = f"{RESULTS}/splits/leakage_check.json"
+#: what `snakemake check_data` found: one row per configured dataset
+DATA_CHECK = f"{RESULTS}/data_check.csv"
 #: which segmentation architecture masks the later stages
 SEGMENTATION_SELECTED = f"{RESULTS}/segmentation/selected.json"
 

@@ -81,7 +81,7 @@ class DataCheck:
                 size_text += f", +{len(sizes) - 3} more sizes"
             rows.append({"dataset": d.dataset, "images found": d.rows, "masks found": d.masks,
                          "missing": len(d.missing), "unreadable": len(d.unreadable),
-                         "status": "ok" if d.ok else ("unreadable labels" if d.error
+                         "status": "ok" if d.ok else ("label file problem" if d.error
                                                       else "problems"),
                          "per class": ", ".join(f"{k} {v}" for k, v in d.per_class.items()),
                          "image sizes": size_text})

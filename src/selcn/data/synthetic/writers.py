@@ -59,7 +59,7 @@ def dataset_paths(root: str | Path) -> dict[str, dict[str, Any]]:
         "ham10000": {"metadata": f"{ham}/HAM10000_metadata.csv",
                      "image_dirs": [f"{ham}/HAM10000_images_part1", f"{ham}/HAM10000_images_part2"],
                      "mask_dir": f"{ham}/HAM10000_segmentations_lesion_tschandl"},
-        "symderm": {"csv": f"{sym}/SymDerm_v2.0.csv", "image_dir": f"{sym}/images",
+        "symderm": {"csv": f"{sym}/SymDerm_v2_labels.csv", "image_dir": f"{sym}/images",
                     "mask_dir": f"{sym}/masks"},
         "isic2019": {"ground_truth": f"{i19}/ISIC_2019_Training_GroundTruth.csv",
                      "metadata": f"{i19}/ISIC_2019_Training_Metadata.csv",
@@ -196,7 +196,7 @@ def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_
 def write_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path, *,
                   ham_images: Sequence[HamImage], seed: int, n_own: int, n_from_ham: int,
                   width: int, height: int, placement: str = "centre") -> dict[str, Any]:
-    """SymDerm v2.0: ``SymDerm_v2.0.csv`` (``File,Mask,Dataset,labels_symmetry``), images in
+    """SymDerm v2.0: ``SymDerm_v2_labels.csv`` (``File,Mask,Dataset,labels_symmetry``), images in
     ``image_dir``, masks ``<name>.png`` in ``mask_dir``. ``n_from_ham`` images are copies of
     ``ham_images`` (same ids, ``Dataset`` = HAM10000, the label from the drawn outline); the
     ``n_own`` others alternate PH2-style ``IMD###.bmp`` and ISIC 2017 ``ISIC_#######.jpg``,
