@@ -75,3 +75,15 @@ def test_config_params_selects_sections_without_resources(repo):
     assert config_params(changed, "lesion") != config_params(cfg, "lesion")
     with pytest.raises(KeyError, match="lesion.nope"):
         config_params(cfg, "lesion.nope")
+
+
+def test_text_from_the_command_line_is_read_as_yaml_scalars():
+    """`snakemake --config hpo='{enabled: true}'` passes nested values as text."""
+    from selcn.config import validate_config
+
+    cfg = validate_config({"hpo": {"enabled": "true", "n_calls": "6"},
+                           "lesion": {"folds": "3", "train": {"lr": "1.0e-3"}}})
+    assert cfg["hpo"]["enabled"] is True and cfg["hpo"]["n_calls"] == 6
+    assert cfg["lesion"]["folds"] == 3 and cfg["lesion"]["train"]["lr"] == 1e-3
+    with pytest.raises(ConfigError, match="hpo.enabled"):
+        validate_config({"hpo": {"enabled": "maybe"}})

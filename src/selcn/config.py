@@ -45,6 +45,42 @@ def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> Any:
     return instance
 
 
+_SCALAR_TYPES = {"boolean": bool, "integer": int, "number": (int, float), "null": type(None)}
+
+
+def _types(schema: Mapping) -> set[str]:
+    t = schema.get("type", ())
+    return {t} if isinstance(t, str) else set(t)
+
+
+def _coerce_text(instance: Any, schema: Mapping, root: Mapping) -> Any:
+    """Read text where the schema wants a boolean / number as a YAML scalar (in place).
+
+    Snakemake's ``--config key='{a: true}'`` hands nested values over as text (``'true'``,
+    ``'2'``); a value the schema also allows as a string is left alone.
+    """
+    if "$ref" in schema:
+        target = root["$defs"][schema["$ref"].split("/")[-1]]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    if isinstance(instance, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in instance:
+                instance[key] = _coerce_text(instance[key], sub, root)
+        return instance
+    if isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
+        return [_coerce_text(v, schema["items"], root) for v in instance]
+    wanted = _types(schema) & set(_SCALAR_TYPES)
+    if isinstance(instance, str) and wanted and "string" not in _types(schema):
+        try:
+            value = yaml.safe_load(instance)
+        except yaml.YAMLError:
+            return instance
+        if isinstance(value, tuple(_SCALAR_TYPES[t] for t in wanted)) and not (
+                isinstance(value, bool) and "boolean" not in wanted):
+            return value
+    return instance
+
+
 def _path_of(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
@@ -57,7 +93,8 @@ def validate_config(config: Mapping, schema_path: Path | None = None,
     ``config.yaml: unknown key 'segmentation.encodr' (allowed: architectures, encoder, ...)``.
     """
     schema = _load_schema(schema_path)
-    cfg = _fill_defaults(copy.deepcopy(dict(config)), schema, schema)
+    cfg = _coerce_text(_fill_defaults(copy.deepcopy(dict(config)), schema, schema), schema,
+                       schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.message))
     if errors:
