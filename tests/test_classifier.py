@@ -108,13 +108,17 @@ def test_job_key_follows_config_wildcards_and_input_files(tmp_path):
     np.save(path, np.zeros(3))
     key = job_key(cfg, "symmetry", wildcards={"fold": 0}, inputs=[path, None])
     assert json.loads(json.dumps(key)) == key                  # JSON-able as it is
-    assert key["config"] == json.loads(json.dumps(cfg["symmetry"], default=str))
+    section = {k: v for k, v in cfg["symmetry"].items() if k != "resources"}
+    assert key["config"] == json.loads(json.dumps(section, default=str))
     assert key["seed"] == cfg["seed"] and key["protocol"] == cfg["protocol"]
     assert list(key["inputs"]) == [str(path)]
     assert job_key(cfg, "symmetry", wildcards={"fold": 0}, inputs=[path]) == key
     assert job_key(cfg, "symmetry", wildcards={"fold": 1}, inputs=[path]) != key
     other = {**cfg, "symmetry": {**cfg["symmetry"], "input_size": 32}}
     assert job_key(other, "symmetry", wildcards={"fold": 0}, inputs=[path]) != key
+    longer = {**cfg, "symmetry": {**cfg["symmetry"],
+                                  "resources": {**cfg["symmetry"]["resources"], "runtime": 999}}}
+    assert job_key(longer, "symmetry", wildcards={"fold": 0}, inputs=[path]) == key  # resumes
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))   # the file was rewritten
     assert job_key(cfg, "symmetry", wildcards={"fold": 0}, inputs=[path]) != key

@@ -248,11 +248,15 @@ def job_key(cfg: Mapping, stage: str, *, wildcards: Mapping, inputs: Iterable,
     ``seed``, the ``protocol``, the ``weights`` block (where pretrained weights come from),
     the job's wildcard values, :func:`selcn.training.file_identity` of its input files (None
     entries skipped) and ``extra`` (e.g. the resolved training parameters, the balancing
-    settings). A resume state written under another key is not resumed.
+    settings). A resume state written under another key is not resumed. The section's
+    :data:`selcn.config.SCHEDULING_KEYS` (``resources``) are left out: raising a timed-out
+    job's runtime must not throw its state away.
     """
+    from selcn.config import SCHEDULING_KEYS
     from selcn.training import file_identity
 
-    key = {"stage": stage, "config": cfg[stage], "seed": cfg["seed"],
+    section = {k: v for k, v in cfg[stage].items() if k not in SCHEDULING_KEYS}
+    key = {"stage": stage, "config": section, "seed": cfg["seed"],
            "protocol": cfg["protocol"], "weights": cfg.get("weights"),
            "wildcards": dict(wildcards), "inputs": file_identity(list(inputs)), **extra}
     return json.loads(json.dumps(key, sort_keys=True, default=str))
