@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from selcn.config import ConfigError, config_params, ordered, validate_config
+from selcn.hpo.names import parse_search_name, search_name, search_names
 from selcn.grid import (
     CAM_DATASETS,
     CAM_OFF,
@@ -101,11 +102,18 @@ def threads_of(stage):
     return CFG[stage]["resources"]["cpus"]
 
 
-def hpo_best(network):
-    """Input function: the search result of `network` when hpo is enabled, else nothing."""
+def hpo_best(network, dataset=None):
+    """Input function: the search result of `network` (the lesion one of `dataset`: one
+    search per lesion dataset) when hpo is enabled, else nothing."""
     if CFG["hpo"]["enabled"] and network in CFG["hpo"]["networks"]:
-        return hpo_file(network, "best.json")
+        return hpo_file(search_name(network, dataset), "best.json")
     return []
+
+
+def hpo_searches():
+    """The searches of the config (`{network}` of hpo_search): segmentation, symmetry,
+    lesion-<dataset> per lesion dataset."""
+    return search_names(CFG["hpo"]["networks"], GRID.lesion_datasets)
 
 
 def hpo_symmetry_mask():
@@ -118,12 +126,12 @@ def hpo_search_data(wildcards):
     """Named inputs of the search of `wildcards.network`: its cache, split table and masks.
 
     segmentation: HAM10000 with ground-truth masks; symmetry: SymDerm (baseline mask);
-    lesion: the first lesion dataset, baseline classifier 'none-off' (no mask, no CAM).
+    lesion-<dataset>: that lesion dataset, baseline classifier 'none-off' (no mask, no CAM).
     """
-    network = wildcards.network
+    network, dataset = parse_search_name(wildcards.network)
     if network == "segmentation":
         return segmentation_training_data()
-    dataset = "symderm" if network == "symmetry" else GRID.lesion_datasets[0]
+    dataset = "symderm" if network == "symmetry" else dataset
     inputs = {**cache_files(dataset), "splits": split_file(dataset)}
     if network == "symmetry" and hpo_symmetry_mask() != "none":
         inputs["masks"] = predicted_masks(dataset)
@@ -277,10 +285,14 @@ def symmetry_best_inputs(variant):
 
 
 def symmetry_cams_inputs(wildcards):
-    """Input function of `symmetry_cams`: the CAM model of `mask` and `dataset`'s cache."""
-    inputs = {**cache_files(wildcards.dataset), **symmetry_best_inputs(cam_variant(wildcards.mask))}
-    if wildcards.mask != "none":
-        inputs["masks"] = predicted_masks(wildcards.dataset)
+    """Input function of `symmetry_cams`: the CAM model of `mask` and the cache of every CAM
+    dataset (`images_<d>`, `index_<d>`, and `masks_<d>` for a masked variant)."""
+    inputs = dict(symmetry_best_inputs(cam_variant(wildcards.mask)))
+    for d in GRID.cam_datasets:
+        files = cache_files(d)
+        inputs[f"images_{d}"], inputs[f"index_{d}"] = files["images"], files["index"]
+        if wildcards.mask != "none":
+            inputs[f"masks_{d}"] = predicted_masks(d)
     return inputs
 
 
@@ -341,10 +353,18 @@ def lesion_training_inputs(wildcards):
     inputs = lesion_inputs(
         wildcards.lesion_dataset, wildcards.classifier_mask, wildcards.symmetry_mask
     )
-    hpo = hpo_best("lesion")
+    hpo = hpo_best("lesion", wildcards.lesion_dataset)
     if hpo:
         inputs["hpo"] = hpo
     return inputs
+
+
+def lesion_external_inputs(wildcards):
+    """The external test set's inputs of a lesion model (`train_lesion_external`), as
+    `ext_images`, `ext_index`, `ext_splits`, `ext_masks`, `ext_cams`."""
+    ext = LESION_EXTERNAL[wildcards.lesion_dataset]
+    inputs = lesion_inputs(ext, wildcards.classifier_mask, wildcards.symmetry_mask)
+    return {f"ext_{k}": v for k, v in inputs.items()}
 
 
 def lesion_selection_split():

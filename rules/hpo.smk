@@ -22,7 +22,7 @@ rule hpo_search:
     log:
         f"{LOGS}/hpo/{{network}}.log",
     wildcard_constraints:
-        network=alternation(config["hpo"]["networks"]),
+        network=alternation(hpo_searches()),
     conda:
         SELCN_ENV
     threads: threads_of("hpo")
@@ -32,6 +32,8 @@ rule hpo_search:
     params:
         work_dir=lambda w: hpo_work_dir(w.network),
         symmetry_mask=hpo_symmetry_mask(),
-        cfg=lambda w: declared("hpo", "seed", "protocol", "data.balance", w.network),
+        cfg=lambda w: declared(
+            "hpo", "seed", "protocol", "data.balance", parse_search_name(w.network)[0]
+        ),
     script:
         "../workflow/scripts/hpo_search.py"

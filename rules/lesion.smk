@@ -32,6 +32,8 @@ rule train_lesion:
     log:
         f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
     wildcard_constraints:
+        lesion_dataset=alternation(d for d in GRID.lesion_datasets if d not in LESION_EXTERNAL)
+        or "no-plain-dataset",
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
         fold=alternation(GRID.lesion_folds),
@@ -47,42 +49,56 @@ rule train_lesion:
         "../workflow/scripts/lesion_train.py"
 
 
-rule predict_lesion_external:
+rule train_lesion_external:
     input:
-        unpack(
-            lambda w: lesion_inputs(
-                LESION_EXTERNAL["ham10000"], w.classifier_mask, w.symmetry_mask
-            )
-        ),
-        model=lesion_fold_file(
-            "ham10000", "{classifier_mask}", "{symmetry_mask}", "{fold}", "model.pt"
-        ),
+        unpack(lesion_training_inputs),
+        unpack(lesion_external_inputs),
     output:
-        predictions=lesion_fold_file(
-            "ham10000",
+        model=lesion_fold_file(
+            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "model.pt"
+        ),
+        history=lesion_fold_file(
+            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "history.csv"
+        ),
+        predictions_val=lesion_fold_file(
+            "{lesion_dataset}",
             "{classifier_mask}",
             "{symmetry_mask}",
             "{fold}",
-            "predictions_isic2019.csv",
+            "predictions_val.csv",
+        ),
+        predictions_test=lesion_fold_file(
+            "{lesion_dataset}",
+            "{classifier_mask}",
+            "{symmetry_mask}",
+            "{fold}",
+            "predictions_test.csv",
+        ),
+        predictions_external=lesion_fold_file(
+            "{lesion_dataset}",
+            "{classifier_mask}",
+            "{symmetry_mask}",
+            "{fold}",
+            f"predictions_{LESION_EXTERNAL.get('ham10000', 'isic2019')}.csv",
         ),
     log:
-        f"{LOGS}/lesion/predict_isic2019_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
+        f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
     wildcard_constraints:
+        lesion_dataset=alternation(d for d in GRID.lesion_datasets if d in LESION_EXTERNAL)
+        or "no-external-set",
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
         fold=alternation(GRID.lesion_folds),
     conda:
         SELCN_ENV
-    threads: threads_of("cams")
+    threads: threads_of("lesion")
     resources:
-        **stage_resources("cams"),
-        runtime=runtime_of("cams"),
+        **stage_resources("lesion"),
+        runtime=runtime_of("lesion"),
     params:
-        batch_size=config["lesion"]["train"]["batch_size"],
-        num_workers=config["lesion"]["train"]["num_workers"],
-        cfg=declared("lesion"),
+        cfg=declared("lesion", "seed", "protocol", "data.balance"),
     script:
-        "../workflow/scripts/lesion_predict_external.py"
+        "../workflow/scripts/lesion_train.py"
 
 
 rule lesion_localisation:

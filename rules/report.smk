@@ -115,11 +115,7 @@ FIGURES = (
         "fig9_symmetry_cams",
         "fig10_lesion_cams",
     ]
-    + (
-        [f"fig7a_hpo_convergence_{n}" for n in CFG["hpo"]["networks"]]
-        if CFG["hpo"]["enabled"]
-        else []
-    )
+    + ([f"fig7a_hpo_convergence_{n}" for n in hpo_searches()] if CFG["hpo"]["enabled"] else [])
     + REPORT_FIGURES
 )
 

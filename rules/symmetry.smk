@@ -82,12 +82,11 @@ rule symmetry_cams:
     input:
         unpack(symmetry_cams_inputs),
     output:
-        cams=cams_file("{mask}", "{dataset}"),
+        **{f"cams_{d}": cams_file("{mask}", d) for d in GRID.cam_datasets},
     log:
-        f"{LOGS}/symmetry/cams_{{mask}}_{{dataset}}.log",
+        f"{LOGS}/symmetry/cams_{{mask}}.log",
     wildcard_constraints:
         mask=alternation(GRID.symmetry_input_masks),
-        dataset=alternation(GRID.cam_datasets),
     conda:
         SELCN_ENV
     threads: threads_of("cams")
@@ -95,6 +94,7 @@ rule symmetry_cams:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
     params:
+        datasets=list(GRID.cam_datasets),
         cam_size=config["symmetry"]["cam_size"],
         batch_size=config["cams"]["batch_size"],
         num_workers=config["symmetry"]["train"]["num_workers"],
@@ -121,6 +121,7 @@ rule symmetry_localisation:
     params:
         cams=ordered(config["cams"]),
         num_workers=config["symmetry"]["train"]["num_workers"],
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/symmetry_localisation.py"
 

@@ -48,4 +48,4 @@ def test_dry_run_plans_no_job_of_absent_data(repo, tmp_path):
     assert "isic2019" not in run.text and "isic2016" not in run.text
     table = plan_table(parse_dry_run(run.text)).set_index("rule")
     assert table.loc["train_lesion", "jobs"].sum() == 24                 # 12 models x 2 folds
-    assert "predict_lesion_external" not in table.index
+    assert "train_lesion_external" not in table.index                    # nothing to predict
