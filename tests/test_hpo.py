@@ -9,6 +9,7 @@ import pytest
 import torch
 from skopt.space import Categorical, Real
 
+from helpers import cache_paths, make_cache, tiny_config
 from selcn.config import train_params, validate_config
 from selcn.hpo import (
     PARAMETERS,
@@ -208,59 +209,12 @@ def test_search_rows_never_touch_test_or_excluded(tmp_path):
 SIDE = 32
 
 
-def tiny_cache(root, n=24, n_classes=2, seed=0):
-    """Cache + split table in the contract's layout: dark disks on skin, ``test`` and 2 folds.
-
-    Class 1 lesions are larger, so a classifier has something to learn.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:SIDE, :SIDE]
-    images = np.empty((n, SIDE, SIDE, 3), np.uint8)
-    masks = np.empty((n, SIDE, SIDE), np.uint8)
-    targets = np.arange(n) % n_classes
-    for i in range(n):
-        cy, cx = rng.uniform(SIDE * 0.35, SIDE * 0.65, size=2)
-        r = SIDE * (0.12 + 0.12 * targets[i]) * rng.uniform(0.9, 1.1)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
-        skin = rng.normal([200, 160, 140], 12, size=(SIDE, SIDE, 3))
-        lesion = rng.normal([90, 50, 40], 12, size=(SIDE, SIDE, 3))
-        images[i] = np.clip(np.where(disk[..., None], lesion, skin), 0, 255).astype(np.uint8)
-        masks[i] = disk
-    root.mkdir(parents=True, exist_ok=True)
-    np.save(root / "images.npy", images)
-    np.save(root / "gt_masks.npy", masks)
-    ids = [f"ISIC_{i:07d}" for i in range(n)]
-    labels = np.array(["benign", "malignant"])[targets]
-    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": labels, "target": targets,
-                          "group": [f"L{i // 2}" for i in range(n)], "source": "synthetic"})
-    index.to_csv(root / "index.csv", index=False)
-    split = np.where(np.arange(n) // 2 % 6 == 0, "test", [f"fold{i // 2 % 2}" for i in range(n)])
-    index[["image_id", "label", "target", "group"]].assign(split=split).to_csv(
-        root / "splits.csv", index=False)
-    return {"images": str(root / "images.npy"), "gt_masks": str(root / "gt_masks.npy"),
-            "index": str(root / "index.csv"), "splits": str(root / "splits.csv")}
-
-
-def tiny_config(**hpo):
-    train = {"max_epochs": 5, "patience": 2, "batch_size": 4, "lr": 1e-3}
-    return validate_config({
-        "device": "cpu", "seed": 0,
-        "data": {"balance": {"target_per_class": 12, "max_copies": 1}},
-        "segmentation": {"architectures": ["unet"], "encoder": "resnet18", "pretrained": False,
-                         "input_size": SIDE, "train": train},
-        "lesion": {"architecture": "test_efficientnet", "pretrained": False,
-                   "input_size": SIDE, "train": train},
-        "hpo": {"enabled": True, "n_calls": 2, "n_initial_points": 2, "max_epochs": 1,
-                "space": {"batch_size": [4, 8], "lr": [1e-4, 1e-2]}, **hpo},
-    })
-
-
 @pytest.mark.slow
 def test_segmentation_search_trains_real_models(tmp_path):
     from selcn.hpo import search_network
 
-    inputs = tiny_cache(tmp_path / "cache")
-    cfg = tiny_config()
+    inputs = cache_paths(make_cache(tmp_path / "cache", "binary"))
+    cfg = tiny_config("hpo")
     out = tmp_path / "hpo" / "segmentation"
     best = search_network("segmentation", cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
@@ -302,9 +256,9 @@ def test_search_names_one_lesion_search_per_dataset():
 def test_lesion_search_trains_the_baseline_classifier(tmp_path):
     from selcn.hpo import network_objective, search_network
 
-    inputs = tiny_cache(tmp_path / "cache", n=36)
+    inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=36))
     del inputs["gt_masks"]                              # the baseline needs no mask, no CAM
-    cfg = tiny_config(objective="balanced_accuracy")
+    cfg = tiny_config("hpo", objective="balanced_accuracy")
     objective, metric, exclude = network_objective("lesion", cfg, inputs, tmp_path / "w")
     assert metric == "balanced_accuracy" and exclude == ()
     out = tmp_path / "hpo" / "lesion-isic2016"
@@ -336,8 +290,8 @@ def test_lesion_search_split_uses_training_folds_only(tmp_path):
     from selcn.data.tables import read_index, read_splits
     from selcn.hpo.objectives import _search_tables
 
-    inputs = tiny_cache(tmp_path / "cache", n=36)
-    cfg = tiny_config()
+    inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=36))
+    cfg = tiny_config("hpo")
     index = read_index(inputs["index"])
     splits = read_splits(inputs["splits"], index)
     tables = _search_tables(cfg, splits, inputs["splits"])
@@ -356,12 +310,12 @@ def test_symmetry_search_with_a_mask_skips_excluded_rows(tmp_path):
     from selcn.hpo import search_network
     from selcn.hpo.objectives import _search_tables
 
-    inputs = tiny_cache(tmp_path / "cache", n=32)
+    inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=32))
     splits = pd.read_csv(inputs["splits"])
     splits.loc[[2, 3], "split"] = "excluded"          # e.g. SymDerm images of HAM test lesions
     splits.to_csv(inputs["splits"], index=False)
     inputs["masks"] = inputs.pop("gt_masks")          # stands in for the predicted masks
-    cfg = tiny_config()
+    cfg = tiny_config("hpo")
     cfg["symmetry"].update(input_size=64, pretrained=False)
     index = read_index(inputs["index"])
     tables = _search_tables(cfg, read_splits(inputs["splits"], index), inputs["splits"],
@@ -391,10 +345,10 @@ def test_search_on_cuda_resumes(tmp_path, network):
 
     from selcn.hpo import network_objective, search_network
 
-    inputs = tiny_cache(tmp_path / "cache", n=64)
+    inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=64))
     if network == "symmetry":
         inputs.pop("gt_masks")
-    cfg = tiny_config(n_calls=3, n_initial_points=2, max_epochs=2)
+    cfg = tiny_config("hpo", n_calls=3, n_initial_points=2, max_epochs=2)
     cfg["device"] = "cuda"
     cfg["symmetry"].update(input_size=64, pretrained=False)
     out = tmp_path / "hpo"

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import make_cache, tiny_config
 from selcn.config import validate_config
 from selcn.data.tables import class_names_of, read_index, read_splits
 from selcn.lesion import (
@@ -23,48 +24,6 @@ from selcn.predictions import prediction_frame
 
 SIDE = 32
 CLASSES = ["akiec", "bcc", "bkl"]
-
-
-def make_cache(root, n=30, side=SIDE, seed=0, split_of=None):
-    """A tiny cache in the contract's layout: class c = a disk of colour c on skin."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side]
-    colours = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
-    targets = np.arange(n) % 3
-    images = np.empty((n, side, side, 3), np.uint8)
-    masks = np.empty((n, side, side), np.uint8)
-    for i, t in enumerate(targets):
-        cy, cx = rng.uniform(side * 0.35, side * 0.65, size=2)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= (side * 0.25) ** 2
-        skin = rng.normal([200, 170, 150], 8, size=(side, side, 3))
-        lesion = rng.normal(colours[t], 8, size=(side, side, 3))
-        images[i] = np.clip(np.where(disk[..., None], lesion, skin), 0, 255).astype(np.uint8)
-        masks[i] = disk
-    root.mkdir(parents=True, exist_ok=True)
-    np.save(root / "images.npy", images)
-    np.save(root / "gt_masks.npy", masks)
-    np.save(root / "masks.npy", masks)                 # "predicted" masks
-    cams = (masks[:, ::2, ::2] * rng.uniform(0.5, 1.0, size=(n, 1, 1))).astype(np.float16)
-    np.save(root / "cams.npy", cams)                   # (N, R, R), R = S / 2
-    ids = [f"ISIC_{i:07d}" for i in range(n)]
-    labels = [CLASSES[t] for t in targets]
-    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": labels, "target": targets,
-                          "group": ids, "source": "synthetic"})
-    index.to_csv(root / "index.csv", index=False)
-    split_of = split_of or (lambda i: "test" if i % 5 == 0 else f"fold{i % 2}")
-    splits = index[["image_id", "label", "target", "group"]].assign(
-        split=[split_of(i) for i in range(n)])
-    splits.iloc[::-1].to_csv(root / "splits.csv", index=False)
-    return root
-
-
-def tiny_config(protocol="leakage_free", **lesion):
-    les = {"architecture": "efficientnet_b0", "pretrained": False, "input_size": SIDE,
-           "folds": 2, "train": {"max_epochs": 1, "patience": 1, "batch_size": 8, "lr": 1e-3}}
-    les.update(lesion)
-    return validate_config({"device": "cpu", "seed": 0, "protocol": protocol,
-                            "data": {"balance": {"target_per_class": 12, "max_copies": 3}},
-                            "lesion": les})
 
 
 # ---- tables -----------------------------------------------------------------------------
@@ -83,7 +42,7 @@ def test_class_names_from_the_index():
 
 
 def test_fold_tables_leakage_free_balances_inside_the_fold(tmp_path):
-    root = make_cache(tmp_path, n=30,
+    root = make_cache(tmp_path, "lesion", n=30,
                       split_of=lambda i: "excluded" if i == 29 else
                       ("test" if i % 5 == 0 else f"fold{i % 2}"))
     index = read_index(root / "index.csv")
@@ -104,7 +63,7 @@ def test_fold_tables_leakage_free_balances_inside_the_fold(tmp_path):
 
 
 def test_fold_tables_thesis_protocol_cuts_the_balanced_pool(tmp_path):
-    root = make_cache(tmp_path, n=30)
+    root = make_cache(tmp_path, "lesion", n=30)
     index = read_index(root / "index.csv")
     splits = read_splits(root / "splits.csv", index)
     a = fold_tables(splits, 0, protocol="thesis", target_per_class=12, max_copies=3, seed=0)
@@ -148,8 +107,8 @@ def test_select_best_fold_known_answer(tmp_path):
 def trained(tmp_path_factory):
     """Fold 0 of the cell seg-none (input masked, symmetry CAMs through the E-Layer)."""
     tmp = tmp_path_factory.mktemp("lesion")
-    root = make_cache(tmp / "cache")
-    cfg = tiny_config(output_stride=8)           # 32 px -> a 4x4 feature map (1x1 at 32)
+    root = make_cache(tmp / "cache", "lesion")
+    cfg = tiny_config("lesion", output_stride=8)           # 32 px -> a 4x4 feature map (1x1 at 32)
     out = tmp / "lesion" / "ham10000" / "seg-none" / "fold0"
     summary = train_lesion_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
                                 splits_csv=root / "splits.csv", out_dir=out, cfg=cfg,
@@ -187,9 +146,9 @@ def test_train_lesion_fold_writes_valid_prediction_files(trained):
 
 
 def test_train_lesion_fold_needs_its_inputs(tmp_path):
-    root = make_cache(tmp_path)
+    root = make_cache(tmp_path, "lesion")
     kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
-              splits_csv=root / "splits.csv", out_dir=tmp_path / "out", cfg=tiny_config(), fold=0)
+              splits_csv=root / "splits.csv", out_dir=tmp_path / "out", cfg=tiny_config("lesion"), fold=0)
     with pytest.raises(ValueError, match="needs the predicted lesion masks"):
         train_lesion_fold(classifier_mask="lae", symmetry_mask="off", **kw)
     with pytest.raises(ValueError, match="CAMs must be given"):
@@ -202,7 +161,7 @@ def test_train_lesion_fold_needs_its_inputs(tmp_path):
 
 def test_predict_split_on_an_external_set(trained, tmp_path):
     root, out, _, _ = trained
-    ext = make_cache(tmp_path / "isic2019", n=9, seed=3, split_of=lambda i: "test")
+    ext = make_cache(tmp_path / "isic2019", "lesion", n=9, seed=3, split_of=lambda i: "test")
     table = predict_split(out / "model.pt", images_npy=ext / "images.npy",
                           index_csv=ext / "index.csv", splits_csv=ext / "splits.csv",
                           out_csv=tmp_path / "predictions_isic2019.csv",
@@ -221,14 +180,14 @@ def test_predict_split_on_an_external_set(trained, tmp_path):
 def test_train_lesion_fold_also_predicts_the_external_set(tmp_path):
     """``external=``: the training job writes predictions_isic2019.csv itself, the same file
     a separate predict_split of the saved model writes."""
-    root = make_cache(tmp_path / "cache")
-    ext = make_cache(tmp_path / "isic2019", n=9, seed=3, split_of=lambda i: "test")
+    root = make_cache(tmp_path / "cache", "lesion")
+    ext = make_cache(tmp_path / "isic2019", "lesion", n=9, seed=3, split_of=lambda i: "test")
     out = tmp_path / "lesion" / "ham10000" / "seg-none" / "fold1"
     ext_inputs = {"images_npy": ext / "images.npy", "index_csv": ext / "index.csv",
                   "splits_csv": ext / "splits.csv", "masks_npy": ext / "masks.npy",
                   "cams_npy": ext / "cams.npy"}
     kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
-              splits_csv=root / "splits.csv", out_dir=out, cfg=tiny_config(),
+              splits_csv=root / "splits.csv", out_dir=out, cfg=tiny_config("lesion"),
               classifier_mask="seg", symmetry_mask="none", fold=1, masks_npy=root / "masks.npy",
               cams_npy=root / "cams.npy", progress=False)
     with pytest.raises(ValueError, match=r"external: missing input\(s\) \['cams_npy'\]"):
@@ -290,8 +249,8 @@ def test_baseline_encoder_columns_equal_its_own_layer(tmp_path):
     the same numbers (computed once)."""
     from selcn.lesion import _builder, localise_model, save_lesion_model
 
-    root = make_cache(tmp_path / "cache")
-    cfg = tiny_config()
+    root = make_cache(tmp_path / "cache", "lesion")
+    cfg = tiny_config("lesion")
     model = _builder(cfg, 3, use_cam=False)()
     save_lesion_model(model, tmp_path / "model.pt", arch="efficientnet_b0", input_size=SIDE,
                       classifier_mask="none", symmetry_mask="off", class_names=CLASSES)
@@ -336,10 +295,10 @@ def test_output_stride_config_reaches_the_saved_model(tmp_path):
 
     from selcn.lesion import _builder, save_lesion_model
 
-    assert tiny_config()["lesion"]["output_stride"] == 32
+    assert tiny_config("lesion")["lesion"]["output_stride"] == 32
     with pytest.raises(Exception, match="output_stride"):
-        tiny_config(output_stride=4)
-    cfg = tiny_config(output_stride=8)
+        tiny_config("lesion", output_stride=4)
+    cfg = tiny_config("lesion", output_stride=8)
     model = _builder(cfg, 3, use_cam=False)().eval()
     image = torch.zeros(1, 3, 64, 64)
     assert model.forward_features(image).shape[-2:] == (8, 8)
@@ -352,7 +311,7 @@ def test_output_stride_config_reaches_the_saved_model(tmp_path):
     torch.testing.assert_close(loaded(image), model(image))
     blob = torch.load(tmp_path / "model.pt", weights_only=False)
     del blob["output_stride"]
-    base = _builder(tiny_config(), 3, use_cam=False)()
+    base = _builder(tiny_config("lesion"), 3, use_cam=False)()
     blob["state_dict"] = base.state_dict()
     torch.save(blob, tmp_path / "old.pt")
     old, meta = load_lesion_model(tmp_path / "old.pt")

@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers import run_snakemake
 from selcn.config import validate_config
 from selcn.grid import grid
 from selcn.report.tables import TABLES, per_class_spec
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 ARTIFACTS = REPO / "test-artifacts"
 HAM = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 BINARY = ["benign", "malignant"]
@@ -98,13 +98,6 @@ def make_results(root: Path, cfg: dict) -> None:
             _localisation(d / "localisation.csv", 20, rng)
 
 
-def _snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([str(SNAKEMAKE), "--snakefile", str(workdir / "Snakefile"),
-                           "--directory", str(workdir), *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
 @pytest.fixture(scope="module")
 def built_report(tmp_path_factory):
     """Run the report rules on a fake results tree and build report.html (once per module)."""
@@ -124,9 +117,9 @@ def built_report(tmp_path_factory):
         '        [f"results/tables/{t}.html" for t in TABLES]\n'
         '        + [f"results/figures/{f}.png" for f in REPORT_FIGURES],\n'
         "    default_target: True\n")
-    run = _snakemake(root, "--cores", "2", "--quiet", "rules")
+    run = run_snakemake(root, "--cores", "2", "--quiet", "rules", snakefile=root / "Snakefile")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
-    rep = _snakemake(root, "--report", "results/report.html")
+    rep = run_snakemake(root, "--report", "results/report.html", snakefile=root / "Snakefile")
     assert rep.returncode == 0, rep.stderr[-5000:]
     # captions and the workflow description are valid reStructuredText
     problems = [line for line in (rep.stdout + rep.stderr).splitlines()
@@ -423,7 +416,7 @@ def test_tables_follow_the_config(built_report):
     raw["lesion"]["datasets"] = ["ham10000"]
     small = root / "config_small.yaml"
     small.write_text(yaml.safe_dump(raw))
-    run = _snakemake(root, "-n", "--forceall", "--configfile", str(small))
+    run = run_snakemake(root, "-n", "--forceall", "--configfile", str(small), snakefile=root / "Snakefile")
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = run.stdout + run.stderr              # one block per job, naming its output files
     assert "table8_lesion" in jobs and "stats_vs_baseline" in jobs

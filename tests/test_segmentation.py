@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import cache_arrays, make_cache, tiny_config
 from selcn.config import validate_config
 from selcn.models.segmentation import create_segmentation_model, encoder_weights_name
 from selcn.segmentation import (
@@ -24,41 +25,6 @@ from selcn.segmentation import (
 )
 
 SIDE = 32
-
-
-def make_cache(root, n=24, side=SIDE, seed=0):
-    """A tiny cache in the contract's layout: bright disks (lesions) on noisy skin."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side]
-    images = np.empty((n, side, side, 3), np.uint8)
-    masks = np.empty((n, side, side), np.uint8)
-    for i in range(n):
-        cy, cx = rng.uniform(side * 0.3, side * 0.7, size=2)
-        r = rng.uniform(side * 0.15, side * 0.3)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
-        skin = rng.normal([200, 160, 140], 12, size=(side, side, 3))
-        lesion = rng.normal([90, 50, 40], 12, size=(side, side, 3))
-        images[i] = np.clip(np.where(disk[..., None], lesion, skin), 0, 255).astype(np.uint8)
-        masks[i] = disk
-    root.mkdir(parents=True, exist_ok=True)
-    np.save(root / "images.npy", images)
-    np.save(root / "gt_masks.npy", masks)
-    ids = [f"ISIC_{i:07d}" for i in range(n)]
-    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": "nv", "target": 5,
-                          "group": ids, "source": "synthetic"})
-    index.to_csv(root / "index.csv", index=False)
-    split = ["test" if i % 4 == 0 else f"fold{i % 2}" for i in range(n)]
-    splits = index[["image_id", "label", "target", "group"]].assign(split=split)
-    splits = splits.iloc[::-1]                       # split table order need not follow the cache
-    splits.to_csv(root / "splits.csv", index=False)
-    return images, masks
-
-
-def tiny_config(**segmentation):
-    seg = {"encoder": "resnet18", "pretrained": False, "input_size": SIDE,
-           "train": {"max_epochs": 2, "patience": 2, "batch_size": 4, "lr": 1e-3}}
-    seg.update(segmentation)
-    return validate_config({"device": "cpu", "seed": 0, "segmentation": seg})
 
 
 # ---- model factory ---------------------------------------------------------------------
@@ -157,7 +123,7 @@ def test_predict_masks_thresholds_at_cache_resolution():
 
 
 def test_write_predicted_masks_round_trip(tmp_path):
-    images, _ = make_cache(tmp_path / "cache", n=5)
+    images, _ = cache_arrays(make_cache(tmp_path / "cache", "segmentation", n=5))
     torch.manual_seed(0)
     model = create_segmentation_model("unet", "resnet18").eval()
     save_segmentation_model(model, tmp_path / "model.pt", arch="unet", encoder="resnet18",
@@ -231,10 +197,10 @@ def test_leakage_free_selection_reads_validation_metrics_only(tmp_path):
 # ---- training end to end ---------------------------------------------------------------
 @pytest.mark.slow
 def test_train_segmentation_writes_the_contract_files(tmp_path):
-    make_cache(tmp_path / "cache")
+    make_cache(tmp_path / "cache", "segmentation")
     out = tmp_path / "seg" / "unet"
     metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                                 out, tiny_config(), progress=False)
+                                 out, tiny_config("segmentation"), progress=False)
     assert set(metrics) == set(METRICS)
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     table = pd.read_csv(out / "metrics_test.csv")
@@ -252,33 +218,33 @@ def test_train_segmentation_writes_the_contract_files(tmp_path):
 @pytest.mark.slow
 def test_train_segmentation_learns_disks(tmp_path):
     """A few epochs on 18 training disks already segment the 6 test disks."""
-    make_cache(tmp_path / "cache", n=24, seed=3)
-    cfg = tiny_config(train={"max_epochs": 8, "patience": 8, "batch_size": 4, "lr": 3e-3})
+    make_cache(tmp_path / "cache", "segmentation", n=24, seed=3)
+    cfg = tiny_config("segmentation", train={"max_epochs": 8, "patience": 8, "batch_size": 4, "lr": 3e-3})
     metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
                                  tmp_path / "unet", cfg, progress=False)
     assert metrics["dice"] > 0.7, metrics
 
 
 def test_train_segmentation_needs_ground_truth(tmp_path):
-    make_cache(tmp_path / "cache")
+    make_cache(tmp_path / "cache", "segmentation")
     (tmp_path / "cache" / "gt_masks.npy").unlink()
     with pytest.raises(FileNotFoundError, match="gt_masks.npy"):
         train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                           tmp_path / "out", tiny_config(), progress=False)
+                           tmp_path / "out", tiny_config("segmentation"), progress=False)
 
 
 def test_pretrained_without_cache_dir_is_a_config_error(tmp_path):
-    make_cache(tmp_path / "cache")
+    make_cache(tmp_path / "cache", "segmentation")
     with pytest.raises(ValueError, match="weights.cache_dir is null"):
         train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                           tmp_path / "out", tiny_config(pretrained=True), progress=False)
+                           tmp_path / "out", tiny_config("segmentation", pretrained=True), progress=False)
 
 
 # ---- Figure 3 --------------------------------------------------------------------------
 def test_figure3_from_files(tmp_path):
     from selcn.report.segmentation_figures import figure3_from_files, pick_examples
 
-    images, masks = make_cache(tmp_path / "cache", n=12)
+    images, masks = cache_arrays(make_cache(tmp_path / "cache", "segmentation", n=12))
     masks[0] = 0
     np.save(tmp_path / "masks.npy", masks)
     assert 0 not in pick_examples(masks, [0, 4, 8], n=3)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import make_cache
 from selcn.config import validate_config
 from selcn.models.symmetry import SYMMETRY_ARCHS, cam_target_layer, create_symmetry_model
 from selcn.predictions import read_predictions, write_predictions
@@ -70,39 +71,8 @@ def test_parse_variant():
         parse_variant("pretrained-box")
 
 
-def make_cache(root, n=36, side=SIDE, seed=0):
-    """Tiny SymDerm-like cache: symmetric = centred ellipse, asymmetric = ellipse + side blob."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:side, :side]
-    targets = (np.arange(n) // 6) % 2                     # both classes in every split
-    images = np.empty((n, side, side, 3), np.uint8)
-    masks = np.empty((n, side, side), np.uint8)
-    for i, t in enumerate(targets):
-        c = side / 2 + rng.normal(0, 1, 2)
-        lesion = ((yy - c[0]) / (side * 0.22)) ** 2 + ((xx - c[1]) / (side * 0.15)) ** 2 <= 1
-        if t == 0:
-            blob = (yy - c[0] - side * 0.15) ** 2 + (xx - c[1] - side * 0.15) ** 2
-            lesion |= blob <= (side * 0.12) ** 2
-        skin = rng.normal([205, 170, 150], 6, size=(side, side, 3))
-        images[i] = np.clip(np.where(lesion[..., None], [90, 60, 40], skin), 0, 255)
-        masks[i] = lesion
-    root.mkdir(parents=True, exist_ok=True)
-    np.save(root / "images.npy", images)
-    np.save(root / "gt_masks.npy", masks)
-    np.save(root / "masks.npy", masks)
-    ids = [f"ISIC_{i:07d}" for i in range(n)]
-    index = pd.DataFrame({"row": range(n), "image_id": ids, "label": [CLASSES[t] for t in targets],
-                          "target": targets, "group": ids, "source": "synthetic"})
-    index.to_csv(root / "index.csv", index=False)
-    split = ["test" if i % 6 < 2 else "excluded" if i % 6 == 2 else f"fold{i % 3}"
-             for i in range(n)]
-    index[["image_id", "label", "target", "group"]].assign(split=split).to_csv(
-        root / "splits.csv", index=False)
-    return root
-
-
 def test_fold_tables_never_use_excluded_rows(tmp_path):
-    root = make_cache(tmp_path)
+    root = make_cache(tmp_path, "symmetry")
     _, splits = read_tables(root / "index.csv", root / "splits.csv")
     excluded = set(splits.loc[splits["split"] == "excluded", "row"])
     parts = fold_tables(splits, 1)
@@ -148,7 +118,7 @@ def _cfg(tmp_path):
 
 
 def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
-    root = make_cache(tmp_path / "cache")
+    root = make_cache(tmp_path / "cache", "symmetry")
     cfg = _cfg(tmp_path)
     out = tmp_path / "symmetry" / "scratch-seg" / "fold0"
     summary = train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
@@ -174,7 +144,7 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
     assert cams.min() >= 0 and cams.max() <= 1
     assert np.allclose(cams.reshape(36, -1).max(1), 1, atol=1e-3) or cams.max() == 0
     # one job for several datasets: the same CAMs as one job per dataset
-    other = make_cache(tmp_path / "other", n=10, seed=5)
+    other = make_cache(tmp_path / "other", "symmetry", n=10, seed=5)
     many = export_cams_datasets(
         out / "model.pt", [
             {"images_npy": root / "images.npy", "index_csv": root / "index.csv",
@@ -222,7 +192,7 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
 
 
 def test_mask_variant_needs_masks(tmp_path):
-    root = make_cache(tmp_path / "cache", n=12)
+    root = make_cache(tmp_path / "cache", "symmetry", n=12)
     with pytest.raises(ValueError, match="needs the predicted lesion masks"):
         train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
                             splits_csv=root / "splits.csv", out_dir=tmp_path / "o",
@@ -236,7 +206,7 @@ def test_overlay_resizes_the_cam_and_pick_rows(tmp_path):
     out = overlay(image, cam, alpha=1.0)
     assert out.shape == (16, 16, 3) and out.dtype == np.uint8
     assert (out[0, 0] != out[15, 15]).any()                  # hot corner differs from cold one
-    root = make_cache(tmp_path / "c")
+    root = make_cache(tmp_path / "c", "symmetry")
     _, splits = read_tables(root / "index.csv", root / "splits.csv")
     rows = pick_rows(splits, 2)
     assert len(rows) == 4 and list(splits.set_index("row").loc[rows, "target"]) == [0, 0, 1, 1]
