@@ -2,8 +2,15 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, cohen_kappa_score,
-                             f1_score, jaccard_score, precision_score, recall_score)
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    f1_score,
+    jaccard_score,
+    precision_score,
+    recall_score,
+)
 
 from selcn.metrics import classification_metrics, per_class_report, segmentation_metrics
 

@@ -4,8 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selcn.predictions import (class_names, prediction_frame, probabilities, read_predictions,
-                               write_predictions)
+from selcn.predictions import (
+    class_names,
+    prediction_frame,
+    probabilities,
+    read_predictions,
+    write_predictions,
+)
 
 CLASSES = ["asymmetric", "symmetric"]
 

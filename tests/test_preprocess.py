@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from selcn.data.preprocess import (build_cache, hair_mask, load_image, preprocess_image,
-                                   remove_hair)
+from selcn.data.preprocess import build_cache, hair_mask, load_image, preprocess_image, remove_hair
 
 SKIN, LESION, HAIR = (205, 160, 140), (110, 70, 50), (30, 25, 20)      # RGB
 

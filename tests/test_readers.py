@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 
 from selcn.data.preprocess import build_cache, load_image
-from selcn.data.readers import (DataFormatError, read_dataset, read_ham10000, read_isic2016,
-                                read_isic2019, read_symderm)
+from selcn.data.readers import (
+    DataFormatError,
+    read_dataset,
+    read_ham10000,
+    read_isic2016,
+    read_isic2019,
+    read_symderm,
+)
 from selcn.data.synthetic import dataset_paths, generate_all
 
 KW = dict(seed=5, n_lesions=14, min_lesions_per_class=1, n_symderm_own=4, n_symderm_from_ham=4,

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from helpers import cache_arrays, make_cache, tiny_config
-from selcn.config import validate_config
 from selcn.models.segmentation import create_segmentation_model, encoder_weights_name
 from selcn.segmentation import (
     METRICS,

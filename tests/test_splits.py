@@ -4,9 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selcn.data.splits import (LeakageError, apply_transform, balance, check_no_leakage,
-                               leakage_report, make_splits, split_isic2016, split_isic2019,
-                               split_symderm, split_table)
+from selcn.data.splits import (
+    LeakageError,
+    apply_transform,
+    balance,
+    check_no_leakage,
+    leakage_report,
+    make_splits,
+    split_isic2016,
+    split_isic2019,
+    split_symderm,
+    split_table,
+)
 
 CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 LESIONS = {"akiec": 20, "bcc": 24, "bkl": 40, "df": 16, "mel": 45, "nv": 300, "vasc": 18}

@@ -5,9 +5,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from selcn.report.stats import (accuracy_samples, baseline_comparison,
-                                baseline_comparison_from_files, bootstrap_difference, holm,
-                                macro_f1_samples, mcnemar_exact)
+from selcn.report.stats import (
+    accuracy_samples,
+    baseline_comparison,
+    baseline_comparison_from_files,
+    bootstrap_difference,
+    holm,
+    macro_f1_samples,
+    mcnemar_exact,
+)
 
 
 def test_mcnemar_hand_computed():

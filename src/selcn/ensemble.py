@@ -14,8 +14,8 @@ the same classes, otherwise a ``ValueError`` names the fold and the first offend
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -8,12 +8,16 @@ pixel confusion counts, pooled over all pixels of all images (or per image).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, cohen_kappa_score,
-                             precision_recall_fscore_support)
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    precision_recall_fscore_support,
+)
 
 __all__ = ["classification_metrics", "per_class_report", "segmentation_metrics",
            "SEGMENTATION_METRICS"]

@@ -5,7 +5,7 @@ The index of a class in its tuple is its integer ``target``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 __all__ = ["HAM_CLASSES", "HAM_CLASS_NAMES", "ISIC2019_COLUMNS", "ISIC2019_TO_HAM",
            "ISIC2019_DROPPED", "SYMMETRY_CLASSES", "SYMDERM_TO_SYMMETRY", "ISIC2016_CLASSES",

@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from selcn.data.labels import (HAM_CLASSES, ISIC2016_CLASSES, ISIC2016_TEST_LABELS,
-                               ISIC2019_COLUMNS, ISIC2019_DROPPED, ISIC2019_TO_HAM,
-                               SYMDERM_TO_SYMMETRY, classes, target_of)
+from selcn.data.labels import (
+    HAM_CLASSES,
+    ISIC2016_CLASSES,
+    ISIC2016_TEST_LABELS,
+    ISIC2019_COLUMNS,
+    ISIC2019_DROPPED,
+    ISIC2019_TO_HAM,
+    SYMDERM_TO_SYMMETRY,
+    classes,
+    target_of,
+)
 
 __all__ = ["DataFormatError", "read_ham10000", "read_symderm", "read_isic2019",
            "read_isic2016", "read_dataset", "ham10000_image_ids", "TABLE_COLUMNS"]

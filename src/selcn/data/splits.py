@@ -13,7 +13,7 @@ Split tables (``results/splits/{dataset}.csv``): ``image_id,label,target,group,s
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd

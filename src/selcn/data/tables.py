@@ -10,8 +10,8 @@ Every reader raises one clear error naming the file and the field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -10,17 +10,17 @@ other CAM figures too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 from selcn.atomic import save_figure
-from selcn.grid import MASK_LABELS  # noqa: E402
+from selcn.grid import MASK_LABELS
 
 __all__ = ["overlay", "panel_grid", "pick_rows", "figure9", "figure9_from_files"]
 
@@ -153,8 +153,7 @@ def figure9_from_files(models: Sequence[Mapping], *, images_npy: str | Path,
         n_per_class: test images per symmetry class (rows of the figure).
     """
     from selcn.masks import apply_mask
-    from selcn.symmetry import (best_model_path, load_symmetry_model, read_tables,
-                                symmetry_cams)
+    from selcn.symmetry import best_model_path, load_symmetry_model, read_tables, symmetry_cams
     from selcn.training import resolve_device
 
     dev = resolve_device(device)

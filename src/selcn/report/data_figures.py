@@ -3,20 +3,20 @@ distribution before / after balancing (thesis Fig. 6)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
 from selcn.atomic import save_figure
-from selcn.data.preprocess import hair_mask, load_image, remove_hair  # noqa: E402
-from selcn.data.splits import balance  # noqa: E402
+from selcn.data.preprocess import hair_mask, load_image, remove_hair
+from selcn.data.splits import balance
 
 __all__ = ["class_counts", "plot_class_distribution", "hair_fraction", "hair_fractions",
            "pick_hairy", "plot_hair_removal"]

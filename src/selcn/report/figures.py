@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from selcn.atomic import save_figure
-from selcn.grid import CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS, model_number  # noqa: E402
-from selcn.report.tables import (METRIC_LABELS, fold_metrics, localisation_table,  # noqa: E402
-                                 parse_result_path, summarise)
+from selcn.grid import CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS, model_number
+from selcn.report.tables import (
+    METRIC_LABELS,
+    fold_metrics,
+    localisation_table,
+    parse_result_path,
+    summarise,
+)
 
 __all__ = ["grid_cells", "grid_heatmap", "heatmap_from_files", "read_history",
            "training_curves", "HEATMAP_METRICS"]

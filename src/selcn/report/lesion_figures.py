@@ -10,8 +10,8 @@ baselines) on the image as that model sees it (masked by its ``classifier_mask``
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 from selcn.atomic import save_figure
-from selcn.grid import MASKS  # noqa: E402
-from selcn.masks import apply_mask  # noqa: E402
+from selcn.grid import MASKS
+from selcn.masks import apply_mask
 
 __all__ = ["PANELS", "pick_examples", "masking_strategies_figure"]
 
