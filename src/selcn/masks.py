@@ -20,12 +20,16 @@ same pixels: ``apply_mask(image, mask, "lae") == apply_box(image, lae_box(mask))
 from __future__ import annotations
 
 import math
+import sys
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from selcn.grid import MASKS
+
+if TYPE_CHECKING:  # torch is imported only by the caller that hands over a tensor
+    import torch
 
 __all__ = ["STRATEGIES", "lae_box", "lae_mask", "strategy_mask", "apply_box", "apply_mask"]
 
@@ -173,7 +177,8 @@ def apply_mask(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor
     """
     if not _masks_anything(strategy, mask):
         return image
-    if isinstance(image, torch.Tensor):
+    torch = sys.modules.get("torch")        # a tensor exists only where torch was imported
+    if torch is not None and isinstance(image, torch.Tensor):
         masks = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         batched = image.ndim == 4
         if not batched:

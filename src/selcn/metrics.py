@@ -12,12 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    cohen_kappa_score,
-    precision_recall_fscore_support,
-)
 
 __all__ = ["classification_metrics", "per_class_report", "segmentation_metrics",
            "SEGMENTATION_METRICS"]
@@ -43,6 +37,13 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *,
         Undefined precision / recall (no predictions / samples of a class) count as 0, like
         ``zero_division=0``; kappa is NaN when undefined (one single class in both arrays).
     """
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        cohen_kappa_score,
+        precision_recall_fscore_support,
+    )
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError(f"classification_metrics: y_true {y_true.shape} and y_pred "
@@ -74,6 +75,8 @@ def per_class_report(y_true: Sequence[int], y_pred: Sequence[int],
         DataFrame indexed by class name (index name ``class``) with columns
         ``precision, recall, f1, support`` (support = true samples of the class).
     """
+    from sklearn.metrics import precision_recall_fscore_support
+
     labels = list(range(len(class_names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         np.asarray(y_true), np.asarray(y_pred), labels=labels, average=None, zero_division=0)

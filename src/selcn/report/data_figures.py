@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from selcn.atomic import save_figure
 from selcn.data.preprocess import hair_mask, load_image, remove_hair
@@ -46,6 +45,8 @@ def class_counts(index: pd.DataFrame, splits: pd.DataFrame, classes: Sequence[st
 def plot_class_distribution(counts: pd.DataFrame, out_path: str | Path, *,
                             target_per_class: int | None = None, title: str = "") -> Path:
     """Grouped bar chart of :func:`class_counts` (Fig. 6), counts written on the bars."""
+    import seaborn as sns  # here: the figure scripts that do not plot bars stay light
+
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(8, 4))
     sns.barplot(data=counts, x="class", y="count", hue="stage", ax=ax, palette="deep")
