@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,7 +45,12 @@ from torch import nn
 from selcn.atomic import write_csv, write_json, write_npy
 from selcn.data.cache import load_cache_array, load_cache_images
 from selcn.data.tables import read_index, read_splits
-from selcn.predictions import read_predictions, write_predictions
+from selcn.grid import MASKS
+from selcn.grid import PROTOCOLS as GRID_PROTOCOLS
+from selcn.predictions import write_predictions
+
+# the best fold is chosen in the torch-free selcn.selection (for the selection jobs); re-exported
+from selcn.selection import FoldCriterion, best_fold_criterion, best_model_path, select_best_fold
 
 __all__ = [
     "INPUT_MASKS", "StageData", "open_stage_data", "read_split_rows", "check_inputs",
@@ -59,9 +63,9 @@ __all__ = [
 ]
 
 #: masking strategies of a classifier's input image (with the predicted lesion masks)
-INPUT_MASKS: tuple[str, ...] = ("none", "seg", "lae")
+INPUT_MASKS: tuple[str, ...] = MASKS
 #: ``protocol`` values (``config.protocol``)
-PROTOCOLS: tuple[str, ...] = ("leakage_free", "thesis")
+PROTOCOLS: tuple[str, ...] = GRID_PROTOCOLS
 #: the name of a saved model's own Grad-CAM++ target layer (:attr:`SavedClassifier.layer`)
 OWN_LAYER = "own"
 #: what a localisation scored (``localised_on`` of ``best_fold.json``): the test split, or every
@@ -504,71 +508,6 @@ def predict_split(open_model: OpenModel, model_pt: str | Path, *, images_npy: st
                                   masks=data.masks, cams=data.cams, batch_size=batch_size,
                                   num_workers=num_workers, device=device)
     return write_predictions(out_csv, part["image_id"].to_numpy(), table["target"], probs, names)
-
-
-# ---- best fold ----------------------------------------------------------------------------
-class FoldCriterion(NamedTuple):
-    """What a stage's best fold is chosen on: ``metric`` of the ``split`` predictions;
-    ``name`` (``<split>_<metric>``) is stored in ``best_fold.json``."""
-
-    split: str
-    metric: str
-    name: str
-
-
-def best_fold_criterion(protocol: str, val_metric: str = "accuracy") -> FoldCriterion:
-    """The criterion of the best fold: ``val_metric`` of the validation predictions, or test
-    accuracy under ``protocol: thesis`` (the thesis' own choice, selection on the test set)."""
-    if protocol == "thesis":
-        return FoldCriterion("test", "accuracy", "test_accuracy")
-    if protocol == "leakage_free":
-        return FoldCriterion("val", val_metric, f"val_{val_metric}")
-    raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
-
-
-def select_best_fold(prediction_csvs: Mapping[int, str | Path], criterion: FoldCriterion) -> dict:
-    """The fold whose prediction file scores best on ``criterion`` (lowest fold wins a tie).
-
-    Args:
-        prediction_csvs: fold -> prediction file of the criterion's split
-            (``predictions_val.csv``, or ``predictions_test.csv`` under ``protocol: thesis``).
-
-    Returns:
-        ``{"fold", "criterion", "value", "values": {fold: value}}`` (``best_fold.json``).
-    """
-    from sklearn.metrics import balanced_accuracy_score
-
-    if criterion.metric not in ("accuracy", "balanced_accuracy"):
-        raise ValueError(f"select_best_fold: unknown metric {criterion.metric!r}")
-    if not prediction_csvs:
-        raise ValueError("select_best_fold: no prediction file given")
-    values = {}
-    for fold, path in sorted(prediction_csvs.items()):
-        table = read_predictions(path, require_probs=False)
-        if table.empty:
-            raise ValueError(f"{path}: prediction file has no rows")
-        if criterion.metric == "balanced_accuracy":
-            values[int(fold)] = float(balanced_accuracy_score(table["target"], table["pred"]))
-        else:
-            values[int(fold)] = float((table["target"] == table["pred"]).mean())
-    best = max(values, key=lambda k: (values[k], -k))
-    return {"fold": best, "criterion": criterion.name, "value": values[best],
-            "values": {str(k): v for k, v in values.items()}}
-
-
-def best_model_path(best_json: str | Path, model_pts: Mapping[int, str | Path] | Sequence) -> Path:
-    """The ``model.pt`` of the fold named in ``best_fold.json`` (``model_pts``: fold -> path, or
-    a list of ``.../fold<k>/model.pt`` paths)."""
-    best = json.loads(Path(best_json).read_text())
-    if "fold" not in best:
-        raise ValueError(f"{best_json}: missing field 'fold'")
-    if not isinstance(model_pts, Mapping):
-        model_pts = {int(Path(p).parent.name.removeprefix("fold")): p for p in model_pts}
-    fold = int(best["fold"])
-    if fold not in model_pts:
-        raise ValueError(f"{best_json}: fold {fold} has no model.pt among the inputs "
-                         f"(folds {sorted(model_pts)})")
-    return Path(model_pts[fold])
 
 
 # ---- Grad-CAM++ ---------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from selcn.classifier import PROTOCOLS, SavedClassifier, plain_table
 from selcn.config import train_params
 from selcn.data.tables import class_names_of
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
+from selcn.selection import FOLD_METRICS
 
 __all__ = [
     "PROTOCOLS", "SYMMETRY_MASKS", "fold_tables", "balanced_table", "fit_lesion",
@@ -63,7 +64,7 @@ __all__ = [
 #: ``symmetry_mask`` values: the symmetry CAMs fed to the E-Layer (``off`` = no E-Layer)
 SYMMETRY_MASKS: tuple[str, ...] = ("off", "none", "seg", "lae")
 #: the validation metric the best fold is chosen on (``protocol: leakage_free``)
-VAL_METRIC = "accuracy"
+VAL_METRIC = FOLD_METRICS["lesion"]
 #: the Grad-CAM++ layers of the localisation (Tables 9, 15): each model's own layer (the
 #: thesis), then the encoder's last feature layer of every model (the like-for-like one)
 LOCALISATION_LAYERS: tuple[str, ...] = ("own", "encoder")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +40,15 @@ from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import fit_config, job_key, open_stage_data, read_split_rows
 from selcn.config import train_params
 from selcn.data.datasets import CachedImageDataset, make_loader
-from selcn.data.tables import read_csv
 from selcn.losses import HybridLoss
 from selcn.metrics import segmentation_metrics
 from selcn.models.segmentation import create_segmentation_model
+from selcn.selection import (  # re-exported: selected on validation (torch-free module)
+    SEGMENTATION_METRICS,
+    VAL_PREFIX,
+    select_architecture,
+    selection_split,
+)
 from selcn.training import FitResult, clear_resume_state, fit, resolve_device, set_seed
 from selcn.weights import pretrained_cache
 
@@ -55,9 +60,7 @@ __all__ = [
 ]
 
 #: columns of ``metrics_test.csv`` after ``arch`` (all: higher is better)
-METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity", "accuracy")
-#: prefix of the validation columns of ``metrics_test.csv`` (``val_dice``, ...)
-VAL_PREFIX = "val_"
+METRICS: tuple[str, ...] = SEGMENTATION_METRICS
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -256,45 +259,6 @@ def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
 
 
 # ---- selection and masks for every dataset ---------------------------------------------
-def selection_split(protocol: str) -> str:
-    """The part the architecture is chosen on: ``val`` under ``protocol: leakage_free``,
-    ``test`` under ``protocol: thesis`` (the thesis' choice, selection on the test set)."""
-    if protocol == "leakage_free":
-        return "val"
-    if protocol == "thesis":
-        return "test"
-    raise ValueError(f"unknown protocol {protocol!r} (leakage_free, thesis)")
-
-
-def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice", *,
-                        protocol: str = "leakage_free") -> dict:
-    """The architecture with the highest ``metric`` on the selection part
-    (:func:`selection_split`; first listed wins a tie).
-
-    Under ``leakage_free`` only the ``val_<metric>`` column of each ``metrics_test.csv`` is
-    read (its test columns are never looked at); under ``thesis`` the test column ``<metric>``.
-
-    Returns ``{"arch", "metric", "value", "split"}`` (the content of ``selected.json``).
-    """
-    if metric not in METRICS:
-        raise ValueError(f"unknown selection metric {metric!r} (one of {', '.join(METRICS)})")
-    if not metrics_csvs:
-        raise ValueError("select_architecture: no metrics file given")
-    split = selection_split(protocol)
-    column = f"{VAL_PREFIX}{metric}" if split == "val" else metric
-    best = None
-    for path in metrics_csvs:
-        table = read_csv(path, ("arch", column), f"{split} metrics")[["arch", column]]
-        if len(table) != 1:
-            raise ValueError(f"{path}: expected one row, found {len(table)}")
-        arch, value = str(table["arch"].iloc[0]), float(table[column].iloc[0])
-        if not np.isfinite(value):
-            raise ValueError(f"{path}: field '{column}' is not a number ({value})")
-        if best is None or value > best["value"]:
-            best = {"arch": arch, "metric": metric, "value": value, "split": split}
-    return best
-
-
 def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_npy: str | Path,
                           *, batch_size: int = 32, num_workers: int = 0,
                           device: str | torch.device = "auto") -> np.ndarray:

@@ -45,6 +45,7 @@ from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import INPUT_MASKS, SavedClassifier, best_model_path, plain_table
 from selcn.config import train_params
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
+from selcn.selection import FOLD_METRICS
 
 __all__ = ["MASKS", "parse_variant", "class_names", "read_tables", "fold_tables",
            "fit_symmetry", "save_symmetry_model", "load_symmetry_model", "open_model",
@@ -55,7 +56,7 @@ __all__ = ["MASKS", "parse_variant", "class_names", "read_tables", "fold_tables"
 #: masking strategies of the symmetry network's input (the ``{mask}`` of a variant)
 MASKS: tuple[str, ...] = INPUT_MASKS
 #: the validation metric the best fold is chosen on (``protocol: leakage_free``)
-VAL_METRIC = "balanced_accuracy"
+VAL_METRIC = FOLD_METRICS["symmetry"]
 
 
 # ---- variants, classes, tables --------------------------------------------------------------

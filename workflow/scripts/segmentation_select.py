@@ -4,7 +4,8 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.segmentation import select_architecture, write_json
+from selcn.atomic import write_json
+from selcn.selection import select_architecture
 
 protocol = snakemake.params.get("protocol", snakemake.config["protocol"])
 selected = select_architecture(list(snakemake.input.metrics), snakemake.params.metric,

@@ -4,9 +4,10 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.symmetry import select_best_fold, write_best_fold
+from selcn.atomic import write_json
+from selcn.selection import FOLD_METRICS, best_fold_criterion, select_best_fold
 
-best = select_best_fold(dict(zip(snakemake.params.folds, snakemake.input.predictions)),
-                        protocol=snakemake.params.protocol)
-write_best_fold(best, snakemake.output.best)
+criterion = best_fold_criterion(snakemake.params.protocol, FOLD_METRICS["symmetry"])
+best = select_best_fold(dict(zip(snakemake.params.folds, snakemake.input.predictions)), criterion)
+write_json(best, snakemake.output.best)
 print(f"[symmetry] {snakemake.wildcards.variant}: best fold {best}")
