@@ -41,6 +41,8 @@ from selcn.paths import (
     lesion_dir,
     lesion_fold_file,
     lesion_localisation_file,
+    export_dir,
+    predict_dir,
     predicted_masks,
     segmentation_file,
     split_file,
@@ -407,6 +409,100 @@ def lesion_figure10_inputs(wildcards=None):
         for k in GRID.lesion_folds
     ]
     return inputs
+
+
+# ---- export (rules/export.smk) ----------------------------------------------------------
+#: the config sections a trained model depends on (its manifest's config_hash; resources left out)
+MODEL_CONFIG_KEYS = (
+    "protocol",
+    "seed",
+    "data",
+    "weights",
+    "segmentation",
+    "symmetry",
+    "lesion",
+    "hpo",
+)
+
+
+def export_selection():
+    """Bundle folder name of `export.model`: `best` or `model<N>`."""
+    m = CFG["export"]["model"]
+    return "best" if m == "best" else f"model{int(m)}"
+
+
+def export_dataset():
+    """The lesion dataset whose model is exported (`export.dataset`, default the first)."""
+    d = CFG["export"]["dataset"] or GRID.lesion_datasets[0]
+    if d not in GRID.lesion_datasets:
+        raise WorkflowError(
+            f"export.dataset: {d!r} is not in lesion.datasets "
+            f"({', '.join(GRID.lesion_datasets)})"
+        )
+    return d
+
+
+def export_models(selection):
+    """The grid models an export of `selection` reads: all of them for `best`, else one."""
+    if selection == "best":
+        return GRID.models()
+    number = int(selection.removeprefix("model"))
+    hits = [m for m in GRID.models() if m["number"] == number]
+    if not hits:
+        raise WorkflowError(
+            f"export.model: model {number} is not in this config's grid "
+            f"(models {', '.join(str(m['number']) for m in GRID.models())})"
+        )
+    return hits
+
+
+def export_inputs(wildcards):
+    """Input function of `export_model`: segmentation selection and models, per candidate lesion
+    model its fold models and validation predictions, the symmetry variants' best folds."""
+    d, models = wildcards.lesion_dataset, export_models(wildcards.selection)
+    inputs = {
+        "selected": SEGMENTATION_SELECTED,
+        "segmentation": [segmentation_file(a, "model.pt") for a in GRID.seg_archs],
+    }
+    for m in models:
+        cm, sm, key = m["classifier_mask"], m["symmetry_mask"], f"model{m['number']}"
+        inputs[f"{key}_folds"] = [
+            lesion_fold_file(d, cm, sm, k, "model.pt") for k in GRID.lesion_folds
+        ]
+        inputs[f"{key}_val"] = [
+            lesion_fold_file(d, cm, sm, k, "predictions_val.csv") for k in GRID.lesion_folds
+        ]
+    for sm in sorted({m["symmetry_mask"] for m in models} - {CAM_OFF}):
+        best = symmetry_best_inputs(cam_variant(sm))
+        inputs[f"symmetry_{sm}_best"] = best["best"]
+        inputs[f"symmetry_{sm}_models"] = best["models"]
+    return inputs
+
+
+def demo_predict():
+    """The demo's prediction: `predict.demo_images` copied from the synthetic HAM10000 test
+    split into `predict.input_dir` (synthetic data only)."""
+    p = CFG["predict"]
+    return bool(p["input_dir"] and p["demo_images"] and CFG["data"]["source"] == "synthetic")
+
+
+def predict_enabled():
+    """`predict_images` exists: a folder is named and it is the user's own (demo_images 0) or
+    the demo's; a demo folder inherited by a real-data config (paper.yaml) plans nothing."""
+    p = CFG["predict"]
+    return bool(p["input_dir"]) and (not p["demo_images"] or demo_predict())
+
+
+def export_targets():
+    """The targets of this stage (inputs of the all rule): the bundle of `export.model` and, when
+    `predict.input_dir` is set, its predictions on that folder."""
+    if not CFG["export"]["enabled"]:
+        return []
+    d, sel = export_dataset(), export_selection()
+    out = [export_dir(d, sel)]
+    if predict_enabled():
+        out += [f"{predict_dir(d, sel)}/predictions.csv", f"{predict_dir(d, sel)}/index.html"]
+    return out
 
 
 # ---- targets ------------------------------------------------------------------------

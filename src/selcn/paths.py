@@ -29,7 +29,7 @@ __all__ = [
     "cams_file", "symmetry_file", "symmetry_arch_file", "symmetry_best_fold_file",
     "symmetry_localisation_file", "lesion_dir", "lesion_fold_file", "lesion_localisation_file",
     "lesion_best_fold_file", "hpo_file", "hpo_work_dir", "table_file", "figure_file",
-    "parse_result_path",
+    "export_dir", "predict_dir", "parse_result_path",
 ]
 
 #: root of every result (relative to Snakemake's working directory)
@@ -179,3 +179,14 @@ def parse_result_path(path: str | Path) -> dict:
                 out["model"] = SYMMETRY_MODEL_NUMBERS.get(out["variant"])
             return out
     raise ValueError(f"{path}: not a result path of the workflow (docs/contracts.md)")
+
+
+def export_dir(dataset: str, selection: str) -> str:
+    """``results/export/{dataset}/{selection}``: the bundle of ``selection`` (best | model<N>)."""
+    return f"{RESULTS}/export/{dataset}/{selection}"
+
+
+def predict_dir(dataset: str, selection: str) -> str:
+    """``results/predict/{dataset}/{selection}``: ``selcn predict`` of that bundle on
+    ``predict.input_dir`` (predictions.csv, index.html, panels/)."""
+    return f"{RESULTS}/predict/{dataset}/{selection}"
