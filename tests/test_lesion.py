@@ -148,7 +148,8 @@ def test_train_lesion_fold_writes_valid_prediction_files(trained):
 def test_train_lesion_fold_needs_its_inputs(tmp_path):
     root = make_cache(tmp_path, "lesion")
     kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
-              splits_csv=root / "splits.csv", out_dir=tmp_path / "out", cfg=tiny_config("lesion"), fold=0)
+              splits_csv=root / "splits.csv", out_dir=tmp_path / "out",
+              cfg=tiny_config("lesion"), fold=0)
     with pytest.raises(ValueError, match="needs the predicted lesion masks"):
         train_lesion_fold(classifier_mask="lae", symmetry_mask="off", **kw)
     with pytest.raises(ValueError, match="CAMs must be given"):

@@ -96,7 +96,8 @@ def test_hybrid_loss_is_dice_plus_weighted_rank():
     p = torch.sigmoid(logits)
     dice = 1 - 2 * (p * target).sum() / (p.sum() + target.sum())   # over the whole batch
     rank = rank_loss_reference(p, target, 30, 0.3)
-    assert HybridLoss(rank_weight=0.0)(logits, target).item() == pytest.approx(dice.item(), rel=1e-5)
+    assert (HybridLoss(rank_weight=0.0)(logits, target).item()
+            == pytest.approx(dice.item(), rel=1e-5))
     got = HybridLoss(rank_weight=0.05, k=30, margin=0.3)(logits, target)
     assert got.item() == pytest.approx(dice.item() + 0.05 * rank, rel=1e-5)
 

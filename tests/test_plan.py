@@ -24,7 +24,8 @@ rule train_lesion:
     reason: Missing output files: results/lesion/ham10000/none-off/fold0/model.pt
     wildcards: lesion_dataset=ham10000, classifier_mask=none, symmetry_mask=off, fold=0
     threads: 8
-    resources: tmpdir=<TBD>, mem_mb=32000, mem=32 GB, mem_mib=30518, cpus_per_task=8, gpu=1, runtime=960
+    resources: tmpdir=<TBD>, mem_mb=32000, mem=32 GB, mem_mib=30518, \
+cpus_per_task=8, gpu=1, runtime=960
 [Thu Nov 26 07:43:46 2026]
 rule train_lesion:
     output: results/lesion/ham10000/none-off/fold1/model.pt

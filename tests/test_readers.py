@@ -84,13 +84,15 @@ def test_missing_mask(data):
         _ham(paths["ham10000"])
     mask = pd.read_csv(paths["symderm"]["csv"])["Mask"].iloc[1]
     (root / "SymDerm" / "masks" / mask).unlink()
-    with pytest.raises(DataFormatError, match=rf"SymDerm_v2_labels.csv: mask of field 'Mask' '{mask}'"):
+    with pytest.raises(DataFormatError,
+                       match=rf"SymDerm_v2_labels.csv: mask of field 'Mask' '{mask}'"):
         read_symderm(**paths["symderm"])
 
 
 def test_unknown_label(data):
     _, paths = data
-    _edit_csv(paths["ham10000"]["metadata"], lambda t: t.assign(dx=t["dx"].where(t.index != 2, "melanoma")))
+    _edit_csv(paths["ham10000"]["metadata"],
+              lambda t: t.assign(dx=t["dx"].where(t.index != 2, "melanoma")))
     with pytest.raises(DataFormatError, match=r"HAM10000_metadata.csv: field 'dx' has unknown "
                                               r"label 'melanoma' \(line 4\)"):
         _ham(paths["ham10000"])
@@ -107,7 +109,8 @@ def test_unknown_label(data):
 def test_isic2016_test_labels_are_0_or_1(data):
     _, paths = data
     _edit_csv(paths["isic2016"]["test_ground_truth"], lambda t: _set(t, 1, "2.0"), header=False)
-    with pytest.raises(DataFormatError, match=r"Test_GroundTruth.csv: field 'label' has unknown label '2.0'"):
+    with pytest.raises(DataFormatError,
+                       match=r"Test_GroundTruth.csv: field 'label' has unknown label '2.0'"):
         read_isic2016(**paths["isic2016"])
 
 
@@ -122,7 +125,8 @@ def test_duplicate_image_id(data):
     _, paths = data
     _edit_csv(paths["ham10000"]["metadata"],
               lambda t: pd.concat([t, t.iloc[[1]]], ignore_index=True))
-    with pytest.raises(DataFormatError, match=r"duplicate image id '.*' in field 'image_id' \(lines 3, "):
+    with pytest.raises(DataFormatError,
+                       match=r"duplicate image id '.*' in field 'image_id' \(lines 3, "):
         _ham(paths["ham10000"])
 
 
@@ -132,7 +136,8 @@ def test_misspelled_column(data):
     with pytest.raises(DataFormatError, match=r"missing column 'dx' .*did you mean 'dxx'"):
         _ham(paths["ham10000"])
     _edit_csv(paths["isic2019"]["ground_truth"], lambda t: t.drop(columns="UNK"))
-    with pytest.raises(DataFormatError, match=r"ISIC_2019_Training_GroundTruth.csv: missing column 'UNK'"):
+    with pytest.raises(DataFormatError,
+                       match=r"ISIC_2019_Training_GroundTruth.csv: missing column 'UNK'"):
         read_isic2019(**paths["isic2019"])
 
 

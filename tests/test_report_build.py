@@ -415,7 +415,8 @@ def test_tables_follow_the_config(built_report):
     raw["lesion"]["datasets"] = ["ham10000"]
     small = root / "config_small.yaml"
     small.write_text(yaml.safe_dump(raw))
-    run = run_snakemake(root, "-n", "--forceall", "--configfile", str(small), snakefile=root / "Snakefile")
+    run = run_snakemake(root, "-n", "--forceall", "--configfile", str(small),
+                        snakefile=root / "Snakefile")
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = run.stdout + run.stderr              # one block per job, naming its output files
     assert "table8_lesion" in jobs and "stats_vs_baseline" in jobs

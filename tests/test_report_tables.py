@@ -25,7 +25,8 @@ def write_predictions(path: Path, target, pred, classes=CLASSES, ids=None) -> Pa
 
 
 def lesion_file(root, cm, sm, fold, split="test", dataset="ham10000"):
-    return root / "results/lesion" / dataset / f"{cm}-{sm}" / f"fold{fold}" / f"predictions_{split}.csv"
+    return (root / "results/lesion" / dataset / f"{cm}-{sm}" / f"fold{fold}"
+            / f"predictions_{split}.csv")
 
 
 def test_lesion_table_known_answers(tmp_path):

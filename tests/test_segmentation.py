@@ -218,7 +218,8 @@ def test_train_segmentation_writes_the_contract_files(tmp_path):
 def test_train_segmentation_learns_disks(tmp_path):
     """A few epochs on 18 training disks already segment the 6 test disks."""
     make_cache(tmp_path / "cache", "segmentation", n=24, seed=3)
-    cfg = tiny_config("segmentation", train={"max_epochs": 8, "patience": 8, "batch_size": 4, "lr": 3e-3})
+    cfg = tiny_config("segmentation",
+                      train={"max_epochs": 8, "patience": 8, "batch_size": 4, "lr": 3e-3})
     metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
                                  tmp_path / "unet", cfg, progress=False)
     assert metrics["dice"] > 0.7, metrics
@@ -236,7 +237,8 @@ def test_pretrained_without_cache_dir_is_a_config_error(tmp_path):
     make_cache(tmp_path / "cache", "segmentation")
     with pytest.raises(ValueError, match="weights.cache_dir is null"):
         train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                           tmp_path / "out", tiny_config("segmentation", pretrained=True), progress=False)
+                           tmp_path / "out", tiny_config("segmentation", pretrained=True),
+                           progress=False)
 
 
 # ---- Figure 3 --------------------------------------------------------------------------

@@ -45,7 +45,8 @@ def classes(dataset: str) -> tuple[str, ...]:
     try:
         return DATASET_CLASSES[dataset]
     except KeyError:
-        raise KeyError(f"unknown dataset {dataset!r} (one of {', '.join(DATASET_CLASSES)})") from None
+        raise KeyError(f"unknown dataset {dataset!r} "
+                       f"(one of {', '.join(DATASET_CLASSES)})") from None
 
 
 def target_of(dataset: str, label: str) -> int:

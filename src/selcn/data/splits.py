@@ -277,7 +277,8 @@ def balance(train_table: pd.DataFrame, target_per_class: int, max_copies: int = 
     Returns ``row,transform`` (int64), originals first then copies, per class in target order.
     """
     if max_copies < 0 or max_copies > 3:
-        raise ValueError(f"max_copies must be in 0..3 (three distinct transforms), got {max_copies}")
+        raise ValueError("max_copies must be in 0..3 (three distinct transforms), "
+                         f"got {max_copies}")
     if target_per_class < 1:
         raise ValueError(f"target_per_class must be >= 1, got {target_per_class}")
     rng = np.random.default_rng(seed)

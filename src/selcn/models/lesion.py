@@ -44,7 +44,8 @@ class ELayer(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, features: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
-        """``features`` ``(B, C, h, w)``, ``cam`` ``(B, 1, h', w')`` or ``(B, h', w')`` -> ``(B, C, h, w)``."""
+        """``features`` ``(B, C, h, w)``, ``cam`` ``(B, 1, h', w')`` or ``(B, h', w')``
+        -> ``(B, C, h, w)``."""
         if cam.dim() == 3:
             cam = cam.unsqueeze(1)
         if cam.dim() != 4 or cam.shape[1] != 1 or cam.shape[0] != features.shape[0]:
@@ -85,7 +86,8 @@ class LesionClassifier(nn.Module):
     def use_cam(self) -> bool:
         return self.elayer is not None
 
-    def forward_features(self, image: torch.Tensor, cam: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_features(self, image: torch.Tensor,
+                         cam: torch.Tensor | None = None) -> torch.Tensor:
         """The (fused) last feature map ``(B, C, H/32, W/32)``."""
         features = self.encoder.forward_features(image)
         if self.elayer is None:

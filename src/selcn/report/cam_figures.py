@@ -121,7 +121,7 @@ def figure9(images: Sequence[np.ndarray], truths: Sequence[str],
     if not strategies:
         raise ValueError("figure 9: no symmetry model to draw")
     rows = []
-    for i, image in enumerate(images):
+    for i, _image in enumerate(images):
         row = []
         for s in strategies:
             row.append({"image": s["shown"][i], "title": "input"})

@@ -75,10 +75,12 @@ def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
         mean = np.full((len(CLASSIFIER_MASKS), len(CAM_SOURCES)), np.nan)
         annot = np.full(mean.shape, "", dtype=object)
         for _, c in cells[cells["metric"] == metric].iterrows():
-            i, j = CLASSIFIER_MASKS.index(c["classifier_mask"]), CAM_SOURCES.index(c["symmetry_mask"])
+            i, j = (CLASSIFIER_MASKS.index(c["classifier_mask"]),
+                    CAM_SOURCES.index(c["symmetry_mask"]))
             mean[i, j] = c["mean"]
             std = "" if pd.isna(c["std"]) else f"\n± {c['std']:.3f}"
-            annot[i, j] = f"{c['mean']:.3f}{std}\n(model {model_number(c['classifier_mask'], c['symmetry_mask'])})"
+            annot[i, j] = (f"{c['mean']:.3f}{std}\n"
+                           f"(model {model_number(c['classifier_mask'], c['symmetry_mask'])})")
         sns.heatmap(pd.DataFrame(mean, index=rows, columns=cols), annot=annot, fmt="",
                     cmap="viridis", ax=ax, cbar=True, linewidths=0.5, linecolor="white",
                     annot_kws={"fontsize": 8})

@@ -182,8 +182,11 @@ def render_table_html(table: pd.DataFrame, spec: TableSpec,
                 if ref is not None and mean_col in ref.index and not _is_missing(ref[mean_col]):
                     ref_std = ref[std_col] if std_col and std_col in ref.index else None
                     thesis = _fmt_mean_std(ref[mean_col], ref_std, digits)
-                    diff = ("—" if _is_missing(row[mean_col])
-                            else f"{round(float(row[mean_col]) - float(ref[mean_col]), digits) + 0.0:+.{digits}f}")
+                    if _is_missing(row[mean_col]):
+                        diff = "—"
+                    else:
+                        delta = round(float(row[mean_col]) - float(ref[mean_col]), digits) + 0.0
+                        diff = f"{delta:+.{digits}f}"
                 else:
                     thesis, diff = "—", "—"
                 cells.append(f'<td class="thesis">{thesis}</td>')
@@ -194,8 +197,9 @@ def render_table_html(table: pd.DataFrame, spec: TableSpec,
     table_html = f"<table>\n<thead>{thead}</thead>\n<tbody>\n" + "\n".join(body) + \
         "\n</tbody></table>"
     notes = [THESIS_NOTE if with_ref else "", html.escape(note) if note else "",
-             "Bold: best value of this run" + (f" per {KEY_LABELS.get(spec.group, spec.group).lower()}"
-                                               if spec.group else "") + "."]
+             "Bold: best value of this run"
+             + (f" per {KEY_LABELS.get(spec.group, spec.group).lower()}" if spec.group else "")
+             + "."]
     return _page(spec.title, notes, table_html)
 
 
