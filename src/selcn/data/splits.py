@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from selcn import grid
 
@@ -59,6 +58,8 @@ def _n_splits_for(test_fraction: float) -> int:
 
 def _assign_folds(table: pd.DataFrame, n_folds: int, seed: int, grouped: bool) -> np.ndarray:
     """Fold number of every row of ``table`` (stratified; grouped or image-level)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     fold = np.full(len(table), -1, np.int64)
     y = table["target"].to_numpy()
     if grouped:
@@ -78,6 +79,8 @@ def split_table(index: pd.DataFrame, *, test_fraction: float = 0.2, n_folds: int
     """A stratified test split (about ``test_fraction`` of the rows) and ``n_folds``
     stratified folds of the rest. Leakage-free: both grouped by ``group`` (the test split is
     one of ``round(1 / test_fraction)`` grouped folds). Thesis: image level."""
+    from sklearn.model_selection import train_test_split
+
     _check_protocol(protocol)
     out = _base(index)
     if n_folds < 2:

@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from selcn.atomic import save_figure
@@ -65,6 +64,8 @@ def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
     """One heat-map panel per metric: rows = classifier input mask, columns = symmetry CAM
     mask, colour = mean, annotation = ``mean ± std`` and the thesis' model number.
     Cells absent from ``cells`` stay blank."""
+    import seaborn as sns
+
     metrics = [m for m in metrics if (cells["metric"] == m).any()]
     if not metrics:
         raise ValueError("grid_heatmap: no metric to draw")
