@@ -33,7 +33,12 @@ rule hpo_search:
         work_dir=lambda w: hpo_work_dir(w.network),
         symmetry_mask=hpo_symmetry_mask(),
         cfg=lambda w: declared(
-            "hpo", "seed", "protocol", "data.balance", parse_search_name(w.network)[0]
+            "hpo",
+            "seed",
+            "protocol",
+            "data.balance",
+            "data.balance_isic2016",
+            parse_search_name(w.network)[0],
         ),
     script:
         "../workflow/scripts/hpo_search.py"

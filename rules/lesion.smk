@@ -44,7 +44,7 @@ rule train_lesion:
         **stage_resources("lesion"),
         runtime=runtime_of("lesion"),
     params:
-        cfg=declared("lesion", "seed", "protocol", "data.balance"),
+        cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
     script:
         "../workflow/scripts/lesion_train.py"
 
@@ -96,7 +96,7 @@ rule train_lesion_external:
         **stage_resources("lesion"),
         runtime=runtime_of("lesion"),
     params:
-        cfg=declared("lesion", "seed", "protocol", "data.balance"),
+        cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
     script:
         "../workflow/scripts/lesion_train.py"
 

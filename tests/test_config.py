@@ -87,3 +87,14 @@ def test_text_from_the_command_line_is_read_as_yaml_scalars():
     assert cfg["lesion"]["folds"] == 3 and cfg["lesion"]["train"]["lr"] == 1e-3
     with pytest.raises(ConfigError, match="hpo.enabled"):
         validate_config({"hpo": {"enabled": "maybe"}})
+
+
+def test_isic2016_balance_is_its_own_config_value():
+    from selcn.config import balance_of, validate_config
+
+    cfg = validate_config({"data": {"balance": {"target_per_class": 50, "max_copies": 2}}})
+    assert balance_of(cfg, "ham10000") == {"target_per_class": 50, "max_copies": 2}
+    assert balance_of(cfg, "isic2016") == {"target_per_class": 50, "max_copies": 2}  # inherits
+    own = validate_config({"data": {"balance_isic2016": {"target_per_class": 900}}})
+    assert balance_of(own, "isic2016") == {"target_per_class": 900, "max_copies": 3}
+    assert balance_of(validate_config({"data": {"balance_isic2016": None}}), "isic2016") is None

@@ -329,3 +329,13 @@ def test_demo_lesion_feature_map_is_at_least_6x6():
     cfg = validate_config(yaml.safe_load((root / "config" / "config.yaml").read_text()))
     les = cfg["lesion"]
     assert les["input_size"] // les["output_stride"] >= 6
+
+
+def test_unbalanced_fold_tables_keep_each_training_image_once():
+    splits = pd.DataFrame({"row": np.arange(30), "target": [0] * 24 + [1] * 6,
+                           "split": ["test"] * 6 + [f"fold{i % 2}" for i in range(24)]})
+    parts = fold_tables(splits, 0, target_per_class=None)
+    assert sorted(parts["train"]["row"]) == sorted(splits.loc[splits["split"] == "fold1", "row"])
+    assert (parts["train"]["transform"] == 0).all()
+    balanced = fold_tables(splits, 0, target_per_class=20, max_copies=3)
+    assert len(balanced["train"]) > len(parts["train"])

@@ -143,6 +143,17 @@ def deep_merge(base: Mapping, update: Mapping) -> dict:
 TRAIN_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "weighted_loss")
 
 
+def balance_of(cfg: Mapping, dataset: str) -> dict | None:
+    """The class balancing of ``dataset``'s lesion training parts: ``{"target_per_class",
+    "max_copies"}`` (``data.balance``; for ISIC 2016 updated by ``data.balance_isic2016``), or
+    ``None`` when ISIC 2016 is not balanced (``data.balance_isic2016: null``)."""
+    base = dict(cfg["data"]["balance"])
+    if dataset != "isic2016":
+        return base
+    override = cfg["data"].get("balance_isic2016", {})
+    return None if override is None else {**base, **override}
+
+
 def train_params(cfg: Mapping, network: str, hpo_best: str | Path | None = None) -> dict:
     """Training hyper-parameters of ``network``: the config's ``<network>.train`` block,
     with the searched values of ``results/hpo/<network>/best.json`` on top when given."""

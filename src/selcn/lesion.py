@@ -48,7 +48,7 @@ import torch
 from selcn import classifier
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import PROTOCOLS, SavedClassifier, plain_table
-from selcn.config import train_params
+from selcn.config import balance_of, train_params
 from selcn.data.tables import class_names_of
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
 from selcn.selection import FOLD_METRICS
@@ -72,19 +72,22 @@ LOCALISATION_LAYERS: tuple[str, ...] = ("own", "encoder")
 
 # ---- tables ---------------------------------------------------------------------------------
 def fold_tables(splits: pd.DataFrame, fold: int, *, protocol: str = "leakage_free",
-                target_per_class: int = 2000, max_copies: int = 3,
+                target_per_class: int | None = 2000, max_copies: int = 3,
                 seed: int = 0) -> dict[str, pd.DataFrame]:
     """The ``train``, ``val`` and ``test`` tables of one fold: ``row,transform,target``.
 
     ``train`` is balanced with :func:`selcn.data.splits.balance` (transform 0 identity,
-    1 h-flip, 2 v-flip, 3 rot90); ``val``/``test`` are unaugmented (transform 0) except under
-    ``protocol: thesis`` (see the module docstring). Rows marked ``excluded`` are never used.
+    1 h-flip, 2 v-flip, 3 rot90; ``target_per_class=None``: not balanced, the original images
+    only); ``val``/``test`` are unaugmented (transform 0) except under ``protocol: thesis``
+    (see the module docstring). Rows marked ``excluded`` are never used.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
     folds, raw = classifier.fold_parts(splits, fold)
 
     def balanced(part: pd.DataFrame) -> pd.DataFrame:
+        if target_per_class is None:
+            return plain_table(part)
         return balanced_table(part, target_per_class, max_copies, seed)
 
     if protocol == "leakage_free":
@@ -235,9 +238,10 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
                                       cams_npy=cams_npy)
     names = class_names_of(data.index, num_classes, source=str(index_csv), dataset=dataset)
     _check_inputs(classifier_mask, symmetry_mask, data.masks, data.cams)
-    bal = cfg["data"]["balance"]
+    bal = balance_of(cfg, dataset)
     parts = fold_tables(data.splits, fold, protocol=cfg["protocol"],
-                        target_per_class=bal["target_per_class"], max_copies=bal["max_copies"],
+                        target_per_class=bal["target_per_class"] if bal else None,
+                        max_copies=bal["max_copies"] if bal else 0,
                         seed=cfg["seed"])   # one seed: thesis folds cut one balanced pool
     params = train_params(cfg, "lesion", hpo_best)
     les = cfg["lesion"]

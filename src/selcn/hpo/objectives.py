@@ -212,7 +212,7 @@ def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
     images_npy, index_csv, splits_csv = _need(inputs, "lesion", "images", "index", "splits")
     data = open_stage_data(index_csv, images_npy, splits_csv)
     names = class_names_of(data.index, source=str(index_csv), dataset=dataset)
-    tables = _search_tables(cfg, data.splits, splits_csv)
+    tables = _search_tables(cfg, data.splits, splits_csv, dataset=dataset)
     print(f"[hpo] lesion on {dataset or 'the given cache'} (none-off, {len(names)} classes): "
           f"search-train {len(tables['train'])} "
           f"(balanced), search-val {len(tables['val'])} images", flush=True)
@@ -240,13 +240,14 @@ def _symmetry_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
 
 
 def _search_tables(cfg: Mapping, splits: pd.DataFrame, splits_csv: str | Path, *,
-                   balanced: bool = True) -> dict[str, pd.DataFrame]:
+                   balanced: bool = True, dataset: str | None = None) -> dict[str, pd.DataFrame]:
     """``train`` / ``val`` tables ``row,transform,target`` of a classifier search.
 
     ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``,
     :func:`selcn.data.tables.read_splits`). Only the ``fold<k>`` rows enter (never ``test`` or
     ``excluded``). When ``balanced`` (the lesion stage), the search-train part is balanced like
-    a training fold (:func:`selcn.lesion.balanced_table`, ``data.balance``); otherwise (the
+    a training fold (:func:`selcn.lesion.balanced_table`, :func:`selcn.config.balance_of`
+    ``dataset``); otherwise (the
     symmetry stage) every image enters once. The search-validation part is never augmented.
     """
     from selcn.lesion import balanced_table
@@ -260,9 +261,11 @@ def _search_tables(cfg: Mapping, splits: pd.DataFrame, splits_csv: str | Path, *
         raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
     train, val = split_for_search(pool, cfg["hpo"]["val_fraction"], cfg["seed"],
                                   group_col="group" if grouped else None, label_col="target")
-    bal = cfg["data"]["balance"]
+    from selcn.config import balance_of
+
+    bal = balance_of(cfg, dataset or "ham10000") if balanced else None
     epoch = (balanced_table(train[["row", "target"]], bal["target_per_class"],
-                            bal["max_copies"], cfg["seed"]) if balanced else plain_table(train))
+                            bal["max_copies"], cfg["seed"]) if bal else plain_table(train))
     return {"train": epoch, "val": plain_table(val)}
 
 
