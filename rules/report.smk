@@ -157,6 +157,7 @@ rule table_per_class:
         files=lambda w: lesion_model_files(
             "ham10000", per_class_number(w.name), "predictions_test.csv"
         ),
+        reference=lambda w: reference_table(REFERENCE_DIR, w.name),
     output:
         csv=table_file("{name}", "csv"),
         html=report(

@@ -9,5 +9,5 @@ from selcn.report.tables import per_class_spec, per_class_table
 table = per_class_table(list(snakemake.input.files))
 spec = per_class_spec(int(snakemake.params.number), name=snakemake.wildcards.name)
 write_table(table, spec, snakemake.output.csv, snakemake.output.html,
-            note=snakemake.params.note)
+            snakemake.input.get("reference") or None, note=snakemake.params.note)
 print(table.to_string())
