@@ -40,8 +40,8 @@ import torch
 from torch import nn
 
 from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from selcn.grid import CAM_OFF, CAM_SOURCES, CLASSIFIER_MASKS
 from selcn.lesion import load_lesion_model
-from selcn.masks import STRATEGIES
 from selcn.metrics import classification_metrics
 from selcn.predictions import read_predictions
 from selcn.segmentation import load_segmentation_model
@@ -209,7 +209,7 @@ def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
                                  f"{next(iter(lesion_metas))}'s {first[key]!r}")
     cm, sm = first["classifier_mask"], first["symmetry_mask"]
     sym_meta = None
-    if sm == "off":
+    if sm == CAM_OFF:
         if symmetry_pt is not None:
             raise ValueError("export_bundle: a model without CAM transfer (symmetry_mask off) "
                              "takes no symmetry network")
@@ -331,8 +331,8 @@ def validate_bundle(path: str | Path, *, check_versions: bool = True) -> dict:
                     f"{name} {installed[name]}: install {name}=={recorded} (or pass "
                     "--ignore-versions to try anyway)")
     model = manifest["model"]
-    if model.get("classifier_mask") not in STRATEGIES or \
-            model.get("symmetry_mask") not in ("off",) + STRATEGIES:
+    if model.get("classifier_mask") not in CLASSIFIER_MASKS or \
+            model.get("symmetry_mask") not in CAM_SOURCES:
         raise BundleError(f"bundle {root}: unknown masks {model.get('classifier_mask')!r} / "
                           f"{model.get('symmetry_mask')!r} in {MANIFEST}")
     return manifest

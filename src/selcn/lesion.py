@@ -50,6 +50,7 @@ from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import PROTOCOLS, SavedClassifier, plain_table
 from selcn.config import balance_of, train_params
 from selcn.data.tables import class_names_of
+from selcn.grid import CAM_OFF, CAM_SOURCES
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
 from selcn.selection import FOLD_METRICS
 
@@ -62,7 +63,7 @@ __all__ = [
 ]
 
 #: ``symmetry_mask`` values: the symmetry CAMs fed to the E-Layer (``off`` = no E-Layer)
-SYMMETRY_MASKS: tuple[str, ...] = ("off", "none", "seg", "lae")
+SYMMETRY_MASKS: tuple[str, ...] = CAM_SOURCES
 #: the validation metric the best fold is chosen on (``protocol: leakage_free``)
 VAL_METRIC = FOLD_METRICS["lesion"]
 #: the Grad-CAM++ layers of the localisation (Tables 9, 15): each model's own layer (the
@@ -126,7 +127,7 @@ def _check_inputs(classifier_mask: str, symmetry_mask: str, masks, cams) -> None
     if symmetry_mask not in SYMMETRY_MASKS:
         raise ValueError(f"unknown symmetry_mask {symmetry_mask!r} "
                          f"({', '.join(SYMMETRY_MASKS)})")
-    classifier.check_inputs(classifier_mask, masks, use_cam=symmetry_mask != "off", cams=cams,
+    classifier.check_inputs(classifier_mask, masks, use_cam=symmetry_mask != CAM_OFF, cams=cams,
                             cam_source=f"symmetry_mask={symmetry_mask!r}")
 
 
@@ -152,7 +153,7 @@ def _builder(cfg: Mapping, num_classes: int, use_cam: bool):
 
 def fit_lesion(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | Path,
                cfg: Mapping, params: Mapping, *, num_classes: int, classifier_mask: str = "none",
-               symmetry_mask: str = "off", masks: np.ndarray | None = None,
+               symmetry_mask: str = CAM_OFF, masks: np.ndarray | None = None,
                cams: np.ndarray | None = None, progress: bool = True,
                job_key: Mapping | None = None):
     """Train one lesion model (:func:`selcn.classifier.fit_classifier`).
@@ -167,7 +168,7 @@ def fit_lesion(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame, out_d
         job_key: the resume key (:func:`selcn.classifier.job_key`).
     """
     _check_inputs(classifier_mask, symmetry_mask, masks, cams)
-    build = _builder(cfg, num_classes, use_cam=symmetry_mask != "off")
+    build = _builder(cfg, num_classes, use_cam=symmetry_mask != CAM_OFF)
     return classifier.fit_classifier(build, images, train, val, out_dir, cfg, params,
                                      num_classes=num_classes,
                                      input_size=cfg["lesion"]["input_size"],
@@ -231,7 +232,7 @@ def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_c
 
     Returns the fold's summary (plus ``<external_name>_accuracy`` with ``external``).
     """
-    use_cam = symmetry_mask != "off"
+    use_cam = symmetry_mask != CAM_OFF
     masks_npy = masks_npy if classifier_mask != "none" else None
     cams_npy = cams_npy if use_cam else None
     data = classifier.open_stage_data(index_csv, images_npy, splits_csv, masks_npy=masks_npy,

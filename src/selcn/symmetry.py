@@ -44,6 +44,7 @@ from selcn.atomic import write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import INPUT_MASKS, SavedClassifier, best_model_path, plain_table
 from selcn.config import train_params
+from selcn.grid import SymmetryVariant
 from selcn.models.symmetry import cam_target_layer, create_symmetry_model
 from selcn.selection import FOLD_METRICS
 
@@ -61,12 +62,10 @@ VAL_METRIC = FOLD_METRICS["symmetry"]
 
 # ---- variants, classes, tables --------------------------------------------------------------
 def parse_variant(variant: str) -> tuple[bool, str]:
-    """``"pretrained-seg"`` -> ``(True, "seg")``; ``"scratch-none"`` -> ``(False, "none")``."""
-    head, _, mask = variant.partition("-")
-    if head not in ("pretrained", "scratch") or mask not in MASKS:
-        raise ValueError(f"unknown symmetry variant {variant!r} "
-                         "(expected pretrained|scratch-none|seg|lae)")
-    return head == "pretrained", mask
+    """``"pretrained-seg"`` -> ``(True, "seg")``; ``"scratch-none"`` -> ``(False, "none")``
+    (:class:`selcn.grid.SymmetryVariant`)."""
+    parsed = SymmetryVariant.parse(variant)
+    return parsed.pretrained, parsed.mask
 
 
 def class_names() -> list[str]:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from selcn.export import config_hash, export_bundle, select_model, validation_metrics
+from selcn.grid import CAM_OFF
 
 inputs, params = snakemake.input, snakemake.params
 
@@ -28,7 +29,7 @@ if len(segmentation) != 1:
     raise ValueError(f"{inputs.selected}: selected architecture {arch!r} has no model.pt among "
                      f"{list(inputs.segmentation)}")
 symmetry, sym_best = None, None
-if model["symmetry_mask"] != "off":
+if model["symmetry_mask"] != CAM_OFF:
     # the fold whose CAMs the lesion model was trained with (results/cams/<mask>/...)
     sm = model["symmetry_mask"]
     sym_best = json.loads(Path(inputs[f"symmetry_{sm}_best"]).read_text())

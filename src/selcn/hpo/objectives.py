@@ -29,6 +29,7 @@ import pandas as pd
 
 from selcn.atomic import atomic_path
 from selcn.classifier import open_stage_data, plain_table, read_split_rows
+from selcn.grid import CAM_OFF
 from selcn.hpo.names import PER_DATASET_NETWORKS, parse_search_name, search_name
 from selcn.hpo.search import PARAMETERS, run_search
 
@@ -218,7 +219,7 @@ def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
           f"(balanced), search-val {len(tables['val'])} images", flush=True)
     return _trials("lesion", cfg, work_dir, metric, lambda out, params: fit_lesion(
         data.images, tables["train"], tables["val"], out, cfg, params, num_classes=len(names),
-        classifier_mask="none", symmetry_mask="off", progress=False))
+        classifier_mask="none", symmetry_mask=CAM_OFF, progress=False))
 
 
 def _symmetry_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path, metric: str,
