@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from selcn.atomic import atomic_dir
 from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD
 from selcn.grid import CAM_OFF, CAM_SOURCES, CLASSIFIER_MASKS
 from selcn.lesion import load_lesion_model
@@ -221,10 +221,7 @@ def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
             raise ValueError(f"{symmetry_pt}: symmetry network of mask {sym_meta['mask']!r}, "
                              f"the lesion model was trained with {sm!r} CAMs")
 
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out_dir) as tmp:              # the bundle appears whole or not at all
         files = {"segmentation": "segmentation.pt"}
         shutil.copyfile(segmentation_pt, tmp / files["segmentation"])
         if symmetry_pt is not None:
@@ -270,12 +267,6 @@ def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
             "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 

@@ -24,7 +24,6 @@ upsampled (bilinear, on the logits) back to the cache side ``S`` and thresholded
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selcn.atomic import write_csv, write_json
+from selcn.atomic import atomic_path, write_csv, write_json
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import fit_config, job_key, open_stage_data, read_split_rows
 from selcn.config import train_params
@@ -274,12 +273,10 @@ def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_np
     if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
         raise ValueError(f"{images_npy}: expected uint8 (N, S, S, 3), got "
                          f"{images.dtype} {images.shape}")
-    out_npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_npy.with_name(f".{out_npy.stem}.tmp.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=images.shape[:3])
-    predict_masks(model, images, input_size=meta["input_size"], threshold=meta["threshold"],
-                  batch_size=batch_size, num_workers=num_workers, device=device, out=out)
-    out.flush()
-    del out
-    os.replace(tmp, out_npy)
+    with atomic_path(out_npy) as tmp:                 # a memory map, filled batch by batch
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=images.shape[:3])
+        predict_masks(model, images, input_size=meta["input_size"], threshold=meta["threshold"],
+                      batch_size=batch_size, num_workers=num_workers, device=device, out=out)
+        out.flush()
+        del out
     return np.load(out_npy, mmap_mode="r")
