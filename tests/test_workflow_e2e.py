@@ -89,3 +89,13 @@ def test_whole_cascade_runs_and_reports(repo, tmp_path):
     run = run_snakemake(tmp_path, *configs, "-n", timeout=900)
     out = run.stdout + run.stderr
     assert run.returncode == 0 and "Nothing to be done" in out, out[-2000:]
+
+    # no training left a resume state behind, and forcing one lesion model retrains it afresh
+    assert not list(res.rglob(".resume")), sorted(map(str, res.rglob(".resume")))
+    model = res / "lesion" / "ham10000" / "seg-seg" / "fold1" / "model.pt"
+    run = run_snakemake(tmp_path, *configs, "--cores", "1", "-f", str(model.relative_to(tmp_path)),
+                        timeout=900)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    log = (res / "logs" / "lesion" / "train_ham10000_seg-seg_fold1.log").read_text()
+    assert "[training] epoch 1:" in log and "resumed" not in log, log[-2000:]
+    assert not list(res.rglob(".resume"))
