@@ -370,3 +370,19 @@ def test_summarise_population_std_hand_computed():
     assert tables.summarise(per, ("model",), ("acc",), ddof=1).loc[0, "acc_std"] == \
         pytest.approx(0.2)
 
+
+
+def test_localisation_tables_show_the_chance_and_centre_baselines(tmp_path):
+    from selcn.report.tables import localisation_table
+
+    path = tmp_path / "results/lesion/ham10000/none-off/localisation.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"image_id": ["a", "b"], "iou": [0.5, 0.1], "overlap": [0.6, 0.2],
+                  "pointing": [1.0, 0.0], "gt_fraction": [0.3, 0.1],
+                  "gt_fraction_undilated": [0.2, 0.0], "centre_in_gt": [1, 0]}).to_csv(path,
+                                                                                 index=False)
+    row = localisation_table([path]).iloc[0]
+    assert row["gt_fraction_undilated_mean"] == pytest.approx(0.1)
+    assert row["gt_fraction_mean"] == pytest.approx(0.2)
+    assert row["centre_in_gt_mean"] == pytest.approx(0.5)
+    assert row["pointing_mean"] == pytest.approx(0.5)

@@ -51,6 +51,7 @@ __all__ = [
     "architecture_table",
     "localisation_table", "per_class_table", "build_table", "ensemble_table",
     "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
+    "LOCALISATION_BASELINES",
     "ESTIMATE_FOLDS",
     "ESTIMATE_ENSEMBLE",
 ]
@@ -70,8 +71,12 @@ LOCALISATION_EXTRA: tuple[str, ...] = ("pointing_dilated",)
 #: ``<metric>_encoder`` columns of the lesion localisation files (optional)
 LOCALISATION_ENCODER: tuple[str, ...] = tuple(f"{m}_encoder" for m in
                                               LOCALISATION_METRICS + LOCALISATION_EXTRA)
+#: the images' own baselines (``selcn.cams.localisation_baselines``, not in the thesis): the
+#: chance level of the pointing game (share of the image the undilated / dilated mask covers)
+#: and the score of a CAM that always points at the image centre
+LOCALISATION_BASELINES: tuple[str, ...] = ("gt_fraction_undilated", "gt_fraction", "centre_in_gt")
 #: every optional localisation column, shown when all files of a table have it
-_LOCALISATION_OPTIONAL = LOCALISATION_EXTRA + LOCALISATION_ENCODER
+_LOCALISATION_OPTIONAL = LOCALISATION_EXTRA + LOCALISATION_ENCODER + LOCALISATION_BASELINES
 #: values of the ``estimate`` key of Tables 8b, 10, 14
 ESTIMATE_FOLDS, ESTIMATE_ENSEMBLE = "folds", "ensemble"
 #: Table 5 (``metrics_test.csv`` of each segmentation architecture)
@@ -85,7 +90,9 @@ METRIC_LABELS: dict[str, str] = {
     "overlap": "Overlap", "pointing": "Pointing game",
     "pointing_dilated": "Pointing game, dilated mask", "iou_encoder": "IoU, encoder layer",
     "overlap_encoder": "Overlap, encoder layer", "pointing_encoder": "Pointing game, encoder layer",
-    "pointing_dilated_encoder": "Pointing game, dilated mask, encoder layer", "dice": "Dice index",
+    "pointing_dilated_encoder": "Pointing game, dilated mask, encoder layer",
+    "gt_fraction_undilated": "Chance (pointing game)", "gt_fraction": "Chance (dilated mask)",
+    "centre_in_gt": "Centre point", "dice": "Dice index",
     "jaccard": "Jaccard", "sensitivity": "Pixel sensitivity",
     "specificity": "Pixel specificity", "support": "Support",
 }
@@ -135,7 +142,8 @@ TABLES: dict[str, TableSpec] = {s.name: s for s in (
     TableSpec("table7_symmetry_cam_localisation",
               "Table 7 — CAM localisation of the symmetry networks on HAM10000 "
               f"(best fold, {_SD_IMAGES})",
-              ("model", "variant"), LOCALISATION_METRICS + LOCALISATION_EXTRA),
+              ("model", "variant"),
+              LOCALISATION_METRICS + LOCALISATION_EXTRA + LOCALISATION_BASELINES),
     TableSpec("table8_lesion_val",
               "Table 8a — SE-LCN on HAM10000, validation folds, macro averages, "
               f"{_SD}",
