@@ -15,13 +15,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from selcn.errors import ConfigError  # re-exported: callers import it from here
 from selcn.grid import NETWORKS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type."""
-
 
 def _load_schema(path: Path | None = None) -> dict:
     with open(path or SCHEMA_PATH) as fh:

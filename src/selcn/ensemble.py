@@ -89,7 +89,7 @@ def ensembles_by_model(paths: Iterable[str | Path]) -> Mapping[int, pd.DataFrame
     """One fold ensemble per lesion model of the contract paths
     ``results/lesion/{dataset}/{cm}-{sm}/fold{k}/predictions_{split}.csv`` (one dataset and
     split): ``{model number: ensemble frame}``, keyed in thesis order."""
-    from selcn.report.tables import parse_result_path
+    from selcn.paths import parse_result_path
 
     groups: dict[int, list[tuple[int, str]]] = {}
     seen: set[tuple] = set()

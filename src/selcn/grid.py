@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from selcn.errors import ConfigError
+
 __all__ = [
     "MASKS", "CLASSIFIER_MASKS", "SYMMETRY_INPUT_MASKS", "CAM_OFF", "CAM_SOURCES", "MASK_LABELS",
     "MASK_NOUNS", "INITS", "DATASETS", "DATASETS_WITH_GT_MASKS", "LESION_DATASETS",
@@ -184,11 +186,9 @@ class Grid:
 def grid(cfg: Mapping) -> Grid:
     """The grid of wildcard values of a validated config.
 
-    Raises :class:`selcn.config.ConfigError` when a CAM source of the lesion grid has no
+    Raises :class:`selcn.errors.ConfigError` when a CAM source of the lesion grid has no
     symmetry model (its mask is missing from ``symmetry.masks``).
     """
-    from selcn.config import ConfigError
-
     sym = cfg["symmetry"]
     les = cfg["lesion"]
     variants = [symmetry_variant(m, sym["pretrained"]) for m in sym["masks"]]
