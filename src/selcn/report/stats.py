@@ -8,7 +8,8 @@ we report, per model, with **one observation per test image** in every test:
   a percentile bootstrap confidence interval over test images: each replicate resamples the
   test images with replacement (**one resample of image ids shared by all folds**), computes
   the difference in every fold on the resample and averages over folds; the two-sided
-  bootstrap p-value that inverts this interval (``2 * min(P*(d <= 0), P*(d >= 0))``, the
+  bootstrap p-value that inverts this interval
+  (``2 * (min(#(d <= 0), #(d >= 0)) + 1) / (B + 1)`` over B replicates, never 0; the
   smallest level at which the interval excludes 0) and its Holm adjustment over the
   comparisons of the table (the 9 non-baseline models of a full grid);
 * the exact McNemar test on the **fold ensembles** (:func:`selcn.ensemble.fold_ensemble`:
@@ -132,7 +133,7 @@ def bootstrap_difference(folds: Sequence[pd.DataFrame], metric: str = "accuracy"
 
     Returns:
         ``{"diff", "ci_low", "ci_high", "p_value"}``; ``p_value`` = two-sided bootstrap
-        p-value ``min(1, 2 * min(P*(d <= 0), P*(d >= 0)))`` over the replicates (the
+        p-value ``min(1, 2 * (min(#(d <= 0), #(d >= 0)) + 1) / (B + 1))`` over the B replicates (the
         smallest level at which the percentile interval excludes 0; 1 when every replicate
         is 0).
     """
@@ -169,7 +170,10 @@ def bootstrap_difference(folds: Sequence[pd.DataFrame], metric: str = "accuracy"
     boot_mean = np.mean(boot, axis=0)
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(boot_mean, [alpha, 1.0 - alpha])
-    p = min(1.0, 2.0 * min(float(np.mean(boot_mean <= 0)), float(np.mean(boot_mean >= 0))))
+    # (k + 1) / (B + 1): a p-value from B replicates is never 0 (Davison & Hinkley 1997, 4.2)
+    n_rep = len(boot_mean)
+    tail = min(int(np.sum(boot_mean <= 0)), int(np.sum(boot_mean >= 0)))
+    p = min(1.0, 2.0 * (tail + 1) / (n_rep + 1))
     return {"diff": float(np.mean(point)), "ci_low": float(lo), "ci_high": float(hi),
             "p_value": p}
 
