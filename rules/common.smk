@@ -350,6 +350,22 @@ def lesion_inputs(dataset, classifier_mask, symmetry_mask):
     return inputs
 
 
+def lesion_fold_outputs():
+    """The named outputs of one lesion fold's training job (model, history, val/test
+    predictions), shared by `train_lesion` and `train_lesion_external`."""
+    return {
+        name: lesion_fold_file(
+            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", file
+        )
+        for name, file in (
+            ("model", "model.pt"),
+            ("history", "history.csv"),
+            ("predictions_val", "predictions_val.csv"),
+            ("predictions_test", "predictions_test.csv"),
+        )
+    }
+
+
 def lesion_training_inputs(wildcards):
     """Input function of `train_lesion`."""
     inputs = lesion_inputs(

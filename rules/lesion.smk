@@ -9,26 +9,7 @@ rule train_lesion:
     input:
         unpack(lesion_training_inputs),
     output:
-        model=lesion_fold_file(
-            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "model.pt"
-        ),
-        history=lesion_fold_file(
-            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "history.csv"
-        ),
-        predictions_val=lesion_fold_file(
-            "{lesion_dataset}",
-            "{classifier_mask}",
-            "{symmetry_mask}",
-            "{fold}",
-            "predictions_val.csv",
-        ),
-        predictions_test=lesion_fold_file(
-            "{lesion_dataset}",
-            "{classifier_mask}",
-            "{symmetry_mask}",
-            "{fold}",
-            "predictions_test.csv",
-        ),
+        **lesion_fold_outputs(),
     log:
         f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
     wildcard_constraints:
@@ -45,35 +26,18 @@ rule train_lesion:
         runtime=runtime_of("lesion"),
     params:
         cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
+        external_name=None,
     script:
         "../workflow/scripts/lesion_train.py"
 
 
-rule train_lesion_external:
+# HAM10000 models: the same training job also predicts the external test set (ISIC 2019)
+use rule train_lesion as train_lesion_external with:
     input:
         unpack(lesion_training_inputs),
         unpack(lesion_external_inputs),
     output:
-        model=lesion_fold_file(
-            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "model.pt"
-        ),
-        history=lesion_fold_file(
-            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}", "{fold}", "history.csv"
-        ),
-        predictions_val=lesion_fold_file(
-            "{lesion_dataset}",
-            "{classifier_mask}",
-            "{symmetry_mask}",
-            "{fold}",
-            "predictions_val.csv",
-        ),
-        predictions_test=lesion_fold_file(
-            "{lesion_dataset}",
-            "{classifier_mask}",
-            "{symmetry_mask}",
-            "{fold}",
-            "predictions_test.csv",
-        ),
+        **lesion_fold_outputs(),
         predictions_external=lesion_fold_file(
             "{lesion_dataset}",
             "{classifier_mask}",
@@ -81,24 +45,15 @@ rule train_lesion_external:
             "{fold}",
             f"predictions_{LESION_EXTERNAL.get('ham10000', 'isic2019')}.csv",
         ),
-    log:
-        f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
     wildcard_constraints:
         lesion_dataset=alternation(d for d in GRID.lesion_datasets if d in LESION_EXTERNAL)
         or "no-external-set",
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
         fold=alternation(GRID.lesion_folds),
-    conda:
-        SELCN_ENV
-    threads: threads_of("lesion")
-    resources:
-        **stage_resources("lesion"),
-        runtime=runtime_of("lesion"),
     params:
         cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
-    script:
-        "../workflow/scripts/lesion_train.py"
+        external_name=lambda w: LESION_EXTERNAL[w.lesion_dataset],
 
 
 rule lesion_localisation:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from helpers import cache_arrays, make_cache, tiny_config
+from selcn.atomic import write_json
 from selcn.models.segmentation import create_segmentation_model, encoder_weights_name
 from selcn.segmentation import (
     METRICS,
@@ -19,7 +20,6 @@ from selcn.segmentation import (
     select_architecture,
     split_rows,
     train_segmentation,
-    write_json,
     write_predicted_masks,
 )
 

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selcn.atomic import atomic_path, write_csv, write_json
+from selcn.atomic import atomic_path, write_csv
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.classifier import fit_config, job_key, open_stage_data, read_split_rows
 from selcn.config import train_params
@@ -55,7 +55,7 @@ __all__ = [
     "METRICS", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
     "evaluate_segmentation", "save_segmentation_model", "load_segmentation_model",
     "train_segmentation", "selection_split", "select_architecture", "write_predicted_masks",
-    "write_json", "VAL_PREFIX",
+    "VAL_PREFIX",
 ]
 
 #: columns of ``metrics_test.csv`` after ``arch`` (all: higher is better)

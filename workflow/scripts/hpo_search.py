@@ -1,8 +1,7 @@
 """Bayesian hyper-parameter search of one network (resumes from its finished trials).
 
 The wildcard `network` is the search's name (selcn.hpo.search_name): `segmentation`,
-`symmetry`, or `lesion-<dataset>` (one lesion search per lesion dataset); a plain `lesion`
-(rules written before the per-dataset search) searches the first lesion dataset."""
+`symmetry`, or `lesion-<dataset>` (one lesion search per lesion dataset)."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
@@ -12,11 +11,7 @@ import torch
 from selcn.hpo import parse_search_name, search_network
 
 torch.set_num_threads(snakemake.threads)
-name = snakemake.wildcards.network
-if name == "lesion":
-    network, dataset = "lesion", snakemake.config["lesion"]["datasets"][0]
-else:
-    network, dataset = parse_search_name(name)
+network, dataset = parse_search_name(snakemake.wildcards.network)
 search_network(
     network,
     snakemake.config,
