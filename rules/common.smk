@@ -22,6 +22,7 @@ from selcn.grid import (
     SymmetryVariant,
     alternation,
     grid,
+    selection_split,
     symmetry_variant,
 )
 from selcn.paths import (
@@ -60,6 +61,8 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()
 config.update(CFG)
+#: the prediction split every choice of this protocol reads (best folds; selcn.grid)
+SELECTION_SPLIT = selection_split(CFG["protocol"])
 
 #: conda environment of all rules (`conda: SELCN_ENV`, used with --sdm conda), relative to rules/
 SELCN_ENV = "../envs/selcn.yaml"
@@ -248,11 +251,6 @@ SYMMETRY_DATASET = "symderm"
 SYMMETRY_LOCALISATION_DATASET = "ham10000"
 
 
-def symmetry_selection_split():
-    """Prediction split the best fold is chosen on: test under `protocol: thesis`, else val."""
-    return "test" if CFG["protocol"] == "thesis" else "val"
-
-
 def symmetry_data(dataset, mask):
     """Named inputs of a symmetry job on `dataset`: cache, split table, masks for seg / lae."""
     inputs = {**cache_files(dataset), "splits": split_file(dataset)}
@@ -385,17 +383,12 @@ def lesion_external_inputs(wildcards):
     return {f"ext_{k}": v for k, v in inputs.items()}
 
 
-def lesion_selection_split():
-    """Prediction split the best fold is chosen on: test under `protocol: thesis`, else val."""
-    return "test" if CFG["protocol"] == "thesis" else "val"
-
-
 def lesion_localisation_inputs(wildcards):
     """Input function of `lesion_localisation`: every fold's model and selection predictions,
     and the reference dataset's cache with ground-truth masks (+ masks / CAMs it needs)."""
     d, cm, sm = wildcards.lesion_dataset, wildcards.classifier_mask, wildcards.symmetry_mask
     ref = LESION_LOCALISATION_DATASET
-    split = lesion_selection_split()
+    split = SELECTION_SPLIT
     return {
         **lesion_inputs(ref, cm, sm),
         "gt_masks": gt_masks_file(ref),

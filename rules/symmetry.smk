@@ -59,7 +59,7 @@ rule train_symmetry_arch:
 rule best_symmetry_fold:
     input:
         predictions=lambda w: [
-            symmetry_file(w.variant, k, f"predictions_{symmetry_selection_split()}.csv")
+            symmetry_file(w.variant, k, f"predictions_{SELECTION_SPLIT}.csv")
             for k in GRID.symmetry_folds
         ],
     output:

@@ -94,3 +94,14 @@ def test_schema_enums_are_the_vocabulary(repo):
     assert tuple(_enum(schema, "hpo", "networks")) == vocab.NETWORKS
     props = schema["properties"]
     assert set(vocab.DATASETS) <= set(props["data"]["properties"])      # data.<dataset> blocks
+
+
+def test_every_choice_reads_validation_unless_the_thesis_protocol():
+    from selcn.grid import selection_split
+    from selcn.selection import best_fold_criterion
+
+    assert selection_split("leakage_free") == "val" and selection_split("thesis") == "test"
+    with pytest.raises(ValueError, match="unknown protocol"):
+        selection_split("test_set")
+    assert best_fold_criterion("leakage_free", "balanced_accuracy").name == "val_balanced_accuracy"
+    assert best_fold_criterion("thesis", "balanced_accuracy").name == "test_accuracy"

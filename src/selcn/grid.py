@@ -28,7 +28,7 @@ __all__ = [
     "MASK_NOUNS", "INITS", "DATASETS", "DATASETS_WITH_GT_MASKS", "LESION_DATASETS",
     "CAM_DATASETS", "DATASET_LABELS", "NETWORKS", "PROTOCOLS", "SPLITS", "SPLIT_LABELS",
     "SYMMETRY_MODEL_NUMBERS", "model_number", "SymmetryVariant", "symmetry_variant", "Grid",
-    "grid", "alternation",
+    "grid", "alternation", "SELECTION_SPLITS", "selection_split",
 ]
 
 #: the masking strategies of a network's input image (thesis Figure 3), in the thesis' order
@@ -64,6 +64,10 @@ DATASET_LABELS: dict[str, str] = {"ham10000": "HAM10000", "symderm": "SymDerm v2
 NETWORKS: tuple[str, ...] = ("segmentation", "symmetry", "lesion")
 #: evaluation protocols (config ``protocol``)
 PROTOCOLS: tuple[str, ...] = ("leakage_free", "thesis")
+#: the prediction split every choice of a protocol reads (segmentation architecture, best
+#: symmetry / lesion fold): validation under leakage_free, the test split under thesis (the
+#: thesis' own choice)
+SELECTION_SPLITS: dict[str, str] = {"leakage_free": "val", "thesis": "test"}
 #: prediction splits (``{split}``): validation folds, test split, the external test set
 SPLITS: tuple[str, ...] = ("val", "test", "isic2019")
 SPLIT_LABELS: dict[str, str] = {"val": "validation folds", "test": "test split"}
@@ -127,6 +131,14 @@ class SymmetryVariant:
     def pattern(cls) -> str:
         """The regex of every variant name (the ``{variant}`` wildcard constraint)."""
         return f"(?:{alternation(INITS)})-(?:{alternation(SYMMETRY_INPUT_MASKS)})"
+
+
+def selection_split(protocol: str) -> str:
+    """``val`` under ``protocol: leakage_free``, ``test`` under ``protocol: thesis``: the split
+    the segmentation architecture and the best symmetry / lesion fold are chosen on."""
+    if protocol not in SELECTION_SPLITS:
+        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
+    return SELECTION_SPLITS[protocol]
 
 
 def symmetry_variant(mask: str, pretrained: bool) -> str:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from selcn.data.tables import read_csv
-from selcn.grid import PROTOCOLS
+from selcn.grid import selection_split  # re-exported: the split every choice reads
 from selcn.predictions import read_predictions
 
 __all__ = ["FOLD_METRICS", "FoldCriterion", "best_fold_criterion", "select_best_fold",
@@ -45,11 +45,9 @@ class FoldCriterion(NamedTuple):
 def best_fold_criterion(protocol: str, val_metric: str = "accuracy") -> FoldCriterion:
     """The criterion of the best fold: ``val_metric`` of the validation predictions, or test
     accuracy under ``protocol: thesis`` (the thesis' own choice, selection on the test set)."""
-    if protocol == "thesis":
-        return FoldCriterion("test", "accuracy", "test_accuracy")
-    if protocol == "leakage_free":
-        return FoldCriterion("val", val_metric, f"val_{val_metric}")
-    raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
+    split = selection_split(protocol)
+    metric = "accuracy" if split == "test" else val_metric
+    return FoldCriterion(split, metric, f"{split}_{metric}")
 
 
 def select_best_fold(prediction_csvs: Mapping[int, str | Path], criterion: FoldCriterion) -> dict:
@@ -98,16 +96,6 @@ def best_model_path(best_json: str | Path, model_pts: Mapping[int, str | Path] |
 
 
 # ---- segmentation architecture -----------------------------------------------------------
-def selection_split(protocol: str) -> str:
-    """The part the architecture is chosen on: ``val`` under ``protocol: leakage_free``,
-    ``test`` under ``protocol: thesis`` (the thesis' choice, selection on the test set)."""
-    if protocol == "leakage_free":
-        return "val"
-    if protocol == "thesis":
-        return "test"
-    raise ValueError(f"unknown protocol {protocol!r} (leakage_free, thesis)")
-
-
 def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice", *,
                         protocol: str = "leakage_free") -> dict:
     """The architecture with the highest ``metric`` on the selection part
