@@ -1,6 +1,6 @@
 """Training throughput of the shared core: model step vs data loader, and core vs bare loop.
 
-Not a test: prints numbers. Two parts:
+Not a test: prints numbers. Three parts:
 
 1. CPU (default): for the demo (``config/config.yaml``) and paper (``config/paper.yaml``) image
    sizes, the training images/s of one model step (forward + backward + Adam) of each network
@@ -11,11 +11,16 @@ Not a test: prints numbers. Two parts:
 2. ``--gpu``: EfficientNet-B4 lesion model (E-Layer, CAM input) at 380 px, batch 32, bfloat16
    autocast + channels_last: one epoch through :func:`selcn.training.fit` beside a bare PyTorch
    loop of the same model, loader, batch and precision, in one run. Goal: core >= 0.9x bare.
+3. ``--memory-format``: the CPU training step of every demo network (both segmentation
+   architectures, the symmetry network and the ones it is compared with, the lesion network with
+   its E-Layer) in contiguous NCHW beside ``channels_last`` NHWC, interleaved in one run: why
+   :func:`selcn.training.fit` trains in ``channels_last`` on the CPU too.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_training.py                  # CPU, < 2 minutes
     python3 benchmarks/bench_training.py --gpu --skip-cpu          # on a GPU machine
+    .venv/bin/python benchmarks/bench_training.py --memory-format --skip-cpu   # ~1 minute
 """
 
 from __future__ import annotations
@@ -178,6 +183,66 @@ def print_cpu_table(rows: list[dict]) -> None:
           f"{os.getloadavg()[0]:.1f}")
 
 
+# ---- memory format (CPU) ------------------------------------------------------------------
+def memory_format_networks(cfg: dict) -> list[tuple[str, str, nn.Module, nn.Module]]:
+    """``(network, model name, model, loss)`` of every network the demo config trains."""
+    import copy
+
+    from selcn.models.lesion import create_lesion_model
+    from selcn.models.symmetry import create_symmetry_model
+
+    out = []
+    for arch in cfg["segmentation"]["architectures"]:
+        seg_cfg = copy.deepcopy(cfg)
+        seg_cfg["segmentation"]["architectures"] = [arch]
+        model, loss = stage_model("segmentation", seg_cfg)
+        out.append(("segmentation", f"{arch}/{cfg['segmentation']['encoder']}", model, loss))
+    sym = cfg["symmetry"]
+    for arch in dict.fromkeys([sym["architecture"], *sym.get("compare_architectures", [])]):
+        out.append(("symmetry", arch, create_symmetry_model(arch), nn.CrossEntropyLoss()))
+    les = cfg["lesion"]
+    stride = int(les.get("output_stride", 32))
+    model = create_lesion_model(les["architecture"], 7, use_cam=True, output_stride=stride)
+    out.append(("lesion", f"{les['architecture']} os{stride}", model, nn.CrossEntropyLoss()))
+    return out
+
+
+def memory_format_benchmark(args) -> None:
+    from selcn.config import load_config
+
+    cfg = load_config(REPO / "config" / "config.yaml")
+    side = cfg["data"]["image_size"]
+    images, masks, cams = synthetic_cache(64, side, cfg["symmetry"]["cam_size"])
+    print(f"\nCPU memory format: {torch.get_num_threads()} torch threads; demo config; training "
+          "img/s (forward + backward + Adam), NCHW vs channels_last, interleaved "
+          f"{args.format_repeats}x")
+    head = (f"{'network':12s} {'model':24s} {'input':>5s} {'batch':>5s} {'NCHW img/s':>10s} "
+            f"{'NHWC img/s':>10s} {'NHWC/NCHW':>9s}")
+    print(head)
+    print("-" * len(head))
+    for network, name, model, loss_fn in memory_format_networks(cfg):
+        part = cfg[network]
+        ds = stage_dataset(network, images, masks, cams, part["input_size"], n_items=64)
+        batch = next(iter(make_loader(ds, part["train"]["batch_size"], shuffle=True, seed=0,
+                                      pin_memory=False)))
+        if network != "lesion":
+            batch.pop("cam", None)
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        for _ in range(args.format_repeats):
+            for channels_last in (False, True):
+                model.load_state_dict(state)
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                model = model.to(memory_format=fmt)
+                step_batch = {**batch, "image": batch["image"].contiguous(memory_format=fmt)}
+                rates[channels_last].append(model_step_rate(model, loss_fn, step_batch,
+                                                            args.min_seconds))
+        nchw, nhwc = float(np.mean(rates[False])), float(np.mean(rates[True]))
+        print(f"{network:12s} {name:24s} {part['input_size']:5d} {len(batch['image']):5d} "
+              f"{nchw:10.1f} {nhwc:10.1f} {nhwc / nchw:8.2f}x", flush=True)
+    print(f"the machine's load average: {os.getloadavg()[0]:.1f}")
+
+
 # ---- GPU part ----------------------------------------------------------------------------
 def gpu_benchmark(args) -> None:
     from selcn.models.lesion import create_lesion_model
@@ -291,6 +356,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpu", action="store_true", help="run the GPU comparison too")
     parser.add_argument("--skip-cpu", action="store_true", help="skip the CPU table")
+    parser.add_argument("--memory-format", action="store_true",
+                        help="compare NCHW and channels_last CPU training steps (demo networks)")
+    parser.add_argument("--format-repeats", type=int, default=2,
+                        help="interleaved NCHW / NHWC measurements per network (default 2)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's; the demo's symmetry and lesion "
+                             "jobs run with 1)")
     parser.add_argument("--cpu-batch", type=int, default=2,
                         help="batch cap for the paper-size models on the CPU (default 2)")
     parser.add_argument("--min-seconds", type=float, default=1.0,
@@ -304,9 +376,13 @@ def main(argv=None) -> None:
     parser.add_argument("--gpu-repeats", type=int, default=2,
                         help="interleaved bare / core runs (default 2)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     if not args.skip_cpu:
         print_cpu_table(cpu_benchmark(args))
+    if args.memory_format:
+        memory_format_benchmark(args)
     if args.gpu:
         gpu_benchmark(args)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")

@@ -234,13 +234,14 @@ def accuracy_metrics(outputs, targets) -> dict[str, float]:
 
 def fit_config(cfg: Mapping, params: Mapping, device: torch.device, progress: bool):
     """The :class:`selcn.training.FitConfig` of a job: the training hyper-parameters
-    (:func:`selcn.config.train_params`), the config's seed, AMP and channels-last on CUDA."""
+    (:func:`selcn.config.train_params`), the config's seed, AMP on CUDA, channels-last on
+    every device."""
     from selcn.training import FitConfig
 
     cuda = device.type == "cuda"
     return FitConfig(max_epochs=params["max_epochs"], patience=params["patience"], lr=params["lr"],
                      momentum=params["momentum"], weight_decay=params["weight_decay"],
-                     seed=cfg["seed"], device=str(device), amp=cuda, channels_last=cuda,
+                     seed=cfg["seed"], device=str(device), amp=cuda, channels_last=True,
                      max_train_batches=params.get("max_train_batches"), progress=progress)
 
 
