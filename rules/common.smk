@@ -107,6 +107,13 @@ def threads_of(stage):
     return CFG[stage]["resources"]["cpus"]
 
 
+#: `priority:` of the training rules (Snakemake starts the highest ready job first): the chain
+#: every later job waits on (segmentation -> masks -> symmetry -> CAMs) first, then the lesion
+#: grid (the longer HAM10000 trainings before ISIC 2016's); the side experiments nothing waits
+#: on (the architecture comparison) and the report keep the default 0 and fill the gaps
+PRIORITY = {"segmentation": 40, "symmetry": 30, "lesion_external": 20, "lesion": 10}
+
+
 def hpo_best(network, dataset=None):
     """Input function: the search result of `network` (the lesion one of `dataset`: one
     search per lesion dataset) when hpo is enabled, else nothing."""
@@ -384,19 +391,34 @@ def lesion_external_inputs(wildcards):
 
 
 def lesion_localisation_inputs(wildcards):
-    """Input function of `lesion_localisation`: every fold's model and selection predictions,
-    and the reference dataset's cache with ground-truth masks (+ masks / CAMs it needs)."""
-    d, cm, sm = wildcards.lesion_dataset, wildcards.classifier_mask, wildcards.symmetry_mask
+    """Input function of `lesion_localisation` (one grid cell, every lesion dataset): the
+    reference dataset's cache with ground-truth masks (+ the masks / CAMs the cell needs), and
+    per lesion dataset `d` every fold's model (`models_<d>`) and selection predictions
+    (`predictions_<d>`)."""
+    cm, sm = wildcards.classifier_mask, wildcards.symmetry_mask
     ref = LESION_LOCALISATION_DATASET
-    split = SELECTION_SPLIT
-    return {
-        **lesion_inputs(ref, cm, sm),
-        "gt_masks": gt_masks_file(ref),
-        "models": [lesion_fold_file(d, cm, sm, k, "model.pt") for k in GRID.lesion_folds],
-        "predictions": [
-            lesion_fold_file(d, cm, sm, k, f"predictions_{split}.csv") for k in GRID.lesion_folds
-        ],
-    }
+    inputs = {**lesion_inputs(ref, cm, sm), "gt_masks": gt_masks_file(ref)}
+    for d in GRID.lesion_datasets:
+        inputs[f"models_{d}"] = [
+            lesion_fold_file(d, cm, sm, k, "model.pt") for k in GRID.lesion_folds
+        ]
+        inputs[f"predictions_{d}"] = [
+            lesion_fold_file(d, cm, sm, k, f"predictions_{SELECTION_SPLIT}.csv")
+            for k in GRID.lesion_folds
+        ]
+    return inputs
+
+
+def lesion_localisation_outputs():
+    """The named outputs of `lesion_localisation`: per lesion dataset `d` its
+    `localisation_<d>` (localisation.csv) and `best_<d>` (best_fold.json)."""
+    out = {}
+    for d in GRID.lesion_datasets:
+        out[f"localisation_{d}"] = lesion_localisation_file(
+            d, "{classifier_mask}", "{symmetry_mask}"
+        )
+        out[f"best_{d}"] = lesion_best_fold_file(d, "{classifier_mask}", "{symmetry_mask}")
+    return out
 
 
 def lesion_figure10_inputs(wildcards=None):
@@ -526,9 +548,15 @@ def symmetry_prediction_files(split):
 
 
 def symmetry_arch_prediction_files(split):
-    """Every architecture x fold prediction file of the symmetry architecture comparison."""
+    """Every architecture x fold prediction file of the symmetry architecture comparison; the
+    stage's own architecture reads its Table 6 variant `<init>-none` (the same training)."""
+    variant_of = dict(GRID.symmetry_arch_variants)
     return [
-        symmetry_arch_file(a, k, f"predictions_{split}.csv")
+        (
+            symmetry_file(variant_of[a], k, f"predictions_{split}.csv")
+            if a in variant_of
+            else symmetry_arch_file(a, k, f"predictions_{split}.csv")
+        )
         for a in GRID.symmetry_archs
         for k in GRID.symmetry_folds
     ]

@@ -54,6 +54,7 @@ TABLE_REGISTRY = {
         category="Symmetry",
         labels={"table": "Table 6c", "dataset": "SymDerm v2.0", "content": "architectures"},
         caption="table6c_symmetry_architectures",
+        options=lambda: {"variant_archs": dict(GRID.symmetry_arch_variants)},
     ),
     "table7_symmetry_cam_localisation": TableEntry(
         files=symmetry_localisation_files,
@@ -142,6 +143,7 @@ rule table:
         SELCN_ENV
     params:
         table=lambda w: w.table,
+        options=lambda w: TABLE_REGISTRY[w.table].options(),
         note=RUN_NOTE,
         caption=lambda w: render_caption(
             CAPTION_DIR / f"{TABLE_REGISTRY[w.table].caption}.rst",

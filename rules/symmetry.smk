@@ -19,6 +19,7 @@ rule train_symmetry:
     wildcard_constraints:
         variant=alternation(GRID.symmetry_variants),
         fold=alternation(GRID.symmetry_folds),
+    priority: PRIORITY["symmetry"]
     conda:
         SELCN_ENV
     threads: threads_of("symmetry")
@@ -42,7 +43,7 @@ rule train_symmetry_arch:
     log:
         f"{LOGS}/symmetry/train_arch_{{arch}}_fold{{fold}}.log",
     wildcard_constraints:
-        arch=alternation(GRID.symmetry_archs) or "no-architecture-comparison",
+        arch=alternation(GRID.symmetry_arch_trained) or "no-architecture-comparison",
         fold=alternation(GRID.symmetry_folds),
     conda:
         SELCN_ENV
@@ -68,6 +69,7 @@ rule best_symmetry_fold:
         f"{LOGS}/symmetry/best_fold_{{variant}}.log",
     wildcard_constraints:
         variant=alternation(GRID.symmetry_variants),
+    priority: PRIORITY["symmetry"]
     localrule: True
     conda:
         SELCN_ENV
@@ -87,6 +89,7 @@ rule symmetry_cams:
         f"{LOGS}/symmetry/cams_{{mask}}.log",
     wildcard_constraints:
         mask=alternation(GRID.symmetry_input_masks),
+    priority: PRIORITY["symmetry"]
     conda:
         SELCN_ENV
     threads: threads_of("cams")

@@ -21,6 +21,25 @@ def test_paper_grid_is_the_thesis_grid(repo):
     assert g.cam_sources == ("off", "none", "seg", "lae")
 
 
+def test_architecture_comparison_reuses_the_variant_of_its_own_architecture(repo):
+    """The comparison's row of ``symmetry.architecture`` (no mask, ``symmetry.pretrained``) is
+    the Table 6 variant ``<init>-none``: not trained twice."""
+    paper = grid(load_config(repo / "config" / "paper.yaml"))
+    assert paper.symmetry_arch_variants == (("squeezenet1_0", "pretrained-none"),)
+    assert paper.symmetry_arch_trained == ("resnet34", "efficientnet_b0", "shufflenet_v2_x1_0")
+    demo = grid(load_config(repo / "config" / "config.yaml"))
+    assert demo.symmetry_arch_variants == (("squeezenet1_0", "scratch-none"),)
+    compare = ["resnet34", "squeezenet1_0"]
+    no_none = grid(validate_config({"symmetry": {"masks": ["seg", "lae"],
+                                                 "compare_architectures": compare},
+                                    "lesion": {"symmetry_masks": ["off", "seg", "lae"]}}))
+    assert no_none.symmetry_arch_variants == () and no_none.symmetry_arch_trained == tuple(compare)
+    other = grid(validate_config({"symmetry": {"architecture": "resnet34",
+                                               "compare_architectures": ["squeezenet1_0"]}}))
+    assert other.symmetry_arch_variants == ()
+    assert other.symmetry_arch_trained == ("squeezenet1_0",)
+
+
 def test_model_numbers_follow_thesis_order():
     assert model_number("none", "off") == 1
     assert model_number("none", "seg") == 3

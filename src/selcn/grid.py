@@ -167,6 +167,17 @@ class Grid:
     #: external test sets of the lesion models: ``{"ham10000": "isic2019"}`` when ISIC 2019 is
     #: configured (``data.isic2019`` not null) and HAM10000 is a lesion dataset, else ``{}``
     external: tuple[tuple[str, str], ...] = ()
+    #: comparison architectures a Table 6 variant already trains, ``(arch, variant)``: the
+    #: stage's own ``symmetry.architecture`` without mask at ``symmetry.pretrained`` is the same
+    #: training as the variant ``<init>-none`` (same network, data, folds, seed, settings)
+    symmetry_arch_variants: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def symmetry_arch_trained(self) -> tuple[str, ...]:
+        """The comparison architectures trained by their own jobs (``train_symmetry_arch``):
+        every one but those a Table 6 variant already trains (:attr:`symmetry_arch_variants`)."""
+        reused = dict(self.symmetry_arch_variants)
+        return tuple(a for a in self.symmetry_archs if a not in reused)
 
     @property
     def external_of(self) -> dict[str, str]:
@@ -218,6 +229,10 @@ def grid(cfg: Mapping) -> Grid:
                               f"remove {d!r} from lesion.datasets or configure data.{d}")
     external = (("ham10000", "isic2019"),) if ("ham10000" in les["datasets"]
                                                 and data.get("isic2019", {}) is not None) else ()
+    own = symmetry_variant("none", sym["pretrained"])
+    arch_variants = (((sym["architecture"], own),)
+                     if sym["architecture"] in sym["compare_architectures"] and own in variants
+                     else ())
     return Grid(
         seg_archs=tuple(cfg["segmentation"]["architectures"]),
         symmetry_input_masks=tuple(m for m in SYMMETRY_INPUT_MASKS if m in sym["masks"]),
@@ -229,4 +244,5 @@ def grid(cfg: Mapping) -> Grid:
         lesion_folds=tuple(range(les["folds"])),
         lesion_datasets=tuple(les["datasets"]),
         external=external,
+        symmetry_arch_variants=arch_variants,
     )

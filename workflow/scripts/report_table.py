@@ -8,7 +8,7 @@ from selcn.report.html import write_table
 from selcn.report.tables import TABLES, build_table
 
 name = snakemake.params.table
-table = build_table(name, list(snakemake.input.files))
+table = build_table(name, list(snakemake.input.files), **snakemake.params.options)
 reference = snakemake.input.get("reference") or None
 write_table(table, TABLES[name], snakemake.output.csv, snakemake.output.html, reference,
             note=snakemake.params.note)

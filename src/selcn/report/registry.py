@@ -35,6 +35,8 @@ class TableEntry:
         labels: the report labels (``table``, ``dataset``, ``content``).
         caption: the caption template's name (``workflow/report/<caption>.rst``).
         caption_wildcards: the wildcards the template reads (e.g. ``{"split": "val"}``).
+        options: called without arguments, the keyword arguments of
+            :func:`selcn.report.tables.build_table` beyond the files (a rule param).
     """
 
     files: Callable[[], list]
@@ -42,6 +44,7 @@ class TableEntry:
     labels: Mapping[str, str]
     caption: str
     caption_wildcards: Mapping[str, str] = field(default_factory=dict)
+    options: Callable[[], Mapping] = dict
 
 
 def render_caption(template: str | Path, config: Mapping,

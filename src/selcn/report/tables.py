@@ -343,14 +343,26 @@ def symmetry_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = SYMM
 
 
 def architecture_table(paths: Iterable[str | Path], *,
+                       variant_archs: Mapping[str, str] | None = None,
                        metrics: Sequence[str] = SYMMETRY_METRICS,
                        ddof: int = 0) -> pd.DataFrame:
     """The symmetry architecture comparison: one row per architecture and split
     (``val`` first), weighted averages, mean ± std over folds, from
-    ``results/symmetry_arch/{arch}/fold{k}/predictions_{split}.csv``."""
+    ``results/symmetry_arch/{arch}/fold{k}/predictions_{split}.csv`` and, for an architecture a
+    Table 6 variant already trains (``variant_archs``: variant -> arch, e.g. ``{"scratch-none":
+    "squeezenet1_0"}``), ``results/symmetry/{variant}/fold{k}/predictions_{split}.csv``."""
+    variant_archs = dict(variant_archs or {})
+    paths = list(paths)
+    for path in paths:
+        keys = parse_result_path(path)
+        if keys["stage"] != "symmetry_arch" and keys.get("variant") not in variant_archs:
+            raise ValueError(f"architecture_table: {path} is neither under "
+                             "results/symmetry_arch/ nor a variant of variant_archs "
+                             f"{sorted(variant_archs)}")
     per = fold_metrics(paths, average="weighted")
-    if (per["stage"] != "symmetry_arch").any():
-        raise ValueError("architecture_table: every file must be under results/symmetry_arch/")
+    if "variant" in per:
+        own = per["variant"].isin(list(variant_archs))
+        per.loc[own, "arch"] = per.loc[own, "variant"].map(variant_archs)
     per = per.sort_values("split", key=lambda s: s.map({"val": 0, "test": 1}), kind="stable")
     return summarise(per, ("arch", "split"), metrics, ddof=ddof).reset_index(drop=True)
 
@@ -462,15 +474,18 @@ def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFra
     return out.merge(support.rename("support").reset_index(), on="class")
 
 
-def build_table(name: str, paths: Sequence[str | Path]) -> pd.DataFrame:
-    """The table ``name`` of :data:`TABLES` from its input files."""
+def build_table(name: str, paths: Sequence[str | Path], **options) -> pd.DataFrame:
+    """The table ``name`` of :data:`TABLES` from its input files; ``options`` go to the
+    table's builder (only ``variant_archs`` of :func:`architecture_table` takes any)."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r} (one of {', '.join(TABLES)})")
     spec = TABLES[name]
+    if name == "table6c_symmetry_architectures":
+        return architecture_table(paths, **options)
+    if options:
+        raise ValueError(f"build_table: table {name!r} takes no options, got {sorted(options)}")
     if name == "table5_segmentation":
         return segmentation_table(paths)
-    if name == "table6c_symmetry_architectures":
-        return architecture_table(paths)
     if spec.metrics[:len(LOCALISATION_METRICS)] == LOCALISATION_METRICS:
         return localisation_table(paths)
     if name.startswith("table6"):
