@@ -1,7 +1,8 @@
 # Lesion stage (thesis 4.1.3, 5.2 experiments 3-5 and the ISIC 2016 experiment, Figure 10):
 # EfficientNet (+ E-Layer fed with the symmetry CAMs) over the grid
 # {lesion_dataset} x {classifier_mask} x {symmetry_mask} x {fold}; HAM10000 models also predict
-# ISIC 2019; per model the best fold is localised (Grad-CAM++ vs the HAM10000 ground truth).
+# ISIC 2019; per grid cell one job picks each dataset's best fold and localises it (Grad-CAM++
+# vs the HAM10000 ground truth, the same images and inputs for every dataset's model).
 # Tables 8-15 and Figures 11-13 are aggregated by the report stage from these files.
 
 
@@ -18,6 +19,7 @@ rule train_lesion:
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
         fold=alternation(GRID.lesion_folds),
+    priority: PRIORITY["lesion"]
     conda:
         SELCN_ENV
     threads: threads_of("lesion")
@@ -51,6 +53,7 @@ use rule train_lesion as train_lesion_external with:
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
         fold=alternation(GRID.lesion_folds),
+    priority: PRIORITY["lesion_external"]
     params:
         cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
         external_name=lambda w: LESION_EXTERNAL[w.lesion_dataset],
@@ -60,15 +63,13 @@ rule lesion_localisation:
     input:
         unpack(lesion_localisation_inputs),
     output:
-        localisation=lesion_localisation_file(
-            "{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}"
-        ),
-        best=lesion_best_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}"),
+        **lesion_localisation_outputs(),
     log:
-        f"{LOGS}/lesion/localisation_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}.log",
+        f"{LOGS}/lesion/localisation_{{classifier_mask}}-{{symmetry_mask}}.log",
     wildcard_constraints:
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
+    priority: PRIORITY["lesion"]
     conda:
         SELCN_ENV
     threads: threads_of("cams")
@@ -76,6 +77,7 @@ rule lesion_localisation:
         **stage_resources("cams"),
         runtime=runtime_of("cams"),
     params:
+        datasets=list(GRID.lesion_datasets),
         folds=list(GRID.lesion_folds),
         protocol=config["protocol"],
         cams=ordered(config["cams"]),

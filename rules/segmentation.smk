@@ -16,6 +16,7 @@ rule train_segmentation:
         f"{LOGS}/segmentation/train_{{arch}}.log",
     wildcard_constraints:
         arch=alternation(GRID.seg_archs),
+    priority: PRIORITY["segmentation"]
     conda:
         SELCN_ENV
     threads: threads_of("segmentation")
@@ -35,6 +36,7 @@ rule select_segmentation:
         selected=SEGMENTATION_SELECTED,
     log:
         f"{LOGS}/segmentation/select.log",
+    priority: PRIORITY["segmentation"]
     localrule: True
     conda:
         SELCN_ENV
@@ -54,6 +56,7 @@ rule predict_masks:
         masks=predicted_masks("{dataset}"),
     log:
         f"{LOGS}/segmentation/predict_masks_{{dataset}}.log",
+    priority: PRIORITY["segmentation"]
     conda:
         SELCN_ENV
     threads: threads_of("segmentation")
