@@ -107,11 +107,12 @@ def threads_of(stage):
     return CFG[stage]["resources"]["cpus"]
 
 
-#: `priority:` of the training rules (Snakemake starts the highest ready job first): the chain
-#: every later job waits on (segmentation -> masks -> symmetry -> CAMs) first, then the lesion
-#: grid (the longer HAM10000 trainings before ISIC 2016's); the side experiments nothing waits
-#: on (the architecture comparison) and the report keep the default 0 and fill the gaps
-PRIORITY = {"segmentation": 40, "symmetry": 30, "lesion_external": 20, "lesion": 10}
+#: `priority:` of the rules (Snakemake starts the highest ready job first; a rule's priority is
+#: not passed on to the jobs it waits for): the chain every later job waits on first (caches and
+#: splits -> segmentation -> masks -> symmetry -> CAMs), then the lesion grid (the longer
+#: HAM10000 trainings before ISIC 2016's); the side experiments nothing waits on (the
+#: architecture comparison) and the report keep the default 0 and fill the gaps
+PRIORITY = {"data": 50, "segmentation": 40, "symmetry": 30, "lesion_external": 20, "lesion": 10}
 
 
 def hpo_best(network, dataset=None):

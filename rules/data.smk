@@ -42,6 +42,7 @@ rule cache_dataset:
         f"{LOGS}/data/cache_{{dataset}}.log",
     wildcard_constraints:
         dataset=alternation(DATASETS_WITH_GT_MASKS),
+    priority: PRIORITY["data"]
     conda:
         SELCN_ENV
     threads: threads_of("data")
@@ -74,6 +75,7 @@ rule split_dataset:
         splits=split_file("{dataset}"),
     log:
         f"{LOGS}/data/split_{{dataset}}.log",
+    priority: PRIORITY["data"]
     localrule: True
     conda:
         SELCN_ENV
