@@ -66,6 +66,8 @@ use rule cache_dataset as cache_dataset_without_masks with:
         f"{LOGS}/data/cache_{{dataset}}.log",
     wildcard_constraints:
         dataset=alternation(d for d in DATASETS if d not in DATASETS_WITH_GT_MASKS),
+    # not inherited through `use rule` (its ISIC 2016 cache ran last, holding back the CAMs)
+    priority: PRIORITY["data"]
 
 
 rule split_dataset:
