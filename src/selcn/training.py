@@ -25,10 +25,10 @@ forced rerun always trains from epoch 1.
 Batches are dicts (:mod:`selcn.data.datasets`): ``image`` ``(B, 3, H, W)``, ``target``, optional
 ``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``.
 Images and model in ``channels_last`` (NHWC) on every device: on CUDA it feeds the tensor
-cores, on the CPU oneDNN's NHWC convolutions train the demo's networks 1.4-1.5x faster
-(``benchmarks/bench_training.py --memory-format``). On CUDA: autocast (bfloat16 where supported,
-else float16 with a gradient scaler) and cuDNN autotuning (``cudnn.benchmark``); on the CPU:
-float32, deterministic for a seed.
+cores, on the CPU oneDNN's NHWC convolutions train most of the demo's networks 1.2-1.3x faster
+at one thread (resnet34 0.96x; ``benchmarks/bench_training.py --memory-format``). On CUDA:
+autocast (bfloat16 where supported, else float16 with a gradient scaler) and cuDNN autotuning
+(``cudnn.benchmark``); on the CPU: float32, deterministic for a seed.
 """
 
 from __future__ import annotations
