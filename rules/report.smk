@@ -54,7 +54,7 @@ TABLE_REGISTRY = {
         category="Symmetry",
         labels={"table": "Table 6c", "dataset": "SymDerm v2.0", "content": "architectures"},
         caption="table6c_symmetry_architectures",
-        options=lambda: {"variant_archs": {v: a for a, v in GRID.symmetry_arch_variants}},
+        options=lambda: {"arch_variants": dict(GRID.symmetry_arch_variants)},
     ),
     "table7_symmetry_cam_localisation": TableEntry(
         files=symmetry_localisation_files,

@@ -130,20 +130,20 @@ def test_architecture_table_rows_per_split(tmp_path):
 
 def test_architecture_table_reads_the_own_architecture_from_its_variant(tmp_path):
     """The row of the symmetry stage's own architecture comes from the Table 6 variant that
-    trains it (``variant_archs``); any other variant's file is refused, naming it."""
+    trains it (``arch_variants``); any other variant's file is refused, naming it."""
     classes = ["asymmetric", "symmetric"]
     arch = write_predictions(tmp_path / "results/symmetry_arch/resnet34/fold0/predictions_val.csv",
                              [0, 1], [0, 0], classes=classes)
     own = write_predictions(tmp_path / "results/symmetry/scratch-none/fold0/predictions_val.csv",
                             [0, 1], [0, 1], classes=classes)
     table = tables.build_table("table6c_symmetry_architectures", [arch, own],
-                               variant_archs={"scratch-none": "squeezenet1_0"})
+                               arch_variants={"squeezenet1_0": "scratch-none"})
     assert list(table["arch"]) == ["resnet34", "squeezenet1_0"]
     assert list(table["balanced_accuracy_mean"]) == pytest.approx([0.5, 1.0])
     with pytest.raises(ValueError, match="scratch-none"):
         tables.architecture_table([arch, own])
     with pytest.raises(ValueError, match="takes no options"):
-        tables.build_table("table6_symmetry_val", [own], variant_archs={})
+        tables.build_table("table6_symmetry_val", [own], arch_variants={})
 
 
 def test_localisation_table_mean_std_over_images(tmp_path):

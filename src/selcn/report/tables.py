@@ -343,22 +343,23 @@ def symmetry_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = SYMM
 
 
 def architecture_table(paths: Iterable[str | Path], *,
-                       variant_archs: Mapping[str, str] | None = None,
+                       arch_variants: Mapping[str, str] | None = None,
                        metrics: Sequence[str] = SYMMETRY_METRICS,
                        ddof: int = 0) -> pd.DataFrame:
     """The symmetry architecture comparison: one row per architecture and split
     (``val`` first), weighted averages, mean ± std over folds, from
     ``results/symmetry_arch/{arch}/fold{k}/predictions_{split}.csv`` and, for an architecture a
-    Table 6 variant already trains (``variant_archs``: variant -> arch, e.g. ``{"scratch-none":
-    "squeezenet1_0"}``), ``results/symmetry/{variant}/fold{k}/predictions_{split}.csv``."""
-    variant_archs = dict(variant_archs or {})
+    Table 6 variant already trains (``arch_variants``: arch -> variant, as
+    :attr:`selcn.grid.Grid.symmetry_arch_variants`, e.g. ``{"squeezenet1_0": "scratch-none"}``),
+    ``results/symmetry/{variant}/fold{k}/predictions_{split}.csv``."""
+    variant_archs = {v: a for a, v in (arch_variants or {}).items()}
     paths = list(paths)
     for path in paths:
         keys = parse_result_path(path)
         if keys["stage"] != "symmetry_arch" and keys.get("variant") not in variant_archs:
             raise ValueError(f"architecture_table: {path} is neither under "
-                             "results/symmetry_arch/ nor a variant of variant_archs "
-                             f"{sorted(variant_archs)}")
+                             "results/symmetry_arch/ nor a variant of arch_variants "
+                             f"{dict(arch_variants or {})}")
     per = fold_metrics(paths, average="weighted")
     if "variant" in per:
         own = per["variant"].isin(list(variant_archs))
@@ -476,7 +477,7 @@ def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFra
 
 def build_table(name: str, paths: Sequence[str | Path], **options) -> pd.DataFrame:
     """The table ``name`` of :data:`TABLES` from its input files; ``options`` go to the
-    table's builder (only ``variant_archs`` of :func:`architecture_table` takes any)."""
+    table's builder (only ``arch_variants`` of :func:`architecture_table` takes any)."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r} (one of {', '.join(TABLES)})")
     spec = TABLES[name]
