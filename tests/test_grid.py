@@ -6,13 +6,14 @@ import yaml
 
 from selcn import grid as vocab
 from selcn.config import ConfigError, load_config, validate_config
-from selcn.grid import SymmetryVariant, grid, model_number, symmetry_variant
+from selcn.grid import Cell, Fold, Model, SymmetryVariant, grid
+from selcn.protocol import PROTOCOLS, policy
 
 
 def test_paper_grid_is_the_thesis_grid(repo):
     g = grid(load_config(repo / "config" / "paper.yaml"))
     models = g.models()
-    assert [m["number"] for m in models] == list(range(1, 13))
+    assert [m.number for m in models] == list(range(1, 13))
     assert len(models) * len(g.lesion_folds) == 48
     assert g.symmetry_folds == (0, 1, 2)
     assert g.symmetry_variants == ("scratch-none", "pretrained-none", "pretrained-seg",
@@ -41,16 +42,53 @@ def test_architecture_comparison_reuses_the_variant_of_its_own_architecture(repo
 
 
 def test_model_numbers_follow_thesis_order():
-    assert model_number("none", "off") == 1
-    assert model_number("none", "seg") == 3
-    assert model_number("seg", "off") == 5
-    assert model_number("lae", "lae") == 12
-    numbers = [model_number(cm, cs) for cm in vocab.CLASSIFIER_MASKS for cs in vocab.CAM_SOURCES]
+    assert Model("none", "off").number == 1
+    assert Model("none", "seg").number == 3
+    assert Model("seg", "off").number == 5
+    assert Model("lae", "lae").number == 12
+    numbers = [Model(cm, cs).number for cm in vocab.MASKS for cs in vocab.CAM_SOURCES]
     assert numbers == list(range(1, 13))
+    assert [Model.of_number(n) for n in numbers] == [
+        Model(cm, cs) for cm in vocab.MASKS for cs in vocab.CAM_SOURCES]
     with pytest.raises(ValueError, match="CAM source"):
-        model_number("none", "lesion")
+        Model("none", "lesion")
     with pytest.raises(ValueError, match="classifier mask"):
-        model_number("off", "off")
+        Model("off", "off")
+    with pytest.raises(ValueError, match="no lesion model"):
+        Model.of_number(13)
+
+
+def test_model_knows_what_it_needs():
+    """Needs masks iff its input is masked; takes a CAM iff its CAM source is not off; its
+    folder name parses back; its baseline is the same classifier mask without CAM."""
+    m = Model.parse("seg-lae")
+    assert (m.classifier_mask, m.cam_source, m.name, str(m)) == ("seg", "lae", "seg-lae",
+                                                                  "seg-lae")
+    assert m.needs_masks and m.takes_cam and m.baseline() == Model("seg", "off")
+    base = Model("none", "off")
+    assert not base.needs_masks and not base.takes_cam
+    assert Model("none", "seg").takes_cam and not Model("none", "seg").needs_masks
+    assert str(Cell("isic2016", m)) == "isic2016/seg-lae"
+    with pytest.raises(ValueError, match="lesion dataset"):
+        Cell("symderm", m)
+    with pytest.raises(ValueError, match="not a lesion model"):
+        Model.parse("segmentation")
+    assert [vocab.needs_masks(x) for x in vocab.MASKS] == [False, True, True]
+    with pytest.raises(ValueError, match="unknown mask"):
+        vocab.needs_masks("off")
+
+
+@pytest.mark.parametrize("value", [3, "3", "fold3", Fold(3)])
+def test_fold_has_one_encoding(value):
+    fold = Fold.parse(value)
+    assert fold == Fold(3) and fold.name == str(fold) == "fold3" and int(fold) == 3
+    assert Fold.is_name("fold12") and not Fold.is_name("fold") and not Fold.is_name("test")
+
+
+@pytest.mark.parametrize("bad", ["folda", "-1", "x3", -2, True])
+def test_fold_rejects(bad):
+    with pytest.raises(ValueError, match="fold"):
+        Fold.parse(bad) if not isinstance(bad, int) else Fold(bad)
 
 
 def test_cam_masks_need_symmetry_models():
@@ -60,9 +98,10 @@ def test_cam_masks_need_symmetry_models():
 
 
 def test_two_roles_of_a_mask():
-    assert vocab.CAM_SOURCES == (vocab.CAM_OFF, *vocab.SYMMETRY_INPUT_MASKS)
-    assert vocab.CAM_OFF not in vocab.SYMMETRY_INPUT_MASKS
-    assert vocab.CLASSIFIER_MASKS == vocab.SYMMETRY_INPUT_MASKS == vocab.MASKS
+    assert vocab.CAM_SOURCES == (vocab.CAM_OFF, *vocab.MASKS)
+    assert vocab.CAM_OFF not in vocab.MASKS
+    for name in ("CLASSIFIER_MASKS", "SYMMETRY_INPUT_MASKS"):   # one name for the masks
+        assert not hasattr(vocab, name)
     assert set(vocab.MASK_LABELS) == set(vocab.CAM_SOURCES)
     assert set(vocab.MASK_NOUNS) == set(vocab.MASKS)
     assert set(vocab.DATASET_LABELS) == set(vocab.DATASETS)
@@ -73,7 +112,8 @@ def test_two_roles_of_a_mask():
 @pytest.mark.parametrize("text", ["pretrained-none", "pretrained-seg", "scratch-lae"])
 def test_symmetry_variant_round_trip(text):
     v = SymmetryVariant.parse(text)
-    assert str(v) == text == symmetry_variant(v.mask, v.pretrained)
+    assert str(v) == text == str(SymmetryVariant(v.pretrained, v.mask))
+    assert SymmetryVariant.parse(v) is v and v.needs_masks == (v.mask != "none")
     assert v.init == text.split("-")[0] and v.pretrained == text.startswith("pretrained")
 
 
@@ -105,9 +145,9 @@ def _enum(schema, *path):
 def test_schema_enums_are_the_vocabulary(repo):
     """config/schema.yaml may not allow a value the workflow does not know, nor miss one."""
     schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
-    assert tuple(_enum(schema, "protocol")) == vocab.PROTOCOLS
-    assert tuple(_enum(schema, "symmetry", "masks")) == vocab.SYMMETRY_INPUT_MASKS
-    assert tuple(_enum(schema, "lesion", "classifier_masks")) == vocab.CLASSIFIER_MASKS
+    assert tuple(_enum(schema, "protocol")) == PROTOCOLS
+    assert tuple(_enum(schema, "symmetry", "masks")) == vocab.MASKS
+    assert tuple(_enum(schema, "lesion", "classifier_masks")) == vocab.MASKS
     assert tuple(_enum(schema, "lesion", "symmetry_masks")) == vocab.CAM_SOURCES
     assert tuple(_enum(schema, "lesion", "datasets")) == vocab.LESION_DATASETS
     assert tuple(_enum(schema, "hpo", "networks")) == vocab.NETWORKS
@@ -116,11 +156,12 @@ def test_schema_enums_are_the_vocabulary(repo):
 
 
 def test_every_choice_reads_validation_unless_the_thesis_protocol():
-    from selcn.grid import selection_split
     from selcn.selection import best_fold_criterion
 
-    assert selection_split("leakage_free") == "val" and selection_split("thesis") == "test"
+    assert policy("leakage_free").selection_split == "val"
+    assert policy("thesis").selection_split == "test"
     with pytest.raises(ValueError, match="unknown protocol"):
-        selection_split("test_set")
-    assert best_fold_criterion("leakage_free", "balanced_accuracy").name == "val_balanced_accuracy"
-    assert best_fold_criterion("thesis", "balanced_accuracy").name == "test_accuracy"
+        policy("test_set")
+    assert best_fold_criterion(policy("leakage_free"), "balanced_accuracy").name == \
+        "val_balanced_accuracy"
+    assert best_fold_criterion(policy("thesis"), "balanced_accuracy").name == "test_accuracy"

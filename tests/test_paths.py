@@ -3,7 +3,7 @@
 import pytest
 
 from selcn import paths
-from selcn.grid import CAM_SOURCES, CLASSIFIER_MASKS, SymmetryVariant, model_number
+from selcn.grid import CAM_SOURCES, MASKS, Fold, Model, SymmetryVariant
 
 
 def test_parse_result_path():          # moved from test_report_tables.py
@@ -27,22 +27,23 @@ def test_tables_reexports_the_parser():
     assert tables.parse_result_path is paths.parse_result_path
 
 
-@pytest.mark.parametrize("cm", CLASSIFIER_MASKS)
+@pytest.mark.parametrize("cm", MASKS)
 @pytest.mark.parametrize("cs", CAM_SOURCES)
 @pytest.mark.parametrize("dataset", ["ham10000", "isic2016"])
 def test_lesion_paths_round_trip(cm, cs, dataset):
     for split in ("val", "test", "isic2019"):
         k = paths.parse_result_path(
-            paths.lesion_fold_file(dataset, cm, cs, 3, f"predictions_{split}.csv"))
+            paths.lesion_fold_file(dataset, Model(cm, cs), Fold(3), f"predictions_{split}.csv"))
         assert k == {"stage": "lesion", "dataset": dataset, "classifier_mask": cm,
                      "symmetry_mask": cs, "fold": 3, "file": f"predictions_{split}.csv",
-                     "split": split, "model": model_number(cm, cs)}
-    for built, name in ((paths.lesion_localisation_file(dataset, cm, cs), "localisation.csv"),
-                        (paths.lesion_best_fold_file(dataset, cm, cs), "best_fold.json")):
+                     "split": split, "model": Model(cm, cs).number}
+    model = Model(cm, cs)
+    for built, name in ((paths.lesion_localisation_file(dataset, model), "localisation.csv"),
+                        (paths.lesion_best_fold_file(dataset, model), "best_fold.json")):
         k = paths.parse_result_path(built)
         assert (k["dataset"], k["classifier_mask"], k["symmetry_mask"], k["file"]) == (
             dataset, cm, cs, name)
-        assert built.startswith(paths.lesion_dir(dataset, cm, cs) + "/")
+        assert built.startswith(paths.lesion_dir(dataset, model) + "/")
 
 
 @pytest.mark.parametrize("variant", [str(SymmetryVariant(p, m)) for p in (True, False)
@@ -68,8 +69,8 @@ def test_arch_and_segmentation_paths_round_trip():
 
 def test_builders_keep_snakemake_patterns():
     """Rules pass wildcard patterns through the builders unchanged."""
-    assert paths.lesion_fold_file("{lesion_dataset}", "{classifier_mask}", "{symmetry_mask}",
-                                  "{fold}", "model.pt") == (
+    assert paths.lesion_fold_file("{lesion_dataset}", paths.MODEL_PATTERN, "{fold}",
+                                  "model.pt") == (
         "results/lesion/{lesion_dataset}/{classifier_mask}-{symmetry_mask}/fold{fold}/model.pt")
     assert paths.cams_file("{mask}", "{dataset}") == "results/cams/{mask}/{dataset}.npy"
     assert paths.table_file("{table}", "html") == "results/tables/{table}.html"

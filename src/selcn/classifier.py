@@ -46,7 +46,7 @@ from selcn.atomic import write_csv, write_json, write_npy
 from selcn.data.cache import load_cache_array, load_cache_images
 from selcn.data.tables import read_index, read_splits
 from selcn.grid import MASKS
-from selcn.grid import PROTOCOLS as GRID_PROTOCOLS
+from selcn.protocol import PROTOCOLS as GRID_PROTOCOLS
 from selcn.predictions import write_predictions
 
 # the best fold is chosen in the torch-free selcn.selection (for the selection jobs); re-exported

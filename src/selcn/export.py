@@ -40,7 +40,7 @@ from torch import nn
 
 from selcn.atomic import atomic_dir
 from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD
-from selcn.grid import CAM_OFF, CAM_SOURCES, CLASSIFIER_MASKS
+from selcn.grid import CAM_OFF, CAM_SOURCES, MASKS
 from selcn.lesion import load_lesion_model
 from selcn.metrics import classification_metrics
 from selcn.predictions import read_predictions
@@ -322,7 +322,7 @@ def validate_bundle(path: str | Path, *, check_versions: bool = True) -> dict:
                     f"{name} {installed[name]}: install {name}=={recorded} (or pass "
                     "--ignore-versions to try anyway)")
     model = manifest["model"]
-    if model.get("classifier_mask") not in CLASSIFIER_MASKS or \
+    if model.get("classifier_mask") not in MASKS or \
             model.get("symmetry_mask") not in CAM_SOURCES:
         raise BundleError(f"bundle {root}: unknown masks {model.get('classifier_mask')!r} / "
                           f"{model.get('symmetry_mask')!r} in {MANIFEST}")

@@ -1,16 +1,19 @@
-"""The vocabulary of the workflow: mask values, datasets, networks, protocols, model numbers,
-symmetry variants, and the :class:`Grid` of wildcard values a validated config selects.
+"""The vocabulary of the workflow and its small value objects.
 
-A mask plays two roles, named apart everywhere:
+Every wildcard value is defined here once, and validated once, by the constructor of the value
+object that carries it; code that holds such an object trusts it:
 
-* a **masking strategy** (:data:`MASKS`: ``none | seg | lae``) masks a network's *input* image:
-  the symmetry network's (``{mask}`` wildcard, :attr:`Grid.symmetry_input_masks`, config
-  ``symmetry.masks``) and the lesion classifier's (``{classifier_mask}``,
-  :attr:`Grid.classifier_masks`, config ``lesion.classifier_masks``);
-* a **CAM source** (:data:`CAM_SOURCES`: ``off | none | seg | lae``) says which symmetry model's
-  Grad-CAM++ maps the lesion network takes (``{symmetry_mask}`` wildcard,
-  :attr:`Grid.cam_sources`, config ``lesion.symmetry_masks``): the model trained with that
-  masking strategy, or :data:`CAM_OFF` for no CAM at all (the baselines).
+* a **mask** (:data:`MASKS`: ``none | seg | lae``) masks a network's *input* image with the
+  predicted lesion mask; :func:`needs_masks` says whether it reads the predicted masks;
+* a **CAM source** (:data:`CAM_SOURCES`: ``off | none | seg | lae``) says which symmetry
+  model's Grad-CAM++ maps a lesion model takes: the one trained with that mask, or
+  :data:`CAM_OFF` (no CAM, the baselines);
+* a :class:`Model` is a lesion model of the thesis' grid (classifier mask x CAM source ->
+  model number 1-12, whether it needs the predicted masks, whether it takes a CAM, its folder
+  name ``<classifier_mask>-<cam_source>``); a :class:`Cell` is a model on a lesion dataset;
+* a :class:`Fold` is a cross-validation fold (``3`` <-> ``"fold3"``: one encode / decode);
+* a :class:`SymmetryVariant` is a Table 6 row ``{pretrained|scratch}-{mask}``;
+* :class:`Grid` holds the wildcard values a validated config selects (:func:`grid`).
 
 ``rules/common.smk`` builds its wildcard constraints from here, ``config/schema.yaml``'s enums
 are checked against it by ``tests/test_grid.py``, and the package imports it.
@@ -18,29 +21,26 @@ are checked against it by ``tests/test_grid.py``, and the package imports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from selcn.errors import ConfigError
 
 __all__ = [
-    "MASKS", "CLASSIFIER_MASKS", "SYMMETRY_INPUT_MASKS", "CAM_OFF", "CAM_SOURCES", "MASK_LABELS",
-    "MASK_NOUNS", "INITS", "DATASETS", "DATASETS_WITH_GT_MASKS", "LESION_DATASETS",
-    "CAM_DATASETS", "DATASET_LABELS", "NETWORKS", "PROTOCOLS", "SPLITS", "SPLIT_LABELS",
-    "SYMMETRY_MODEL_NUMBERS", "model_number", "SymmetryVariant", "symmetry_variant", "Grid",
-    "grid", "alternation", "SELECTION_SPLITS", "selection_split",
+    "MASKS", "NO_MASK", "CAM_OFF", "CAM_SOURCES", "MASK_LABELS", "MASK_NOUNS", "INITS",
+    "DATASETS", "DATASETS_WITH_GT_MASKS", "LESION_DATASETS", "CAM_DATASETS", "DATASET_LABELS",
+    "NETWORKS", "SPLITS", "SPLIT_LABELS", "SYMMETRY_MODEL_NUMBERS", "needs_masks",
+    "check_mask", "Fold", "Model", "Cell", "SymmetryVariant", "Grid", "grid", "alternation",
 ]
 
 #: the masking strategies of a network's input image (thesis Figure 3), in the thesis' order
 MASKS: tuple[str, ...] = ("none", "seg", "lae")
-#: input masks of the lesion classifier (``{classifier_mask}``)
-CLASSIFIER_MASKS: tuple[str, ...] = MASKS
-#: input masks of the symmetry network (``{mask}``; the part after ``-`` of a variant)
-SYMMETRY_INPUT_MASKS: tuple[str, ...] = MASKS
+#: the mask that leaves the image as it is
+NO_MASK = "none"
 #: the CAM source of a lesion model without CAM transfer
 CAM_OFF = "off"
 #: CAM sources of the lesion network (``{symmetry_mask}``): off, or a symmetry input mask
-CAM_SOURCES: tuple[str, ...] = (CAM_OFF, *SYMMETRY_INPUT_MASKS)
+CAM_SOURCES: tuple[str, ...] = (CAM_OFF, *MASKS)
 #: readable names of the mask values (table rows, figure titles)
 MASK_LABELS: dict[str, str] = {CAM_OFF: "No CAM transfer", "none": "Without masks",
                                "seg": "Segmentation masks", "lae": "LAE masks"}
@@ -62,12 +62,6 @@ DATASET_LABELS: dict[str, str] = {"ham10000": "HAM10000", "symderm": "SymDerm v2
 
 #: the three trained networks (``{network}``)
 NETWORKS: tuple[str, ...] = ("segmentation", "symmetry", "lesion")
-#: evaluation protocols (config ``protocol``)
-PROTOCOLS: tuple[str, ...] = ("leakage_free", "thesis")
-#: the prediction split every choice of a protocol reads (segmentation architecture, best
-#: symmetry / lesion fold): validation under leakage_free, the test split under thesis (the
-#: thesis' own choice)
-SELECTION_SPLITS: dict[str, str] = {"leakage_free": "val", "thesis": "test"}
 #: prediction splits (``{split}``): validation folds, test split, the external test set
 SPLITS: tuple[str, ...] = ("val", "test", "isic2019")
 SPLIT_LABELS: dict[str, str] = {"val": "validation folds", "test": "test split"}
@@ -78,21 +72,140 @@ SYMMETRY_MODEL_NUMBERS: dict[str, int] = {
 }
 
 
-def alternation(values) -> str:
+def alternation(values: Iterable) -> str:
     """A wildcard-constraint regex matching exactly ``values``: ``("a", "b")`` -> ``"a|b"``."""
     return "|".join(str(v) for v in values)
 
 
-def model_number(classifier_mask: str, cam_source: str) -> int:
-    """Thesis model number (1-12) of a lesion grid cell: ``1 + 4 * i + j`` for the classifier
-    mask's index ``i`` in :data:`CLASSIFIER_MASKS` and the CAM source's ``j`` in
-    :data:`CAM_SOURCES`, e.g. ``("none", "off")`` -> 1, ``("seg", "lae")`` -> 8."""
-    if classifier_mask not in CLASSIFIER_MASKS:
-        raise ValueError(f"unknown classifier mask {classifier_mask!r} "
-                         f"(one of {', '.join(CLASSIFIER_MASKS)})")
-    if cam_source not in CAM_SOURCES:
-        raise ValueError(f"unknown CAM source {cam_source!r} (one of {', '.join(CAM_SOURCES)})")
-    return 1 + 4 * CLASSIFIER_MASKS.index(classifier_mask) + CAM_SOURCES.index(cam_source)
+def check_mask(mask: str, role: str = "mask") -> str:
+    """``mask`` if it is one of :data:`MASKS`, else ValueError naming ``role``."""
+    if mask not in MASKS:
+        raise ValueError(f"unknown {role} {mask!r} (one of {', '.join(MASKS)})")
+    return mask
+
+
+def needs_masks(mask: str) -> bool:
+    """Whether input mask ``mask`` reads the predicted lesion masks (every mask but ``none``)."""
+    return check_mask(mask) != NO_MASK
+
+
+@dataclass(frozen=True, order=True)
+class Fold:
+    """A cross-validation fold: ``Fold(3)``; its split-table value and folder name
+    ``fold3`` (:attr:`name`); :meth:`parse` reads ``3``, ``"3"`` or ``"fold3"``."""
+
+    index: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0:
+            raise ValueError(f"a fold is a non-negative integer, got {self.index!r}")
+
+    @property
+    def name(self) -> str:
+        """``fold<k>``: the ``split`` value of its rows and its folder name."""
+        return f"fold{self.index}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __int__(self) -> int:
+        return self.index
+
+    @staticmethod
+    def is_name(text: str) -> bool:
+        """Whether ``text`` is a fold's split value (``fold<k>``)."""
+        text = str(text)
+        return text.startswith("fold") and text[4:].isdigit()
+
+    @classmethod
+    def parse(cls, value: int | str | Fold) -> Fold:
+        """``3``, ``"3"`` (a ``{fold}`` wildcard) or ``"fold3"`` -> ``Fold(3)``."""
+        if isinstance(value, Fold):
+            return value
+        text = str(value)
+        digits = text[4:] if cls.is_name(text) else text
+        if not digits.isdigit():
+            raise ValueError(f"not a fold: {value!r} (expected k or fold<k>)")
+        return cls(int(digits))
+
+
+@dataclass(frozen=True, order=True)
+class Model:
+    """A lesion model of the thesis' grid: the classifier's input mask and its CAM source.
+
+    ``Model("seg", "lae")`` is model 8; :attr:`name` (``seg-lae``) is its folder name and the
+    ``{classifier_mask}-{symmetry_mask}`` of its paths. Constructing one checks both values.
+    """
+
+    classifier_mask: str
+    cam_source: str
+
+    def __post_init__(self) -> None:
+        check_mask(self.classifier_mask, "classifier mask")
+        if self.cam_source not in CAM_SOURCES:
+            raise ValueError(f"unknown CAM source {self.cam_source!r} "
+                             f"(one of {', '.join(CAM_SOURCES)})")
+
+    @property
+    def number(self) -> int:
+        """Thesis model number: ``1 + 4 * i + j`` for the classifier mask's index ``i`` in
+        :data:`MASKS` and the CAM source's ``j`` in :data:`CAM_SOURCES` (1-12)."""
+        return 1 + 4 * MASKS.index(self.classifier_mask) + CAM_SOURCES.index(self.cam_source)
+
+    @property
+    def needs_masks(self) -> bool:
+        """Whether its input is masked (reads the predicted lesion masks)."""
+        return self.classifier_mask != NO_MASK
+
+    @property
+    def takes_cam(self) -> bool:
+        """Whether it has an E-Layer fed with symmetry CAMs."""
+        return self.cam_source != CAM_OFF
+
+    @property
+    def name(self) -> str:
+        return f"{self.classifier_mask}-{self.cam_source}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def parse(cls, text: str) -> Model:
+        """``"seg-lae"`` -> ``Model("seg", "lae")``."""
+        cm, sep, cs = str(text).partition("-")
+        if not sep:
+            raise ValueError(f"not a lesion model: {text!r} (expected "
+                             "<classifier_mask>-<cam_source>)")
+        return cls(cm, cs)
+
+    @classmethod
+    def of_number(cls, number: int) -> Model:
+        """The model of thesis number ``number`` (1-12)."""
+        n = int(number)
+        if not 1 <= n <= len(MASKS) * len(CAM_SOURCES):
+            raise ValueError(f"no lesion model {number!r} (1-{len(MASKS) * len(CAM_SOURCES)})")
+        i, j = divmod(n - 1, len(CAM_SOURCES))
+        return cls(MASKS[i], CAM_SOURCES[j])
+
+    def baseline(self) -> Model:
+        """The model of the same classifier mask without CAM (1, 5 or 9)."""
+        return Model(self.classifier_mask, CAM_OFF)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A lesion model trained on one lesion dataset: ``Cell("ham10000", Model("seg", "lae"))``."""
+
+    dataset: str
+    model: Model
+
+    def __post_init__(self) -> None:
+        if self.dataset not in LESION_DATASETS:
+            raise ValueError(f"unknown lesion dataset {self.dataset!r} "
+                             f"(one of {', '.join(LESION_DATASETS)})")
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.model.name}"
 
 
 @dataclass(frozen=True)
@@ -105,45 +218,41 @@ class SymmetryVariant:
     pretrained: bool
     mask: str
 
-    def __post_init__(self):
-        if self.mask not in SYMMETRY_INPUT_MASKS:
-            raise ValueError(f"unknown symmetry input mask {self.mask!r} "
-                             f"(one of {', '.join(SYMMETRY_INPUT_MASKS)})")
+    def __post_init__(self) -> None:
+        check_mask(self.mask, "symmetry input mask")
 
     @property
     def init(self) -> str:
         """``pretrained`` or ``scratch``."""
         return INITS[0] if self.pretrained else INITS[1]
 
+    @property
+    def needs_masks(self) -> bool:
+        return self.mask != NO_MASK
+
+    @property
+    def number(self) -> int | None:
+        """Its Table 6 row number, None for a variant the thesis did not train."""
+        return SYMMETRY_MODEL_NUMBERS.get(str(self))
+
     def __str__(self) -> str:
         return f"{self.init}-{self.mask}"
 
     @classmethod
-    def parse(cls, text: str) -> SymmetryVariant:
+    def parse(cls, text: str | SymmetryVariant) -> SymmetryVariant:
         """``"pretrained-seg"`` -> ``SymmetryVariant(pretrained=True, mask="seg")``."""
+        if isinstance(text, SymmetryVariant):
+            return text
         init, _, mask = str(text).partition("-")
-        if init not in INITS or mask not in SYMMETRY_INPUT_MASKS:
+        if init not in INITS or mask not in MASKS:
             raise ValueError(f"unknown symmetry variant {text!r} (expected "
-                             f"{{{'|'.join(INITS)}}}-{{{'|'.join(SYMMETRY_INPUT_MASKS)}}})")
+                             f"{{{'|'.join(INITS)}}}-{{{'|'.join(MASKS)}}})")
         return cls(init == INITS[0], mask)
 
     @classmethod
     def pattern(cls) -> str:
         """The regex of every variant name (the ``{variant}`` wildcard constraint)."""
-        return f"(?:{alternation(INITS)})-(?:{alternation(SYMMETRY_INPUT_MASKS)})"
-
-
-def selection_split(protocol: str) -> str:
-    """``val`` under ``protocol: leakage_free``, ``test`` under ``protocol: thesis``: the split
-    the segmentation architecture and the best symmetry / lesion fold are chosen on."""
-    if protocol not in SELECTION_SPLITS:
-        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
-    return SELECTION_SPLITS[protocol]
-
-
-def symmetry_variant(mask: str, pretrained: bool) -> str:
-    """Name of a Table 6 row, e.g. ``pretrained-seg`` or ``scratch-none``."""
-    return str(SymmetryVariant(bool(pretrained), mask))
+        return f"(?:{alternation(INITS)})-(?:{alternation(MASKS)})"
 
 
 @dataclass(frozen=True)
@@ -164,6 +273,8 @@ class Grid:
     cam_sources: tuple[str, ...]
     lesion_folds: tuple[int, ...]
     lesion_datasets: tuple[str, ...]
+    #: the initialisation of the symmetry models whose CAMs feed the lesion stage
+    symmetry_pretrained: bool = False
     #: external test sets of the lesion models: ``{"ham10000": "isic2019"}`` when ISIC 2019 is
     #: configured (``data.isic2019`` not null) and HAM10000 is a lesion dataset, else ``{}``
     external: tuple[tuple[str, str], ...] = ()
@@ -197,26 +308,48 @@ class Grid:
         used = {"ham10000", "symderm", *self.cam_datasets}
         return tuple(d for d in DATASETS if d in used)
 
-    def models(self) -> list[dict]:
-        """The lesion models in the thesis' order: ``number``, ``classifier_mask``,
-        ``symmetry_mask`` (the CAM source). Numbers follow the full 3 x 4 grid (1-12) even when
-        the config selects a subset."""
-        out = [{"number": model_number(cm, cs), "classifier_mask": cm, "symmetry_mask": cs}
-               for cm in self.classifier_masks for cs in self.cam_sources]
-        return sorted(out, key=lambda m: m["number"])
+    @property
+    def folds(self) -> tuple[Fold, ...]:
+        """The lesion folds as :class:`Fold` objects."""
+        return tuple(Fold(k) for k in self.lesion_folds)
+
+    def models(self) -> list[Model]:
+        """The lesion models in the thesis' order (numbers follow the full 3 x 4 grid, 1-12,
+        also when the config selects a subset)."""
+        return sorted((Model(cm, cs) for cm in self.classifier_masks for cs in self.cam_sources),
+                      key=lambda m: m.number)
+
+    def model(self, number: int) -> Model:
+        """Model ``number`` of this grid; ConfigError when the config's grid lacks it."""
+        hits = [m for m in self.models() if m.number == int(number)]
+        if not hits:
+            raise ConfigError(f"lesion model {number} is not in this config's grid (models "
+                              f"{', '.join(str(m.number) for m in self.models())})")
+        return hits[0]
+
+    def cells(self, dataset: str | None = None) -> list[Cell]:
+        """Every (lesion dataset, model) of the grid, or those of ``dataset``."""
+        datasets = self.lesion_datasets if dataset is None else (dataset,)
+        return [Cell(d, m) for d in datasets for m in self.models()]
+
+    def cam_variant(self, cam_source: str) -> SymmetryVariant:
+        """The symmetry model (Table 6 row) whose CAMs feed the lesion models of
+        ``cam_source`` (a mask, not ``off``)."""
+        return SymmetryVariant(self.symmetry_pretrained, check_mask(cam_source, "CAM source"))
 
 
 def grid(cfg: Mapping) -> Grid:
     """The grid of wildcard values of a validated config.
 
     Raises :class:`selcn.errors.ConfigError` when a CAM source of the lesion grid has no
-    symmetry model (its mask is missing from ``symmetry.masks``).
+    symmetry model (its mask is missing from ``symmetry.masks``) or a lesion dataset has no
+    data.
     """
     sym = cfg["symmetry"]
     les = cfg["lesion"]
-    variants = [symmetry_variant(m, sym["pretrained"]) for m in sym["masks"]]
-    if sym["scratch_baseline"] and "none" in sym["masks"]:
-        variants.insert(0, symmetry_variant("none", False))
+    variants = [str(SymmetryVariant(sym["pretrained"], m)) for m in sym["masks"]]
+    if sym["scratch_baseline"] and NO_MASK in sym["masks"]:
+        variants.insert(0, str(SymmetryVariant(False, NO_MASK)))
     variants = list(dict.fromkeys(variants))
     cam_sources = tuple(m for m in CAM_SOURCES if m in les["symmetry_masks"])
     missing = [m for m in cam_sources if m != CAM_OFF and m not in sym["masks"]]
@@ -229,20 +362,21 @@ def grid(cfg: Mapping) -> Grid:
                               f"remove {d!r} from lesion.datasets or configure data.{d}")
     external = (("ham10000", "isic2019"),) if ("ham10000" in les["datasets"]
                                                 and data.get("isic2019", {}) is not None) else ()
-    own = symmetry_variant("none", sym["pretrained"])
+    own = str(SymmetryVariant(sym["pretrained"], NO_MASK))
     arch_variants = (((sym["architecture"], own),)
                      if sym["architecture"] in sym["compare_architectures"] and own in variants
                      else ())
     return Grid(
         seg_archs=tuple(cfg["segmentation"]["architectures"]),
-        symmetry_input_masks=tuple(m for m in SYMMETRY_INPUT_MASKS if m in sym["masks"]),
+        symmetry_input_masks=tuple(m for m in MASKS if m in sym["masks"]),
         symmetry_folds=tuple(range(sym["folds"])),
         symmetry_variants=tuple(variants),
         symmetry_archs=tuple(sym["compare_architectures"]),
-        classifier_masks=tuple(m for m in CLASSIFIER_MASKS if m in les["classifier_masks"]),
+        classifier_masks=tuple(m for m in MASKS if m in les["classifier_masks"]),
         cam_sources=cam_sources,
         lesion_folds=tuple(range(les["folds"])),
         lesion_datasets=tuple(les["datasets"]),
+        symmetry_pretrained=bool(sym["pretrained"]),
         external=external,
         symmetry_arch_variants=arch_variants,
     )

@@ -4,9 +4,12 @@ file, and :func:`parse_result_path`, which reads the wildcards back from a built
 Builders take wildcard values (or Snakemake patterns such as ``"{fold}"``) and return paths
 relative to the working directory, under :data:`RESULTS`::
 
-    lesion_fold_file("ham10000", "seg", "lae", 2, "predictions_test.csv")
+    lesion_fold_file("ham10000", Model("seg", "lae"), Fold(2), "predictions_test.csv")
     # -> "results/lesion/ham10000/seg-lae/fold2/predictions_test.csv"
     parse_result_path(_)["model"]   # -> 8
+
+A lesion model is a :class:`selcn.grid.Model` or its folder pattern (:data:`MODEL_PATTERN` in a
+rule); a fold a :class:`selcn.grid.Fold`, an ``int`` or the ``"{fold}"`` pattern.
 """
 
 from __future__ import annotations
@@ -14,14 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from selcn.grid import (
-    CAM_SOURCES,
-    CLASSIFIER_MASKS,
-    SYMMETRY_MODEL_NUMBERS,
-    SymmetryVariant,
-    alternation,
-    model_number,
-)
+from selcn.grid import CAM_SOURCES, MASKS, Fold, Model, SymmetryVariant, alternation
 
 __all__ = [
     "RESULTS", "LOGS", "SYNTHETIC_ROOT", "SPLIT_CHECK", "DATA_CHECK", "SEGMENTATION_SELECTED",
@@ -29,7 +25,7 @@ __all__ = [
     "cams_file", "symmetry_file", "symmetry_arch_file", "symmetry_best_fold_file",
     "symmetry_localisation_file", "lesion_dir", "lesion_fold_file", "lesion_localisation_file",
     "lesion_best_fold_file", "hpo_file", "hpo_work_dir", "table_file", "figure_file",
-    "export_dir", "predict_dir", "parse_result_path",
+    "export_dir", "predict_dir", "parse_result_path", "MODEL_PATTERN", "fold_dir",
 ]
 
 #: root of every result (relative to Snakemake's working directory)
@@ -42,8 +38,15 @@ SYNTHETIC_ROOT = f"{RESULTS}/data"
 SPLIT_CHECK = f"{RESULTS}/splits/leakage_check.json"
 #: what `snakemake check_data` found: one row per configured dataset
 DATA_CHECK = f"{RESULTS}/data_check.csv"
+#: the folder of a lesion model in a rule's path patterns (:class:`selcn.grid.Model`'s name)
+MODEL_PATTERN = "{classifier_mask}-{symmetry_mask}"
 #: which segmentation architecture masks the later stages
 SEGMENTATION_SELECTED = f"{RESULTS}/segmentation/selected.json"
+
+
+def fold_dir(fold: Fold | int | str) -> str:
+    """``fold<k>``: the folder of a fold (a :class:`Fold`, an int or the ``"{fold}"`` pattern)."""
+    return fold.name if isinstance(fold, Fold) else f"fold{fold}"
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -80,43 +83,42 @@ def cams_file(cam_source: str, dataset: str) -> str:
     return f"{RESULTS}/cams/{cam_source}/{dataset}.npy"
 
 
-def symmetry_file(variant: str, fold, name: str) -> str:
+def symmetry_file(variant: SymmetryVariant | str, fold: Fold | int | str, name: str) -> str:
     """``model.pt``, ``history.csv``, ``predictions_{val,test}.csv`` of a variant x fold."""
-    return f"{RESULTS}/symmetry/{variant}/fold{fold}/{name}"
+    return f"{RESULTS}/symmetry/{variant}/{fold_dir(fold)}/{name}"
 
 
-def symmetry_arch_file(arch: str, fold, name: str) -> str:
+def symmetry_arch_file(arch: str, fold: Fold | int | str, name: str) -> str:
     """The same files for the symmetry architecture comparison."""
-    return f"{RESULTS}/symmetry_arch/{arch}/fold{fold}/{name}"
+    return f"{RESULTS}/symmetry_arch/{arch}/{fold_dir(fold)}/{name}"
 
 
-def symmetry_best_fold_file(variant: str) -> str:
+def symmetry_best_fold_file(variant: SymmetryVariant | str) -> str:
     return f"{RESULTS}/symmetry/{variant}/best_fold.json"
 
 
-def symmetry_localisation_file(variant: str) -> str:
+def symmetry_localisation_file(variant: SymmetryVariant | str) -> str:
     """Per-image CAM localisation of a variant's best fold on the HAM10000 test split."""
     return f"{RESULTS}/symmetry/{variant}/localisation_ham10000.csv"
 
 
 # ---- lesion -------------------------------------------------------------------------------
-def lesion_dir(dataset: str, classifier_mask: str, cam_source: str) -> str:
-    """The directory of one lesion model (all its folds)."""
-    return f"{RESULTS}/lesion/{dataset}/{classifier_mask}-{cam_source}"
+def lesion_dir(dataset: str, model: Model | str) -> str:
+    """The directory of one lesion model on ``dataset`` (all its folds)."""
+    return f"{RESULTS}/lesion/{dataset}/{model}"
 
 
-def lesion_fold_file(dataset: str, classifier_mask: str, cam_source: str, fold,
-                     name: str) -> str:
+def lesion_fold_file(dataset: str, model: Model | str, fold: Fold | int | str, name: str) -> str:
     """``model.pt``, ``history.csv``, ``predictions_{val,test,isic2019}.csv`` of one fold."""
-    return f"{lesion_dir(dataset, classifier_mask, cam_source)}/fold{fold}/{name}"
+    return f"{lesion_dir(dataset, model)}/{fold_dir(fold)}/{name}"
 
 
-def lesion_localisation_file(dataset: str, classifier_mask: str, cam_source: str) -> str:
-    return f"{lesion_dir(dataset, classifier_mask, cam_source)}/localisation.csv"
+def lesion_localisation_file(dataset: str, model: Model | str) -> str:
+    return f"{lesion_dir(dataset, model)}/localisation.csv"
 
 
-def lesion_best_fold_file(dataset: str, classifier_mask: str, cam_source: str) -> str:
-    return f"{lesion_dir(dataset, classifier_mask, cam_source)}/best_fold.json"
+def lesion_best_fold_file(dataset: str, model: Model | str) -> str:
+    return f"{lesion_dir(dataset, model)}/best_fold.json"
 
 
 # ---- hyper-parameter search, report -------------------------------------------------------
@@ -143,7 +145,7 @@ def figure_file(name: str, ext: str = "png") -> str:
 _FOLD = r"(?:fold(?P<fold>\d+)/)?"
 _PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("lesion", re.compile(
-        rf"lesion/(?P<dataset>[^/]+)/(?P<classifier_mask>{alternation(CLASSIFIER_MASKS)})-"
+        rf"lesion/(?P<dataset>[^/]+)/(?P<classifier_mask>{alternation(MASKS)})-"
         rf"(?P<symmetry_mask>{alternation(CAM_SOURCES)})/{_FOLD}(?P<file>[^/]+)$")),
     ("symmetry_arch", re.compile(
         r"symmetry_arch/(?P<arch>[^/]+)/fold(?P<fold>\d+)/(?P<file>[^/]+)$")),
@@ -174,9 +176,9 @@ def parse_result_path(path: str | Path) -> dict:
             if sm:
                 out["split"] = sm.group(1)
             if stage == "lesion":
-                out["model"] = model_number(out["classifier_mask"], out["symmetry_mask"])
+                out["model"] = Model(out["classifier_mask"], out["symmetry_mask"]).number
             if stage == "symmetry":
-                out["model"] = SYMMETRY_MODEL_NUMBERS.get(out["variant"])
+                out["model"] = SymmetryVariant.parse(out["variant"]).number
             return out
     raise ValueError(f"{path}: not a result path of the workflow (docs/contracts.md)")
 

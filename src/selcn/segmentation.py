@@ -46,7 +46,6 @@ from selcn.selection import (  # re-exported: selected on validation (torch-free
     SEGMENTATION_METRICS,
     VAL_PREFIX,
     select_architecture,
-    selection_split,
 )
 from selcn.training import FitResult, clear_resume_state, fit, resolve_device, set_seed
 from selcn.weights import pretrained_cache

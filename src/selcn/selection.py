@@ -16,12 +16,12 @@ from typing import NamedTuple
 import numpy as np
 
 from selcn.data.tables import read_csv
-from selcn.grid import selection_split  # re-exported: the split every choice reads
+from selcn.grid import Fold
 from selcn.predictions import read_predictions
+from selcn.protocol import Protocol
 
 __all__ = ["FOLD_METRICS", "FoldCriterion", "best_fold_criterion", "select_best_fold",
-           "best_model_path", "SEGMENTATION_METRICS", "VAL_PREFIX", "selection_split",
-           "select_architecture"]
+           "best_model_path", "SEGMENTATION_METRICS", "VAL_PREFIX", "select_architecture"]
 
 #: metrics of ``metrics_test.csv`` the segmentation architecture may be chosen on
 SEGMENTATION_METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity",
@@ -42,11 +42,12 @@ class FoldCriterion(NamedTuple):
     name: str
 
 
-def best_fold_criterion(protocol: str, val_metric: str = "accuracy") -> FoldCriterion:
+def best_fold_criterion(protocol: Protocol, val_metric: str = "accuracy") -> FoldCriterion:
     """The criterion of the best fold: ``val_metric`` of the validation predictions, or test
-    accuracy under ``protocol: thesis`` (the thesis' own choice, selection on the test set)."""
-    split = selection_split(protocol)
-    metric = "accuracy" if split == "test" else val_metric
+    accuracy where the protocol selects on the test split (``protocol: thesis``, the thesis'
+    own choice)."""
+    split = protocol.selection_split
+    metric = "accuracy" if protocol.selects_on_test else val_metric
     return FoldCriterion(split, metric, f"{split}_{metric}")
 
 
@@ -87,7 +88,7 @@ def best_model_path(best_json: str | Path, model_pts: Mapping[int, str | Path] |
     if "fold" not in best:
         raise ValueError(f"{best_json}: missing field 'fold'")
     if not isinstance(model_pts, Mapping):
-        model_pts = {int(Path(p).parent.name.removeprefix("fold")): p for p in model_pts}
+        model_pts = {Fold.parse(Path(p).parent.name).index: p for p in model_pts}
     fold = int(best["fold"])
     if fold not in model_pts:
         raise ValueError(f"{best_json}: fold {fold} has no model.pt among the inputs "
@@ -96,13 +97,14 @@ def best_model_path(best_json: str | Path, model_pts: Mapping[int, str | Path] |
 
 
 # ---- segmentation architecture -----------------------------------------------------------
-def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice", *,
-                        protocol: str = "leakage_free") -> dict:
-    """The architecture with the highest ``metric`` on the selection part
-    (:func:`selection_split`; first listed wins a tie).
+def select_architecture(metrics_csvs: Sequence[str | Path], protocol: Protocol,
+                        metric: str = "dice") -> dict:
+    """The architecture with the highest ``metric`` on the protocol's selection split (first
+    listed wins a tie).
 
-    Under ``leakage_free`` only the ``val_<metric>`` column of each ``metrics_test.csv`` is
-    read (its test columns are never looked at); under ``thesis`` the test column ``<metric>``.
+    Selecting on validation (``leakage_free``), only the ``val_<metric>`` column of each
+    ``metrics_test.csv`` is read (its test columns are never looked at); on the test split
+    (``thesis``) the test column ``<metric>``.
 
     Returns ``{"arch", "metric", "value", "split"}`` (the content of ``selected.json``).
     """
@@ -111,8 +113,8 @@ def select_architecture(metrics_csvs: Sequence[str | Path], metric: str = "dice"
                          f"(one of {', '.join(SEGMENTATION_METRICS)})")
     if not metrics_csvs:
         raise ValueError("select_architecture: no metrics file given")
-    split = selection_split(protocol)
-    column = f"{VAL_PREFIX}{metric}" if split == "val" else metric
+    split = protocol.selection_split
+    column = metric if protocol.selects_on_test else f"{VAL_PREFIX}{metric}"
     best = None
     for path in metrics_csvs:
         table = read_csv(path, ("arch", column), f"{split} metrics")[["arch", column]]

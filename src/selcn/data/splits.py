@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from selcn import grid
+from selcn.protocol import PROTOCOLS
 
 __all__ = ["SPLIT_COLUMNS", "PROTOCOLS", "TRANSFORMS", "LeakageError", "split_table",
            "split_ham10000", "split_symderm", "split_isic2019", "split_isic2016", "make_splits",
            "leakage_report", "check_no_leakage", "balance", "apply_transform"]
 
 SPLIT_COLUMNS = ("image_id", "label", "target", "group", "split")
-PROTOCOLS = grid.PROTOCOLS
+
 #: transform codes of :func:`balance` / :func:`apply_transform`
 TRANSFORMS = {0: "identity", 1: "hflip", 2: "vflip", 3: "rot90"}
 

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from selcn.atomic import save_figure
-from selcn.grid import CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS, model_number
+from selcn.grid import CAM_SOURCES, MASKS, MASK_LABELS, Model
 from selcn.report.tables import (
     METRIC_LABELS,
     fold_metrics,
@@ -70,18 +70,18 @@ def grid_heatmap(cells: pd.DataFrame, out_path: str | Path, *,
     if not metrics:
         raise ValueError("grid_heatmap: no metric to draw")
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
-    rows = [MASK_LABELS[m] if m != "none" else "Without masks" for m in CLASSIFIER_MASKS]
+    rows = [MASK_LABELS[m] for m in MASKS]
     cols = [MASK_LABELS[m] for m in CAM_SOURCES]
     for ax, metric in zip(axes[0], metrics):
-        mean = np.full((len(CLASSIFIER_MASKS), len(CAM_SOURCES)), np.nan)
+        mean = np.full((len(MASKS), len(CAM_SOURCES)), np.nan)
         annot = np.full(mean.shape, "", dtype=object)
         for _, c in cells[cells["metric"] == metric].iterrows():
-            i, j = (CLASSIFIER_MASKS.index(c["classifier_mask"]),
-                    CAM_SOURCES.index(c["symmetry_mask"]))
+            model = Model(c["classifier_mask"], c["symmetry_mask"])
+            i, j = MASKS.index(model.classifier_mask), CAM_SOURCES.index(model.cam_source)
             mean[i, j] = c["mean"]
             std = "" if pd.isna(c["std"]) else f"\n± {c['std']:.3f}"
             annot[i, j] = (f"{c['mean']:.3f}{std}\n"
-                           f"(model {model_number(c['classifier_mask'], c['symmetry_mask'])})")
+                           f"(model {model.number})")
         sns.heatmap(pd.DataFrame(mean, index=rows, columns=cols), annot=annot, fmt="",
                     cmap="viridis", ax=ax, cbar=True, linewidths=0.5, linecolor="white",
                     annot_kws={"fontsize": 8})

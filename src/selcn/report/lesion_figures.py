@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selcn.grid import CAM_OFF, CAM_SOURCES, CLASSIFIER_MASKS, MASK_LABELS
+from selcn.grid import CAM_OFF, CAM_SOURCES, MASK_LABELS, MASKS
 from selcn.report.cam_figures import panel_grid
 
 __all__ = ["pick_image", "figure10", "figure10_from_files"]
@@ -53,7 +53,7 @@ def figure10(image: np.ndarray, gt_mask: np.ndarray, panels: Sequence[Mapping],
     """
     if not panels:
         raise ValueError("figure 10: no model to draw")
-    rows = [cm for cm in CLASSIFIER_MASKS if any(p["classifier_mask"] == cm for p in panels)]
+    rows = [cm for cm in MASKS if any(p["classifier_mask"] == cm for p in panels)]
     cols = [sm for sm in CAM_SOURCES if any(p["symmetry_mask"] == sm for p in panels)]
     grid: list[list[Mapping | None]] = [
         [{"image": np.asarray(image), "outline": gt_mask, "title": "input + ground truth"}]

@@ -92,7 +92,7 @@ def report_tables(grid: Grid) -> list[str]:
         names += ["table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation"]
         if "ham10000" in grid.external_of:
             names.append("table10_isic2019")
-        numbers = {m["number"] for m in grid.models()}
+        numbers = {m.number for m in grid.models()}
         names += [n for k, n in PER_CLASS_TABLES.items() if k in numbers]
     if "isic2016" in grid.lesion_datasets:
         names += ["table13_isic2016_val", "table14_isic2016_test",

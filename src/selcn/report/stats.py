@@ -33,7 +33,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from selcn.ensemble import fold_ensemble
-from selcn.grid import CAM_OFF, model_number
+from selcn.grid import CAM_OFF, Model
 from selcn.paths import parse_result_path
 from selcn.predictions import PROB_PREFIX, read_predictions
 
@@ -224,7 +224,7 @@ def baseline_comparison(predictions: pd.DataFrame, *, metrics: Sequence[str] = S
     for _, m in models.sort_values("model").iterrows():
         if m["symmetry_mask"] == CAM_OFF:
             continue
-        base_no = model_number(m["classifier_mask"], CAM_OFF)
+        base_no = Model(m["classifier_mask"], CAM_OFF).number
         base = predictions[predictions["model"] == base_no]
         if base.empty:
             continue

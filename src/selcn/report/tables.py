@@ -4,7 +4,7 @@ Every table is a :class:`pandas.DataFrame` with the *key* columns of its rows (`
 ``classifier_mask``, ``symmetry_mask`` / ``variant`` / ``arch`` ...) followed, per metric, by
 ``<metric>_mean`` and ``<metric>_std`` (mean and standard deviation over the cross-validation
 folds, or over images for the localisation tables). Table 5 has one value per metric.
-Rows come in the thesis' order (model numbers 1-12, :func:`selcn.grid.model_number`).
+Rows come in the thesis' order (model numbers 1-12, :attr:`selcn.grid.Model.number`).
 
 Every standard deviation is the population one, ``np.std`` (``ddof = 0``), as the thesis'
 code prints it (``np.std`` over the folds in ``train_classifier_final_cv.py``,
@@ -33,10 +33,9 @@ import pandas as pd
 
 from selcn.grid import (
     CAM_SOURCES,
-    CLASSIFIER_MASKS,
     MASK_LABELS,
+    MASKS,
     SPLIT_LABELS,
-    SYMMETRY_INPUT_MASKS,
     SYMMETRY_MODEL_NUMBERS,
     SymmetryVariant,
 )
@@ -307,7 +306,7 @@ def _symmetry_order(table: pd.DataFrame) -> pd.DataFrame:
     variants = table["variant"].map(SymmetryVariant.parse)
     table = table.assign(
         _n=table["model"].fillna(99).astype(int),
-        _m=[SYMMETRY_INPUT_MASKS.index(v.mask) for v in variants],
+        _m=[MASKS.index(v.mask) for v in variants],
         _p=[v.pretrained for v in variants])
     table = table.sort_values(["_n", "_p", "_m"], kind="stable").drop(columns=["_n", "_m", "_p"])
     table["model"] = table["model"].astype("Int64")
@@ -497,7 +496,7 @@ def build_table(name: str, paths: Sequence[str | Path], **options) -> pd.DataFra
 def display_labels() -> Mapping[str, Mapping[str, str]]:
     """Readable values of the key columns (for the HTML tables)."""
     return {
-        "classifier_mask": {m: MASK_LABELS[m] for m in CLASSIFIER_MASKS},
+        "classifier_mask": {m: MASK_LABELS[m] for m in MASKS},
         "symmetry_mask": {m: MASK_LABELS[m] for m in CAM_SOURCES},
         "split": dict(SPLIT_LABELS),
         "part": {"val": "validation (one training fold)", "test": "test split"},
