@@ -1,7 +1,5 @@
-"""The training core: resume property, job keys of resume states, early stopping, best weights,
-training accuracy, determinism, predict."""
-
-import os
+"""The training core: early stopping, best weights, training accuracy, determinism, predict
+(resume states: tests/test_resume.py)."""
 
 import numpy as np
 import pandas as pd
@@ -11,10 +9,7 @@ from torch import nn
 
 from selcn.data.datasets import CachedImageDataset, make_loader
 from selcn.training import (
-    RESUME_STATE,
     FitConfig,
-    clear_resume_state,
-    file_identity,
     fit,
     predict,
     predict_proba,
@@ -38,8 +33,8 @@ class TinyNet(nn.Module):
         return self.head(torch.cat([features, cam.mean((1, 2, 3))[:, None]], 1))
 
 
-@pytest.fixture(scope="module")
-def data():
+def tiny_data():
+    """48 tiny images (8 x 8), 3 classes, CAMs (4 x 4); shared with tests/test_resume.py."""
     rng = np.random.default_rng(0)
     n = 48
     targets = rng.integers(0, 3, n)
@@ -48,6 +43,11 @@ def data():
         images[i, :, :, t] += 150
     cams = rng.random((n, 4, 4)).astype(np.float16)
     return images, targets, cams
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data()
 
 
 def _loaders(data, num_workers=0, seed=3):
@@ -77,201 +77,6 @@ def _fit(data, out_dir, epochs=3, num_workers=0, metrics_fn=_accuracy, job_key=N
 
 def _losses(history):
     return history.drop(columns="seconds")
-
-
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_resume_gives_the_same_history(data, tmp_path, num_workers):
-    whole = _fit(data, tmp_path / "whole", num_workers=num_workers)
-
-    calls = {"n": 0}
-
-    def dies_in_epoch_2(outputs, targets):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed")  # mid-epoch 2: after training, before saving
-        return _accuracy(outputs, targets)
-
-    with pytest.raises(KeyboardInterrupt):
-        _fit(data, tmp_path / "resumed", num_workers=num_workers, metrics_fn=dies_in_epoch_2)
-    partial = pd.read_csv(tmp_path / "resumed" / "history.csv")
-    assert partial["epoch"].tolist() == [1]
-    assert (tmp_path / "resumed" / RESUME_STATE).is_file()
-
-    torch.manual_seed(123)  # the restarted job's RNG and init differ: the state must win
-    resumed = _fit(data, tmp_path / "resumed", num_workers=num_workers)
-    pd.testing.assert_frame_equal(_losses(resumed.history), _losses(whole.history))
-    on_disk = pd.read_csv(tmp_path / "resumed" / "history.csv")
-    pd.testing.assert_frame_equal(_losses(on_disk), _losses(pd.read_csv(tmp_path / "whole" /
-                                                                        "history.csv")))
-    for a, b in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert resumed.best_epoch == whole.best_epoch
-
-
-def test_resume_restores_best_weights_saved_as_the_model(data, tmp_path):
-    """The state keeps the best weights once when they are the epoch's own (``best`` None)."""
-    val_losses = [1.0, 2.0, 3.0]  # best epoch 1
-
-    def run(out_dir, finished_epochs=0, die_at=None):
-        snapshots = dict.fromkeys(range(1, finished_epochs + 1))
-        calls = {"n": 0}
-
-        def metrics(outputs, targets):
-            calls["n"] += 1
-            if calls["n"] == die_at:
-                raise KeyboardInterrupt("killed")  # after validating, before saving
-            snapshots[len(snapshots) + 1] = None
-            return _accuracy(outputs, targets)
-
-        return _fit(data, out_dir, metrics_fn=metrics,
-                    loss_fn=ScriptedValLoss(val_losses, snapshots))
-
-    whole = run(tmp_path / "whole")
-    assert whole.best_epoch == 1
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "resumed", die_at=2)
-    state = torch.load(tmp_path / "resumed" / RESUME_STATE, weights_only=False)
-    assert state["epoch"] == state["best_epoch"] == 1 and state["best"] is None
-    resumed = run(tmp_path / "resumed", finished_epochs=1)
-    assert resumed.best_epoch == 1 and [t["epoch"] for t in resumed.timings] == [2, 3]
-    pd.testing.assert_frame_equal(_losses(resumed.history), _losses(whole.history))
-    for a, b in zip(resumed.model.state_dict().values(), whole.model.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-
-
-def test_finished_run_is_not_retrained_and_other_settings_start_afresh(data, tmp_path,
-                                                                       capfd):
-    first = _fit(data, tmp_path, epochs=2)
-    again = _fit(data, tmp_path, epochs=2)
-    pd.testing.assert_frame_equal(again.history, first.history)  # same seconds: not rerun
-    assert again.timings == []
-    capfd.readouterr()
-    longer = _fit(data, tmp_path, epochs=3)  # max_epochs is part of the key: a fresh run
-    assert [t["epoch"] for t in longer.timings] == [1, 2, 3]
-    assert "differs in max_epochs (2 → 3)" in capfd.readouterr().err
-    pd.testing.assert_frame_equal(_losses(longer.history.iloc[:2]), _losses(first.history))
-    other = _fit(data, tmp_path, epochs=1, lr=1e-3)
-    assert other.history["epoch"].tolist() == [1]
-    assert other.history["train_loss"].iloc[0] != first.history["train_loss"].iloc[0]
-    assert "differs in lr (0.03 → 0.001), max_epochs (3 → 1);" in capfd.readouterr().err
-
-
-def test_unreadable_resume_state_starts_afresh(data, tmp_path, capfd):
-    whole = _fit(data, tmp_path / "whole", epochs=2)
-    state = tmp_path / "torn" / RESUME_STATE
-    state.parent.mkdir(parents=True)
-    state.write_bytes(b"half a file")
-    capfd.readouterr()
-    torn = _fit(data, tmp_path / "torn", epochs=2)
-    pd.testing.assert_frame_equal(_losses(torn.history), _losses(whole.history))
-    assert [t["epoch"] for t in torn.timings] == [1, 2]
-    notes = [line for line in capfd.readouterr().err.splitlines() if "not resuming" in line]
-    assert len(notes) == 1 and "unreadable" in notes[0] and str(state) in notes[0]
-    # a readable file that is not a resume state (a dict without its entries) likewise
-    torch.save({"fingerprint": "x", "epoch": 1}, state)
-    again = _fit(data, tmp_path / "torn", epochs=2)
-    assert [t["epoch"] for t in again.timings] == [1, 2]
-    notes = [line for line in capfd.readouterr().err.splitlines() if "not resuming" in line]
-    assert len(notes) == 1 and "unreadable" in notes[0] and "lacks bad_epochs" in notes[0]
-
-
-def _job_key(inputs, lr=1e-3):
-    return {"config": {"train": {"lr": lr, "batch_size": 5}, "seed": 0, "protocol": "thesis"},
-            "inputs": file_identity(inputs)}
-
-
-def _resume_notes(capfd):
-    return [line for line in capfd.readouterr().err.splitlines()
-            if "not resuming" in line or "resumed from" in line]
-
-
-def test_state_of_another_config_or_other_inputs_is_not_reused(data, tmp_path, capfd):
-    masks, splits = tmp_path / "masks.npy", tmp_path / "splits.csv"
-    masks.write_bytes(b"m" * 10)
-    splits.write_text("id,fold\n")
-    out = tmp_path / "job"
-    first = _fit(data, out, epochs=2, job_key=_job_key([masks, splits]))
-    assert [t["epoch"] for t in first.timings] == [1, 2]
-    capfd.readouterr()
-
-    same = _fit(data, out, epochs=2, job_key=_job_key([masks, splits]))  # the same job
-    assert same.timings == []
-    assert _resume_notes(capfd) == [f"[training] resumed from {out / RESUME_STATE} after epoch 2"]
-
-    other_config = _fit(data, out, epochs=2, job_key=_job_key([masks, splits], lr=1e-2))
-    assert [t["epoch"] for t in other_config.timings] == [1, 2]
-    notes = _resume_notes(capfd)
-    assert len(notes) == 1
-    assert "written for another job, differs in config (train.lr); starting afresh" in notes[0]
-
-    # an upstream rerun rewrites the masks: same size, newer mtime
-    stat = masks.stat()
-    masks.write_bytes(b"M" * 10)
-    os.utime(masks, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    other_inputs = _fit(data, out, epochs=2, job_key=_job_key([masks, splits], lr=1e-2))
-    assert [t["epoch"] for t in other_inputs.timings] == [1, 2]
-    notes = _resume_notes(capfd)
-    assert len(notes) == 1 and f"differs in inputs ({masks})" in notes[0]
-    pd.testing.assert_frame_equal(_losses(other_inputs.history), _losses(other_config.history))
-
-    no_key = _fit(data, out, epochs=2)  # a job key dropped is a difference too
-    assert [t["epoch"] for t in no_key.timings] == [1, 2]
-    notes = _resume_notes(capfd)
-    assert len(notes) == 1 and "differs in job_key (none in this job);" in notes[0]
-
-
-def test_an_interrupted_job_with_a_key_resumes(data, tmp_path):
-    inputs = tmp_path / "cams.npy"
-    inputs.write_bytes(b"c" * 7)
-    whole = _fit(data, tmp_path / "whole", job_key=_job_key([inputs]))
-    calls = {"n": 0}
-
-    def dies_in_epoch_2(outputs, targets):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed")
-        return _accuracy(outputs, targets)
-
-    with pytest.raises(KeyboardInterrupt):
-        _fit(data, tmp_path / "resumed", metrics_fn=dies_in_epoch_2, job_key=_job_key([inputs]))
-    resumed = _fit(data, tmp_path / "resumed", job_key=_job_key([inputs]))
-    assert [t["epoch"] for t in resumed.timings] == [2, 3]
-    pd.testing.assert_frame_equal(_losses(resumed.history), _losses(whole.history))
-
-
-def test_key_difference_names_every_differing_part():
-    from selcn.training import _key_difference
-
-    old = {"job_key": {"config": {"train": {"lr": 0.1}, "x": None}, "inputs": {"a": [1, 2]}},
-           "lr": 0.1, "max_epochs": 5}
-    new = {"job_key": {"config": {"train": {"lr": 0.2}}, "inputs": {"a": [1, 2]}},
-           "lr": 0.1, "max_epochs": 6}
-    assert _key_difference(old, new) == "config (train.lr and 1 more), max_epochs (5 → 6)"
-    assert _key_difference({"lr": 1}, {"job_key": {"config": {}}, "lr": 1}) == \
-        "job_key (none in the state)"
-
-
-def test_file_identity(tmp_path):
-    a = tmp_path / "a.npy"
-    a.write_bytes(b"abc")
-    identity = file_identity([a, None])
-    assert identity == {str(a): [3, a.stat().st_mtime_ns]}
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        file_identity([tmp_path / "missing.npy"])
-    with pytest.raises(IsADirectoryError, match="directory"):
-        file_identity([tmp_path])
-
-
-def test_clear_resume_state_removes_the_state(data, tmp_path):
-    result = _fit(data, tmp_path, epochs=2)
-    assert (tmp_path / RESUME_STATE).is_file()
-    assert clear_resume_state(tmp_path) is True
-    assert not (tmp_path / ".resume").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]
-    assert clear_resume_state(tmp_path) is False
-    rerun = _fit(data, tmp_path, epochs=2)  # a forced rerun trains from epoch 1
-    assert [t["epoch"] for t in rerun.timings] == [1, 2]
-    pd.testing.assert_frame_equal(_losses(rerun.history), _losses(result.history))
 
 
 def test_history_columns_and_learning(data, tmp_path):

@@ -7,20 +7,18 @@ epochs and returns the model with the best epoch's weights. After every epoch it
 - ``<out_dir>/history.csv`` —
   ``epoch,train_loss,val_loss[,train_accuracy],<metrics…>,lr,seconds`` (``train_accuracy``:
   classifiers only, counted on the fly from the training batches);
-- ``<out_dir>/.resume/state.pt`` — everything needed to continue (model, optimiser, grad
-  scaler, epoch, early-stopping counter, best weights unless they are the epoch's own, history,
-  the Python / numpy / torch / CUDA RNG states and the training loader's generators —
-  :func:`loader_generators`): 3-4 x the size of the model's weights with Adam,
+- ``<out_dir>/.resume/state.pt`` — the resume state (:mod:`selcn.resume`): everything needed
+  to continue (model, optimiser, grad scaler, epoch, early-stopping counter, best weights
+  unless they are the epoch's own, history, the RNG states and the training loader's
+  generators): 3-4 x the size of the model's weights with Adam,
 
 both atomically (temporary name, then rename). A job that is killed and started again with
 the same arguments continues after its last finished epoch and ends with the same history as an
-uninterrupted run (bit-identical losses on the CPU). The state is keyed by the job: the whole
-:class:`FitConfig` (but ``progress`` / ``device``), the model's parameter shapes, the training
-set's size and batch size, and the caller's ``job_key`` (the stage's resolved config and the
-:func:`file_identity` of its input files). A state written for another key, or one that cannot
-be read, is discarded with one log line naming what differs, and training starts afresh. Once
-the job's outputs are in place the stage deletes the state (:func:`clear_resume_state`), so a
-forced rerun always trains from epoch 1.
+uninterrupted run (bit-identical losses on the CPU). The state is keyed by the job
+(:class:`selcn.resume.ResumeKey`: the settings, the model's shapes, the training set and the
+caller's ``job_key``); a state written for another key, or one that cannot be read, is
+discarded with one log line, and training starts afresh. Once the job's outputs are in place
+the stage deletes the state (:func:`selcn.resume.clear_resume_state`).
 
 Batches are dicts (:mod:`selcn.data.datasets`): ``image`` ``(B, 3, H, W)``, ``target``, optional
 ``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``.
@@ -33,17 +31,13 @@ autocast (bfloat16 where supported, else float16 with a gradient scaler) and cuD
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import random
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,14 +46,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from selcn.atomic import atomic_path, write_csv
-from selcn.data.datasets import loader_generators
+from selcn.atomic import write_csv
+from selcn.resume import RESUME_STATE, ResumeKey, load_state, restore_random_state, save_state
 
 __all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
-           "predict_proba", "file_identity", "clear_resume_state", "RESUME_STATE"]
-
-#: the resume state, relative to ``out_dir`` (not a Snakemake output)
-RESUME_STATE = Path(".resume") / "state.pt"
+           "predict_proba"]
 
 MetricsFn = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 
@@ -67,9 +58,6 @@ MetricsFn = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 _OWN_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "lr", "seconds")
 #: target dtypes of a classification (``train_accuracy`` is counted for these)
 _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-#: entries every resume state holds (a state without one of them is treated as unreadable)
-_STATE_KEYS = ("fingerprint", "epoch", "bad_epochs", "best_loss", "best_epoch", "best", "model",
-               "optimizer", "scaler", "history", "rng", "loader")
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -190,151 +178,6 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def file_identity(paths: Iterable[str | Path | None]) -> dict[str, list[int]]:
-    """``{path: [size in bytes, mtime in ns]}`` of the files ``paths`` (None entries skipped).
-
-    Part of a job key (:func:`fit`'s ``job_key``): a rerun of an upstream job rewrites its
-    outputs, which changes their mtime, so a resume state written before cannot match. Paths
-    are keyed as given (Snakemake's relative paths), not resolved.
-
-    Raises:
-        FileNotFoundError: a path does not exist (a job's inputs must).
-        IsADirectoryError: a path is a directory (its stat says nothing of its files).
-    """
-    out: dict[str, list[int]] = {}
-    for p in paths:
-        if p is None:
-            continue
-        path = Path(p)
-        if path.is_dir():
-            raise IsADirectoryError(f"file_identity: {p} is a directory; pass its files")
-        try:
-            st = path.stat()
-        except FileNotFoundError as err:
-            raise FileNotFoundError(f"file_identity: input {p} does not exist") from err
-        out[str(p)] = [int(st.st_size), int(st.st_mtime_ns)]
-    return out
-
-
-def clear_resume_state(out_dir: str | Path) -> bool:
-    """Delete ``<out_dir>/.resume/`` (call once the job's outputs are in place).
-
-    Returns True when there was one to delete. Afterwards a rerun of the job (``-f``, changed
-    inputs) trains from epoch 1.
-    """
-    state_dir = (Path(out_dir) / RESUME_STATE).parent
-    if not state_dir.is_dir():
-        return False
-    shutil.rmtree(state_dir)
-    return True
-
-
-def _job_spec(model: nn.Module, cfg: FitConfig, loader: DataLoader,
-              job_key: Mapping | None = None) -> dict[str, Any]:
-    """What must match for a resume state to be reused, JSON-normalised (tuples → lists,
-    unknown objects → ``str``): the whole :class:`FitConfig` but ``progress`` and ``device``,
-    the model's parameter shapes, the loader's size and batch size, and the caller's
-    ``job_key`` (the job's config and the identity of its input files)."""
-    spec: dict[str, Any] = {k: v for k, v in asdict(cfg).items()
-                            if k not in ("progress", "device")}
-    spec["params"] = [(k, list(v.shape)) for k, v in model.state_dict().items()]
-    spec["n_train"] = len(loader.dataset) if hasattr(loader.dataset, "__len__") else None
-    spec["batch_size"] = loader.batch_size
-    spec["job_key"] = job_key
-    return json.loads(json.dumps(spec, sort_keys=True, default=str))
-
-
-def _fingerprint(spec: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a :func:`_job_spec`."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-def _short(value: Any, width: int = 40) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _key_parts(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A spec's top-level parts: the caller's ``job_key`` parts (``config``, ``inputs`` …) first
-    under their own names (``job_key.<name>`` should one clash with a training setting), then
-    the training settings (``lr``, ``max_epochs``, ``params`` …)."""
-    job_key = spec.get("job_key")
-    settings = {k: v for k, v in spec.items() if k != "job_key"}
-    parts: dict[str, Any] = {}
-    if isinstance(job_key, Mapping):
-        parts.update({(f"job_key.{k}" if k in settings else k): v for k, v in job_key.items()})
-    else:
-        parts["job_key"] = job_key
-    parts.update(settings)
-    return parts
-
-
-def _differing_leaves(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Dotted paths of the entries in which two JSON values differ, descending into mappings
-    present on both sides (``["train.lr", "seed"]``)."""
-    if a == b:
-        return []
-    if not (isinstance(a, Mapping) and isinstance(b, Mapping)):
-        return [prefix or "(whole)"]
-    out: list[str] = []
-    for k in list(b) + [k for k in a if k not in b]:
-        name = f"{prefix}.{k}" if prefix else str(k)
-        if (k in a) != (k in b):  # present on one side only (even when None on the other)
-            out.append(name)
-        else:
-            out += _differing_leaves(a[k], b[k], name)
-    return out
-
-
-def _key_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    """Which parts of two job specs differ, e.g. ``inputs (cache/masks.npy), lr (0.01 → 0.1)``:
-    every differing top-level part, each with its first differing entry (a mapping) or its
-    two values (a scalar)."""
-    described = []
-    if (old.get("job_key") is None) != (new.get("job_key") is None):
-        described.append("job_key (" + ("none in this job" if new.get("job_key") is None
-                                        else "none in the state") + ")")
-        old, new = ({k: v for k, v in d.items() if k != "job_key"} for d in (old, new))
-    old_parts, new_parts = _key_parts(old), _key_parts(new)
-    missing = object()
-    for name in list(new_parts) + [k for k in old_parts if k not in new_parts]:
-        a, b = old_parts.get(name, missing), new_parts.get(name, missing)
-        if a == b:
-            continue
-        if a is missing or b is missing:
-            described.append(f"{name} ({'new' if a is missing else 'absent'} in this job)")
-        elif isinstance(a, Mapping) and isinstance(b, Mapping):
-            leaves = _differing_leaves(a, b)
-            more = f" and {len(leaves) - 1} more" if len(leaves) > 1 else ""
-            described.append(f"{name} ({leaves[0]}{more})")
-        elif isinstance(a, list) or isinstance(b, list):
-            described.append(name)
-        else:
-            described.append(f"{name} ({_short(a)} → {_short(b)})")
-    return ", ".join(described)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def _history_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows → table, columns ``epoch, train_loss, val_loss[, train_accuracy], <metrics…>, lr,
     seconds``."""
@@ -345,33 +188,6 @@ def _history_frame(rows: list[dict]) -> pd.DataFrame:
     last = ["lr", "seconds"]
     middle = [c for c in table.columns if c not in first + last]
     return table[first + middle + last]
-
-
-def _load_resume(path: Path, spec: Mapping[str, Any], fingerprint: str) -> dict | None:
-    """The resume state at ``path`` when it was written for this job (``fingerprint``), else
-    None — after one log line saying why it is not used (unreadable, or which part of the job
-    key differs)."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, Mapping):
-            raise TypeError(f"holds a {type(state).__name__}, not a dict")
-        absent = [k for k in _STATE_KEYS if k not in state]
-        if absent:
-            raise KeyError(f"lacks {', '.join(absent)}")
-    except Exception as err:  # a corrupt file cannot be resumed; start afresh
-        print(f"[training] not resuming from {path}: unreadable ({type(err).__name__}: {err}); "
-              "starting afresh", file=sys.stderr, flush=True)
-        return None
-    if state["fingerprint"] != fingerprint:
-        old = state.get("key")
-        why = (_key_difference(old, spec) if isinstance(old, Mapping)
-               else "written by an older version that stored no job key")
-        print(f"[training] not resuming from {path}: written for another job, differs in "
-              f"{why or 'the fingerprint'}; starting afresh", file=sys.stderr, flush=True)
-        return None
-    return state
 
 
 # ---- training --------------------------------------------------------------------------
@@ -396,8 +212,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         extra_inputs: batch keys passed to the model after ``image`` when present.
         job_key: JSON-able description of the job, a mapping of named parts (e.g.
             ``{"config": <the stage's resolved section, seed, protocol, image size>,
-            "inputs": file_identity([...])}``); a resume state resumes only the same key, and
-            the log names the parts that differ.
+            "inputs": selcn.resume.file_identity([...])}``); a resume state resumes only the
+            same key, and the log names the parts that differ.
 
     Returns:
         :class:`FitResult`. Losses in the history are per-sample means (batch means weighted
@@ -425,13 +241,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
                                  weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    spec = _job_spec(model, cfg, train_loader, job_key)
-    fingerprint = _fingerprint(spec)
+    key = ResumeKey.for_job(model, cfg, train_loader, job_key)
 
     rows: list[dict] = []
     start_epoch, bad_epochs = 1, 0
     best_loss, best_epoch, best_state = math.inf, 0, None
-    state = _load_resume(state_path, spec, fingerprint)
+    state = load_state(state_path, key)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -441,13 +256,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         best_loss, best_epoch, best_state = state["best_loss"], state["best_epoch"], state["best"]
         if best_state is None and best_epoch == state["epoch"] > 0:  # saved once, as "model"
             best_state = state["model"]
-        _set_rng_state(state["rng"])
-        generators = loader_generators(train_loader)
-        if len(generators) != len(state["loader"]):
-            raise RuntimeError(f"{state_path}: saved {len(state['loader'])} loader generator(s), "
-                               f"the training loader has {len(generators)}")
-        for generator, saved in zip(generators, state["loader"]):
-            generator.set_state(saved)
+        restore_random_state(state, train_loader)
         print(f"[training] resumed from {state_path} after epoch {state['epoch']}",
               file=sys.stderr, flush=True)
     else:
@@ -486,14 +295,13 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         rows.append(row)
         stopped = bad_epochs >= cfg.patience
         write_csv(_history_frame(rows), history_path)
-        _atomic_save({"fingerprint": fingerprint, "key": spec, "epoch": epoch,
-                      "bad_epochs": bad_epochs, "best_loss": best_loss, "best_epoch": best_epoch,
-                      # the best weights, unless they are this epoch's (then only "model")
-                      "best": None if best_epoch == epoch else best_state,
-                      "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
-                      "scaler": scaler.state_dict(), "history": rows, "rng": _rng_state(),
-                      "loader": [g.get_state() for g in loader_generators(train_loader)]},
-                     state_path)
+        save_state(state_path, key, {
+            "epoch": epoch, "bad_epochs": bad_epochs, "best_loss": best_loss,
+            "best_epoch": best_epoch,
+            # the best weights, unless they are this epoch's (then only "model")
+            "best": None if best_epoch == epoch else best_state,
+            "model": _cpu_state(model), "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(), "history": rows}, train_loader)
         timings.append({"epoch": epoch, "train_s": trained - started,
                          "val_s": validated - trained,
                          "checkpoint_s": time.perf_counter() - validated})
