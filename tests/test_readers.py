@@ -15,7 +15,7 @@ from selcn.data.readers import (
     read_isic2019,
     read_symderm,
 )
-from selcn.data.synthetic import dataset_paths, generate_all
+from selcn.data.synthetic import SyntheticSpec, dataset_paths, generate_all
 
 KW = dict(seed=5, n_lesions=14, min_lesions_per_class=1, n_symderm_own=4, n_symderm_from_ham=4,
           n_isic2019_new=16, n_isic2019_from_ham=3, n_isic2016_train=6, n_isic2016_test=4,
@@ -25,7 +25,7 @@ KW = dict(seed=5, n_lesions=14, min_lesions_per_class=1, n_symderm_own=4, n_symd
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
     root = tmp_path_factory.mktemp("pristine")
-    generate_all(root, log=lambda *a: None, **KW)
+    generate_all(root, SyntheticSpec(**KW), log=lambda *a: None)
     return root
 
 

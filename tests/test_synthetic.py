@@ -16,6 +16,7 @@ from selcn.data.preprocess import load_mask
 from selcn.data.readers import read_dataset
 from selcn.data.synthetic import (
     PLACEMENT_MARGIN,
+    SyntheticSpec,
     _allocate,
     dataset_paths,
     generate_all,
@@ -36,14 +37,14 @@ TINY = dict(seed=3, n_lesions=30, min_lesions_per_class=2, n_symderm_own=24,
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
-    summary = generate_all(root, log=lambda *a: None, **TINY)
+    summary = generate_all(root, SyntheticSpec(**TINY), log=lambda *a: None)
     return root, dataset_paths(root), summary
 
 
 @pytest.fixture(scope="module")
 def data_anywhere(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic_anywhere")
-    summary = generate_all(root, log=lambda *a: None, placement="anywhere", **TINY)
+    summary = generate_all(root, SyntheticSpec(placement="anywhere", **TINY), log=lambda *a: None)
     return root, dataset_paths(root), summary
 
 
@@ -181,15 +182,15 @@ def test_generation_is_deterministic(tmp_path):
     kw = dict(TINY, n_lesions=12, min_lesions_per_class=1, n_symderm_own=4, n_symderm_from_ham=2,
               n_isic2019_new=4, n_isic2019_from_ham=2, n_isic2016_train=4, n_isic2016_test=4,
               width=64, height=48)
-    a = generate_all(tmp_path / "a", log=lambda *x: None, **kw)
-    b = generate_all(tmp_path / "b", log=lambda *x: None, **kw)
+    a = generate_all(tmp_path / "a", SyntheticSpec(**kw), log=lambda *x: None)
+    b = generate_all(tmp_path / "b", SyntheticSpec(**kw), log=lambda *x: None)
     [d.pop(k) for d in (a, b) for k in ("seconds", "cpu_seconds")]
     assert a == b
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
                    if p.is_file())
     assert files and all(filecmp.cmp(tmp_path / "a" / f, tmp_path / "b" / f, shallow=False)
                          for f in files)
-    c = generate_all(tmp_path / "c", log=lambda *x: None, **dict(kw, seed=4))
+    c = generate_all(tmp_path / "c", SyntheticSpec(**dict(kw, seed=4)), log=lambda *x: None)
     c.pop("seconds"), c.pop("cpu_seconds")
     assert not filecmp.cmp(tmp_path / "a" / files[0], tmp_path / "c" / files[0], shallow=False) \
         or a != c
@@ -199,9 +200,8 @@ def test_a_writer_alone_writes_what_generate_all_writes(data, tmp_path):
     # each dataset draws from its own generators: ISIC 2016 written on its own is the same
     root, _, summary = data
     paths = dataset_paths(tmp_path)["isic2016"]
-    counts = write_isic2016(**paths, seed=TINY["seed"], n_train=TINY["n_isic2016_train"],
-                            n_test=TINY["n_isic2016_test"], width=TINY["width"],
-                            height=TINY["height"])
+    counts = write_isic2016(**paths, spec=SyntheticSpec(**TINY).image_spec,
+                            n_train=TINY["n_isic2016_train"], n_test=TINY["n_isic2016_test"])
     assert counts == summary["isic2016"]
     ours = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert len(ours) == TINY["n_isic2016_train"] + TINY["n_isic2016_test"] + 2
@@ -333,4 +333,4 @@ def test_placement_is_checked():
     with pytest.raises(ValueError, match="placement"):
         render(sample_lesion("nv", rng), rng, 64, 48, hair=False, placement="corner")
     with pytest.raises(ValueError, match="placement"):
-        generate_all("unused", log=lambda *a: None, placement="corner", **TINY)
+        generate_all("unused", SyntheticSpec(placement="corner", **TINY), log=lambda *a: None)

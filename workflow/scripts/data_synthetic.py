@@ -3,6 +3,7 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.data.synthetic import generate_all
+from selcn.data.synthetic import SyntheticSpec, generate_all
 
-generate_all(snakemake.params.root, seed=snakemake.params.seed, **snakemake.params.synthetic)
+spec = SyntheticSpec.from_config(snakemake.params.synthetic, seed=snakemake.params.seed)
+generate_all(snakemake.params.root, spec)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -125,17 +126,36 @@ def _missing(message: str, missing: list[str] | None) -> None:
     missing.append(message)
 
 
-def _locate(ids: Iterable[str], found: Mapping[str, Path], source: Path, field: str,
-            dirs: Sequence[str | Path], what: str, suffix: str = "",
+@dataclass(frozen=True)
+class _Files:
+    """The files of one kind (images or masks) a reader looks its ids up in.
+
+    Attributes:
+        found: ``stem -> path`` of every file in ``dirs`` (:func:`_index_dirs`).
+        dirs: the directories listed, named in the message for a missing file.
+        what: what a file is, for that message (``"image"``, ``"mask"``).
+        suffix: what a file's stem adds to the image id (``"_segmentation"`` for the
+            HAM10000 masks; ``""``: the stem is the id).
+    """
+
+    found: Mapping[str, Path]
+    dirs: Sequence[str | Path]
+    what: str
+    suffix: str = ""
+
+
+def _locate(ids: Iterable[str], files: _Files, source: Path, field: str,
             lines: Sequence[int] | None = None, missing: list[str] | None = None) -> list[str]:
-    """Path of every id (``""`` for a missing one when ``missing`` collects the problems)."""
+    """Path of every id of the CSV ``source``'s column ``field`` in ``files`` (``""`` for a
+    missing one when ``missing`` collects the problems). ``lines``: the CSV line of each id,
+    named in the message (default: 2, 3, ... after a header)."""
     paths = []
     for i, image_id in enumerate(ids):
-        p = found.get(image_id + suffix)
+        p = files.found.get(image_id + files.suffix)
         if p is None:
-            where = ", ".join(map(str, dirs))
+            where = ", ".join(map(str, files.dirs))
             line = lines[i] if lines is not None else i + 2
-            _missing(f"{source}: {what} of {field} {image_id!r} (line {line}) not found in "
+            _missing(f"{source}: {files.what} of {field} {image_id!r} (line {line}) not found in "
                      f"{where}", missing)
         paths.append(str(p) if p is not None else "")
     return paths
@@ -180,13 +200,14 @@ def read_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path],
     out = pd.DataFrame({
         "image_id": t["image_id"], "label": t["dx"], "group": t["lesion_id"],
         "source": t["dataset"] if "dataset" in t.columns else "HAM10000",
-        "path": _locate(t["image_id"], found, path, "image_id", dirs, "image", missing=missing),
+        "path": _locate(t["image_id"], _Files(found, dirs, "image"), path, "image_id",
+                        missing=missing),
         "lesion_id": t["lesion_id"],
     })
     if mask_dir:
-        masks = _index_dirs([mask_dir], "HAM10000 masks")
-        out["mask_path"] = _locate(t["image_id"], masks, path, "image_id", [mask_dir], "mask",
-                                   suffix="_segmentation", missing=missing)
+        masks = _Files(_index_dirs([mask_dir], "HAM10000 masks"), [mask_dir], "mask",
+                       suffix="_segmentation")
+        out["mask_path"] = _locate(t["image_id"], masks, path, "image_id", missing=missing)
     else:
         out["mask_path"] = ""
     return _finish(_drop_missing(out), "ham10000")
@@ -285,8 +306,8 @@ def read_isic2019(ground_truth: str | Path, metadata: str | Path | None,
     out = pd.DataFrame({
         "image_id": t["image"], "label": column.map(ISIC2019_TO_HAM),
         "group": lesion.where(lesion != "", t["image"]), "source": "ISIC2019",
-        "path": _locate(t["image"], found, path, "image", [image_dir], "image", lines=lines,
-                        missing=missing),
+        "path": _locate(t["image"], _Files(found, [image_dir], "image"), path, "image",
+                        lines=lines, missing=missing),
         "mask_path": "", "lesion_id": lesion,
     })
     out = _finish(_drop_missing(out), "isic2019")

@@ -10,7 +10,8 @@ Two parts:
   :func:`write_isic2019`, :func:`write_isic2016`) and the layout :func:`dataset_paths`.
 
 :func:`generate_all` writes, under ``out_dir``, the layout of :func:`dataset_paths` (the
-schema's ``data.<dataset>`` keys with ``resources/data`` replaced by ``out_dir``). It is
+schema's ``data.<dataset>`` keys with ``resources/data`` replaced by ``out_dir``), sized by a
+:class:`SyntheticSpec` (the config's ``data.synthetic`` block and the seed). It is
 deterministic for a seed: every image draws from its own ``numpy`` generator seeded by
 ``(seed, dataset, number)``.
 """
@@ -18,6 +19,8 @@ deterministic for a seed: every image draws from its own ``numpy`` generator see
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from selcn.data.synthetic.writers import (
     ISIC2019_FRACTIONS,
     SYMDERM_FRACTIONS,
     HamImage,
+    ImageSpec,
     _allocate,
     dataset_paths,
     write_ham10000,
@@ -43,20 +47,71 @@ from selcn.data.synthetic.writers import (
     write_symderm,
 )
 
-__all__ = ["dataset_paths", "generate_all", "Lesion", "sample_lesion", "render",
-           "mirror_score", "HamImage", "write_ham10000", "write_symderm", "write_isic2019",
-           "write_isic2016", "HAM_FRACTIONS", "ISIC2019_FRACTIONS", "SYMDERM_FRACTIONS",
-           "_allocate", "PLACEMENTS", "PLACEMENT_MARGIN", "outline_offsets"]
+__all__ = ["dataset_paths", "generate_all", "SyntheticSpec", "ImageSpec", "Lesion",
+           "sample_lesion", "render", "mirror_score", "HamImage", "write_ham10000",
+           "write_symderm", "write_isic2019", "write_isic2016", "HAM_FRACTIONS",
+           "ISIC2019_FRACTIONS", "SYMDERM_FRACTIONS", "_allocate", "PLACEMENTS",
+           "PLACEMENT_MARGIN", "outline_offsets"]
 
 
-def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
-                 min_lesions_per_class: int = 12, n_symderm_own: int = 60,
-                 n_symderm_from_ham: int = 120, n_isic2019_new: int = 120,
-                 n_isic2019_from_ham: int = 60, n_isic2016_train: int = 120,
-                 n_isic2016_test: int = 60, width: int = 600, height: int = 450,
-                 placement: str = "centre", log=print) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """What :func:`generate_all` writes: the config's ``data.synthetic`` block (same keys, same
+    defaults as ``config/schema.yaml``) and the workflow ``seed``. Build it once, e.g.
+    ``SyntheticSpec(seed=config["seed"], **config["data"]["synthetic"])``.
+
+    Attributes:
+        seed: seed of every image's ``numpy`` generator (with the dataset and image number).
+        n_lesions: HAM10000 lesions (count; 1-3 images each).
+        min_lesions_per_class: HAM10000 lesions of every class at least (count).
+        n_symderm_own: SymDerm images not from HAM10000 (count; about half PH2-style).
+        n_symderm_from_ham: SymDerm images copied from HAM10000 (count, same ids).
+        n_isic2019_new: ISIC 2019 images beyond the HAM10000 ones (count, colour-shifted).
+        n_isic2019_from_ham: ISIC 2019 images copied from HAM10000 (count, same ids).
+        n_isic2016_train: ISIC 2016 training images (count).
+        n_isic2016_test: ISIC 2016 test images (count).
+        width: image width (px).
+        height: image height (px).
+        placement: where each lesion sits, one of :data:`PLACEMENTS` (see :func:`render`).
+
+    Raises:
+        ValueError: ``placement`` is not one of the :data:`PLACEMENTS`.
+    """
+
+    seed: int = 42
+    n_lesions: int = 300
+    min_lesions_per_class: int = 12
+    n_symderm_own: int = 60
+    n_symderm_from_ham: int = 120
+    n_isic2019_new: int = 120
+    n_isic2019_from_ham: int = 60
+    n_isic2016_train: int = 120
+    n_isic2016_test: int = 60
+    width: int = 600
+    height: int = 450
+    placement: str = "centre"
+
+    def __post_init__(self) -> None:
+        _ = self.image_spec                                # ImageSpec checks the placement
+
+    @classmethod
+    def from_config(cls, synthetic: Mapping[str, Any], seed: int) -> SyntheticSpec:
+        """From the config's ``data.synthetic`` block (missing keys: the defaults) and seed."""
+        return cls(seed=seed, **synthetic)
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        """The part every writer shares: seed, image size and placement."""
+        return ImageSpec(seed=self.seed, width=self.width, height=self.height,
+                         placement=self.placement)
+
+
+def generate_all(out_dir: str | Path, spec: SyntheticSpec | None = None, *,
+                 log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Write the four synthetic datasets under ``out_dir`` in the layout of
-    :func:`dataset_paths`; return a summary (image counts per dataset and class, seconds).
+    :func:`dataset_paths`, sized by ``spec`` (default: ``SyntheticSpec()``, the schema's
+    defaults with seed 42); ``log`` gets a one-line summary. Return the summary (image counts
+    per dataset and class, ``seconds`` and ``cpu_seconds``).
 
     HAM10000: ``n_lesions`` lesions, 1-3 images each, classes shaped like HAM10000 with at
     least ``min_lesions_per_class`` lesions per class. SymDerm: ``n_symderm_from_ham`` HAM
@@ -68,23 +123,24 @@ def generate_all(out_dir: str | Path, *, seed: int = 42, n_lesions: int = 300,
     at the image centre (``"centre"``, jittered) or anywhere it is fully visible
     (``"anywhere"``), see :func:`render`.
     """
+    spec = SyntheticSpec() if spec is None else spec
     t0, c0 = time.perf_counter(), time.process_time()
     out = Path(out_dir)
     paths = dataset_paths(out)
-    if placement not in PLACEMENTS:
-        raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
-    common = dict(seed=seed, width=width, height=height, placement=placement)
+    image = spec.image_spec
     summary: dict[str, Any] = {}
     summary["ham10000"], ham_images = write_ham10000(
-        **paths["ham10000"], n_lesions=n_lesions, min_lesions_per_class=min_lesions_per_class,
-        **common)
-    summary["symderm"] = write_symderm(**paths["symderm"], ham_images=ham_images,
-                                       n_own=n_symderm_own, n_from_ham=n_symderm_from_ham, **common)
-    summary["isic2019"] = write_isic2019(**paths["isic2019"], ham_images=ham_images,
-                                         n_new=n_isic2019_new, n_from_ham=n_isic2019_from_ham,
-                                         **common)
-    summary["isic2016"] = write_isic2016(**paths["isic2016"], n_train=n_isic2016_train,
-                                         n_test=n_isic2016_test, **common)
+        **paths["ham10000"], spec=image, n_lesions=spec.n_lesions,
+        min_lesions_per_class=spec.min_lesions_per_class)
+    summary["symderm"] = write_symderm(**paths["symderm"], ham_images=ham_images, spec=image,
+                                       n_own=spec.n_symderm_own,
+                                       n_from_ham=spec.n_symderm_from_ham)
+    summary["isic2019"] = write_isic2019(**paths["isic2019"], ham_images=ham_images, spec=image,
+                                         n_new=spec.n_isic2019_new,
+                                         n_from_ham=spec.n_isic2019_from_ham)
+    summary["isic2016"] = write_isic2016(**paths["isic2016"], spec=image,
+                                         n_train=spec.n_isic2016_train,
+                                         n_test=spec.n_isic2016_test)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     summary["cpu_seconds"] = round(time.process_time() - c0, 2)
     log(f"synthetic data under {out}: {summary}")

@@ -258,10 +258,27 @@ def _background(rng: np.random.Generator, h: int, w: int, shift: bool) -> np.nda
     return img.astype(np.float32, copy=False)
 
 
-def _texture_layer(lesion: Lesion, rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray,
-                   inside: np.ndarray, r0: float, img: np.ndarray, cx: float, cy: float,
-                   ang: float) -> None:
-    """Draw the lesion's textures into ``img`` (float RGB, in place) where ``inside``."""
+@dataclass(frozen=True)
+class _View:
+    """Where one image draws its lesion, in the pixel frame of the array drawn into (the
+    lesion's bounding box in :func:`render`).
+
+    ``cx``, ``cy``: the lesion centre (px, column / row of that array); ``r0``: the radius R0
+    as drawn (px, before the aspect stretch); ``angle``: the rotation of the lesion's first
+    axis (radians)."""
+
+    cx: float
+    cy: float
+    r0: float
+    angle: float
+
+
+def _texture_layer(lesion: Lesion, rng: np.random.Generator, view: _View, xs: np.ndarray,
+                   ys: np.ndarray, inside: np.ndarray, img: np.ndarray) -> None:
+    """Draw the lesion's textures into ``img`` (float RGB ``(h, w, 3)``, in place) where
+    ``inside`` (bool ``(h, w)``). ``xs``, ``ys``: float ``(h, w)`` offsets (px) of every pixel
+    from the lesion centre; ``view``: the centre, radius and rotation drawn (:class:`_View`)."""
+    cx, cy, r0, ang = view.cx, view.cy, view.r0, view.angle
     h, w = inside.shape
     tex = np.zeros((h, w, 3), np.float32)
     alpha = np.zeros((h, w), np.float32)
@@ -458,7 +475,7 @@ def render(lesion: Lesion, rng: np.random.Generator, width: int, height: int, *,
     les *= (1 + 0.06 * _smooth_noise(rng, bh, bw, max(3, int(r0 / 4))))[..., None]
     bimg[:] = bimg * (1 - soft[..., None]) + les * soft[..., None]
     trng = np.random.default_rng(lesion.texture_seed + int(rng.integers(3)))
-    _texture_layer(lesion, trng, xs[box], ys[box], bm, r0, bimg, cx - ox, cy - oy, ang)
+    _texture_layer(lesion, trng, _View(cx - ox, cy - oy, r0, ang), xs[box], ys[box], bm, bimg)
     if hair:
         _hair(rng, img)
     if frame:                                                         # circular dermatoscope

@@ -1,13 +1,14 @@
 """One writer per published format of the synthetic set (the mirror of :mod:`selcn.data.readers`).
 
 Each ``write_<dataset>`` takes the paths of its config block ``data.<dataset>`` (the keys of
-:func:`dataset_paths`, as the matching ``read_<dataset>`` does), empties its directories, draws
-and renders its lesions (:mod:`selcn.data.synthetic.render`) and writes images, masks and CSVs
-in the dataset's published layout. It returns the dataset's summary (image counts per class or
-label). Every image draws from its own ``numpy`` generator seeded by ``(seed, dataset, number)``,
-so a dataset is deterministic for a seed and independent of the others, except that SymDerm and
-ISIC 2019 copy images of HAM10000 (as the published sets do): :func:`write_ham10000` also
-returns the :class:`HamImage` list they pick from.
+:func:`dataset_paths`, as the matching ``read_<dataset>`` does), an :class:`ImageSpec` (seed,
+image size, placement: shared by all writers) and its own image counts, empties its
+directories, draws and renders its lesions (:mod:`selcn.data.synthetic.render`) and writes
+images, masks and CSVs in the dataset's published layout. It returns the dataset's summary
+(image counts per class or label). Every image draws from its own ``numpy`` generator seeded by
+``(seed, dataset, number)``, so a dataset is deterministic for a seed and independent of the
+others, except that SymDerm and ISIC 2019 copy images of HAM10000 (as the published sets do):
+:func:`write_ham10000` also returns the :class:`HamImage` list they pick from.
 
 CSVs are written atomically (:func:`selcn.atomic.atomic_path`) after their images.
 """
@@ -26,10 +27,11 @@ import numpy as np
 
 from selcn.atomic import atomic_path
 from selcn.data.labels import HAM_CLASSES, ISIC2019_COLUMNS
-from selcn.data.synthetic.render import Lesion, render, sample_lesion
+from selcn.data.synthetic.render import PLACEMENTS, Lesion, render, sample_lesion
 
-__all__ = ["dataset_paths", "HamImage", "write_ham10000", "write_symderm", "write_isic2019",
-           "write_isic2016", "HAM_FRACTIONS", "ISIC2019_FRACTIONS", "SYMDERM_FRACTIONS"]
+__all__ = ["dataset_paths", "ImageSpec", "HamImage", "write_ham10000", "write_symderm",
+           "write_isic2019", "write_isic2016", "HAM_FRACTIONS", "ISIC2019_FRACTIONS",
+           "SYMDERM_FRACTIONS"]
 
 #: image fractions of the HAM10000 classes (6705/1113/1099/514/327/142/115 of 10,015)
 HAM_FRACTIONS: Mapping[str, float] = {"akiec": 327 / 10015, "bcc": 514 / 10015,
@@ -72,8 +74,8 @@ def dataset_paths(root: str | Path) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _fresh_dirs(*dirs: str | Path) -> None:
-    """Create ``dirs`` empty (an existing one is removed first)."""
+def _fresh_dirs(dirs: Sequence[str | Path]) -> None:
+    """Create every directory of ``dirs`` empty (an existing one is removed first)."""
     for d in map(Path, dirs):
         if d.exists():
             shutil.rmtree(d)
@@ -113,6 +115,32 @@ def _rng(seed: int, dataset: str, number: int) -> np.random.Generator:
 
 # ---------------------------------------------------------------------------- writers
 @dataclass(frozen=True)
+class ImageSpec:
+    """How every writer draws its images (the part of ``data.synthetic`` they share).
+
+    Attributes:
+        seed: the workflow seed; image ``number`` of a dataset draws from the ``numpy``
+            generator seeded by ``(seed, dataset, number)``.
+        width: image width (px).
+        height: image height (px).
+        placement: where each lesion sits, one of :data:`~selcn.data.synthetic.render.PLACEMENTS`
+            (see :func:`~selcn.data.synthetic.render.render`).
+
+    Raises:
+        ValueError: ``placement`` is not one of the :data:`PLACEMENTS`.
+    """
+
+    seed: int
+    width: int
+    height: int
+    placement: str = "centre"
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+
+
+@dataclass(frozen=True)
 class HamImage:
     """One written HAM10000 image, for the datasets that copy it (SymDerm, ISIC 2019).
 
@@ -130,20 +158,21 @@ class HamImage:
 
 
 def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_dir: str | Path,
-                   *, seed: int, n_lesions: int, min_lesions_per_class: int, width: int,
-                   height: int, placement: str = "centre") -> tuple[dict[str, Any], list[HamImage]]:
+                   *, spec: ImageSpec, n_lesions: int,
+                   min_lesions_per_class: int) -> tuple[dict[str, Any], list[HamImage]]:
     """HAM10000: ``n_lesions`` lesions with 1-3 images each (``ISIC_#######.jpg`` alternating
     between the two ``image_dirs``), a Tschandl-style mask ``<image_id>_segmentation.png`` per
     image in ``mask_dir`` and ``HAM10000_metadata.csv``
     (``lesion_id,image_id,dx,dx_type,age,sex,localization``). Classes are shaped like
-    HAM10000 with at least ``min_lesions_per_class`` lesions per class; images are
-    ``width x height``, lesions placed by ``placement`` (:func:`render`).
+    HAM10000 with at least ``min_lesions_per_class`` lesions per class; images are drawn as
+    ``spec`` says (seed, ``width x height``, placement: :class:`ImageSpec`).
 
     Returns:
         ``(summary, images)``: lesion and image counts per class, and the written images.
     """
-    _fresh_dirs(*image_dirs, mask_dir)
-    W, H = width, height
+    _fresh_dirs([*image_dirs, mask_dir])
+    seed, placement = spec.seed, spec.placement
+    W, H = spec.width, spec.height
     per_class = _allocate(n_lesions, HAM_FRACTIONS, min_lesions_per_class, "nv")
     lesion_rng = _rng(seed, "ham10000", 0)
     order = [c for c in HAM_CLASSES for _ in range(per_class[c])]
@@ -194,16 +223,17 @@ def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_
 
 
 def write_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path, *,
-                  ham_images: Sequence[HamImage], seed: int, n_own: int, n_from_ham: int,
-                  width: int, height: int, placement: str = "centre") -> dict[str, Any]:
+                  ham_images: Sequence[HamImage], spec: ImageSpec, n_own: int,
+                  n_from_ham: int) -> dict[str, Any]:
     """SymDerm v2.0: ``SymDerm_v2_labels.csv`` (``File,Mask,Dataset,labels_symmetry``), images in
     ``image_dir``, masks ``<name>.png`` in ``mask_dir``. ``n_from_ham`` images are copies of
     ``ham_images`` (same ids, ``Dataset`` = HAM10000, the label from the drawn outline); the
     ``n_own`` others alternate PH2-style ``IMD###.bmp`` and ISIC 2017 ``ISIC_#######.jpg``,
-    labels drawn with the SymDerm frequencies, lesions placed by ``placement``
-    (:func:`render`). Returns the image counts per label."""
-    _fresh_dirs(image_dir, mask_dir)
-    W, H = width, height
+    labels drawn with the SymDerm frequencies, images drawn as ``spec`` says
+    (:class:`ImageSpec`). Returns the image counts per label."""
+    _fresh_dirs([image_dir, mask_dir])
+    seed, placement = spec.seed, spec.placement
+    W, H = spec.width, spec.height
     rows = []
     pick = _rng(seed, "symderm", 0).permutation(len(ham_images))[:n_from_ham]
     for i in sorted(pick):
@@ -231,18 +261,19 @@ def write_symderm(csv: str | Path, image_dir: str | Path, mask_dir: str | Path, 
 
 
 def write_isic2019(ground_truth: str | Path, metadata: str | Path, image_dir: str | Path, *,
-                   ham_images: Sequence[HamImage], seed: int, n_new: int, n_from_ham: int,
-                   width: int, height: int, placement: str = "centre") -> dict[str, Any]:
+                   ham_images: Sequence[HamImage], spec: ImageSpec, n_new: int,
+                   n_from_ham: int) -> dict[str, Any]:
     """ISIC 2019: the one-hot ``ISIC_2019_Training_GroundTruth.csv``
     (``image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK``), ``ISIC_2019_Training_Metadata.csv``
     (``image,age_approx,anatom_site_general,lesion_id,sex``) and ``<image>.jpg`` in
     ``image_dir``, rows sorted by image id. ``n_from_ham`` images are copies of ``ham_images``
     (same ids and metadata, as the published set holds HAM10000); the ``n_new`` others are
     colour-shifted, some with a circular frame, shaped like the ISIC 2019 classes plus some SCC
-    and UNK rows, lesions placed by ``placement`` (:func:`render`; inside the frame). Returns
-    the image counts per column."""
-    _fresh_dirs(image_dir)
-    W, H = width, height
+    and UNK rows, images drawn as ``spec`` says (:class:`ImageSpec`; a lesion placed inside the
+    frame). Returns the image counts per column."""
+    _fresh_dirs([image_dir])
+    seed, placement = spec.seed, spec.placement
+    W, H = spec.width, spec.height
     gt_rows, meta_rows = [], []
     pick = _rng(seed, "isic2019", 0).permutation(len(ham_images))[:n_from_ham]
     to_col = {v: k for k, v in _ISIC2019_FROM_HAM.items() if k != "SCC"}
@@ -280,15 +311,16 @@ def write_isic2019(ground_truth: str | Path, metadata: str | Path, image_dir: st
 
 
 def write_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
-                   train_image_dir: str | Path, test_image_dir: str | Path, *, seed: int,
-                   n_train: int, n_test: int, width: int, height: int,
-                   placement: str = "centre") -> dict[str, Any]:
+                   train_image_dir: str | Path, test_image_dir: str | Path, *, spec: ImageSpec,
+                   n_train: int, n_test: int) -> dict[str, Any]:
     """ISIC 2016 part 3: header-less ``image,benign|malignant`` (training) and
-    ``image,0.0|1.0`` (test) CSVs and ``<image>.jpg`` in the two image directories; about
-    1 in 5 images malignant (melanoma, at least 2 per split), lesions placed by ``placement``
-    (:func:`render`). Returns the benign / malignant counts per split."""
-    _fresh_dirs(train_image_dir, test_image_dir)
-    W, H = width, height
+    ``image,0.0|1.0`` (test) CSVs and ``<image>.jpg`` in the two image directories
+    (``n_train`` and ``n_test`` images); about 1 in 5 images malignant (melanoma, at least 2 per
+    split), images drawn as ``spec`` says (:class:`ImageSpec`). Returns the benign / malignant
+    counts per split."""
+    _fresh_dirs([train_image_dir, test_image_dir])
+    seed, placement = spec.seed, spec.placement
+    W, H = spec.width, spec.height
     counts: dict[str, dict[str, int]] = {}
     number = 0
     for part, n, gt_path, image_dir in (("train", n_train, train_ground_truth, train_image_dir),
