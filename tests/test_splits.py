@@ -16,6 +16,7 @@ from selcn.data.splits import (
     split_symderm,
     split_table,
 )
+from selcn.protocol import policy
 
 CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 LESIONS = {"akiec": 20, "bcc": 24, "bkl": 40, "df": 16, "mel": 45, "nv": 300, "vasc": 18}
@@ -56,7 +57,7 @@ def test_leakage_free_split(ham):
 
 def test_thesis_protocol_is_image_level_and_says_so(ham):
     logged = []
-    s = split_table(ham, n_folds=4, seed=1, protocol="thesis", log=logged.append)
+    s = split_table(ham, n_folds=4, seed=1, protocol=policy("thesis"), log=logged.append)
     rep = leakage_report(s)
     assert rep["groups_crossing_test"] > 0 and rep["test_rows_sharing_group"] > 0
     assert "protocol thesis: image-level split" in logged[0]
@@ -64,7 +65,7 @@ def test_thesis_protocol_is_image_level_and_says_so(ham):
         check_no_leakage(s, name="ham10000")
     assert (s["split"] == "test").mean() == pytest.approx(0.2, abs=0.01)
     with pytest.raises(ValueError, match="unknown protocol"):
-        split_table(ham, protocol="leaky")
+        split_table(ham, protocol=policy("leaky"))
 
 
 def test_check_catches_a_group_in_two_folds(ham):
@@ -101,7 +102,7 @@ def test_symderm_excludes_images_of_ham_test_lesions(ham):
     bad.loc[bad["split"] == "excluded", "split"] = "fold0"
     with pytest.raises(LeakageError, match="HAM10000 test lesions"):
         check_no_leakage(bad, ham_splits=ham_splits, name="symderm")
-    thesis = split_symderm(sym, ham_splits, n_folds=3, seed=0, protocol="thesis",
+    thesis = split_symderm(sym, ham_splits, n_folds=3, seed=0, protocol=policy("thesis"),
                            log=lambda *a: None)
     assert "excluded" not in set(thesis["split"])
 
@@ -142,7 +143,8 @@ def test_isic2016_thesis_split_is_20_percent_of_the_900_stratified():
     idx["label"] = np.where(idx["target"] == 1, "malignant", "benign")
     idx["group"] = idx["image_id"]
     idx["official_split"] = ["train"] * n_train + ["test"] * n_test
-    s = split_isic2016(idx, n_folds=4, seed=0, protocol="thesis", log=lambda *a: None)
+    s = split_isic2016(idx, n_folds=4, seed=0, protocol=policy("thesis"),
+                       log=lambda *a: None)
     train, official_test = s.iloc[:n_train], s.iloc[n_train:]
     assert (official_test["split"] == "excluded").all()
     test = train[train["split"] == "test"]

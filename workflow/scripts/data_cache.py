@@ -7,11 +7,13 @@ from pathlib import Path
 
 from selcn.data.preprocess import build_cache
 from selcn.data.readers import ham10000_image_ids, read_dataset
+from selcn.protocol import policy
 
 dataset = snakemake.wildcards.dataset
 ham = snakemake.input.get("ham_metadata")
+protocol = policy(snakemake.params.protocol)
 exclude = []
-if dataset == "isic2019" and snakemake.params.protocol == "leakage_free" and ham:
+if dataset == "isic2019" and protocol.exclude_ham_from_isic2019 and ham:
     exclude = ham10000_image_ids(ham)       # the external test set holds no HAM10000 image
 table = read_dataset(dataset, snakemake.params.paths,
                      ham_metadata=ham if dataset == "symderm" else None, exclude_ids=exclude)

@@ -1,11 +1,13 @@
 """Leakage-free splits, their check, and class balancing of a training part.
 
-``protocol="leakage_free"`` (default): the test split and the folds are grouped by
-``group`` (the lesion_id where known), stratified by ``target``
-(:class:`sklearn.model_selection.StratifiedGroupKFold`); SymDerm images of HAM10000
-lesions in the HAM10000 test split are ``excluded`` from symmetry training; the ISIC 2019
-external set holds no HAM10000 image. ``protocol="thesis"`` reproduces the thesis: an
-image-level stratified split (lesions cross the test boundary) and nothing excluded.
+Every function takes the protocol's policy (:class:`selcn.protocol.Protocol`, from
+:func:`selcn.protocol.policy`) and reads its fields. ``LEAKAGE_FREE`` (default): the test split
+and the folds are grouped by ``group`` (the lesion_id where known; ``grouped``), stratified by
+``target`` (:class:`sklearn.model_selection.StratifiedGroupKFold`); SymDerm images of HAM10000
+lesions in the HAM10000 test split are ``excluded`` from symmetry training
+(``exclude_symderm_test_lesions``); the ISIC 2019 external set holds no HAM10000 image
+(``exclude_ham_from_isic2019``). ``THESIS`` reproduces the thesis: an image-level stratified
+split (lesions cross the test boundary) and nothing excluded.
 
 Split tables (``results/splits/{dataset}.csv``): ``image_id,label,target,group,split`` with
 ``split`` in ``test, fold0 ... fold{K-1}, excluded``.
@@ -18,9 +20,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from selcn.protocol import PROTOCOLS
+from selcn.protocol import LEAKAGE_FREE, Protocol
 
-__all__ = ["SPLIT_COLUMNS", "PROTOCOLS", "TRANSFORMS", "LeakageError", "split_table",
+__all__ = ["SPLIT_COLUMNS", "TRANSFORMS", "LeakageError", "split_table",
            "split_ham10000", "split_symderm", "split_isic2019", "split_isic2016", "make_splits",
            "leakage_report", "check_no_leakage", "balance", "apply_transform"]
 
@@ -32,11 +34,6 @@ TRANSFORMS = {0: "identity", 1: "hflip", 2: "vflip", 3: "rot90"}
 
 class LeakageError(ValueError):
     """A lesion (group) lies on both sides of a split boundary."""
-
-
-def _check_protocol(protocol: str) -> None:
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
 
 
 def _base(index: pd.DataFrame) -> pd.DataFrame:
@@ -74,18 +71,17 @@ def _assign_folds(table: pd.DataFrame, n_folds: int, seed: int, grouped: bool) -
 
 
 def split_table(index: pd.DataFrame, *, test_fraction: float = 0.2, n_folds: int = 4,
-                seed: int = 42, protocol: str = "leakage_free",
+                seed: int = 42, protocol: Protocol = LEAKAGE_FREE,
                 log: Callable[[str], None] = print) -> pd.DataFrame:
     """A stratified test split (about ``test_fraction`` of the rows) and ``n_folds``
-    stratified folds of the rest. Leakage-free: both grouped by ``group`` (the test split is
-    one of ``round(1 / test_fraction)`` grouped folds). Thesis: image level."""
+    stratified folds of the rest. ``protocol.grouped``: both grouped by ``group`` (the test
+    split is one of ``round(1 / test_fraction)`` grouped folds); else image level."""
     from sklearn.model_selection import train_test_split
 
-    _check_protocol(protocol)
     out = _base(index)
     if n_folds < 2:
         raise ValueError(f"n_folds must be >= 2, got {n_folds}")
-    if protocol == "leakage_free":
+    if protocol.grouped:
         first = _assign_folds(out, _n_splits_for(test_fraction), seed, grouped=True)
         is_test = first == 0
     else:
@@ -95,12 +91,12 @@ def split_table(index: pd.DataFrame, *, test_fraction: float = 0.2, n_folds: int
         is_test = np.isin(idx, test_idx)
     split = np.array(["test"] * len(out), dtype=object)
     rest = out[~is_test]
-    folds = _assign_folds(rest, n_folds, seed, grouped=protocol == "leakage_free")
+    folds = _assign_folds(rest, n_folds, seed, grouped=protocol.grouped)
     split[~is_test] = [f"fold{k}" for k in folds]
     out["split"] = split
-    if protocol == "thesis":
+    if not protocol.grouped:
         rep = leakage_report(out)
-        log(f"protocol thesis: image-level split, {rep['test_rows_sharing_group']} of "
+        log(f"protocol {protocol.name}: image-level split, {rep['test_rows_sharing_group']} of "
             f"{rep['test_rows']} test images share a lesion with training images")
     return out
 
@@ -112,12 +108,11 @@ def split_ham10000(index: pd.DataFrame, **kw) -> pd.DataFrame:
 
 def split_symderm(index: pd.DataFrame, ham_splits: pd.DataFrame | None, *,
                   test_fraction: float = 0.2, n_folds: int = 3, seed: int = 42,
-                  protocol: str = "leakage_free",
+                  protocol: Protocol = LEAKAGE_FREE,
                   log: Callable[[str], None] = print) -> pd.DataFrame:
     """SymDerm: rows from HAM10000 (``ham_image_id``) take their HAM lesion as ``group``;
-    leakage-free, those of lesions in the HAM10000 test split are ``excluded`` and the rest
-    is split like :func:`split_table` (``n_folds`` folds + test)."""
-    _check_protocol(protocol)
+    ``protocol.exclude_symderm_test_lesions``: those of lesions in the HAM10000 test split are
+    ``excluded``; the rest is split like :func:`split_table` (``n_folds`` folds + test)."""
     out = _base(index)
     ham_ids = index["ham_image_id"].fillna("").astype(str).to_numpy() \
         if "ham_image_id" in index.columns else np.array([""] * len(out))
@@ -130,7 +125,7 @@ def split_symderm(index: pd.DataFrame, ham_splits: pd.DataFrame | None, *,
             log(f"symderm: {int(unknown.sum())} images marked HAM10000 are not in the HAM10000 "
                 f"split table (e.g. {ham_ids[unknown][0]}); grouped by image id")
         out["group"] = np.where(known != "", known, out["group"].to_numpy())
-        if protocol == "leakage_free":
+        if protocol.exclude_symderm_test_lesions:
             test_groups = set(ham_splits.loc[ham_splits["split"] == "test", "group"].astype(str))
             excluded = (known != "") & np.isin(known, list(test_groups))
     kept = out[~excluded]
@@ -143,14 +138,14 @@ def split_symderm(index: pd.DataFrame, ham_splits: pd.DataFrame | None, *,
 
 
 def split_isic2019(index: pd.DataFrame, ham_ids: Iterable[str] = (), *,
-                   protocol: str = "leakage_free",
+                   protocol: Protocol = LEAKAGE_FREE,
                    log: Callable[[str], None] = print) -> pd.DataFrame:
-    """ISIC 2019, the external test set: every row ``test``; leakage-free, rows whose
-    image id is a HAM10000 image are ``excluded``."""
-    _check_protocol(protocol)
+    """ISIC 2019, the external test set: every row ``test``;
+    ``protocol.exclude_ham_from_isic2019``: rows whose image id is a HAM10000 image are
+    ``excluded``."""
     out = _base(index)
     ham = set(map(str, ham_ids))
-    drop = out["image_id"].isin(ham) if protocol == "leakage_free" else \
+    drop = out["image_id"].isin(ham) if protocol.exclude_ham_from_isic2019 else \
         pd.Series(False, index=out.index)
     out["split"] = np.where(drop, "excluded", "test")
     log(f"isic2019: {int((~drop).sum())} test images, {int(drop.sum())} HAM10000 images excluded")
@@ -158,17 +153,17 @@ def split_isic2019(index: pd.DataFrame, ham_ids: Iterable[str] = (), *,
 
 
 def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
-                   protocol: str = "leakage_free", test_fraction: float = 0.2,
+                   protocol: Protocol = LEAKAGE_FREE, test_fraction: float = 0.2,
                    log: Callable[[str], None] = print) -> pd.DataFrame:
     """ISIC 2016 (part 3: 900 official training and 379 official test images).
 
-    ``leakage_free``: the official test set is ``test``; the official training set is split
-    into ``n_folds`` stratified folds (grouped by ``group``). ``thesis`` (section 5, Appendix
-    C): only the official training set is used — a stratified image-level ``test_fraction``
-    (20 %) of it is ``test``, the rest is cut into ``n_folds`` stratified folds, and the
-    official test images are ``excluded``. The official part is read from ``official_split``
+    ``protocol.isic2016_official_test``: the official test set is ``test``; the official
+    training set is split into ``n_folds`` stratified folds (grouped by ``group``). Else (the
+    thesis, section 5, Appendix C): only the official training set is used — a stratified
+    ``test_fraction`` (20 %) of it is ``test`` (image level unless ``protocol.grouped``), the
+    rest is cut into ``n_folds`` stratified folds, and the official test images are
+    ``excluded``. The official part is read from ``official_split``
     or, in a cache index, ``source`` (``ISIC2016_train`` / ``ISIC2016_test``)."""
-    _check_protocol(protocol)
     out = _base(index)
     if "official_split" in index.columns:
         official = index["official_split"].astype(str).to_numpy()
@@ -177,15 +172,15 @@ def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
     else:
         raise ValueError("isic2016 index needs 'official_split' or 'source'")
     is_test = official == "test"
-    if protocol == "thesis":
+    if not protocol.isic2016_official_test:
         if not (~is_test).any():
             raise ValueError("isic2016: the official training part is needed")
         train = out[~is_test]
         part = split_table(train.reset_index(drop=True), test_fraction=test_fraction,
-                           n_folds=n_folds, seed=seed, protocol="thesis", log=lambda *a: None)
+                           n_folds=n_folds, seed=seed, protocol=protocol, log=lambda *a: None)
         out["split"] = "excluded"
         out.loc[~is_test, "split"] = part["split"].to_numpy()
-        log(f"isic2016 (thesis): {int((part['split'] == 'test').sum())} of {len(train)} "
+        log(f"isic2016 ({protocol.name}): {int((part['split'] == 'test').sum())} of {len(train)} "
             f"official training images are the test split; {int(is_test.sum())} official test "
             "images excluded")
         return out
@@ -198,7 +193,7 @@ def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
 
 
 def make_splits(dataset: str, index: pd.DataFrame, *, n_folds: int, test_fraction: float = 0.2,
-                seed: int = 42, protocol: str = "leakage_free",
+                seed: int = 42, protocol: Protocol = LEAKAGE_FREE,
                 ham_splits: pd.DataFrame | None = None, ham_ids: Iterable[str] = (),
                 log: Callable[[str], None] = print) -> pd.DataFrame:
     """The split table of ``dataset`` from its cache index (see the module docstring)."""
@@ -216,7 +211,7 @@ def make_splits(dataset: str, index: pd.DataFrame, *, n_folds: int, test_fractio
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
     counts = out.groupby(["split", "label"]).size().unstack(fill_value=0)
-    log(f"{dataset} splits ({protocol}):\n{counts.to_string()}")
+    log(f"{dataset} splits ({protocol.name}):\n{counts.to_string()}")
     return out[list(SPLIT_COLUMNS)]
 
 
