@@ -44,11 +44,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from selcn.checkpoints import save_model_file
 from selcn.data.synthetic import render, sample_lesion
-from selcn.export import export_bundle
+from selcn.export import BundleFiles, BundleSettings, export_bundle
 from selcn.models.lesion import create_lesion_model
 from selcn.models.segmentation import create_segmentation_model
 from selcn.models.symmetry import create_symmetry_model
-from selcn.predict import read_input
+from selcn.predict.cascade import read_input
 
 HAM = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 PRESETS = {
@@ -78,10 +78,13 @@ def build_bundle(root: Path, p: dict) -> Path:
         save_model_file(lesion[k], model, arch=p["lesion_arch"], num_classes=len(HAM),
                         use_cam=True, input_size=p["lesion_size"], classifier_mask="lae",
                         symmetry_mask="seg", class_names=HAM, fold=k, best_epoch=1)
-    export_bundle(root / "bundle", segmentation_pt=models / "seg.pt", symmetry_pt=models / "sym.pt",
-                  lesion_pts=lesion, number=11, dataset="ham10000", image_size=p["image_size"],
-                  hair_removal=True, cam_size=p["cam_size"], validation={},
-                  selection={"number": 11, "criterion": "benchmark"}, cfg_hash="benchmark")
+    export_bundle(root / "bundle",
+                  BundleFiles(segmentation_pt=models / "seg.pt", symmetry_pt=models / "sym.pt",
+                              lesion_pts=lesion),
+                  BundleSettings(number=11, dataset="ham10000", image_size=p["image_size"],
+                                 hair_removal=True, cam_size=p["cam_size"],
+                                 cfg_hash="benchmark"),
+                  validation={}, selection={"number": 11, "criterion": "benchmark"})
     return root / "bundle"
 
 

@@ -13,6 +13,8 @@ from selcn.checkpoints import save_model_file
 from selcn.export import (
     CHECKED_PACKAGES,
     BundleError,
+    BundleFiles,
+    BundleSettings,
     config_hash,
     export_bundle,
     load_bundle,
@@ -74,11 +76,14 @@ def make_bundle(root, *, classifier_mask="lae", symmetry_mask="seg", folds=(0, 1
     from selcn.config import validate_config
 
     cfg = validate_config({})
-    export_bundle(root / "bundle", segmentation_pt=files["segmentation_pt"],
-                  symmetry_pt=files["symmetry_pt"], lesion_pts=files["lesion_pts"], number=11,
-                  dataset="ham10000", image_size=SIZES["image_size"], hair_removal=hair_removal,
-                  cam_size=SIZES["cam"], validation=validation_metrics(files["val"], HAM),
-                  selection={"number": 11, "criterion": "config"}, cfg_hash=config_hash(cfg))
+    export_bundle(root / "bundle",
+                  BundleFiles(segmentation_pt=files["segmentation_pt"],
+                              symmetry_pt=files["symmetry_pt"], lesion_pts=files["lesion_pts"]),
+                  BundleSettings(number=11, dataset="ham10000", image_size=SIZES["image_size"],
+                                 hair_removal=hair_removal, cam_size=SIZES["cam"],
+                                 cfg_hash=config_hash(cfg)),
+                  validation=validation_metrics(files["val"], HAM),
+                  selection={"number": 11, "criterion": "config"})
     return root / "bundle"
 
 
@@ -125,13 +130,18 @@ def test_bundle_without_cam_transfer_has_no_symmetry_network(tmp_path):
 def test_export_refuses_models_that_do_not_fit_together(tmp_path):
     files = make_model_files(tmp_path, symmetry_mask="seg")
     other = make_model_files(tmp_path / "other", symmetry_mask="none")
-    common = dict(segmentation_pt=files["segmentation_pt"], lesion_pts=files["lesion_pts"],
-                  number=3, dataset="ham10000", image_size=64, hair_removal=True, cam_size=8,
-                  validation={}, selection={}, cfg_hash="x")
+    settings = BundleSettings(number=3, dataset="ham10000", image_size=64, hair_removal=True,
+                              cam_size=8, cfg_hash="x")
+
+    def models(symmetry_pt):
+        return BundleFiles(segmentation_pt=files["segmentation_pt"], symmetry_pt=symmetry_pt,
+                           lesion_pts=files["lesion_pts"])
+
     with pytest.raises(ValueError, match="symmetry network of mask 'none'"):
-        export_bundle(tmp_path / "b", symmetry_pt=other["symmetry_pt"], **common)
+        export_bundle(tmp_path / "b", models(other["symmetry_pt"]), settings, validation={},
+                      selection={})
     with pytest.raises(ValueError, match="needs its symmetry network"):
-        export_bundle(tmp_path / "b", symmetry_pt=None, **common)
+        export_bundle(tmp_path / "b", models(None), settings, validation={}, selection={})
     assert not (tmp_path / "b").exists()
 
 

@@ -14,13 +14,13 @@ from PIL import Image
 
 from selcn.cams import gradcam_plus_plus, resize_cams
 from selcn.cli import main
-from selcn.data.datasets import CachedImageDataset
+from selcn.data.datasets import CachedImageDataset, View
 from selcn.data.preprocess import build_cache
 from selcn.data.synthetic import render, sample_lesion
 from selcn.export import load_bundle
 from selcn.lesion import load_lesion_model
 from selcn.models.symmetry import cam_target_layer
-from selcn.predict import list_inputs, predict_images
+from selcn.predict import PredictOptions, list_inputs, predict_images
 from selcn.segmentation import load_segmentation_model, predict_masks
 from selcn.symmetry import load_symmetry_model
 from test_export import HAM, make_bundle
@@ -65,16 +65,17 @@ def reference_probabilities(bundle_dir, paths, tmp):
     masks = predict_masks(seg, images, input_size=seg_meta["input_size"],
                           threshold=seg_meta["threshold"], device="cpu")
     sym, sym_meta = load_symmetry_model(bundle_dir / "symmetry.pt")
-    ds = CachedImageDataset(images, rows, masks=masks, mask_strategy=sym_meta["mask"],
-                            size=sym_meta["input_size"])
+    ds = CachedImageDataset(images, rows, masks=masks,
+                            view=View(mask=sym_meta["mask"], size=sym_meta["input_size"]))
     x = torch.stack([ds[i]["image"] for i in rows])
     heat = gradcam_plus_plus(sym, x, cam_target_layer(sym, sym_meta["arch"]))
     cams = resize_cams(heat, pre["cam_size"]).numpy().astype(np.float16)
     probs = []
     for name in manifest["networks"]["lesion"]["files"]:
         model, meta = load_lesion_model(bundle_dir / name)
-        ds = CachedImageDataset(images, rows, masks=masks, mask_strategy=meta["classifier_mask"],
-                                cams=cams, size=meta["input_size"])
+        ds = CachedImageDataset(images, rows, masks=masks, cams=cams,
+                                view=View(mask=meta["classifier_mask"],
+                                          size=meta["input_size"]))
         with torch.no_grad():
             logits = model(torch.stack([ds[i]["image"] for i in rows]),
                            torch.stack([ds[i]["cam"] for i in rows]))
@@ -105,8 +106,8 @@ def test_round_trip_equals_the_mean_of_the_fold_models(setup, tmp_path, capsys):
 
 def test_panels_and_gallery_are_written(setup, tmp_path):
     bundle = load_bundle(setup["bundle"], "cpu")
-    summary = predict_images(bundle, setup["images"][:2], tmp_path, batch_size=4,
-                             progress=False)
+    summary = predict_images(bundle, setup["images"][:2], tmp_path,
+                             PredictOptions(batch_size=4, progress=False))
     assert summary.n_failed == 0 and summary.images_per_second > 0
     for rel in summary.table["panel"]:
         panel = np.asarray(Image.open(tmp_path / rel))
@@ -181,7 +182,8 @@ def test_model_without_symmetry_network(tmp_path):
     bundle = make_bundle(tmp_path, classifier_mask="seg", symmetry_mask="off",
                          hair_removal=False)
     images = synthetic_images(tmp_path / "im", n=2)
-    summary = predict_images(load_bundle(bundle), images, tmp_path / "o", progress=False)
+    summary = predict_images(load_bundle(bundle), images, tmp_path / "o",
+                             PredictOptions(progress=False))
     assert summary.n_failed == 0 and summary.table["symmetry"].isna().all()
     assert (tmp_path / "o" / summary.table["panel"][0]).is_file()
 
@@ -206,19 +208,19 @@ def test_console_script_is_installed(setup, tmp_path):
 
 
 def test_an_unexpected_failure_of_one_file_is_reported_too(setup, tmp_path, monkeypatch):
-    import selcn.predict as predict
+    import selcn.predict.cascade as cascade
 
-    real = predict.preprocess_image
+    real = cascade.preprocess_image
 
     def fragile(image, size, hair_removal=True):
         if image.shape[1] == 151:
             raise RuntimeError("simulated OpenCV failure")
         return real(image, size, hair_removal)
 
-    monkeypatch.setattr(predict, "preprocess_image", fragile)
+    monkeypatch.setattr(cascade, "preprocess_image", fragile)
     odd = synthetic_images(tmp_path / "odd", n=1, width=151)[0]
     summary = predict_images(load_bundle(setup["bundle"]), [setup["images"][0], odd],
-                             tmp_path / "o", progress=False, log=lambda _: None)
+                             tmp_path / "o", PredictOptions(progress=False, log=lambda _: None))
     assert summary.n_failed == 1
     assert "RuntimeError: simulated OpenCV failure" in summary.table["error"][1]
     assert summary.table["pred"][0] in HAM
@@ -227,9 +229,9 @@ def test_an_unexpected_failure_of_one_file_is_reported_too(setup, tmp_path, monk
 def test_batch_size_does_not_change_the_predictions(setup, tmp_path):
     bundle = load_bundle(setup["bundle"])
     cols = [f"prob_{c}" for c in HAM] + ["disagreement", "symmetry_prob", "lesion_area"]
-    one = predict_images(bundle, setup["images"], tmp_path / "a", batch_size=1, panels=False,
-                         progress=False).table
-    many = predict_images(bundle, setup["images"], tmp_path / "b", batch_size=4, panels=False,
-                          progress=False).table
+    one = predict_images(bundle, setup["images"], tmp_path / "a",
+                         PredictOptions(batch_size=1, panels=False, progress=False)).table
+    many = predict_images(bundle, setup["images"], tmp_path / "b",
+                          PredictOptions(batch_size=4, panels=False, progress=False)).table
     assert one["panel"].isna().all()
     np.testing.assert_allclose(one[cols].to_numpy(float), many[cols].to_numpy(float), atol=1e-5)

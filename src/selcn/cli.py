@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _predict(args: argparse.Namespace) -> int:
     from selcn.export import BundleError, load_bundle, validate_bundle
-    from selcn.predict import predict_images
+    from selcn.predict import PredictOptions, predict_images
     from selcn.training import resolve_device
 
     if args.batch_size < 1:
@@ -60,9 +60,10 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"selcn predict: {err}", file=sys.stderr)
         return 2
     try:
-        summary = predict_images(bundle, args.inputs, args.out, batch_size=args.batch_size,
-                                 workers=args.workers, panels=not args.no_panels,
-                                 progress=not args.quiet)
+        summary = predict_images(bundle, args.inputs, args.out,
+                                 PredictOptions(batch_size=args.batch_size, workers=args.workers,
+                                                panels=not args.no_panels,
+                                                progress=not args.quiet))
     except FileNotFoundError as err:
         print(f"selcn predict: {err}", file=sys.stderr)
         return 2

@@ -49,7 +49,8 @@ from selcn.symmetry import load_symmetry_model
 
 __all__ = ["BUNDLE_FORMAT", "FORMAT_VERSION", "CHECKED_PACKAGES", "MANIFEST", "LAE_SCALE",
            "BundleError", "Bundle", "package_versions", "config_hash", "validation_metrics",
-           "select_model", "export_bundle", "validate_bundle", "load_bundle"]
+           "select_model", "BundleFiles", "BundleSettings", "export_bundle", "validate_bundle",
+           "load_bundle"]
 
 BUNDLE_FORMAT = "selcn-bundle"
 FORMAT_VERSION = 1
@@ -170,31 +171,62 @@ def select_model(candidates: Mapping[int, Mapping[int, str | Path]]) -> dict:
 
 
 # ---- writing --------------------------------------------------------------------------------
-def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
-                  symmetry_pt: str | Path | None, lesion_pts: Mapping[int, str | Path],
-                  number: int, dataset: str, image_size: int, hair_removal: bool,
-                  cam_size: int, validation: Mapping, selection: Mapping,
-                  cfg_hash: str, sources: Mapping[str, Any] | None = None) -> dict:
-    """Gather one grid model into the bundle folder ``out_dir`` and write its manifest.
+@dataclass(frozen=True)
+class BundleFiles:
+    """The model files one bundle gathers.
 
-    Args:
+    Attributes:
         segmentation_pt: the selected segmentation network's ``model.pt``.
         symmetry_pt: the best fold's ``model.pt`` of the symmetry variant whose mask is the
             lesion model's ``symmetry_mask``; None for ``symmetry_mask: off``.
         lesion_pts: fold -> the lesion fold's ``model.pt``.
+    """
+
+    segmentation_pt: str | Path
+    symmetry_pt: str | Path | None
+    lesion_pts: Mapping[int, str | Path]
+
+
+@dataclass(frozen=True)
+class BundleSettings:
+    """What the manifest records about the model besides its networks.
+
+    Attributes:
         number: thesis model number (1-12).
+        dataset: the lesion dataset the model was trained on.
         image_size: side of the cached images (px), ``data.image_size``.
         hair_removal: ``data.hair_removal``.
         cam_size: side of the symmetry CAMs the lesion network was trained with (px).
+        cfg_hash: :func:`config_hash` of the workflow config.
+    """
+
+    number: int
+    dataset: str
+    image_size: int
+    hair_removal: bool
+    cam_size: int
+    cfg_hash: str
+
+
+def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSettings, *,
+                  validation: Mapping, selection: Mapping,
+                  sources: Mapping[str, Any] | None = None) -> dict:
+    """Gather one grid model into the bundle folder ``out_dir`` and write its manifest.
+
+    Args:
+        files: the segmentation, symmetry and lesion fold model files (:class:`BundleFiles`).
+        settings: model number, dataset, preprocessing sizes and config hash
+            (:class:`BundleSettings`).
         validation: :func:`validation_metrics` of the lesion folds.
         selection: how the model was chosen (:func:`select_model`, or ``{"number": N}``).
-        cfg_hash: :func:`config_hash` of the workflow config.
         sources: provenance recorded as is (e.g. the paths of the copied files).
 
     The folder is assembled under a temporary name and renamed when complete. Every model
     file is loaded once to check that the networks fit together (masks, classes, sizes).
     Returns the manifest.
     """
+    segmentation_pt, symmetry_pt, lesion_pts = (files.segmentation_pt, files.symmetry_pt,
+                                                files.lesion_pts)
     out_dir = Path(out_dir)
     if not lesion_pts:
         raise ValueError("export_bundle: no lesion fold model given")
@@ -235,16 +267,18 @@ def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
         manifest = {
             "format": BUNDLE_FORMAT,
             "format_version": FORMAT_VERSION,
-            "model": {"number": int(number), "classifier_mask": cm, "symmetry_mask": sm,
-                      "dataset": dataset, "class_names": list(first["class_names"])},
+            "model": {"number": int(settings.number), "classifier_mask": cm,
+                      "symmetry_mask": sm, "dataset": settings.dataset,
+                      "class_names": list(first["class_names"])},
             "preprocessing": {
-                "image_size": int(image_size), "hair_removal": bool(hair_removal),
+                "image_size": int(settings.image_size),
+                "hair_removal": bool(settings.hair_removal),
                 "lae_scale": LAE_SCALE, "mean": IMAGENET_MEAN.tolist(),
                 "std": IMAGENET_STD.tolist(),
                 "segmentation_input_size": int(seg_meta["input_size"]),
                 "segmentation_threshold": float(seg_meta["threshold"]),
                 "symmetry_input_size": int(sym_meta["input_size"]) if sym_meta else None,
-                "cam_size": int(cam_size) if sym_meta else None,
+                "cam_size": int(settings.cam_size) if sym_meta else None,
                 "lesion_input_size": int(first["input_size"]),
             },
             "networks": {
@@ -260,7 +294,7 @@ def export_bundle(out_dir: str | Path, *, segmentation_pt: str | Path,
             },
             "validation": dict(validation),
             "selection": dict(selection),
-            "config_hash": cfg_hash,
+            "config_hash": settings.cfg_hash,
             "versions": package_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "sources": dict(sources or {}),

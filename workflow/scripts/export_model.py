@@ -6,17 +6,24 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 import json
 from pathlib import Path
 
-from selcn.export import config_hash, export_bundle, select_model, validation_metrics
-from selcn.grid import CAM_OFF
+from selcn.export import (
+    BundleFiles,
+    BundleSettings,
+    config_hash,
+    export_bundle,
+    select_model,
+    validation_metrics,
+)
+from selcn.grid import Fold, Model
 
 inputs, params = snakemake.input, snakemake.params
 
 
 def by_fold(paths):
-    return {int(Path(p).parent.name.removeprefix("fold")): p for p in paths}
+    return {Fold.parse(Path(p).parent.name).index: p for p in paths}
 
 
-models = {m["number"]: m for m in params.models}
+models = {m.number: m for m in map(Model.parse, params.models)}
 if snakemake.wildcards.selection == "best":
     selection = select_model({n: by_fold(inputs[f"model{n}_val"]) for n in models})
 else:
@@ -29,29 +36,24 @@ if len(segmentation) != 1:
     raise ValueError(f"{inputs.selected}: selected architecture {arch!r} has no model.pt among "
                      f"{list(inputs.segmentation)}")
 symmetry, sym_best = None, None
-if model["symmetry_mask"] != CAM_OFF:
+if model.takes_cam:
     # the fold whose CAMs the lesion model was trained with (results/cams/<mask>/...)
-    sm = model["symmetry_mask"]
+    sm = model.cam_source
     sym_best = json.loads(Path(inputs[f"symmetry_{sm}_best"]).read_text())
     symmetry = by_fold(inputs[f"symmetry_{sm}_models"])[int(sym_best["fold"])]
 lesion = by_fold(inputs[f"model{number}_folds"])
 manifest = export_bundle(
     snakemake.output.bundle,
-    segmentation_pt=segmentation[0],
-    symmetry_pt=symmetry,
-    lesion_pts=lesion,
-    number=number,
-    dataset=snakemake.wildcards.lesion_dataset,
-    image_size=params.image_size,
-    hair_removal=params.hair_removal,
-    cam_size=params.cam_size,
+    BundleFiles(segmentation_pt=segmentation[0], symmetry_pt=symmetry, lesion_pts=lesion),
+    BundleSettings(number=number, dataset=snakemake.wildcards.lesion_dataset,
+                   image_size=params.image_size, hair_removal=params.hair_removal,
+                   cam_size=params.cam_size, cfg_hash=config_hash(params.cfg)),
     validation=validation_metrics(by_fold(inputs[f"model{number}_val"])),
     selection=selection,
-    cfg_hash=config_hash(params.cfg),
     sources={"segmentation": str(segmentation[0]), "segmentation_selection": json.loads(
         Path(inputs.selected).read_text()), "symmetry": str(symmetry) if symmetry else None,
         "symmetry_best_fold": sym_best, "lesion": {str(k): str(v) for k, v in lesion.items()}},
 )
-print(f"exported model {number} ({model['classifier_mask']}-{model['symmetry_mask']}) to "
+print(f"exported model {number} ({model}) to "
       f"{snakemake.output.bundle}; selection {selection}; mean validation "
       f"{manifest['validation']['mean']}")

@@ -1,0 +1,166 @@
+"""The SE-LCN cascade on one batch of new images, exactly as in training (no per-image call).
+
+1. decode (JPEG / PNG / BMP, any size; grey -> 3 channels, RGBA -> RGB, alpha dropped),
+   hair removal at the original resolution and resize to the cache side ``S``
+   (:func:`read_input`, :func:`selcn.data.preprocess.preprocess_image`);
+2. segmentation -> binary lesion mask at ``S`` (:func:`selcn.segmentation.predict_masks`);
+3. the symmetry network's input masked by its mask (none / seg / LAE box,
+   :class:`selcn.data.datasets.CachedImageDataset`, the training datasets), its prediction and
+   Grad-CAM++ (:func:`selcn.cams.gradcam_plus_plus`) resized to the CAM side ``R`` and stored as
+   float16, as the workflow's CAM files are;
+4. the lesion network's input masked by the classifier mask, each fold model's softmax with the
+   CAM fed to the E-Layer; the prediction is the **mean probability of the K fold models**,
+   their disagreement the std (over folds) of the predicted class' probability;
+5. the lesion network's Grad-CAM++ for the ensemble's class (mean of the folds' CAMs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from selcn.cams import gradcam_plus_plus, resize_cams
+from selcn.data.datasets import CachedImageDataset, View
+from selcn.data.preprocess import load_image, preprocess_image
+from selcn.data.readers import DataFormatError
+from selcn.export import Bundle
+from selcn.masks import apply_mask
+from selcn.models.lesion import cam_target_layer as lesion_target_layer
+from selcn.models.symmetry import cam_target_layer as symmetry_target_layer
+from selcn.segmentation import predict_masks
+
+__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "list_inputs", "read_input",
+           "run_cascade"]
+
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
+#: images with a side below this (px) are reported, not classified
+MIN_SIDE = 32
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+def list_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """The files to predict: each file as given, each folder's files (not hidden, not in
+    sub-folders, sorted by name). Non-image files in a folder are kept so that they are
+    reported; a path that does not exist is kept too (reported as not found)."""
+    out: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            out.append(path)
+    return out
+
+
+def read_input(path: str | Path, size: int, hair_removal: bool,
+               min_side: int = MIN_SIDE) -> np.ndarray:
+    """One file -> uint8 ``(size, size, 3)`` RGB, preprocessed as the cache was.
+
+    Raises:
+        DataFormatError: missing, unreadable, truncated or non-image file, or an image with a
+            side below ``min_side`` px; the message names the file.
+    """
+    image = load_image(path)            # grey / palette / RGBA -> RGB (Pillow's convert)
+    h, w = image.shape[:2]
+    if min(h, w) < min_side:
+        raise DataFormatError(f"{path}: image too small ({w} x {h} px; at least {min_side} px "
+                              "per side)")
+    return preprocess_image(image, size, hair_removal)
+
+
+# ---- the cascade on one batch ---------------------------------------------------------------
+@dataclass
+class CascadeOutput:
+    """What the cascade computed for a batch of ``B`` images (numpy, on the CPU).
+
+    Attributes:
+        masks: uint8 ``(B, S, S)`` predicted lesion masks.
+        symmetry_input, lesion_input: uint8 ``(B, S, S, 3)`` the images as each network saw
+            them (masked), before resizing to its input size.
+        symmetry_probs: float32 ``(B, 2)`` or None (no symmetry network).
+        symmetry_cams: float32 ``(B, R, R)`` in [0, 1], the CAMs fed to the E-Layer, or None.
+        fold_probs: float32 ``(K, B, C)`` softmax of each fold model.
+        probs: float32 ``(B, C)`` their mean.
+        lesion_cams: float32 ``(B, h, w)`` in [0, 1] Grad-CAM++ of the lesion network for the
+            ensemble's class (mean over folds), or None when not asked for.
+    """
+
+    masks: np.ndarray
+    symmetry_input: np.ndarray
+    lesion_input: np.ndarray
+    symmetry_probs: np.ndarray | None
+    symmetry_cams: np.ndarray | None
+    fold_probs: np.ndarray
+    probs: np.ndarray
+    lesion_cams: np.ndarray | None
+
+
+def _network_input(images: np.ndarray, masks: np.ndarray, strategy: str, size: int,
+                   cams: np.ndarray | None, device: torch.device):
+    """Masked, resized, normalised batch exactly as the training datasets build it."""
+    view = View(mask=strategy, size=size)
+    dataset = CachedImageDataset(images, np.arange(len(images)),
+                                 masks=masks if view.needs_masks else None, cams=cams, view=view)
+    items = [dataset[i] for i in range(len(dataset))]
+    image = torch.stack([it["image"] for it in items]).to(device)
+    cam = torch.stack([it["cam"] for it in items]).to(device) if cams is not None else None
+    masked = apply_mask(images, masks, strategy) if strategy != "none" else images
+    return image, cam, masked
+
+
+def _forward(model: torch.nn.Module, image: torch.Tensor, cam: torch.Tensor | None) -> torch.Tensor:
+    """Softmax of ``model`` (bfloat16 autocast on CUDA, as the training core predicts)."""
+    cuda = image.device.type == "cuda"
+    with torch.inference_mode(), torch.autocast(image.device.type, dtype=torch.bfloat16,
+                                                enabled=cuda):
+        logits = model(image, cam) if cam is not None else model(image)
+    return torch.softmax(logits.float(), dim=1)
+
+
+def run_cascade(bundle: Bundle, images: np.ndarray, *, cams: bool = True) -> CascadeOutput:
+    """The cascade on preprocessed images ``uint8 (B, S, S, 3)`` (see the module docstring).
+
+    ``cams``: also compute the lesion network's Grad-CAM++ (for the panels).
+    """
+    pre = bundle.preprocessing
+    model_cfg = bundle.manifest["model"]
+    device = bundle.device
+    images = np.ascontiguousarray(images)
+    seg_model, seg_meta = bundle.segmentation
+    masks = predict_masks(seg_model, images, input_size=seg_meta["input_size"],
+                          threshold=seg_meta["threshold"], batch_size=max(1, len(images)),
+                          device=device)
+    sym_probs = sym_cams = None
+    sym_input = images
+    if bundle.symmetry is not None:
+        sym_model, sym_meta = bundle.symmetry
+        x, _, sym_input = _network_input(images, masks, sym_meta["mask"],
+                                         sym_meta["input_size"], None, device)
+        heat, logits = gradcam_plus_plus(sym_model, x, symmetry_target_layer(sym_model,
+                                                                             sym_meta["arch"]),
+                                         return_logits=True)
+        sym_probs = torch.softmax(logits.float(), 1).cpu().numpy()
+        # the workflow stores CAMs as float16 (results/cams/*.npy): the E-Layer saw those
+        sym_cams = resize_cams(heat, int(pre["cam_size"])).cpu().numpy().astype(np.float16)
+    x, cam_in, lesion_input = _network_input(images, masks, model_cfg["classifier_mask"],
+                                             int(pre["lesion_input_size"]), sym_cams, device)
+    fold_probs = torch.stack([_forward(m, x, cam_in) for m, _ in bundle.lesion])
+    probs = fold_probs.mean(0)
+    lesion_cams = None
+    if cams:
+        target = probs.argmax(1)
+        heats = [gradcam_plus_plus(m, x, lesion_target_layer(m), targets=target, cam=cam_in)
+                 for m, _ in bundle.lesion]
+        lesion_cams = torch.stack(heats).mean(0)
+        lesion_cams = (lesion_cams / lesion_cams.flatten(1).amax(1).clamp_min(1e-7)[:, None, None])
+        lesion_cams = lesion_cams.cpu().numpy().astype(np.float32)
+    return CascadeOutput(
+        masks=masks, symmetry_input=np.asarray(sym_input), lesion_input=np.asarray(lesion_input),
+        symmetry_probs=sym_probs,
+        symmetry_cams=None if sym_cams is None else sym_cams.astype(np.float32),
+        fold_probs=fold_probs.cpu().numpy(), probs=probs.cpu().numpy(), lesion_cams=lesion_cams)
+
