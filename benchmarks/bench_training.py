@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from selcn.data.datasets import CachedImageDataset, make_loader
+from selcn.data.datasets import CachedImageDataset, View, make_loader
 from selcn.training import FitConfig, fit, set_seed
 
 
@@ -66,11 +66,12 @@ def stage_dataset(network: str, images, masks, cams, size: int, n_items: int, se
     transforms = rng.integers(0, 4, n_items)
     if network == "segmentation":
         return CachedImageDataset(images, rows, transforms=transforms, target_masks=masks,
-                                  size=size)
+                                  view=View(size=size))
     n_classes = 2 if network == "symmetry" else 7
     return CachedImageDataset(images, rows, rng.integers(0, n_classes, n_items),
-                              transforms=transforms, masks=masks, mask_strategy="lae",
-                              cams=cams if network == "lesion" else None, size=size)
+                              transforms=transforms, masks=masks,
+                              cams=cams if network == "lesion" else None,
+                              view=View(mask="lae", size=size))
 
 
 # ---- models ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from selcn.data.datasets import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CachedImageDataset,
+    View,
     class_weights,
     make_loader,
 )
@@ -32,7 +33,7 @@ def test_transforms_are_applied_identically(cache, code):
     images, masks, cams = cache
     rows = np.array([2, 1])
     ds = CachedImageDataset(images, rows, transforms=[code, code], target_masks=masks, cams=cams,
-                            normalize=False)
+                            view=View(normalize=False))
     for i, row in enumerate(rows):
         item = ds[i]
         want = EXPECTED[code](images[row, :, :, 0])
@@ -47,7 +48,7 @@ def test_transforms_are_applied_identically(cache, code):
 def test_masking_then_transform(cache, strategy):
     images, masks, _ = cache
     ds = CachedImageDataset(images, [3], [1], transforms=[1], masks=masks,
-                            mask_strategy=strategy, normalize=False)
+                            view=View(mask=strategy, normalize=False))
     keep = masks[3] if strategy == "seg" else lae_mask(masks[3])
     want = np.fliplr(images[3, :, :, 0] * keep)
     np.testing.assert_allclose(ds[0]["image"][0].numpy() * 255, want, atol=1e-3)
@@ -59,7 +60,7 @@ def test_empty_mask_keeps_the_whole_image(cache, strategy):
     masks = masks.copy()
     masks[2] = 0
     ds = CachedImageDataset(images, [2, 2], transforms=[0, 3], masks=masks,
-                            mask_strategy=strategy, normalize=False)
+                            view=View(mask=strategy, normalize=False))
     np.testing.assert_allclose(ds[0]["image"][0].numpy() * 255, images[2, :, :, 0], atol=1e-3)
     np.testing.assert_allclose(ds[1]["image"][0].numpy() * 255, np.rot90(images[2, :, :, 0]),
                                atol=1e-3)
@@ -77,8 +78,8 @@ def test_masking_is_masks_py(strategy):
     masks[3, 1:3, 1:3] = masks[3, 6:11, 5:10] = 1
     rows = np.repeat(np.arange(4), 4)
     codes = np.tile(np.arange(4), 4)
-    ds = CachedImageDataset(images, rows, transforms=codes, masks=masks, mask_strategy=strategy,
-                            normalize=False)
+    ds = CachedImageDataset(images, rows, transforms=codes, masks=masks,
+                            view=View(mask=strategy, normalize=False))
     for _ in range(2):                                   # the second pass uses cached LAE boxes
         for i, (row, code) in enumerate(zip(rows, codes)):
             got = np.rint(ds[i]["image"].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
@@ -93,7 +94,7 @@ def test_shapes_dtypes_and_normalisation(cache):
     images, masks, cams = cache
     images = images.copy()
     images[0] = [255, 128, 0]
-    ds = CachedImageDataset(images, [0, 1, 2], [0, 6, 3], size=8, cams=cams)
+    ds = CachedImageDataset(images, [0, 1, 2], [0, 6, 3], cams=cams, view=View(size=8))
     item = ds[0]
     assert item["image"].shape == (3, 8, 8) and item["image"].dtype == torch.float32
     assert item["target"].dtype == torch.int64 and item["target"].shape == ()
@@ -103,10 +104,11 @@ def test_shapes_dtypes_and_normalisation(cache):
     np.testing.assert_allclose(item["image"].numpy()[:, 3, 5], want, atol=1e-5)
     # float targets stay float; segmentation targets are (1, H, W) {0, 1}, resized nearest
     assert CachedImageDataset(images, [1], [0.5])[0]["target"].dtype == torch.float32
-    seg = CachedImageDataset(images, [1, 2], target_masks=masks * 255, size=20)[1]["target"]
+    seg = CachedImageDataset(images, [1, 2], target_masks=masks * 255,
+                             view=View(size=20))[1]["target"]
     assert seg.shape == (1, 20, 20) and set(np.unique(seg.numpy())) <= {0.0, 1.0}
     # upscale and downscale; no targets -> no "target" key
-    assert CachedImageDataset(images, [1], size=20)[0]["image"].shape == (3, 20, 20)
+    assert CachedImageDataset(images, [1], view=View(size=20))[0]["image"].shape == (3, 20, 20)
     assert "target" not in CachedImageDataset(images, [1])[0]
 
 
@@ -115,13 +117,13 @@ def test_bad_input_is_rejected(cache):
     with pytest.raises(ValueError, match="uint8"):
         CachedImageDataset(images.astype(np.float32), [0])
     with pytest.raises(ValueError, match="needs masks"):
-        CachedImageDataset(images, [0], mask_strategy="seg")
+        CachedImageDataset(images, [0], view=View(mask="seg"))
     with pytest.raises(ValueError, match="transform code"):
         CachedImageDataset(images, [0], transforms=[4])
     with pytest.raises(ValueError, match="one per row"):
         CachedImageDataset(images, [0, 1], [0])
     with pytest.raises(ValueError, match="masks has shape"):
-        CachedImageDataset(images, [0], masks=masks[:, :5], mask_strategy="seg")
+        CachedImageDataset(images, [0], masks=masks[:, :5], view=View(mask="seg"))
     with pytest.raises(ValueError, match=r"rows must lie"):
         CachedImageDataset(images, [4])
 
@@ -130,8 +132,8 @@ def test_memory_mapped_cache(cache, tmp_path):
     images, _, _ = cache
     np.save(tmp_path / "images.npy", images)
     mm = np.load(tmp_path / "images.npy", mmap_mode="r")
-    a = CachedImageDataset(mm, [1, 2], size=8)[1]["image"]
-    b = CachedImageDataset(images, [1, 2], size=8)[1]["image"]
+    a = CachedImageDataset(mm, [1, 2], view=View(size=8))[1]["image"]
+    b = CachedImageDataset(images, [1, 2], view=View(size=8))[1]["image"]
     torch.testing.assert_close(a, b)
 
 
@@ -141,7 +143,7 @@ def _order(loader):
 
 def test_make_loader_is_deterministic(cache):
     images, _, _ = cache
-    ds = CachedImageDataset(images, np.repeat(np.arange(4), 5), size=4)
+    ds = CachedImageDataset(images, np.repeat(np.arange(4), 5), view=View(size=4))
     first = make_loader(ds, 3, shuffle=True, num_workers=0, seed=7)
     epoch1, epoch2 = _order(first), _order(first)
     again = make_loader(ds, 3, shuffle=True, num_workers=0, seed=7)

@@ -10,9 +10,13 @@ import torch
 from skopt.space import Categorical, Real
 
 from helpers import cache_paths, make_cache, tiny_config
-from selcn.config import train_params, validate_config
+from selcn.config import balance_of, train_params, validate_config
+from selcn.data.inputs import StageInputs
 from selcn.hpo import (
     PARAMETERS,
+    Search,
+    SearchFiles,
+    SearchPlan,
     objective_metric,
     read_trials,
     run_search,
@@ -23,6 +27,23 @@ from selcn.hpo import (
 
 SPACE = {"batch_size": [4, 8], "lr": [1e-4, 1e-1], "momentum": [0.5, 0.95],
          "weight_decay": [1e-6, 1e-2], "weighted_loss": [True, False]}
+
+
+def search(objective, space, *, n_calls, n_initial_points, seed, trials_csv,
+           objective_name="accuracy", exclude=(), log=print):
+    """:func:`run_search` with the plan and files spelled out."""
+    plan = SearchPlan(space, n_calls, n_initial_points, seed, tuple(exclude), objective_name)
+    return run_search(objective, plan, SearchFiles(trials_csv), log=log)
+
+
+def search_net(network, cfg, inputs, *, best_json, trials_csv, convergence_png, work_dir,
+               symmetry_mask="none", dataset=None, log=print):
+    """:func:`search_network` of the named search, its inputs as a rule hands them over."""
+    from selcn.hpo import search_network
+
+    return search_network(Search(network, dataset, symmetry_mask), cfg,
+                          StageInputs.named(inputs),
+                          SearchFiles(trials_csv, best_json, convergence_png), work_dir, log)
 
 
 def toy_objective(params):
@@ -69,7 +90,7 @@ def test_objective_metric_per_network():
 # ---- search --------------------------------------------------------------------------------
 def test_tiny_search_writes_best_json_trials_and_plot(tmp_path):
     seen = []
-    result = run_search(lambda p: seen.append(p) or toy_objective(p), SPACE, n_calls=5,
+    result = search(lambda p: seen.append(p) or toy_objective(p), SPACE, n_calls=5,
                         n_initial_points=3, seed=0, trials_csv=tmp_path / "trials.csv",
                         objective_name="accuracy", log=lambda _: None)
     assert len(seen) == 5
@@ -94,7 +115,7 @@ def test_tiny_search_writes_best_json_trials_and_plot(tmp_path):
 
 
 def test_search_improves_on_random_points(tmp_path):
-    result = run_search(toy_objective, SPACE, n_calls=6, n_initial_points=3, seed=1,
+    result = search(toy_objective, SPACE, n_calls=6, n_initial_points=3, seed=1,
                         trials_csv=tmp_path / "trials.csv", log=lambda _: None)
     trials = pd.read_csv(tmp_path / "trials.csv")
     assert result["value"] > trials["value"].iloc[:3].max() + 0.1   # the GP found better points
@@ -116,12 +137,12 @@ def test_resume_does_not_repeat_finished_trials(tmp_path):
         return toy_objective(params)
 
     with pytest.raises(Killed):
-        run_search(dies_after_3, SPACE, n_calls=6, n_initial_points=2, seed=3, trials_csv=csv,
+        search(dies_after_3, SPACE, n_calls=6, n_initial_points=2, seed=3, trials_csv=csv,
                    log=lambda _: None)
     assert len(pd.read_csv(csv)) == 3 and not (tmp_path / "best.json").exists()
 
     second = []
-    result = run_search(lambda p: second.append(p) or toy_objective(p), SPACE, n_calls=6,
+    result = search(lambda p: second.append(p) or toy_objective(p), SPACE, n_calls=6,
                         n_initial_points=2, seed=3, trials_csv=csv, log=lambda _: None)
     assert len(second) == 3                           # only the remaining trials ran
     assert not [p for p in second if p in first]      # no finished trial repeated
@@ -133,27 +154,27 @@ def test_resume_does_not_repeat_finished_trials(tmp_path):
 
     # a finished search reruns nothing and gives the same result
     third = []
-    again = run_search(lambda p: third.append(p) or 0.0, SPACE, n_calls=6, n_initial_points=2,
+    again = search(lambda p: third.append(p) or 0.0, SPACE, n_calls=6, n_initial_points=2,
                        seed=3, trials_csv=csv, log=lambda _: None)
     assert third == [] and again == result
 
 
 def test_resume_rejects_trials_outside_the_space(tmp_path):
     csv = tmp_path / "trials.csv"
-    run_search(toy_objective, SPACE, n_calls=2, n_initial_points=2, seed=0, trials_csv=csv,
+    search(toy_objective, SPACE, n_calls=2, n_initial_points=2, seed=0, trials_csv=csv,
                log=lambda _: None)
     with pytest.raises(ValueError, match=r"trials.csv: trial \d: field 'batch_size'"):
         read_trials(csv, search_space({**SPACE, "batch_size": [64]}))
     table = pd.read_csv(csv).drop(columns="momentum")
     table.to_csv(csv, index=False)
     with pytest.raises(ValueError, match="trials.csv: missing column"):
-        run_search(toy_objective, SPACE, n_calls=3, n_initial_points=2, seed=0, trials_csv=csv,
+        search(toy_objective, SPACE, n_calls=3, n_initial_points=2, seed=0, trials_csv=csv,
                    log=lambda _: None)
 
 
 def test_non_finite_score_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="non-finite"):
-        run_search(lambda p: float("nan"), SPACE, n_calls=2, n_initial_points=1, seed=0,
+        search(lambda p: float("nan"), SPACE, n_calls=2, n_initial_points=1, seed=0,
                    trials_csv=tmp_path / "trials.csv", log=lambda _: None)
 
 
@@ -211,12 +232,10 @@ SIDE = 32
 
 @pytest.mark.slow
 def test_segmentation_search_trains_real_models(tmp_path):
-    from selcn.hpo import search_network
-
     inputs = cache_paths(make_cache(tmp_path / "cache", "binary"))
     cfg = tiny_config("hpo")
     out = tmp_path / "hpo" / "segmentation"
-    best = search_network("segmentation", cfg, inputs, best_json=out / "best.json",
+    best = search_net("segmentation", cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
                           work_dir=out / ".search", log=lambda _: None)
     assert json.loads((out / "best.json").read_text()) == best
@@ -254,23 +273,24 @@ def test_search_names_one_lesion_search_per_dataset():
 
 
 def test_lesion_search_trains_the_baseline_classifier(tmp_path):
-    from selcn.hpo import network_objective, search_network
+    from selcn.hpo import network_objective
 
     inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=36))
     del inputs["gt_masks"]                              # the baseline needs no mask, no CAM
     cfg = tiny_config("hpo", objective="balanced_accuracy")
-    objective, metric, exclude = network_objective("lesion", cfg, inputs, tmp_path / "w")
+    objective, metric, exclude = network_objective(Search("lesion", "isic2016"), cfg,
+                                                   StageInputs.named(inputs), tmp_path / "w")
     assert metric == "balanced_accuracy" and exclude == ()
     out = tmp_path / "hpo" / "lesion-isic2016"
     with pytest.raises(ValueError, match="needs its dataset"):
-        search_network("lesion", cfg, inputs, best_json=out / "best.json",
-                       trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
-                       work_dir=out / ".search", log=lambda _: None)
+        search_net("lesion", cfg, inputs, best_json=out / "best.json",
+                   trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
+                   work_dir=out / ".search", log=lambda _: None)
     with pytest.raises(ValueError, match="ham10000"):       # the cache's classes are ISIC 2016's
-        search_network("lesion", cfg, inputs, best_json=out / "best.json",
-                       trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
-                       work_dir=out / ".search", dataset="ham10000", log=lambda _: None)
-    best = search_network("lesion", cfg, inputs, best_json=out / "best.json",
+        search_net("lesion", cfg, inputs, best_json=out / "best.json",
+                   trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
+                   work_dir=out / ".search", dataset="ham10000", log=lambda _: None)
+    best = search_net("lesion", cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
                           work_dir=out / ".search", dataset="isic2016", log=lambda _: None)
     assert best["objective"] == "balanced_accuracy" and best["n_trials"] == 2
@@ -287,14 +307,13 @@ def test_lesion_search_trains_the_baseline_classifier(tmp_path):
 
 
 def test_lesion_search_split_uses_training_folds_only(tmp_path):
-    from selcn.data.tables import read_index, read_splits
     from selcn.hpo.objectives import _search_tables
 
     inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=36))
     cfg = tiny_config("hpo")
-    index = read_index(inputs["index"])
-    splits = read_splits(inputs["splits"], index)
-    tables = _search_tables(cfg, splits, inputs["splits"])
+    data = StageInputs.named(inputs).open()
+    splits = data.splits
+    tables = _search_tables(cfg, data, balance_of(cfg, "ham10000"))
     test = set(splits.loc[splits["split"] == "test", "row"])
     train, val = set(tables["train"]["row"]), set(tables["val"]["row"])
     assert not (train | val) & test and not train & val
@@ -306,35 +325,34 @@ def test_lesion_search_split_uses_training_folds_only(tmp_path):
 
 
 def test_symmetry_search_with_a_mask_skips_excluded_rows(tmp_path):
-    from selcn.data.tables import read_index, read_splits
-    from selcn.hpo import search_network
     from selcn.hpo.objectives import _search_tables
 
     inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=32))
+    index = pd.read_csv(inputs["index"])                # SymDerm's two classes
+    index["label"] = index["label"].map({"benign": "asymmetric", "malignant": "symmetric"})
+    index.to_csv(inputs["index"], index=False)
     splits = pd.read_csv(inputs["splits"])
     splits.loc[[2, 3], "split"] = "excluded"          # e.g. SymDerm images of HAM test lesions
     splits.to_csv(inputs["splits"], index=False)
     inputs["masks"] = inputs.pop("gt_masks")          # stands in for the predicted masks
     cfg = tiny_config("hpo")
     cfg["symmetry"].update(input_size=64, pretrained=False)
-    index = read_index(inputs["index"])
-    tables = _search_tables(cfg, read_splits(inputs["splits"], index), inputs["splits"],
-                            balanced=False)
+    tables = _search_tables(cfg, StageInputs.named(inputs).open())
     used = np.concatenate([tables["train"]["row"], tables["val"]["row"]])
     assert sorted(used) == sorted(splits.index[splits["split"].str.startswith("fold")])
     assert (tables["train"]["transform"] == 0).all()  # symmetry: weighted loss, no balancing
 
     out = tmp_path / "hpo" / "symmetry"
-    best = search_network("symmetry", cfg, inputs, best_json=out / "best.json",
+    best = search_net("symmetry", cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=tmp_path / "fig.png",
                           work_dir=out / ".search", symmetry_mask="lae", log=lambda _: None)
     assert best["objective"] == "accuracy" and best["n_trials"] == 2
     assert 0.0 <= best["value"] <= 1.0
-    with pytest.raises(ValueError, match="missing input"):
-        search_network("symmetry", cfg, {k: v for k, v in inputs.items() if k != "masks"},
-                       best_json=out / "b.json", trials_csv=out / "t.csv",
-                       convergence_png=tmp_path / "f.png", work_dir=out / ".s",
-                       symmetry_mask="seg", log=lambda _: None)
+    with pytest.raises(ValueError, match="needs the predicted lesion masks"):
+        search_net("symmetry", cfg, {k: v for k, v in inputs.items() if k != "masks"},
+                   best_json=out / "b.json", trials_csv=out / "t.csv",
+                   convergence_png=tmp_path / "f.png", work_dir=out / ".s",
+                   symmetry_mask="seg", log=lambda _: None)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -343,17 +361,21 @@ def test_search_on_cuda_resumes(tmp_path, network):
     """Each network's search on the GPU (AMP, channels_last), killed after one trial, resumed."""
     import time
 
-    from selcn.hpo import network_objective, search_network
+    from selcn.hpo import network_objective
 
     inputs = cache_paths(make_cache(tmp_path / "cache", "binary", n=64))
     if network == "symmetry":
         inputs.pop("gt_masks")
+        index = pd.read_csv(inputs["index"])            # SymDerm's two classes
+        index["label"] = index["label"].map({"benign": "asymmetric", "malignant": "symmetric"})
+        index.to_csv(inputs["index"], index=False)
     cfg = tiny_config("hpo", n_calls=3, n_initial_points=2, max_epochs=2)
     cfg["device"] = "cuda"
     cfg["symmetry"].update(input_size=64, pretrained=False)
     out = tmp_path / "hpo"
     dataset = "isic2016" if network == "lesion" else None
-    objective, _, _ = network_objective(network, cfg, inputs, out / ".search", dataset=dataset)
+    objective, _, _ = network_objective(Search(network, dataset), cfg, StageInputs.named(inputs),
+                                        out / ".search")
     calls = []
 
     def dies_after_1(params):
@@ -363,11 +385,11 @@ def test_search_on_cuda_resumes(tmp_path, network):
         return objective(params)
 
     with pytest.raises(Killed):
-        run_search(dies_after_1, cfg["hpo"]["space"], n_calls=3, n_initial_points=2, seed=0,
+        search(dies_after_1, cfg["hpo"]["space"], n_calls=3, n_initial_points=2, seed=0,
                    trials_csv=out / ".search" / "trials.csv", log=lambda _: None,
                    exclude=("weighted_loss",) if network == "segmentation" else ())
     started = time.perf_counter()
-    best = search_network(network, cfg, inputs, best_json=out / "best.json",
+    best = search_net(network, cfg, inputs, best_json=out / "best.json",
                           trials_csv=out / "trials.csv", convergence_png=out / "fig.png",
                           work_dir=out / ".search", dataset=dataset, log=print)
     print(f"[cuda] {network}: 2 remaining trials in {time.perf_counter() - started:.1f} s, "

@@ -1,7 +1,8 @@
-"""Lesion stage: fold tables, prediction files, best fold, one tiny grid cell end to end,
-external predictions, CAM localisation and Figure 10."""
+"""Lesion stage (a spec of the stage engine): fold tables, prediction files, best fold, one
+tiny grid cell end to end, external predictions, CAM localisation and Figure 10's data."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,21 +10,35 @@ import pytest
 import torch
 
 from helpers import make_cache, tiny_config
+from selcn import lesion
+from selcn.checkpoints import save_model_file
 from selcn.config import validate_config
+from selcn.data.inputs import StageInputs
 from selcn.data.tables import class_names_of, read_index, read_splits
-from selcn.lesion import (
-    best_fold_criterion,
-    fold_tables,
-    load_lesion_model,
-    localise_best_fold,
-    predict_split,
-    select_best_fold,
-    train_lesion_fold,
-)
+from selcn.engine import FoldFiles, Training, localise, localise_best_fold, predict_split
+from selcn.grid import Cell, Fold, Model
+from selcn.lesion import fold_tables, load_lesion_model
 from selcn.predictions import prediction_frame
+from selcn.protocol import LEAKAGE_FREE, THESIS, policy
+from selcn.selection import FOLD_METRICS, best_fold_criterion, select_best_fold
 
 SIDE = 32
 CLASSES = ["akiec", "bcc", "bkl"]
+BALANCE = {"target_per_class": 12, "max_copies": 3}
+
+
+def cache_inputs(root, *, masks=True, cams=True, gt_masks=True):
+    """The StageInputs of a cache written by make_cache."""
+    return StageInputs(str(root / "images.npy"), str(root / "index.csv"), str(root / "splits.csv"),
+                       masks=str(root / "masks.npy") if masks else None,
+                       cams=str(root / "cams.npy") if cams else None,
+                       gt_masks=str(root / "gt_masks.npy") if gt_masks else None)
+
+
+def net_of(cfg, classifier_mask, cam_source):
+    """The lesion network of a cell on the 3-class test cache (classes read from it)."""
+    return replace(lesion.network(cfg, Cell("ham10000", Model(classifier_mask, cam_source))),
+                   classes=tuple(CLASSES))
 
 
 # ---- tables -----------------------------------------------------------------------------
@@ -47,7 +62,7 @@ def test_fold_tables_leakage_free_balances_inside_the_fold(tmp_path):
                       ("test" if i % 5 == 0 else f"fold{i % 2}"))
     index = read_index(root / "index.csv")
     splits = read_splits(root / "splits.csv", index)
-    parts = fold_tables(splits, 1, target_per_class=12, max_copies=3, seed=0)
+    parts = fold_tables(splits, Fold(1), LEAKAGE_FREE, BALANCE, seed=0)
     fold1 = set(splits.loc[splits["split"] == "fold1", "row"])
     fold0 = set(splits.loc[splits["split"] == "fold0", "row"])
     assert set(parts["val"]["row"]) == fold1 and (parts["val"]["transform"] == 0).all()
@@ -59,22 +74,23 @@ def test_fold_tables_leakage_free_balances_inside_the_fold(tmp_path):
     assert (parts["train"]["target"].to_numpy()
             == index["target"].to_numpy()[parts["train"]["row"]]).all()
     with pytest.raises(ValueError, match="fold 'fold2' not in field 'split'"):
-        fold_tables(splits, 2)
+        fold_tables(splits, Fold(2), LEAKAGE_FREE, BALANCE)
 
 
 def test_fold_tables_thesis_protocol_cuts_the_balanced_pool(tmp_path):
     root = make_cache(tmp_path, "lesion", n=30)
     index = read_index(root / "index.csv")
     splits = read_splits(root / "splits.csv", index)
-    a = fold_tables(splits, 0, protocol="thesis", target_per_class=12, max_copies=3, seed=0)
-    b = fold_tables(splits, 1, protocol="thesis", target_per_class=12, max_copies=3, seed=0)
+    a = fold_tables(splits, Fold(0), THESIS, BALANCE, seed=0)
+    b = fold_tables(splits, Fold(1), THESIS, BALANCE, seed=0)
     pool = set(splits.loc[splits["split"].str.startswith("fold"), "row"])
     assert set(a["train"]["row"]) | set(a["val"]["row"]) <= pool
     # the two validation parts partition the balanced pool: a's val is b's train
     key = lambda t: sorted(zip(t["row"], t["transform"]))     # noqa: E731
     assert key(a["val"]) == key(b["train"]) and key(b["val"]) == key(a["train"])
-    assert best_fold_criterion("thesis") == ("test", "accuracy", "test_accuracy")
-    assert best_fold_criterion("leakage_free") == ("val", "accuracy", "val_accuracy")
+    metric = FOLD_METRICS["lesion"]
+    assert best_fold_criterion(THESIS, metric) == ("test", "accuracy", "test_accuracy")
+    assert best_fold_criterion(LEAKAGE_FREE, metric) == ("val", "accuracy", "val_accuracy")
 
 
 # ---- prediction files and the best fold -------------------------------------------------
@@ -94,12 +110,13 @@ def test_select_best_fold_known_answer(tmp_path):
         files[fold] = tmp_path / f"p{fold}.csv"
         pd.DataFrame({"image_id": list("abcd"), "target": [0, 1, 2, 2],
                       "pred": preds}).to_csv(files[fold], index=False)
-    best = select_best_fold(files, protocol="leakage_free")
+    criterion = best_fold_criterion(policy("leakage_free"), FOLD_METRICS["lesion"])
+    best = select_best_fold(files, criterion)
     assert best["fold"] == 1 and best["value"] == 0.75       # tie 1 vs 2: lower fold
     assert best["criterion"] == "val_accuracy" and best["values"]["0"] == 0.5
     pd.DataFrame({"image_id": ["a"], "target": [0]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="bad.csv: missing column"):
-        select_best_fold({0: tmp_path / "bad.csv"})
+        select_best_fold({0: tmp_path / "bad.csv"}, criterion)
 
 
 # ---- one grid cell end to end -----------------------------------------------------------
@@ -110,11 +127,8 @@ def trained(tmp_path_factory):
     root = make_cache(tmp / "cache", "lesion")
     cfg = tiny_config("lesion", output_stride=8)           # 32 px -> a 4x4 feature map (1x1 at 32)
     out = tmp / "lesion" / "ham10000" / "seg-none" / "fold0"
-    summary = train_lesion_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
-                                splits_csv=root / "splits.csv", out_dir=out, cfg=cfg,
-                                classifier_mask="seg", symmetry_mask="none", fold=0,
-                                masks_npy=root / "masks.npy", cams_npy=root / "cams.npy",
-                                progress=False)
+    summary = lesion.train(net_of(cfg, "seg", "none"), cache_inputs(root), Fold(0), out,
+                           Training.of(cfg, "lesion"))
     return root, out, cfg, summary
 
 
@@ -147,35 +161,34 @@ def test_train_lesion_fold_writes_valid_prediction_files(trained):
 
 def test_train_lesion_fold_needs_its_inputs(tmp_path):
     root = make_cache(tmp_path, "lesion")
-    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
-              splits_csv=root / "splits.csv", out_dir=tmp_path / "out",
-              cfg=tiny_config("lesion"), fold=0)
+    cfg = tiny_config("lesion")
+    bare = cache_inputs(root, masks=False, cams=False)
+
+    def train(cm, cs, inputs):
+        return lesion.train(net_of(cfg, cm, cs), inputs, Fold(0), tmp_path / "out",
+                            Training.of(cfg, "lesion"))
+
     with pytest.raises(ValueError, match="needs the predicted lesion masks"):
-        train_lesion_fold(classifier_mask="lae", symmetry_mask="off", **kw)
+        train("lae", "off", bare)
     with pytest.raises(ValueError, match="CAMs must be given"):
-        train_lesion_fold(classifier_mask="none", symmetry_mask="seg", **kw)
+        train("none", "seg", bare)
     np.save(tmp_path / "short.npy", np.zeros((3, 16, 16), np.float16))
     with pytest.raises(ValueError, match="short.npy: symmetry CAMs must have shape"):
-        train_lesion_fold(classifier_mask="none", symmetry_mask="seg",
-                          cams_npy=tmp_path / "short.npy", **kw)
+        train("none", "seg", replace(bare, cams=str(tmp_path / "short.npy")))
 
 
 def test_predict_split_on_an_external_set(trained, tmp_path):
     root, out, _, _ = trained
     ext = make_cache(tmp_path / "isic2019", "lesion", n=9, seed=3, split_of=lambda i: "test")
-    table = predict_split(out / "model.pt", images_npy=ext / "images.npy",
-                          index_csv=ext / "index.csv", splits_csv=ext / "splits.csv",
-                          out_csv=tmp_path / "predictions_isic2019.csv",
-                          masks_npy=ext / "masks.npy", cams_npy=ext / "cams.npy", device="cpu")
+    saved = lesion.open_model(out / "model.pt")
+    inputs = cache_inputs(ext, gt_masks=False)
+    table = predict_split(saved, inputs.open(), "test", tmp_path / "predictions_isic2019.csv")
     assert len(table) == 9 and (tmp_path / "predictions_isic2019.csv").is_file()
     index = pd.read_csv(ext / "index.csv")
     index.loc[0, "label"] = "mel"
     index.to_csv(ext / "index.csv", index=False)
     with pytest.raises(ValueError, match="label 'mel' of target 0 differs"):
-        predict_split(out / "model.pt", images_npy=ext / "images.npy",
-                      index_csv=ext / "index.csv", splits_csv=ext / "splits.csv",
-                      out_csv=tmp_path / "x.csv", masks_npy=ext / "masks.npy",
-                      cams_npy=ext / "cams.npy", device="cpu")
+        predict_split(saved, inputs.open(), "test", tmp_path / "x.csv")
 
 
 def test_train_lesion_fold_also_predicts_the_external_set(tmp_path):
@@ -184,38 +197,35 @@ def test_train_lesion_fold_also_predicts_the_external_set(tmp_path):
     root = make_cache(tmp_path / "cache", "lesion")
     ext = make_cache(tmp_path / "isic2019", "lesion", n=9, seed=3, split_of=lambda i: "test")
     out = tmp_path / "lesion" / "ham10000" / "seg-none" / "fold1"
-    ext_inputs = {"images_npy": ext / "images.npy", "index_csv": ext / "index.csv",
-                  "splits_csv": ext / "splits.csv", "masks_npy": ext / "masks.npy",
-                  "cams_npy": ext / "cams.npy"}
-    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
-              splits_csv=root / "splits.csv", out_dir=out, cfg=tiny_config("lesion"),
-              classifier_mask="seg", symmetry_mask="none", fold=1, masks_npy=root / "masks.npy",
-              cams_npy=root / "cams.npy", progress=False)
-    with pytest.raises(ValueError, match=r"external: missing input\(s\) \['cams_npy'\]"):
-        train_lesion_fold(external={k: v for k, v in ext_inputs.items() if k != "cams_npy"},
-                          **kw)
+    ext_inputs = cache_inputs(ext, gt_masks=False)
+    cfg = tiny_config("lesion")
+
+    def train(external):
+        return lesion.train(net_of(cfg, "seg", "none"), cache_inputs(root), Fold(1), out,
+                            Training.of(cfg, "lesion"), external=("isic2019", external))
+
+    with pytest.raises(ValueError, match=r"isic2019/images.npy: symmetry CAMs must be given"):
+        train(replace(ext_inputs, cams=None))
     assert not (out / "model.pt").exists()                 # checked before any training
-    summary = train_lesion_fold(external=ext_inputs, **kw)
+    summary = train(ext_inputs)
     assert sorted(p.name for p in out.iterdir()) == [
         "history.csv", "model.pt", "predictions_isic2019.csv", "predictions_test.csv",
         "predictions_val.csv"]
     table = pd.read_csv(out / "predictions_isic2019.csv", dtype={"image_id": str})
     assert sorted(table["image_id"]) == sorted(pd.read_csv(ext / "index.csv")["image_id"])
     assert summary["isic2019_accuracy"] == pytest.approx((table["pred"] == table["target"]).mean())
-    again = predict_split(out / "model.pt", out_csv=tmp_path / "separate.csv", device="cpu",
-                          **ext_inputs)
+    again = predict_split(lesion.open_model(out / "model.pt"), ext_inputs.open(), "test",
+                          tmp_path / "separate.csv")
     pd.testing.assert_frame_equal(table, again.astype({"image_id": str}), check_dtype=False)
 
 
 def test_localise_best_fold_scores_test_images(trained, tmp_path):
     root, out, cfg, _ = trained
-    kw = dict(images_npy=root / "images.npy", index_csv=root / "index.csv",
-              splits_csv=root / "splits.csv", gt_masks_npy=root / "gt_masks.npy",
-              masks_npy=root / "masks.npy", cams_npy=root / "cams.npy", cams_cfg=cfg["cams"],
-              device="cpu")
-    best = localise_best_fold({0: out / "model.pt"}, {0: out / "predictions_val.csv"},
-                              protocol="leakage_free", out_csv=tmp_path / "localisation.csv",
-                              best_json=tmp_path / "best_fold.json", **kw)
+    data = cache_inputs(root).open()
+    best = localise_best_fold(lesion.KIND, FoldFiles({0: out / "model.pt"},
+                                                     {0: out / "predictions_val.csv"}),
+                              data, cfg, (tmp_path / "localisation.csv",
+                                          tmp_path / "best_fold.json"))
     assert best["fold"] == 0
     saved = json.loads((tmp_path / "best_fold.json").read_text())
     assert saved["criterion"] == "val_accuracy" and saved["localised_on"] == "test split"
@@ -234,9 +244,10 @@ def test_localise_best_fold_scores_test_images(trained, tmp_path):
     assert not np.allclose(table[scores].to_numpy(), table[encoder].to_numpy())
 
     # protocol thesis: every image with a ground-truth mask, best fold on the test split
-    best = localise_best_fold({0: out / "model.pt"}, {0: out / "predictions_test.csv"},
-                              protocol="thesis", out_csv=tmp_path / "thesis.csv",
-                              best_json=tmp_path / "thesis.json", **kw)
+    best = localise_best_fold(lesion.KIND, FoldFiles({0: out / "model.pt"},
+                                                     {0: out / "predictions_test.csv"}),
+                              data, {**cfg, "protocol": "thesis"},
+                              (tmp_path / "thesis.csv", tmp_path / "thesis.json"))
     every = pd.read_csv(tmp_path / "thesis.csv", dtype={"image_id": str})
     assert best["localised_on"] == "every image with a ground-truth mask"
     assert best["criterion"] == "test_accuracy"
@@ -248,44 +259,35 @@ def test_localise_best_fold_scores_test_images(trained, tmp_path):
 def test_baseline_encoder_columns_equal_its_own_layer(tmp_path):
     """A baseline's own CAM layer is the encoder's last feature layer: both column blocks are
     the same numbers (computed once)."""
-    from selcn.lesion import _builder, localise_model, save_lesion_model
-
     root = make_cache(tmp_path / "cache", "lesion")
     cfg = tiny_config("lesion")
-    model = _builder(cfg, 3, use_cam=False)()
-    save_lesion_model(model, tmp_path / "model.pt", arch="efficientnet_b0", input_size=SIDE,
-                      classifier_mask="none", symmetry_mask="off", class_names=CLASSES)
-    table = localise_model(tmp_path / "model.pt", images_npy=root / "images.npy",
-                           index_csv=root / "index.csv", splits_csv=root / "splits.csv",
-                           gt_masks_npy=root / "gt_masks.npy", cams_cfg=cfg["cams"],
-                           layers=("own", "encoder"), device="cpu")
+    net = net_of(cfg, "none", "off")
+    save_model_file(tmp_path / "model.pt", net.build(3),
+                    **{**net.record(), "class_names": CLASSES, "num_classes": 3})
+    saved = lesion.open_model(tmp_path / "model.pt")
+    assert list(saved.layers) == ["own", "encoder"]
+    table = localise(saved, cache_inputs(root, masks=False, cams=False).open(), "test",
+                     cfg["cams"])
     for c in ("iou", "overlap", "pointing"):
         np.testing.assert_array_equal(table[c], table[f"{c}_encoder"])
     with pytest.raises(ValueError, match="no CAM layer 'head'"):
-        localise_model(tmp_path / "model.pt", images_npy=root / "images.npy",
-                       index_csv=root / "index.csv", splits_csv=root / "splits.csv",
-                       gt_masks_npy=root / "gt_masks.npy", cams_cfg=cfg["cams"],
-                       layers=("own", "head"), device="cpu")
+        saved.layer("head")
 
 
 def test_figure10_draws_every_model(trained, tmp_path):
-    from selcn.report.lesion_figures import figure10_from_files
+    from selcn.report.lesion_figures import figure10
 
     root, out, _, _ = trained
-    (tmp_path / "best.json").write_text(json.dumps({"fold": 0}))
-    models = [{"number": 7, "classifier_mask": "seg", "symmetry_mask": "none",
-               "best_json": tmp_path / "best.json", "model_pts": {0: out / "model.pt"}}]
-    png = figure10_from_files(models, images_npy=root / "images.npy",
-                              index_csv=root / "index.csv", splits_csv=root / "splits.csv",
-                              gt_masks_npy=root / "gt_masks.npy", out_path=tmp_path / "fig10.png",
-                              masks_npy=root / "masks.npy", cams_npys={"none": root / "cams.npy"},
-                              device="cpu")
+    models = {Model("seg", "none"): lesion.open_model(out / "model.pt")}
+    data = cache_inputs(root, cams=False).open()
+    arrays = lesion.figure10_data(models, data, {"none": np.load(root / "cams.npy")})
+    assert list(arrays["models"]) == ["seg-none"] and list(arrays["numbers"]) == [6]
+    assert arrays["cam_seg-none"].shape == (SIDE, SIDE) and str(arrays["pred_seg-none"]) in CLASSES
+    np.savez(tmp_path / "figure10.npz", **arrays)
+    png = figure10(tmp_path / "figure10.npz", tmp_path / "fig10.png")
     assert png.stat().st_size > 1000
     with pytest.raises(ValueError, match="needs the 'none' symmetry CAMs"):
-        figure10_from_files(models, images_npy=root / "images.npy",
-                            index_csv=root / "index.csv", splits_csv=root / "splits.csv",
-                            gt_masks_npy=root / "gt_masks.npy", out_path=tmp_path / "x.png",
-                            masks_npy=root / "masks.npy", device="cpu")
+        lesion.figure10_data(models, data, {})
 
 
 # ---- lesion.output_stride ---------------------------------------------------------------
@@ -294,25 +296,25 @@ def test_output_stride_config_reaches_the_saved_model(tmp_path):
     and rebuilds it; a model.pt without the key (older files) loads at stride 32."""
     import torch
 
-    from selcn.lesion import _builder, save_lesion_model
-
     assert tiny_config("lesion")["lesion"]["output_stride"] == 32
     with pytest.raises(Exception, match="output_stride"):
         tiny_config("lesion", output_stride=4)
     cfg = tiny_config("lesion", output_stride=8)
-    model = _builder(cfg, 3, use_cam=False)().eval()
+    net = net_of(cfg, "none", "off")
+    model = net.build(3).eval()
     image = torch.zeros(1, 3, 64, 64)
     assert model.forward_features(image).shape[-2:] == (8, 8)
-    save_lesion_model(model, tmp_path / "model.pt", arch="efficientnet_b0", input_size=64,
-                      output_stride=8, classifier_mask="none", symmetry_mask="off",
-                      class_names=CLASSES)
+    assert net.record()["output_stride"] == 8
+    save_model_file(tmp_path / "model.pt", model,
+                    **{**net.record(), "input_size": 64, "class_names": CLASSES,
+                       "num_classes": 3})
     loaded, meta = load_lesion_model(tmp_path / "model.pt")
     assert meta["output_stride"] == 8
     assert loaded.forward_features(image).shape[-2:] == (8, 8)
     torch.testing.assert_close(loaded(image), model(image))
     blob = torch.load(tmp_path / "model.pt", weights_only=False)
     del blob["output_stride"]
-    base = _builder(tiny_config("lesion"), 3, use_cam=False)()
+    base = net_of(tiny_config("lesion"), "none", "off").build(3)
     blob["state_dict"] = base.state_dict()
     torch.save(blob, tmp_path / "old.pt")
     old, meta = load_lesion_model(tmp_path / "old.pt")
@@ -334,8 +336,9 @@ def test_demo_lesion_feature_map_is_at_least_6x6():
 def test_unbalanced_fold_tables_keep_each_training_image_once():
     splits = pd.DataFrame({"row": np.arange(30), "target": [0] * 24 + [1] * 6,
                            "split": ["test"] * 6 + [f"fold{i % 2}" for i in range(24)]})
-    parts = fold_tables(splits, 0, target_per_class=None)
+    parts = fold_tables(splits, Fold(0), LEAKAGE_FREE, None)
     assert sorted(parts["train"]["row"]) == sorted(splits.loc[splits["split"] == "fold1", "row"])
     assert (parts["train"]["transform"] == 0).all()
-    balanced = fold_tables(splits, 0, target_per_class=20, max_copies=3)
+    balanced = fold_tables(splits, Fold(0), LEAKAGE_FREE,
+                           {"target_per_class": 20, "max_copies": 3})
     assert len(balanced["train"]) > len(parts["train"])

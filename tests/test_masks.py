@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+import selcn.masks
 from selcn.grid import MASKS
-from selcn.masks import STRATEGIES, apply_box, apply_mask, lae_box, lae_mask, strategy_mask
+from selcn.masks import apply_box, apply_mask, lae_box, lae_mask, strategy_mask
 
 
 def _square(shape=(100, 100), y=20, x=40, h=10, w=10):
@@ -106,7 +107,10 @@ def test_apply_mask_shape_mismatch():
 
 
 def test_strategies_are_the_grid_vocabulary():
-    assert STRATEGIES == MASKS == ("none", "seg", "lae")
+    assert MASKS == ("none", "seg", "lae")
+    assert not hasattr(selcn.masks, "STRATEGIES")            # one name for the masks: grid.MASKS
+    with pytest.raises(ValueError, match="unknown masking strategy 'box'"):
+        apply_mask(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4)), "box")
 
 
 def test_apply_box_is_lae_with_a_precomputed_box():

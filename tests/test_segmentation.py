@@ -11,17 +11,31 @@ from torch import nn
 
 from helpers import cache_arrays, make_cache, tiny_config
 from selcn.atomic import write_json
+from selcn.data.inputs import StageInputs
+from selcn.engine import Training
 from selcn.models.segmentation import create_segmentation_model, encoder_weights_name
+from selcn.protocol import policy
 from selcn.segmentation import (
-    METRICS,
     load_segmentation_model,
     predict_masks,
     save_segmentation_model,
-    select_architecture,
     split_rows,
     train_segmentation,
     write_predicted_masks,
 )
+from selcn.selection import SEGMENTATION_METRICS as METRICS
+from selcn.selection import select_architecture
+
+THESIS, LEAKAGE_FREE = policy("thesis"), policy("leakage_free")
+
+
+def cache_inputs(root):
+    return StageInputs(str(root / "images.npy"), str(root / "index.csv"), str(root / "splits.csv"),
+                       gt_masks=str(root / "gt_masks.npy"))
+
+
+def train(arch, root, out, cfg):
+    return train_segmentation(arch, cache_inputs(root), out, Training.of(cfg, "segmentation"))
 
 SIDE = 32
 
@@ -159,13 +173,13 @@ def _metrics_file(path, arch, test=None, val=None):
 def test_select_architecture_picks_the_best_metric(tmp_path):
     files = [_metrics_file(tmp_path / f"{arch}.csv", arch, test={"dice": dice, "accuracy": acc})
              for arch, dice, acc in (("deeplabv3plus", 0.88, 0.91), ("unet", 0.87, 0.93))]
-    assert select_architecture(files, "dice", protocol="thesis") == {
+    assert select_architecture(files, THESIS, "dice") == {
         "arch": "deeplabv3plus", "metric": "dice", "value": 0.88, "split": "test"}
-    assert select_architecture(files, "accuracy", protocol="thesis")["arch"] == "unet"
-    assert select_architecture(files, "jaccard", protocol="thesis")["arch"] == "deeplabv3plus"
+    assert select_architecture(files, THESIS, "accuracy")["arch"] == "unet"
+    assert select_architecture(files, THESIS, "jaccard")["arch"] == "deeplabv3plus"
     with pytest.raises(ValueError, match="unknown selection metric"):
-        select_architecture(files, "auc", protocol="thesis")
-    write_json(select_architecture(files, "dice", protocol="thesis"), tmp_path / "selected.json")
+        select_architecture(files, THESIS, "auc")
+    write_json(select_architecture(files, THESIS, "dice"), tmp_path / "selected.json")
     assert json.loads((tmp_path / "selected.json").read_text())["arch"] == "deeplabv3plus"
 
 
@@ -175,22 +189,22 @@ def test_leakage_free_selection_reads_validation_metrics_only(tmp_path):
     both = [_metrics_file(tmp_path / "a.csv", "deeplabv3plus", test={"dice": 0.95},
                           val={"dice": 0.70}),
             _metrics_file(tmp_path / "b.csv", "unet", test={"dice": 0.80}, val={"dice": 0.75})]
-    assert select_architecture(both, "dice", protocol="leakage_free") == {
+    assert select_architecture(both, LEAKAGE_FREE, "dice") == {
         "arch": "unet", "metric": "dice", "value": 0.75, "split": "val"}
-    assert select_architecture(both, "dice")["split"] == "val"               # the default
-    assert select_architecture(both, "dice", protocol="thesis")["arch"] == "deeplabv3plus"
+    assert select_architecture(both, LEAKAGE_FREE)["split"] == "val"         # dice by default
+    assert select_architecture(both, THESIS, "dice")["arch"] == "deeplabv3plus"
     no_test = [_metrics_file(tmp_path / "c.csv", "deeplabv3plus", val={"dice": 0.9}),
                _metrics_file(tmp_path / "d.csv", "unet", val={"dice": 0.8})]
-    assert select_architecture(no_test, "dice", protocol="leakage_free")["arch"] == "deeplabv3plus"
+    assert select_architecture(no_test, LEAKAGE_FREE, "dice")["arch"] == "deeplabv3plus"
     nan_test = tmp_path / "e.csv"
     pd.read_csv(both[1]).assign(**dict.fromkeys(METRICS, np.nan)).to_csv(nan_test, index=False)
-    assert select_architecture([both[0], nan_test], "dice")["arch"] == "unet"
+    assert select_architecture([both[0], nan_test], LEAKAGE_FREE, "dice")["arch"] == "unet"
     with pytest.raises(ValueError, match="missing column.*val_dice"):
-        select_architecture([_metrics_file(tmp_path / "f.csv", "unet", test={})], "dice")
+        select_architecture([_metrics_file(tmp_path / "f.csv", "unet", test={})], LEAKAGE_FREE)
     with pytest.raises(ValueError, match="missing column.*dice"):      # thesis needs the test
-        select_architecture(no_test, "dice", protocol="thesis")
+        select_architecture(no_test, THESIS, "dice")
     with pytest.raises(ValueError, match="unknown protocol"):
-        select_architecture(both, "dice", protocol="other")
+        select_architecture(both, policy("other"), "dice")
 
 
 # ---- training end to end ---------------------------------------------------------------
@@ -198,8 +212,7 @@ def test_leakage_free_selection_reads_validation_metrics_only(tmp_path):
 def test_train_segmentation_writes_the_contract_files(tmp_path):
     make_cache(tmp_path / "cache", "segmentation")
     out = tmp_path / "seg" / "unet"
-    metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                                 out, tiny_config("segmentation"), progress=False)
+    metrics = train("unet", tmp_path / "cache", out, tiny_config("segmentation"))
     assert set(metrics) == set(METRICS)
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     table = pd.read_csv(out / "metrics_test.csv")
@@ -220,8 +233,7 @@ def test_train_segmentation_learns_disks(tmp_path):
     make_cache(tmp_path / "cache", "segmentation", n=24, seed=3)
     cfg = tiny_config("segmentation",
                       train={"max_epochs": 8, "patience": 8, "batch_size": 4, "lr": 3e-3})
-    metrics = train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                                 tmp_path / "unet", cfg, progress=False)
+    metrics = train("unet", tmp_path / "cache", tmp_path / "unet", cfg)
     assert metrics["dice"] > 0.7, metrics
 
 
@@ -229,29 +241,32 @@ def test_train_segmentation_needs_ground_truth(tmp_path):
     make_cache(tmp_path / "cache", "segmentation")
     (tmp_path / "cache" / "gt_masks.npy").unlink()
     with pytest.raises(FileNotFoundError, match="gt_masks.npy"):
-        train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                           tmp_path / "out", tiny_config("segmentation"), progress=False)
+        train("unet", tmp_path / "cache", tmp_path / "out", tiny_config("segmentation"))
 
 
 def test_pretrained_without_cache_dir_is_a_config_error(tmp_path):
     make_cache(tmp_path / "cache", "segmentation")
     with pytest.raises(ValueError, match="weights.cache_dir is null"):
-        train_segmentation("unet", tmp_path / "cache", tmp_path / "cache" / "splits.csv",
-                           tmp_path / "out", tiny_config("segmentation", pretrained=True),
-                           progress=False)
+        train("unet", tmp_path / "cache", tmp_path / "out",
+              tiny_config("segmentation", pretrained=True))
 
 
 # ---- Figure 3 --------------------------------------------------------------------------
-def test_figure3_from_files(tmp_path):
-    from selcn.report.segmentation_figures import figure3_from_files, pick_examples
+def test_figure3_from_the_stage_data(tmp_path):
+    from selcn.report.segmentation_figures import figure3
+    from selcn.segmentation import figure3_data, pick_examples
 
-    images, masks = cache_arrays(make_cache(tmp_path / "cache", "segmentation", n=12))
+    root = make_cache(tmp_path / "cache", "segmentation", n=12)
+    images, masks = cache_arrays(root)
     masks[0] = 0
     np.save(tmp_path / "masks.npy", masks)
     assert 0 not in pick_examples(masks, [0, 4, 8], n=3)
-    out = figure3_from_files(tmp_path / "cache" / "images.npy", tmp_path / "masks.npy",
-                             tmp_path / "cache" / "index.csv", tmp_path / "cache" / "splits.csv",
-                             tmp_path / "fig" / "fig3.png", n=2)
+    data = StageInputs(str(root / "images.npy"), str(root / "index.csv"), str(root / "splits.csv"),
+                       masks=str(tmp_path / "masks.npy")).open()
+    arrays = figure3_data(data, n=2)
+    assert arrays["images"].shape == (2, SIDE, SIDE, 3) and arrays["masks"].shape == (2, SIDE, SIDE)
+    np.savez(tmp_path / "figure3.npz", **arrays)
+    out = figure3(tmp_path / "figure3.npz", tmp_path / "fig" / "fig3.png")
     import matplotlib.image
 
     pixels = matplotlib.image.imread(out)

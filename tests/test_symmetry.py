@@ -1,5 +1,5 @@
-"""Symmetry stage: models, weighted CE, fold tables, best fold, one tiny fold end to end,
-CAM export and localisation."""
+"""Symmetry stage (a spec of the stage engine): models, fold tables, best fold, one tiny fold
+end to end, CAM export, localisation and Figure 9's data."""
 
 import json
 
@@ -9,23 +9,18 @@ import pytest
 import torch
 
 from helpers import make_cache
+from selcn import symmetry
 from selcn.config import validate_config
+from selcn.data.inputs import StageInputs
+from selcn.draw import overlay
+from selcn.engine import Training, export_cams, train_fold
+from selcn.grid import Fold, SymmetryVariant
 from selcn.models.symmetry import SYMMETRY_ARCHS, cam_target_layer, create_symmetry_model
 from selcn.predictions import read_predictions, write_predictions
-from selcn.report.cam_figures import figure9_from_files, overlay, pick_rows
-from selcn.symmetry import (
-    best_fold_criterion,
-    best_model_path,
-    export_cams,
-    export_cams_datasets,
-    fold_tables,
-    load_symmetry_model,
-    localise_symmetry,
-    parse_variant,
-    read_tables,
-    select_best_fold,
-    train_symmetry_fold,
-)
+from selcn.protocol import policy
+from selcn.report.cam_figures import figure9
+from selcn.selection import FOLD_METRICS, best_fold_criterion, best_model_path, select_best_fold
+from selcn.symmetry import fold_tables, load_symmetry_model, localise_symmetry, pick_rows
 
 CLASSES = ["asymmetric", "symmetric"]
 SIDE = 48
@@ -65,24 +60,29 @@ def test_pretrained_weights_come_from_the_cache(tmp_path):
 
 
 def test_parse_variant():
-    assert parse_variant("pretrained-seg") == (True, "seg")
-    assert parse_variant("scratch-none") == (False, "none")
+    assert SymmetryVariant.parse("pretrained-seg") == SymmetryVariant(True, "seg")
+    assert SymmetryVariant.parse("scratch-none") == SymmetryVariant(False, "none")
     with pytest.raises(ValueError, match="unknown symmetry variant"):
-        parse_variant("pretrained-box")
+        SymmetryVariant.parse("pretrained-box")
+
+
+def _splits(root):
+    return StageInputs(str(root / "images.npy"), str(root / "index.csv"),
+                       str(root / "splits.csv")).open().splits
 
 
 def test_fold_tables_never_use_excluded_rows(tmp_path):
     root = make_cache(tmp_path, "symmetry")
-    _, splits = read_tables(root / "index.csv", root / "splits.csv")
+    splits = _splits(root)
     excluded = set(splits.loc[splits["split"] == "excluded", "row"])
-    parts = fold_tables(splits, 1)
+    parts = fold_tables(splits, Fold(1))
     assert set(parts["val"]["row"]) == set(splits.loc[splits["split"] == "fold1", "row"])
     assert set(parts["train"]["row"]) == set(splits.loc[splits["split"].isin(["fold0", "fold2"]),
                                                         "row"])
     for table in parts.values():
         assert not excluded & set(table["row"]) and (table["transform"] == 0).all()
     with pytest.raises(ValueError, match="fold7"):
-        fold_tables(splits, 7)
+        fold_tables(splits, Fold(7))
 
 
 def _preds(path, target, pred):
@@ -96,13 +96,15 @@ def test_best_fold_by_val_balanced_accuracy_or_thesis_test_accuracy(tmp_path):
     t = np.array([0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
     f0 = _preds(tmp_path / "f0.csv", t, np.ones(10, int))
     f1 = _preds(tmp_path / "f1.csv", t, np.array([0, 1, 0, 0, 0, 1, 1, 1, 1, 1]))
-    best = select_best_fold({0: f0, 1: f1})
+    leakage_free = best_fold_criterion(policy("leakage_free"), FOLD_METRICS["symmetry"])
+    best = select_best_fold({0: f0, 1: f1}, leakage_free)
     assert best["fold"] == 1 and best["criterion"] == "val_balanced_accuracy"
     assert best["value"] == pytest.approx(0.5 * (0.5 + 5 / 8))
-    thesis = select_best_fold({0: f0, 1: f1}, protocol="thesis")
+    thesis = select_best_fold({0: f0, 1: f1}, best_fold_criterion(policy("thesis"),
+                                                                  FOLD_METRICS["symmetry"]))
     assert thesis["fold"] == 0 and thesis["criterion"] == "test_accuracy"
-    assert select_best_fold({2: f1, 1: f1})["fold"] == 1                # tie -> lowest fold
-    assert best_fold_criterion("thesis")[0] == "test"
+    assert select_best_fold({2: f1, 1: f1}, leakage_free)["fold"] == 1   # tie -> lowest fold
+    assert best_fold_criterion(policy("thesis"))[0] == "test"
     (tmp_path / "best.json").write_text(json.dumps(best))
     path = best_model_path(tmp_path / "best.json", ["r/fold0/model.pt", "r/fold1/model.pt"])
     assert path.as_posix() == "r/fold1/model.pt"
@@ -121,10 +123,11 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
     root = make_cache(tmp_path / "cache", "symmetry")
     cfg = _cfg(tmp_path)
     out = tmp_path / "symmetry" / "scratch-seg" / "fold0"
-    summary = train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
-                                  splits_csv=root / "splits.csv", out_dir=out, cfg=cfg, fold=0,
-                                  mask="seg", pretrained=False, masks_npy=root / "masks.npy",
-                                  progress=False)
+    inputs = StageInputs(str(root / "images.npy"), str(root / "index.csv"),
+                         str(root / "splits.csv"), masks=str(root / "masks.npy"),
+                         gt_masks=str(root / "gt_masks.npy"))
+    summary, _ = train_fold(symmetry.network(cfg, "scratch-seg"), inputs, Fold(0), out,
+                            Training.of(cfg, "symmetry"))
     for name in ("model.pt", "history.csv", "predictions_val.csv", "predictions_test.csv"):
         assert (out / name).is_file(), name
     assert not (out / ".resume").exists()                        # a finished job's state is gone
@@ -135,46 +138,35 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
     model, meta = load_symmetry_model(out / "model.pt")
     assert meta["mask"] == "seg" and meta["class_names"] == CLASSES and meta["fold"] == 0
 
+    saved = symmetry.open_model(out / "model.pt")
     cams_npy = tmp_path / "cams" / "seg" / "ham10000.npy"
-    info = export_cams(out / "model.pt", images_npy=root / "images.npy",
-                       index_csv=root / "index.csv", out_npy=cams_npy, cam_size=8,
-                       masks_npy=root / "masks.npy", batch_size=5, device="cpu")
+    [info] = export_cams(saved, [(inputs, cams_npy)], cam_size=8, batch_size=5)
     cams = np.load(cams_npy)
     assert cams.dtype == np.float16 and cams.shape == (36, 8, 8) and info["n"] == 36
     assert cams.min() >= 0 and cams.max() <= 1
     assert np.allclose(cams.reshape(36, -1).max(1), 1, atol=1e-3) or cams.max() == 0
     # one job for several datasets: the same CAMs as one job per dataset
     other = make_cache(tmp_path / "other", "symmetry", n=10, seed=5)
-    many = export_cams_datasets(
-        out / "model.pt", [
-            {"images_npy": root / "images.npy", "index_csv": root / "index.csv",
-             "masks_npy": root / "masks.npy", "out_npy": tmp_path / "many" / "ham10000.npy"},
-            {"images_npy": other / "images.npy", "index_csv": other / "index.csv",
-             "masks_npy": other / "masks.npy", "out_npy": tmp_path / "many" / "isic2019.npy"}],
-        cam_size=8, batch_size=7, device="cpu")
+    other_inputs = StageInputs(str(other / "images.npy"), str(other / "index.csv"),
+                               masks=str(other / "masks.npy"))
+    many = export_cams(saved, [(inputs, tmp_path / "many" / "ham10000.npy"),
+                               (other_inputs, tmp_path / "many" / "isic2019.npy")],
+                       cam_size=8, batch_size=7)
     assert [m["n"] for m in many] == [36, 10]
     np.testing.assert_allclose(np.load(tmp_path / "many" / "ham10000.npy"), cams, atol=2e-3)
     single = tmp_path / "single.npy"
-    export_cams(out / "model.pt", images_npy=other / "images.npy",
-                index_csv=other / "index.csv", out_npy=single, cam_size=8,
-                masks_npy=other / "masks.npy", device="cpu")
+    export_cams(saved, [(other_inputs, single)], cam_size=8)
     np.testing.assert_allclose(np.load(tmp_path / "many" / "isic2019.npy"), np.load(single),
                                atol=2e-3)
     with pytest.raises(ValueError, match="needs the predicted lesion masks"):
-        export_cams_datasets(out / "model.pt", [
-            {"images_npy": other / "images.npy", "index_csv": other / "index.csv",
-             "out_npy": tmp_path / "x.npy"}], cam_size=8, device="cpu")
+        export_cams(saved, [(StageInputs(str(other / "images.npy"), str(other / "index.csv")),
+                             tmp_path / "x.npy")], cam_size=8)
 
-    table = localise_symmetry(out / "model.pt", images_npy=root / "images.npy",
-                              index_csv=root / "index.csv", splits_csv=root / "splits.csv",
-                              gt_masks_npy=root / "gt_masks.npy", masks_npy=root / "masks.npy",
-                              cams_cfg=cfg["cams"], device="cpu")
+    data = inputs.open()
+    table = localise_symmetry(saved, data, "test", cfg["cams"])
     assert list(table.columns[:5]) == ["image_id", "split", "iou", "overlap", "pointing"]
     assert len(table) == 12 and set(table["split"]) == {"test"}
-    every = localise_symmetry(out / "model.pt", images_npy=root / "images.npy",
-                              index_csv=root / "index.csv", splits_csv=root / "splits.csv",
-                              gt_masks_npy=root / "gt_masks.npy", masks_npy=root / "masks.npy",
-                              cams_cfg=cfg["cams"], device="cpu", split=None)
+    every = localise_symmetry(saved, data, None, cfg["cams"])
     assert len(every) == 36 and set(every["split"]) > {"test"}       # protocol thesis: all
     pd.testing.assert_frame_equal(every[every["split"] == "test"].reset_index(drop=True),
                                   table.reset_index(drop=True), check_like=True)
@@ -182,21 +174,27 @@ def test_one_fold_end_to_end_then_cams_and_localisation(tmp_path):
     assert set(table["pointing"]) <= {0.0, 1.0}
 
     best = tmp_path / "symmetry" / "scratch-seg" / "best_fold.json"
-    best.write_text(json.dumps(select_best_fold({0: out / "predictions_val.csv"})))
-    png = figure9_from_files([{"mask": "seg", "variant": "scratch-seg", "best_json": best,
-                               "model_pts": [out / "model.pt"]}],
-                             images_npy=root / "images.npy", index_csv=root / "index.csv",
-                             splits_csv=root / "splits.csv", masks_npy=root / "masks.npy",
-                             out_path=tmp_path / "fig9.png", n_per_class=1, device="cpu")
+    criterion = best_fold_criterion(policy("leakage_free"), FOLD_METRICS["symmetry"])
+    best.write_text(json.dumps(select_best_fold({0: out / "predictions_val.csv"}, criterion)))
+    best_saved = symmetry.open_model(best_model_path(best, [out / "model.pt"]))
+    arrays = symmetry.figure9_data({"seg": best_saved}, data, n_per_class=1)
+    assert list(arrays["masks"]) == ["seg"] and list(arrays["variants"]) == ["scratch-seg"]
+    assert arrays["images"].shape == (2, SIDE, SIDE, 3)
+    assert arrays["cams_seg"].shape == (2, SIDE, SIDE) and len(arrays["preds_seg"]) == 2
+    npz = tmp_path / "figure9.npz"
+    np.savez(npz, **arrays)
+    png = figure9(npz, tmp_path / "fig9.png")
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_mask_variant_needs_masks(tmp_path):
     root = make_cache(tmp_path / "cache", "symmetry", n=12)
+    cfg = _cfg(tmp_path)
     with pytest.raises(ValueError, match="needs the predicted lesion masks"):
-        train_symmetry_fold(images_npy=root / "images.npy", index_csv=root / "index.csv",
-                            splits_csv=root / "splits.csv", out_dir=tmp_path / "o",
-                            cfg=_cfg(tmp_path), fold=0, mask="lae", pretrained=False)
+        train_fold(symmetry.network(cfg, "scratch-lae"),
+                   StageInputs(str(root / "images.npy"), str(root / "index.csv"),
+                               str(root / "splits.csv")),
+                   Fold(0), tmp_path / "o", Training.of(cfg, "symmetry"))
 
 
 def test_overlay_resizes_the_cam_and_pick_rows(tmp_path):
@@ -207,6 +205,6 @@ def test_overlay_resizes_the_cam_and_pick_rows(tmp_path):
     assert out.shape == (16, 16, 3) and out.dtype == np.uint8
     assert (out[0, 0] != out[15, 15]).any()                  # hot corner differs from cold one
     root = make_cache(tmp_path / "c", "symmetry")
-    _, splits = read_tables(root / "index.csv", root / "splits.csv")
+    splits = _splits(root)
     rows = pick_rows(splits, 2)
     assert len(rows) == 4 and list(splits.set_index("row").loc[rows, "target"]) == [0, 0, 1, 1]

@@ -132,9 +132,10 @@ def test_segmentation_history_has_no_train_accuracy(data, tmp_path):
     target_masks = (images[..., 0] > 100).astype(np.uint8)
     train = CachedImageDataset(images, np.arange(32), target_masks=target_masks)
     val = CachedImageDataset(images, np.arange(32, 48), target_masks=target_masks)
-    cfg = FitConfig(max_epochs=2, patience=5, lr=1e-2, device="cpu", progress=False)
+    cfg = FitConfig(max_epochs=2, patience=5, lr=1e-2, device="cpu", progress=False,
+                    extra_inputs=())
     result = fit(TinySegNet(), make_loader(train, 8, shuffle=True), make_loader(val, 8,
-                 shuffle=False), nn.BCEWithLogitsLoss(), tmp_path, cfg, extra_inputs=())
+                 shuffle=False), nn.BCEWithLogitsLoss(), tmp_path, cfg)
     assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "lr", "seconds"]
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:                       # imported where used: `import selcn.ato
     import pandas as pd
 
 __all__ = ["atomic_path", "atomic_dir", "save_figure", "write_csv", "write_json", "write_npy",
-           "write_text"]
+           "write_npz", "write_text"]
 
 
 @contextmanager
@@ -97,6 +97,16 @@ def write_npy(array: np.ndarray, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
+
+
+def write_npz(arrays: Mapping[str, np.ndarray], path: str | Path) -> None:
+    """Write named arrays as one uncompressed ``.npz`` (plain dtypes: read back with
+    ``np.load(path, allow_pickle=False)``)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
 
 
 def save_figure(fig, path: str | Path, *, dpi: int = 100, **savefig_kwargs: Any) -> Path:

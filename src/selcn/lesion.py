@@ -1,378 +1,332 @@
-"""The lesion stage: train one grid cell x fold, predict, pick the best fold, localise its CAMs.
+"""The lesion network as a spec of the stage engine (:mod:`selcn.engine`): EfficientNet (timm)
+with, for the CAM models, the E-Layer fed with the symmetry network's Grad-CAM++ maps.
 
-A grid cell is ``(dataset, classifier_mask, symmetry_mask)``: ``classifier_mask`` (none | seg |
-lae) masks the lesion network's input with the predicted lesion masks, ``symmetry_mask``
-(off | none | seg | lae) selects the symmetry CAMs fed to the E-Layer (``off`` = baseline).
+A job is one fold of one grid cell (:class:`selcn.grid.Cell`: a lesion dataset and a
+:class:`selcn.grid.Model`, i.e. the classifier's input mask ``none | seg | lae`` and the CAM
+source ``off | none | seg | lae``). :func:`network` resolves the config for a cell once into a
+:class:`LesionNetwork`; the engine trains it (:func:`selcn.engine.train_fold`); :data:`KIND`
+reads a ``model.pt`` back for prediction, Grad-CAM++ and localisation.
 
 Files (``docs/contracts.md``, lesion stage), per fold ``k`` under
 ``results/lesion/{dataset}/{classifier_mask}-{symmetry_mask}/fold{k}/``:
 
-- ``model.pt`` — ``{"arch", "num_classes", "use_cam", "input_size", "output_stride",
-  "classifier_mask", "symmetry_mask", "class_names", "fold", "best_epoch", "state_dict"}``
-  (:func:`save_lesion_model` / :func:`load_lesion_model`);
+- ``model.pt`` — ``{"arch", "input_size", "output_stride", "classifier_mask",
+  "symmetry_mask", "class_names", "fold", "best_epoch", "num_classes", "use_cam",
+  "state_dict"}`` (:meth:`LesionNetwork.record`, :func:`load_lesion_model`);
 - ``history.csv`` — the training core's per-epoch history;
 - ``predictions_val.csv``, ``predictions_test.csv`` (and, for HAM10000 models,
-  ``predictions_isic2019.csv``, written by the training job itself when given the ISIC 2019
-  inputs, ``train_lesion_fold(external=...)``, or by :func:`predict_split`) —
+  ``predictions_isic2019.csv``, written by the training job itself: :func:`train`) —
   ``image_id,target,pred,prob_<class>...``.
 
-Per cell: ``best_fold.json`` (:func:`select_best_fold`, plus what was localised) and
-``localisation.csv`` (``image_id,split,iou,overlap,pointing,...,iou_encoder,overlap_encoder,
-pointing_encoder``, :func:`localise_best_fold`): Grad-CAM++ of the best fold, target =
-predicted class, at its own target layer (E-Layer output, or the encoder's last feature layer
-for baselines) and, like for like, at the encoder's last feature layer for every model,
-against the HAM10000 ground-truth masks: of **every HAM10000 image** under ``protocol:
-thesis`` (as the thesis), of the **test split** under ``leakage_free``. ISIC 2016 has no
-ground-truth masks; its models are localised on the same HAM10000 images (as the thesis'
-Table 15 does), fed with the HAM10000 symmetry CAMs and masks.
+Per cell: ``best_fold.json`` and ``localisation.csv`` (:func:`selcn.engine.localise_best_fold`):
+Grad-CAM++ of the best fold, target = predicted class, at its own target layer (E-Layer
+output, or the encoder's last feature layer for baselines) and, like for like, at the encoder's
+last feature layer for every model (columns ``<metric>_encoder``), against the HAM10000
+ground-truth masks on the protocol's localisation split. ISIC 2016 has no ground-truth masks;
+its models are localised on the same HAM10000 images (as the thesis' Table 15 does).
 
-Protocols (``config.protocol``):
-
-- ``leakage_free`` — the split table's folds are grouped by lesion; the training part (every
-  other fold) is balanced **inside** the fold; validation = the fold's own images, unaugmented;
-  the best fold is chosen on validation accuracy.
-- ``thesis`` — the pooled training + validation images are balanced first and the balanced table
-  (augmented copies included) is cut into stratified folds, so copies of one image may land on
-  both sides; the best fold is chosen on test accuracy.
+Training tables (:func:`fold_tables`): with the policy's ``balance_in_fold``
+(``leakage_free``) the training part (every other fold) is balanced inside the fold and the
+validation part is the fold's own images, unaugmented; otherwise (``thesis``) the pooled
+training + validation images are balanced first and the balanced table (augmented copies
+included) is cut into stratified folds, as the thesis does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
-from selcn import classifier
-from selcn.checkpoints import load_model_file, save_model_file
-from selcn.classifier import PROTOCOLS, SavedClassifier, plain_table
-from selcn.config import balance_of, train_params
-from selcn.data.tables import class_names_of
-from selcn.grid import CAM_OFF, CAM_SOURCES
+from selcn import engine
+from selcn.checkpoints import load_model_file
+from selcn.data.datasets import View
+from selcn.data.inputs import StageData, StageInputs, fold_parts, plain_table
+from selcn.engine import OWN_LAYER, NetworkKind, SavedClassifier, Training
+from selcn.grid import Cell, Fold, Model
 from selcn.models.lesion import LesionClassifier, cam_target_layer, create_lesion_model
+from selcn.protocol import Protocol, policy
 from selcn.selection import FOLD_METRICS
 
-__all__ = [
-    "PROTOCOLS", "SYMMETRY_MASKS", "fold_tables", "balanced_table", "fit_lesion",
-    "output_stride", "save_lesion_model", "load_lesion_model", "open_model",
-    "train_lesion_fold", "predict_split",
-    "select_best_fold", "best_fold_criterion", "lesion_cams", "localise_model",
-    "localise_best_fold", "LOCALISATION_LAYERS",
-]
+__all__ = ["KIND", "LesionNetwork", "network", "fold_tables", "balanced_table",
+           "load_lesion_model", "open_model", "train", "ENCODER_LAYER", "pick_image",
+           "figure10_data"]
 
-#: ``symmetry_mask`` values: the symmetry CAMs fed to the E-Layer (``off`` = no E-Layer)
-SYMMETRY_MASKS: tuple[str, ...] = CAM_SOURCES
-#: the validation metric the best fold is chosen on (``protocol: leakage_free``)
-VAL_METRIC = FOLD_METRICS["lesion"]
-#: the Grad-CAM++ layers of the localisation (Tables 9, 15): each model's own layer (the
-#: thesis), then the encoder's last feature layer of every model (the like-for-like one)
-LOCALISATION_LAYERS: tuple[str, ...] = ("own", "encoder")
+#: the second Grad-CAM++ layer of every lesion model: the encoder's last feature layer, before
+#: the E-Layer (Tables 9, 15: the like-for-like comparison)
+ENCODER_LAYER = "encoder"
+#: ``model.pt`` fields a lesion model file must hold
+_REQUIRED = ("arch", "num_classes", "use_cam", "input_size", "classifier_mask", "symmetry_mask",
+             "class_names")
 
 
-# ---- tables ---------------------------------------------------------------------------------
-def fold_tables(splits: pd.DataFrame, fold: int, *, protocol: str = "leakage_free",
-                target_per_class: int | None = 2000, max_copies: int = 3,
-                seed: int = 0) -> dict[str, pd.DataFrame]:
-    """The ``train``, ``val`` and ``test`` tables of one fold: ``row,transform,target``.
-
-    ``train`` is balanced with :func:`selcn.data.splits.balance` (transform 0 identity,
-    1 h-flip, 2 v-flip, 3 rot90; ``target_per_class=None``: not balanced, the original images
-    only); ``val``/``test`` are unaugmented (transform 0) except under ``protocol: thesis``
-    (see the module docstring). Rows marked ``excluded`` are never used.
-    """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
-    folds, raw = classifier.fold_parts(splits, fold)
-
-    def balanced(part: pd.DataFrame) -> pd.DataFrame:
-        if target_per_class is None:
-            return plain_table(part)
-        return balanced_table(part, target_per_class, max_copies, seed)
-
-    if protocol == "leakage_free":
-        train, val = balanced(raw["train"]), plain_table(raw["val"])
-    else:
-        from sklearn.model_selection import StratifiedKFold
-
-        pool = balanced(splits[splits["split"].astype(str).str.startswith("fold")])
-        cv = StratifiedKFold(n_splits=len(folds), shuffle=True, random_state=seed)
-        split_at = list(cv.split(np.zeros(len(pool)), pool["target"]))[folds.index(f"fold{fold}")]
-        train, val = pool.iloc[split_at[0]], pool.iloc[split_at[1]]
-    parts = {"train": train.reset_index(drop=True), "val": val.reset_index(drop=True),
-             "test": plain_table(raw["test"])}
-    for part, table in parts.items():
-        if table.empty:
-            raise ValueError(f"split table: the {part} part of fold{fold} is empty")
-    return parts
-
-
-def balanced_table(part: pd.DataFrame, target_per_class: int, max_copies: int,
-                   seed: int) -> pd.DataFrame:
+# ---- training tables ------------------------------------------------------------------------
+def balanced_table(part: pd.DataFrame, balance: Mapping, seed: int) -> pd.DataFrame:
     """The balanced epoch ``row,transform,target`` of a training part (``row,target``):
-    :func:`selcn.data.splits.balance` (originals first, then flipped / rotated copies)."""
-    from selcn.data.splits import balance
+    :func:`selcn.data.splits.balance` with ``balance`` = ``{"target_per_class",
+    "max_copies"}`` (originals first, then flipped / rotated copies)."""
+    from selcn.data.splits import balance as balance_rows
 
-    table = balance(part.reset_index(drop=True), target_per_class, max_copies, seed)
+    table = balance_rows(part.reset_index(drop=True), balance["target_per_class"],
+                         balance["max_copies"], seed)
     target_of = dict(zip(part["row"], part["target"]))
     return pd.DataFrame({"row": table["row"].to_numpy(np.int64),
                          "transform": table["transform"].to_numpy(np.int64),
                          "target": table["row"].map(target_of).to_numpy(np.int64)})
 
 
-def _check_inputs(classifier_mask: str, symmetry_mask: str, masks, cams) -> None:
-    """The lesion network's two mask roles: ``classifier_mask`` masks the input,
-    ``symmetry_mask`` names the symmetry CAMs of the E-Layer (``off``: none)."""
-    if symmetry_mask not in SYMMETRY_MASKS:
-        raise ValueError(f"unknown symmetry_mask {symmetry_mask!r} "
-                         f"({', '.join(SYMMETRY_MASKS)})")
-    classifier.check_inputs(classifier_mask, masks, use_cam=symmetry_mask != CAM_OFF, cams=cams,
-                            cam_source=f"symmetry_mask={symmetry_mask!r}")
+def fold_tables(splits: pd.DataFrame, fold: Fold, protocol: Protocol,
+                balance: Mapping | None, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The ``train``, ``val`` and ``test`` tables ``row,transform,target`` of one fold.
 
-
-# ---- the network ----------------------------------------------------------------------------
-def output_stride(section: Mapping) -> int:
-    """The encoder's output stride of a ``lesion`` config section or a ``model.pt``'s meta
-    (``output_stride``; 32, timm's default, when absent: files written before the key)."""
-    return int(section.get("output_stride", 32))
-
-
-def _builder(cfg: Mapping, num_classes: int, use_cam: bool):
-    """The network factory of ``lesion.architecture`` at ``lesion.output_stride`` (ImageNet
-    weights from the local cache when ``lesion.pretrained``)."""
-    from selcn.weights import pretrained_cache
-
-    def build() -> LesionClassifier:
-        return create_lesion_model(cfg["lesion"]["architecture"], num_classes, use_cam=use_cam,
-                                   pretrained_cache=pretrained_cache(cfg, "lesion"),
-                                   output_stride=output_stride(cfg["lesion"]))
-
-    return build
-
-
-def fit_lesion(images: np.ndarray, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | Path,
-               cfg: Mapping, params: Mapping, *, num_classes: int, classifier_mask: str = "none",
-               symmetry_mask: str = CAM_OFF, masks: np.ndarray | None = None,
-               cams: np.ndarray | None = None, progress: bool = True,
-               job_key: Mapping | None = None):
-    """Train one lesion model (:func:`selcn.classifier.fit_classifier`).
-
-    Args:
-        images: uint8 ``(N, S, S, 3)`` RGB cache; ``train``, ``val``: ``row,transform,target``.
-        cfg: validated config (``seed``, ``device``, ``lesion``, ``weights``).
-        params: training hyper-parameters (:func:`selcn.config.train_params`).
-        num_classes: 7 (HAM10000) or 2 (ISIC 2016).
-        masks: uint8 ``(N, S, S)`` predicted lesion masks (``classifier_mask != none``).
-        cams: float ``(N, R, R)`` symmetry CAMs in [0, 1] (``symmetry_mask != off``).
-        job_key: the resume key (:func:`selcn.classifier.job_key`).
+    ``train`` is balanced with :func:`balanced_table` (transform 0 identity, 1 h-flip,
+    2 v-flip, 3 rot90; ``balance=None``: not balanced, the original images only);
+    ``val``/``test`` are unaugmented (transform 0), except where the protocol balances the
+    pooled images before cutting the folds (see the module docstring). Rows marked
+    ``excluded`` are never used.
     """
-    _check_inputs(classifier_mask, symmetry_mask, masks, cams)
-    build = _builder(cfg, num_classes, use_cam=symmetry_mask != CAM_OFF)
-    return classifier.fit_classifier(build, images, train, val, out_dir, cfg, params,
-                                     num_classes=num_classes,
-                                     input_size=cfg["lesion"]["input_size"],
-                                     mask=classifier_mask, masks=masks, cams=cams,
-                                     progress=progress, job_key=job_key)
+    folds, raw = fold_parts(splits, fold)
+
+    def balanced(part: pd.DataFrame) -> pd.DataFrame:
+        return plain_table(part) if balance is None else balanced_table(part, balance, seed)
+
+    if protocol.balance_in_fold:
+        train, val = balanced(raw["train"]), plain_table(raw["val"])
+    else:
+        from sklearn.model_selection import StratifiedKFold
+
+        pool = balanced(splits[splits["split"].astype(str).map(Fold.is_name).astype(bool)])
+        cv = StratifiedKFold(n_splits=len(folds), shuffle=True, random_state=seed)
+        train_at, val_at = list(cv.split(np.zeros(len(pool)), pool["target"]))[
+            folds.index(fold.name)]
+        train, val = pool.iloc[train_at], pool.iloc[val_at]
+    parts = {"train": train.reset_index(drop=True), "val": val.reset_index(drop=True),
+             "test": plain_table(raw["test"])}
+    for part, table in parts.items():
+        if table.empty:
+            raise ValueError(f"split table: the {part} part of {fold.name} is empty")
+    return parts
 
 
-def save_lesion_model(model: LesionClassifier, path: str | Path, **meta) -> None:
-    """Write ``model.pt``: the state dict and ``meta`` (arch, input_size, masks, classes, ...)."""
-    if "class_names" in meta:
-        meta["class_names"] = list(meta["class_names"])
-    meta.update(num_classes=int(model.num_classes), use_cam=bool(model.use_cam))
-    save_model_file(path, model, required=("arch", "input_size", "classifier_mask",
-                                           "symmetry_mask", "class_names"), **meta)
+# ---- reading a model back -------------------------------------------------------------------
+def _output_stride(meta: Mapping) -> int:
+    """The encoder's output stride recorded in a ``model.pt`` (32, timm's default, in files
+    written before the key existed)."""
+    return int(meta.get("output_stride", 32))
 
 
 def load_lesion_model(path: str | Path,
                       device: str | torch.device = "cpu") -> tuple[LesionClassifier, dict]:
-    """Rebuild a model written by :func:`save_lesion_model`: ``(model in eval mode, meta)``."""
-    blob = load_model_file(path, what="lesion model",
-                           required=("arch", "num_classes", "use_cam", "input_size",
-                                     "classifier_mask", "symmetry_mask", "class_names"))
+    """Rebuild a lesion ``model.pt``: ``(model in eval mode on device, meta)``."""
+    blob = load_model_file(path, what="lesion model", required=_REQUIRED)
     model = create_lesion_model(blob["arch"], blob["num_classes"], use_cam=blob["use_cam"],
-                                output_stride=output_stride(blob))
+                                output_stride=_output_stride(blob))
     model.load_state_dict(blob["state_dict"])
     meta = {k: v for k, v in blob.items() if k != "state_dict"}
-    meta["output_stride"] = output_stride(blob)
+    meta["output_stride"] = _output_stride(blob)
     return model.to(device).eval(), meta
 
 
 def open_model(path: str | Path, device: str | torch.device = "cpu") -> SavedClassifier:
-    """A lesion ``model.pt`` for prediction and Grad-CAM++ (its own target layer: the
-    E-Layer output, or the encoder's last feature layer of a baseline; ``layers["encoder"]``:
-    the encoder's last feature layer for every model, before the E-Layer)."""
+    """A lesion ``model.pt`` for prediction and Grad-CAM++: its own target layer (the E-Layer
+    output, or the encoder's last feature layer of a baseline), then :data:`ENCODER_LAYER`."""
+    device = torch.device(device)
     model, meta = load_lesion_model(path, device)
-    return SavedClassifier(model, meta, mask=meta["classifier_mask"],
-                           use_cam=bool(meta["use_cam"]), layer=cam_target_layer(model),
-                           layers={"encoder": cam_target_layer(model, "encoder")})
+    view = View(mask=meta["classifier_mask"], size=int(meta["input_size"]),
+                takes_cam=bool(meta["use_cam"]))
+    layers = {OWN_LAYER: cam_target_layer(model), ENCODER_LAYER: cam_target_layer(model,
+                                                                                    "encoder")}
+    return SavedClassifier(model, meta, view, layers, Path(path), device)
+
+
+#: the lesion network's kind: its config section, best-fold metric and model reader
+KIND = NetworkKind("lesion", FOLD_METRICS["lesion"], open_model)
+
+
+# ---- the spec -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LesionNetwork:
+    """The lesion network of one grid cell, as the config resolves it (:func:`network`).
+
+    Attributes:
+        cell: the lesion dataset and the model (input mask, CAM source).
+        arch: the timm encoder (``lesion.architecture``).
+        input_size: the input side in px (``lesion.input_size``).
+        output_stride: the encoder's output stride (``lesion.output_stride``).
+        pretrained_cache: the folder of ImageNet weights, or None (random initialisation).
+        balance: the training part's balancing ``{"target_per_class", "max_copies"}`` of the
+            dataset (:func:`selcn.config.balance_of`), or None (not balanced).
+        protocol: the evaluation protocol's policy (how the fold tables are cut).
+        seed: the config's seed (balancing and the thesis' fold cut).
+        classes: the class names in target order; None (the workflow): the dataset's published
+            list (:func:`selcn.data.labels.classes`). Either way the cache index is checked
+            against them.
+    """
+
+    cell: Cell
+    arch: str
+    input_size: int
+    output_stride: int
+    pretrained_cache: str | None
+    balance: Mapping | None
+    protocol: Protocol
+    seed: int
+    classes: tuple[str, ...] | None = None
+
+    kind: ClassVar[NetworkKind] = KIND
+
+    @property
+    def view(self) -> View:
+        model = self.cell.model
+        return View(mask=model.classifier_mask, size=self.input_size, takes_cam=model.takes_cam)
+
+    @property
+    def tag(self) -> str:
+        return f"[lesion] {self.cell.model}"
+
+    def build(self, num_classes: int) -> LesionClassifier:
+        return create_lesion_model(self.arch, num_classes, use_cam=self.cell.model.takes_cam,
+                                   pretrained_cache=self.pretrained_cache,
+                                   output_stride=self.output_stride)
+
+    def class_names(self, index: pd.DataFrame, source: str) -> list[str]:
+        from selcn.data.tables import class_names_of
+
+        if self.classes is None:
+            return class_names_of(index, source=source, dataset=self.cell.dataset)
+        names = class_names_of(index, len(self.classes), source=source)
+        if names != list(self.classes):
+            raise ValueError(f"{source}: classes {names} differ from the network's "
+                             f"{list(self.classes)}")
+        return names
+
+    def tables(self, splits: pd.DataFrame, fold: Fold) -> dict[str, pd.DataFrame]:
+        return fold_tables(splits, fold, self.protocol, self.balance, self.seed)
+
+    def record(self) -> dict:
+        model = self.cell.model
+        return {"arch": self.arch, "input_size": self.input_size,
+                "output_stride": self.output_stride, "classifier_mask": model.classifier_mask,
+                "symmetry_mask": model.cam_source, "use_cam": model.takes_cam}
+
+    def key(self) -> dict:
+        model = self.cell.model
+        return {"dataset": self.cell.dataset, "classifier_mask": model.classifier_mask,
+                "symmetry_mask": model.cam_source, "balance": self.balance}
+
+
+def network(cfg: Mapping, cell: Cell) -> LesionNetwork:
+    """The lesion network of ``cell`` under a validated config (read once, here)."""
+    from selcn.config import balance_of
+    from selcn.weights import pretrained_cache
+
+    les = cfg["lesion"]
+    return LesionNetwork(cell=cell, arch=les["architecture"], input_size=int(les["input_size"]),
+                         output_stride=int(les.get("output_stride", 32)),
+                         pretrained_cache=pretrained_cache(cfg, "lesion"),
+                         balance=balance_of(cfg, cell.dataset),
+                         protocol=policy(cfg["protocol"]), seed=int(cfg["seed"]))
 
 
 # ---- one grid cell x fold -------------------------------------------------------------------
-def train_lesion_fold(*, images_npy: str | Path, index_csv: str | Path, splits_csv: str | Path,
-                      out_dir: str | Path, cfg: Mapping, classifier_mask: str,
-                      symmetry_mask: str, fold: int, masks_npy: str | Path | None = None,
-                      cams_npy: str | Path | None = None, hpo_best: str | Path | None = None,
-                      dataset: str | None = None, num_classes: int | None = None,
-                      external: Mapping[str, str | Path | None] | None = None,
-                      external_name: str = "isic2019", progress: bool = True) -> dict:
-    """Train fold ``fold`` of a grid cell and write ``model.pt``, ``history.csv``,
-    ``predictions_val.csv`` and ``predictions_test.csv`` into ``out_dir``
-    (:func:`selcn.classifier.train_fold`).
+def train(net: LesionNetwork, inputs: StageInputs, fold: Fold, out_dir: str | Path,
+          training: Training, external: tuple[str, StageInputs] | None = None) -> dict:
+    """Train fold ``fold`` of a grid cell (:func:`selcn.engine.train_fold`): ``model.pt``,
+    ``history.csv``, ``predictions_val.csv`` and ``predictions_test.csv`` in ``out_dir``.
 
-    ``dataset`` (``ham10000`` | ``isic2016``) names the classes from :mod:`selcn.data.labels`;
-    without it they are read from the index.
-
-    With ``external`` (the external test set's ``images_npy``, ``index_csv``, ``splits_csv``
-    and, as the cell needs, ``masks_npy`` / ``cams_npy``: its predicted masks and symmetry
-    CAMs), the same job then predicts that set's ``test`` split with the saved model
-    (:func:`predict_split`) and writes ``predictions_<external_name>.csv`` (HAM10000 models:
-    ``predictions_isic2019.csv``), so no separate prediction job reloads the model.
-
-    Returns the fold's summary (plus ``<external_name>_accuracy`` with ``external``).
+    With ``external`` = ``(name, inputs)`` (HAM10000 models: ``("isic2019", ...)``), the same
+    job then predicts that set's ``test`` split with the saved model and writes
+    ``predictions_<name>.csv``, so no separate job reloads the model. The external inputs are
+    checked before the training starts. Returns the fold's summary (plus
+    ``<name>_accuracy``).
     """
-    use_cam = symmetry_mask != CAM_OFF
-    masks_npy = masks_npy if classifier_mask != "none" else None
-    cams_npy = cams_npy if use_cam else None
-    data = classifier.open_stage_data(index_csv, images_npy, splits_csv, masks_npy=masks_npy,
-                                      cams_npy=cams_npy)
-    names = class_names_of(data.index, num_classes, source=str(index_csv), dataset=dataset)
-    _check_inputs(classifier_mask, symmetry_mask, data.masks, data.cams)
-    bal = balance_of(cfg, dataset)
-    parts = fold_tables(data.splits, fold, protocol=cfg["protocol"],
-                        target_per_class=bal["target_per_class"] if bal else None,
-                        max_copies=bal["max_copies"] if bal else 0,
-                        seed=cfg["seed"])   # one seed: thesis folds cut one balanced pool
-    params = train_params(cfg, "lesion", hpo_best)
-    les = cfg["lesion"]
-    key = classifier.job_key(
-        cfg, "lesion", params=params, balance=bal,
-        wildcards={"dataset": dataset, "classifier_mask": classifier_mask,
-                   "symmetry_mask": symmetry_mask, "fold": int(fold)},
-        inputs=[images_npy, index_csv, splits_csv, masks_npy, cams_npy, hpo_best])
-
-    def save(model: LesionClassifier, path: Path, best_epoch: int) -> None:
-        save_lesion_model(model, path, arch=les["architecture"], input_size=les["input_size"],
-                          output_stride=output_stride(les), classifier_mask=classifier_mask,
-                          symmetry_mask=symmetry_mask, class_names=names, fold=int(fold),
-                          best_epoch=best_epoch)
-
-    tag = f"[lesion] {classifier_mask}-{symmetry_mask} fold{fold}"
+    view = net.view
     if external is not None:
-        external = _external_inputs(external, classifier_mask, use_cam)
-    summary = classifier.train_fold(
-        stage="lesion", build_model=_builder(cfg, len(names), use_cam), data=data, parts=parts,
-        out_dir=out_dir, cfg=cfg, params=params, class_names=names,
-        input_size=les["input_size"], save_model=save, key=key, mask=classifier_mask,
-        use_cam=use_cam, progress=progress, tag=tag)
+        name, ext = external
+        external = (name, ext.only(masks=view.needs_masks, cams=view.takes_cam))
+    summary, _ = engine.train_fold(net, inputs, fold, out_dir, training)
     if external is not None:
-        out_csv = Path(out_dir) / f"predictions_{external_name}.csv"
-        table = predict_split(Path(out_dir) / "model.pt", out_csv=out_csv, split="test",
-                              batch_size=params["batch_size"],
-                              num_workers=params.get("num_workers", 0), device=cfg["device"],
-                              **external)
-        summary[f"{external_name}_accuracy"] = float((table["pred"] == table["target"]).mean())
-        print(f"{tag}: {external_name} {len(table)} images, accuracy "
-              f"{summary[f'{external_name}_accuracy']:.4f} -> {out_csv}", flush=True)
+        name, ext = external
+        out_csv = Path(out_dir) / f"predictions_{name}.csv"
+        saved = open_model(Path(out_dir) / "model.pt", training.device)
+        table = engine.predict_split(saved, ext.open(), "test", out_csv, training.batch_size)
+        summary[f"{name}_accuracy"] = float((table["pred"] == table["target"]).mean())
+        print(f"{net.tag} {fold}: {name} {len(table)} images, accuracy "
+              f"{summary[f'{name}_accuracy']:.4f} -> {out_csv}", flush=True)
     return summary
 
 
-def _external_inputs(external: Mapping, classifier_mask: str, use_cam: bool) -> dict:
-    """The external set's inputs a cell's model needs (masks only for a masked input, CAMs
-    only with an E-Layer), checked before the training starts."""
-    unknown = sorted(set(external) - {"images_npy", "index_csv", "splits_csv", "masks_npy",
-                                      "cams_npy"})
-    if unknown:
-        raise ValueError(f"external: unknown input(s) {unknown}")
-    missing = [k for k in ("images_npy", "index_csv", "splits_csv") if not external.get(k)]
-    if classifier_mask != "none" and not external.get("masks_npy"):
-        missing.append("masks_npy")
-    if use_cam and not external.get("cams_npy"):
-        missing.append("cams_npy")
-    if missing:
-        raise ValueError(f"external: missing input(s) {missing}")
-    return {"images_npy": external["images_npy"], "index_csv": external["index_csv"],
-            "splits_csv": external["splits_csv"],
-            "masks_npy": external.get("masks_npy") if classifier_mask != "none" else None,
-            "cams_npy": external.get("cams_npy") if use_cam else None}
+# ---- Figure 10 ------------------------------------------------------------------------------
+def pick_image(data: StageData, image_id: str | None = None, prefer_label: str = "mel") -> int:
+    """Cache row of Figure 10's image: ``image_id`` when given, else the first test image
+    (by image id) of class ``prefer_label`` with a non-empty ground-truth mask, else the first
+    test image with one."""
+    index, splits = data.index, data.splits
+    if image_id is not None:
+        hits = index.index[index["image_id"] == image_id]
+        if not len(hits):
+            raise ValueError(f"figure 10: image_id {image_id!r} not in the cache index")
+        return int(index["row"].iloc[hits[0]])
+    test = splits[splits["split"] == "test"].sort_values("image_id")
+    test = test[[bool(np.asarray(data.gt_masks[r]).any()) for r in test["row"]]]
+    if test.empty:
+        raise ValueError("figure 10: no test image with a non-empty ground-truth mask")
+    preferred = test[test["label"] == prefer_label]
+    return int((preferred if len(preferred) else test)["row"].iloc[0])
 
 
-def predict_split(model_pt: str | Path, **inputs) -> pd.DataFrame:
-    """Predict the ``split`` rows of another dataset (ISIC 2019) with a saved lesion model;
-    the keyword arguments of :func:`selcn.classifier.predict_split`.
-
-    The dataset's targets must use the model's classes (ISIC 2019 uses the HAM10000 order);
-    its labels are checked against the model's class names.
-    """
-    return classifier.predict_split(open_model, model_pt, **inputs)
-
-
-# ---- best fold, Grad-CAM++ and localisation -------------------------------------------------
-def best_fold_criterion(protocol: str) -> classifier.FoldCriterion:
-    """``(split, metric, criterion)``: validation accuracy, or test accuracy under ``thesis``."""
-    return classifier.best_fold_criterion(protocol, VAL_METRIC)
-
-
-def select_best_fold(prediction_csvs: Mapping[int, str | Path], *,
-                     protocol: str = "leakage_free") -> dict:
-    """``best_fold.json`` of a cell (:func:`selcn.classifier.select_best_fold` on
-    :func:`best_fold_criterion`)."""
-    return classifier.select_best_fold(prediction_csvs, best_fold_criterion(protocol))
-
-
-def lesion_cams(model: LesionClassifier, images: np.ndarray, rows: np.ndarray, *,
-                input_size: int, classifier_mask: str = "none", masks: np.ndarray | None = None,
-                cams: np.ndarray | None = None, out_size: int | None = None,
-                batch_size: int = 16,
-                device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Grad-CAM++ of the lesion network for ``images[rows]`` (target: the predicted class) on
-    :func:`selcn.models.lesion.cam_target_layer`, the symmetry CAM passed as the model's
-    second input (:func:`selcn.classifier.grad_cams`).
-
-    Returns:
-        ``(cams float32 (n, out, out) in [0, 1], predicted classes int64 (n,))``.
-    """
-    return classifier.grad_cams(model, images, rows, layer=cam_target_layer(model),
-                                input_size=input_size, mask=classifier_mask, masks=masks,
-                                cams=cams, out_size=out_size, batch_size=batch_size,
-                                device=device)
-
-
-def localise_model(model_pt: str | Path, **inputs) -> pd.DataFrame:
-    """Table 9 / 15 rows of one model: ``image_id,split,iou,overlap,pointing,...`` per image
-    at its own layer and, with ``layers=LOCALISATION_LAYERS``, ``iou_encoder,...`` at the
-    encoder's last feature layer.
-
-    ``inputs`` are the HAM10000 cache (the dataset with ground-truth masks), its masks and
-    symmetry CAMs and the config's ``cams`` block: the keyword arguments of
-    :func:`selcn.classifier.localise_model`.
-    """
-    return classifier.localise_model(open_model, model_pt, **inputs)
-
-
-def localise_best_fold(model_pts: Mapping[int, str | Path],
-                       prediction_csvs: Mapping[int, str | Path], *, protocol: str,
-                       out_csv: str | Path, best_json: str | Path, **inputs) -> dict:
-    """Pick a cell's best fold, write ``best_fold.json`` and its ``localisation.csv``.
-
-    The images are :func:`selcn.classifier.localisation_split` of ``protocol`` (every
-    HAM10000 image under ``thesis``, the test split under ``leakage_free``) unless ``split``
-    is given; the CAMs are scored at :data:`LOCALISATION_LAYERS` (own layer, then the encoder's
-    last feature layer: columns ``<metric>_encoder``) unless ``layers`` is given.
+def figure10_data(models: Mapping[Model, SavedClassifier], data: StageData,
+                  cams: Mapping[str, np.ndarray], image_id: str | None = None) -> dict:
+    """What Figure 10 shows: one HAM10000 test image (:func:`pick_image`) and, per lesion model,
+    the input as it sees it, its own Grad-CAM++ (target: its predicted class) and the
+    prediction.
 
     Args:
-        model_pts: fold -> ``model.pt``.
-        prediction_csvs: fold -> prediction file of the selection split
-            (:func:`best_fold_criterion`).
-        inputs: the keyword arguments of :func:`localise_model` (HAM10000 cache, masks, CAMs).
+        models: model -> its best fold's saved model (the file's masks must be the model's).
+        data: the HAM10000 cache, split table, ground-truth masks (and predicted masks when a
+            model masks its input).
+        cams: CAM source -> the symmetry CAMs ``(N, R, R)`` of HAM10000 (models with an E-Layer).
 
     Returns:
-        the content of ``best_fold.json``.
+        arrays for ``np.savez`` (no object arrays): ``models`` (names, thesis order),
+        ``numbers``, ``image`` uint8 ``(S, S, 3)``, ``gt_mask`` ``(S, S)``, ``image_id``,
+        ``label``; per model name ``n``: ``shown_<n>`` uint8 ``(S, S, 3)``, ``cam_<n>`` float32
+        ``(S, S)`` in [0, 1], ``pred_<n>`` (class name).
     """
-    inputs.setdefault("split", classifier.localisation_split(protocol))
-    inputs.setdefault("layers", LOCALISATION_LAYERS)
-    return classifier.localise_best_fold(open_model, model_pts, prediction_csvs,
-                                         criterion=best_fold_criterion(protocol),
-                                         out_csv=out_csv, best_json=best_json, tag="[lesion]",
-                                         **inputs)
+    from dataclasses import replace
+
+    from selcn.engine import grad_cams
+    from selcn.masks import apply_mask
+
+    row = pick_image(data, image_id)
+    image = np.asarray(data.images[row])
+    ordered = sorted(models, key=lambda m: m.number)
+    out = {"models": np.array([m.name for m in ordered]),
+           "numbers": np.array([m.number for m in ordered]), "image": image,
+           "gt_mask": np.asarray(data.gt_masks[row]), "image_id": np.array(data.image_ids[row]),
+           "label": np.array(str(data.index["label"].iloc[row]))}
+    for model in ordered:
+        saved = models[model]
+        got = Model(saved.meta["classifier_mask"], saved.meta["symmetry_mask"])
+        if got != model:
+            raise ValueError(f"{saved.path}: model file is {got}, expected {model}")
+        if model.needs_masks and data.masks is None:
+            raise ValueError(f"figure 10: model {model.number} masks its input "
+                             f"({model.classifier_mask}) but no predicted masks were given")
+        if model.takes_cam and model.cam_source not in cams:
+            raise ValueError(f"figure 10: model {model.number} needs the "
+                             f"'{model.cam_source}' symmetry CAMs")
+        view_data = replace(data, cams=cams[model.cam_source] if model.takes_cam else None)
+        heat, pred = grad_cams(saved, view_data, np.array([row]), out_size=image.shape[0],
+                               batch_size=1)
+        shown = image if not model.needs_masks else np.asarray(
+            apply_mask(image, np.asarray(data.masks[row]), model.classifier_mask))
+        out[f"shown_{model.name}"] = shown.astype(np.uint8)
+        out[f"cam_{model.name}"] = heat[0].astype(np.float32)
+        out[f"pred_{model.name}"] = np.array(saved.class_names[int(pred[0])])
+    return out

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from selcn.grid import MASKS
+from selcn.grid import NO_MASK, check_mask
 
 if TYPE_CHECKING:  # torch is imported only by the caller that hands over a tensor
     import torch
 
-__all__ = ["STRATEGIES", "lae_box", "lae_mask", "strategy_mask", "apply_box", "apply_mask"]
+__all__ = ["LAE_SCALE", "lae_box", "lae_mask", "strategy_mask", "apply_box", "apply_mask"]
 
-#: the masking strategies of an input image (:data:`selcn.grid.MASKS`: ``none``, ``seg``, ``lae``)
-STRATEGIES: tuple[str, ...] = MASKS
+#: growth factor of the LAE box (its width and height, about its centre)
+LAE_SCALE = 1.4
 
 
 def _check_mask(mask: np.ndarray) -> np.ndarray:
@@ -44,7 +44,7 @@ def _check_mask(mask: np.ndarray) -> np.ndarray:
     return mask
 
 
-def lae_box(mask: np.ndarray, scale: float = 1.4) -> tuple[int, int, int, int] | None:
+def lae_box(mask: np.ndarray, scale: float = LAE_SCALE) -> tuple[int, int, int, int] | None:
     """The LAE box of a lesion mask.
 
     The bounding box of the largest 8-connected component of ``mask != 0`` (ties: the first
@@ -81,7 +81,7 @@ def lae_box(mask: np.ndarray, scale: float = 1.4) -> tuple[int, int, int, int] |
     return y0, y1, x0, x1
 
 
-def lae_mask(mask: np.ndarray, scale: float = 1.4) -> np.ndarray:
+def lae_mask(mask: np.ndarray, scale: float = LAE_SCALE) -> np.ndarray:
     """uint8 ``(H, W)`` mask, 1 inside the LAE box of ``mask``; all ones for an empty mask."""
     mask = _check_mask(mask)
     box = lae_box(mask, scale)
@@ -95,16 +95,15 @@ def lae_mask(mask: np.ndarray, scale: float = 1.4) -> np.ndarray:
 
 def _masks_anything(strategy: str, mask) -> bool:
     """Check ``strategy`` (and that a mask is given unless it is ``none``); False for ``none``."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown masking strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
-    if strategy == "none":
+    if check_mask(strategy, "masking strategy") == NO_MASK:
         return False
     if mask is None:
         raise ValueError(f"masking strategy {strategy!r} needs a predicted mask, got None")
     return True
 
 
-def strategy_mask(mask: np.ndarray | None, strategy: str, scale: float = 1.4) -> np.ndarray | None:
+def strategy_mask(mask: np.ndarray | None, strategy: str,
+                  scale: float = LAE_SCALE) -> np.ndarray | None:
     """The 0/1 keep-mask of a strategy.
 
     Returns:
@@ -158,7 +157,7 @@ def _apply_one(image: np.ndarray, mask: np.ndarray, strategy: str, scale: float)
 
 
 def apply_mask(image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None,
-               strategy: str, scale: float = 1.4) -> np.ndarray | torch.Tensor:
+               strategy: str, scale: float = LAE_SCALE) -> np.ndarray | torch.Tensor:
     """Apply a masking strategy: pixels outside the keep-mask become 0.
 
     Args:

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,9 +42,6 @@ from torch.utils.data import DataLoader
 
 from selcn.atomic import atomic_path
 from selcn.data.datasets import loader_generators
-
-if TYPE_CHECKING:                       # selcn.training imports this module
-    from selcn.training import FitConfig
 
 __all__ = ["RESUME_STATE", "PROGRESS_KEYS", "ResumeKey", "load_state", "save_state",
            "restore_random_state", "file_identity", "clear_resume_state"]
@@ -71,9 +68,10 @@ class ResumeKey:
     canonical: str
 
     @classmethod
-    def for_job(cls, model: nn.Module, cfg: FitConfig, loader: DataLoader,
+    def for_job(cls, model: nn.Module, cfg: Any, loader: DataLoader,
                 job_key: Mapping | None = None) -> ResumeKey:
-        """The key of training ``model`` with ``cfg`` on ``loader``: the whole ``cfg`` but
+        """The key of training ``model`` with ``cfg`` (the training settings, a dataclass:
+        :class:`selcn.training.FitConfig`) on ``loader``: the whole ``cfg`` but
         ``progress`` and ``device``, the model's parameter shapes, the loader's size and batch
         size, and the caller's ``job_key`` (the job's config and the identity of its input
         files), JSON-normalised (tuples → lists, unknown objects → ``str``)."""

@@ -8,16 +8,16 @@ Files (``docs/contracts.md``, segmentation stage):
 - ``<out_dir>/metrics_test.csv`` — one row ``arch,dice,jaccard,sensitivity,specificity,accuracy``
   on the held-out test split, pixels pooled over all test images at the cache resolution,
   followed by the same metrics on the validation part as ``val_dice,val_jaccard,...``;
-- ``selected.json`` — ``{"arch", "metric", "value", "split"}`` (:func:`select_architecture`):
-  chosen on the validation metrics under ``protocol: leakage_free``, on the test metrics only
-  under ``protocol: thesis`` (the thesis' own choice);
+- ``selected.json`` — ``{"arch", "metric", "value", "split"}``
+  (:func:`selcn.selection.select_architecture`): chosen on the validation metrics, or on the
+  test metrics where the protocol selects on the test split (``thesis``, the thesis' choice);
 - ``masks/{dataset}.npy`` — uint8 ``(N, S, S)`` in {0, 1}, rows as the cache index
   (:func:`write_predicted_masks`).
 
 Training uses the training folds of the HAM10000 split (every row that is neither ``test``
 nor ``excluded``); one fold (``fold0`` by default) is the validation set of early stopping and
-of the architecture choice: the network never trains on it, and under ``protocol:
-leakage_free`` the folds are grouped by ``lesion_id``, so no lesion of it is in training.
+of the architecture choice: the network never trains on it, and where the protocol groups the
+folds by ``lesion_id`` (``leakage_free``) no lesion of it is in training.
 The network sees the cached images resized to ``segmentation.input_size``; predictions are
 upsampled (bilinear, on the logits) back to the cache side ``S`` and thresholded.
 """
@@ -36,34 +36,28 @@ from torch import nn
 
 from selcn.atomic import atomic_path, write_csv
 from selcn.checkpoints import load_model_file, save_model_file
-from selcn.classifier import fit_config, job_key, open_stage_data, read_split_rows
-from selcn.config import train_params
-from selcn.data.datasets import CachedImageDataset, make_loader
+from selcn.data.datasets import CachedImageDataset, View, make_loader
+from selcn.data.inputs import StageData, StageInputs, read_split_rows
+from selcn.engine import Training, job_key
+from selcn.grid import Fold
 from selcn.losses import HybridLoss
 from selcn.metrics import segmentation_metrics
 from selcn.models.segmentation import create_segmentation_model
-from selcn.selection import (  # re-exported: selected on validation (torch-free module)
-    SEGMENTATION_METRICS,
-    VAL_PREFIX,
-    select_architecture,
-)
-from selcn.training import FitResult, clear_resume_state, fit, resolve_device, set_seed
-from selcn.weights import pretrained_cache
+from selcn.resume import clear_resume_state
+from selcn.selection import SEGMENTATION_METRICS, VAL_PREFIX
+from selcn.training import FitResult, fit, set_seed
 
-__all__ = [
-    "METRICS", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
-    "evaluate_segmentation", "save_segmentation_model", "load_segmentation_model",
-    "train_segmentation", "selection_split", "select_architecture", "write_predicted_masks",
-    "VAL_PREFIX",
-]
+#: the fold that validates the segmentation training (early stopping, the architecture choice)
+VAL_FOLD = Fold(0)
 
-#: columns of ``metrics_test.csv`` after ``arch`` (all: higher is better)
-METRICS: tuple[str, ...] = SEGMENTATION_METRICS
+__all__ = ["VAL_FOLD", "split_rows", "segmentation_loss", "fit_segmentation", "predict_masks",
+           "evaluate_segmentation", "save_segmentation_model", "load_segmentation_model",
+           "train_segmentation", "write_predicted_masks", "pick_examples", "figure3_data"]
 
 
 # ---- data ------------------------------------------------------------------------------
 def split_rows(index_csv: str | Path, splits_csv: str | Path,
-               val_fold: str = "fold0") -> dict[str, np.ndarray]:
+               val_fold: Fold = VAL_FOLD) -> dict[str, np.ndarray]:
     """Cache rows of the ``train``, ``val`` and ``test`` parts of a dataset.
 
     ``index_csv`` is the cache index (``row,image_id,...``), ``splits_csv`` the split table
@@ -71,17 +65,18 @@ def split_rows(index_csv: str | Path, splits_csv: str | Path,
     fold; ``test`` = ``split == "test"``; rows marked ``excluded`` are dropped. Row arrays are
     sorted int64.
     """
+    val_fold = Fold.parse(val_fold)
     splits = read_split_rows(index_csv, splits_csv)
     split = splits["split"]
-    folds = sorted(s for s in split.unique() if s.startswith("fold"))
-    if val_fold not in folds:
-        raise ValueError(f"{splits_csv}: validation fold {val_fold!r} not in field 'split' "
+    is_fold = split.map(Fold.is_name).astype(bool).to_numpy()
+    folds = sorted(split[is_fold].unique())
+    if val_fold.name not in folds:
+        raise ValueError(f"{splits_csv}: validation fold {val_fold.name!r} not in field 'split' "
                          f"(folds: {', '.join(folds) or 'none'})")
     rows = splits["row"].to_numpy(np.int64)
-    is_fold = split.str.startswith("fold").to_numpy()
     parts = {
-        "train": rows[is_fold & (split != val_fold).to_numpy()],
-        "val": rows[(split == val_fold).to_numpy()],
+        "train": rows[is_fold & (split != val_fold.name).to_numpy()],
+        "val": rows[(split == val_fold.name).to_numpy()],
         "test": rows[(split == "test").to_numpy()],
     }
     for name, part in parts.items():
@@ -106,45 +101,44 @@ def _dice_of_logits(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, f
     return {"dice": 2.0 * inter / total if total else 1.0}
 
 
-def fit_segmentation(arch: str, images: np.ndarray, gt_masks: np.ndarray,
-                     train_rows: np.ndarray, val_rows: np.ndarray, out_dir: str | Path,
-                     cfg: Mapping, params: Mapping, *, progress: bool = True,
-                     job_key: Mapping | None = None) -> FitResult:
+def fit_segmentation(arch: str, data: StageData, parts: Mapping[str, np.ndarray],
+                     out_dir: str | Path, training: Training,
+                     key: Mapping | None = None) -> FitResult:
     """Train one architecture with the shared training core.
 
     Args:
         arch: ``deeplabv3plus`` or ``unet``.
-        images: uint8 ``(N, S, S, 3)`` RGB cache (a memory map is fine).
-        gt_masks: uint8 ``(N, S, S)`` in {0, 1}.
-        train_rows, val_rows: cache rows of the two parts.
+        data: the cache with its ground-truth masks (uint8 ``(N, S, S)`` in {0, 1}).
+        parts: cache rows of the ``train`` and ``val`` parts.
         out_dir: where the core writes ``history.csv`` and its resume state.
-        cfg: validated config (``seed``, ``device``, ``segmentation``, ``weights``).
-        params: training hyper-parameters (:func:`selcn.config.train_params`).
-        job_key: the resume key (:func:`selcn.classifier.job_key`).
+        training: the config (``seed``, ``device``, ``segmentation``, ``weights``) and the
+            resolved hyper-parameters.
+        key: the resume key (:func:`selcn.engine.job_key`).
     """
+    from selcn.weights import pretrained_cache
+
+    cfg = training.cfg
     seg = cfg["segmentation"]
     set_seed(cfg["seed"])
-    device = resolve_device(cfg["device"])
-    cache = pretrained_cache(cfg, "segmentation")
-    model = create_segmentation_model(arch, seg["encoder"], pretrained_cache=cache)
-    size = seg["input_size"]
-    workers = params.get("num_workers", 0)
-    train_ds = CachedImageDataset(images, train_rows, target_masks=gt_masks, size=size)
-    val_ds = CachedImageDataset(images, val_rows, target_masks=gt_masks, size=size)
-    train_loader = make_loader(train_ds, params["batch_size"], shuffle=True, num_workers=workers,
-                               seed=cfg["seed"], drop_last=len(train_ds) > params["batch_size"])
-    val_loader = make_loader(val_ds, params["batch_size"], shuffle=False, num_workers=workers,
-                             seed=cfg["seed"])
+    model = create_segmentation_model(arch, seg["encoder"],
+                                      pretrained_cache=pretrained_cache(cfg, "segmentation"))
+    view = View(size=seg["input_size"])
+    bs, workers = training.batch_size, training.num_workers
+    train_ds = CachedImageDataset(data.images, parts["train"], target_masks=data.gt_masks,
+                                  view=view)
+    val_ds = CachedImageDataset(data.images, parts["val"], target_masks=data.gt_masks, view=view)
+    train_loader = make_loader(train_ds, bs, shuffle=True, num_workers=workers,
+                               seed=cfg["seed"], drop_last=len(train_ds) > bs)
+    val_loader = make_loader(val_ds, bs, shuffle=False, num_workers=workers, seed=cfg["seed"])
     return fit(model, train_loader, val_loader, segmentation_loss(cfg), out_dir,
-               fit_config(cfg, params, device, progress), metrics_fn=_dice_of_logits,
-               job_key=job_key)
+               training.fit_config(), metrics_fn=_dice_of_logits, job_key=key)
 
 
 # ---- prediction and evaluation ---------------------------------------------------------
 @torch.no_grad()
 def predict_masks(model: nn.Module, images: np.ndarray, rows: np.ndarray | None = None, *,
                   input_size: int, threshold: float = 0.5, batch_size: int = 32,
-                  num_workers: int = 0, device: str | torch.device | None = None,
+                  device: str | torch.device | None = None,
                   out: np.ndarray | None = None) -> np.ndarray:
     """Binary lesion masks of ``images[rows]`` at the cache resolution.
 
@@ -166,8 +160,8 @@ def predict_masks(model: nn.Module, images: np.ndarray, rows: np.ndarray | None 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(device).eval()
     cuda = device.type == "cuda"
-    dataset = CachedImageDataset(images, rows, size=input_size)
-    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, seed=0)
+    dataset = CachedImageDataset(images, rows, view=View(size=input_size))
+    loader = make_loader(dataset, batch_size, shuffle=False, num_workers=0, seed=0)
     logit_threshold = float(torch.logit(torch.tensor(float(threshold)).clamp(1e-6, 1 - 1e-6)))
     start = 0
     for batch in loader:
@@ -189,7 +183,7 @@ def predict_masks(model: nn.Module, images: np.ndarray, rows: np.ndarray | None 
 def evaluate_segmentation(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """Dice, Jaccard, pixel sensitivity / specificity / accuracy, pixels pooled over images."""
     scores = segmentation_metrics(np.asarray(pred), np.asarray(gt), per_image=False)
-    return {name: float(scores[name]) for name in METRICS}
+    return {name: float(scores[name]) for name in SEGMENTATION_METRICS}
 
 
 def save_segmentation_model(model: nn.Module, path: str | Path, *, arch: str, encoder: str,
@@ -210,41 +204,33 @@ def load_segmentation_model(path: str | Path,
     return model.to(device).eval(), meta
 
 
-def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
-                       out_dir: str | Path, cfg: Mapping, *, hpo_best: str | Path | None = None,
-                       val_fold: str = "fold0", progress: bool = True) -> dict[str, float]:
-    """Train ``arch`` on a dataset's cache + splits, evaluate it on the validation and the
-    test part.
+def train_segmentation(arch: str, inputs: StageInputs, out_dir: str | Path, training: Training,
+                       val_fold: Fold = VAL_FOLD) -> dict[str, float]:
+    """Train ``arch`` on a dataset's cache (``images``, ``index``, ``gt_masks``) and split table
+    (``splits``), evaluate it on the validation and the test part.
 
-    Reads ``<cache_dir>/images.npy``, ``gt_masks.npy``, ``index.csv``; writes ``model.pt``,
-    ``history.csv`` and ``metrics_test.csv`` (test metrics, then the validation metrics as
-    ``val_<metric>``) into ``out_dir``. Returns the test metrics.
+    Writes ``model.pt``, ``history.csv`` and ``metrics_test.csv`` (test metrics, then the
+    validation metrics as ``val_<metric>``) into ``out_dir``. Returns the test metrics.
     """
-    cache_dir, out_dir = Path(cache_dir), Path(out_dir)
-    inputs = [cache_dir / "images.npy", cache_dir / "gt_masks.npy", cache_dir / "index.csv"]
-    data = open_stage_data(inputs[2], inputs[0], gt_masks_npy=inputs[1])
-    images, gt_masks = data.images, data.gt_masks
-    parts = split_rows(cache_dir / "index.csv", splits_csv, val_fold)
-    params = train_params(cfg, "segmentation", hpo_best)
-    seg = cfg["segmentation"]
-    key = job_key(cfg, "segmentation", params=params,
-                  wildcards={"arch": arch, "val_fold": val_fold},
-                  inputs=[*inputs, splits_csv, hpo_best])
+    out_dir = Path(out_dir)
+    data = StageInputs(inputs.images, inputs.index, gt_masks=inputs.gt_masks).open()
+    parts = split_rows(inputs.index, inputs.splits, val_fold)
+    seg = training.cfg["segmentation"]
+    key = job_key(training, "segmentation", {"arch": arch, "val_fold": val_fold.name},
+                  [inputs.images, inputs.gt_masks, inputs.index, inputs.splits])
     out_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    result = fit_segmentation(arch, images, gt_masks, parts["train"], parts["val"], out_dir,
-                              cfg, params, progress=progress, job_key=key)
+    result = fit_segmentation(arch, data, parts, out_dir, training, key)
     print(f"[segmentation] {arch}: trained in {time.perf_counter() - started:.1f} s, "
           f"best epoch {result.best_epoch}", flush=True)
 
-    device = resolve_device(cfg["device"])
     scores = {}
     for part in ("test", "val"):
-        pred = predict_masks(result.model, images, parts[part], input_size=seg["input_size"],
-                             threshold=seg["threshold"], batch_size=params["batch_size"],
-                             num_workers=params.get("num_workers", 0), device=device)
-        scores[part] = evaluate_segmentation(pred, gt_masks[parts[part]])
+        pred = predict_masks(result.model, data.images, parts[part], input_size=seg["input_size"],
+                             threshold=seg["threshold"], batch_size=training.batch_size,
+                             device=training.device)
+        scores[part] = evaluate_segmentation(pred, data.gt_masks[parts[part]])
         print(f"[segmentation] {arch} {part} ({len(parts[part])} images): "
               + ", ".join(f"{k}={v:.4f}" for k, v in scores[part].items()), flush=True)
     row = {"arch": arch, **scores["test"],
@@ -258,13 +244,15 @@ def train_segmentation(arch: str, cache_dir: str | Path, splits_csv: str | Path,
 
 # ---- selection and masks for every dataset ---------------------------------------------
 def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_npy: str | Path,
-                          *, batch_size: int = 32, num_workers: int = 0,
+                          *, batch_size: int = 32,
                           device: str | torch.device = "auto") -> np.ndarray:
     """Predict the mask of every cached image and write them as ``out_npy``.
 
     ``out_npy``: uint8 ``(N, S, S)`` {0, 1}, rows as the cache; written into a memory-mapped
     temporary file batch by batch and renamed when complete. Returns a memory map of it.
     """
+    from selcn.training import resolve_device
+
     out_npy = Path(out_npy)
     device = resolve_device(device) if isinstance(device, str) else device
     model, meta = load_segmentation_model(model_path, device)
@@ -275,7 +263,29 @@ def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_np
     with atomic_path(out_npy) as tmp:                 # a memory map, filled batch by batch
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=images.shape[:3])
         predict_masks(model, images, input_size=meta["input_size"], threshold=meta["threshold"],
-                      batch_size=batch_size, num_workers=num_workers, device=device, out=out)
+                      batch_size=batch_size, device=device, out=out)
         out.flush()
         del out
     return np.load(out_npy, mmap_mode="r")
+
+
+# ---- Figure 3 ---------------------------------------------------------------------------
+def pick_examples(masks: np.ndarray, rows: np.ndarray, n: int = 3) -> list[int]:
+    """Up to ``n`` rows, evenly spread over ``rows``, whose mask is not empty."""
+    rows = [int(r) for r in rows if masks[int(r)].any()]
+    if not rows:
+        raise ValueError("figure 3: no image with a non-empty lesion mask to show")
+    picks = np.linspace(0, len(rows) - 1, num=min(n, len(rows))).round().astype(int)
+    return [rows[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def figure3_data(data: StageData, n: int = 3) -> dict[str, np.ndarray]:
+    """What Figure 3 shows: ``n`` test images with a non-empty predicted mask
+    (:func:`pick_examples`), as arrays for ``np.savez``: ``images`` uint8 ``(n, S, S, 3)``,
+    ``masks`` uint8 ``(n, S, S)`` (the predicted masks), ``image_ids``."""
+    if data.masks is None:
+        raise ValueError(f"{data.inputs.images}: figure 3 needs the predicted lesion masks")
+    rows = pick_examples(data.masks, data.rows_of("test"), n)
+    return {"images": np.stack([np.asarray(data.images[r]) for r in rows]),
+            "masks": np.stack([np.asarray(data.masks[r]) for r in rows]),
+            "image_ids": data.image_ids[rows].astype(str)}

@@ -107,6 +107,8 @@ class FitConfig:
         channels_last: NHWC memory format for images and model (every device).
         max_train_batches: cap on training batches per epoch (quick runs, HPO); None = all.
         progress: tqdm bar per epoch on stderr.
+        extra_inputs: batch keys passed to the model after ``image`` when present (the lesion
+            network's symmetry ``cam``).
     """
 
     max_epochs: int
@@ -120,6 +122,7 @@ class FitConfig:
     channels_last: bool = True
     max_train_batches: int | None = None
     progress: bool = True
+    extra_inputs: tuple[str, ...] = ("cam",)
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1:
@@ -190,15 +193,41 @@ def _history_frame(rows: list[dict]) -> pd.DataFrame:
     return table[first + middle + last]
 
 
+@dataclass
+class _Step:
+    """What one optimisation / evaluation pass needs: the model, its loss and optimiser, the
+    gradient scaler, and where and how batches run (device, autocast dtype, memory format,
+    the batch keys the model takes after ``image``)."""
+
+    model: nn.Module
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    extra_inputs: Sequence[str]
+
+    def outputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(model outputs in float32, targets)`` of a batch, on the device."""
+        inputs = _inputs(batch, self.device, self.channels_last, self.extra_inputs)
+        target = batch["target"].to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            out = self.model(*inputs)
+        return out.float(), target
+
+
 # ---- training --------------------------------------------------------------------------
 def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], out_dir: str | Path,
         cfg: FitConfig, *, metrics_fn: MetricsFn | None = None,
-        extra_inputs: Sequence[str] = ("cam",), job_key: Mapping | None = None) -> FitResult:
+        job_key: Mapping | None = None) -> FitResult:
     """Train ``model``, resumably, with early stopping on the validation loss.
 
     Args:
-        model: called ``model(image, *extras)``, extras = the batch's ``extra_inputs`` present.
+        model: called ``model(image, *extras)``, extras = the batch's ``cfg.extra_inputs``
+            present.
         train_loader: shuffled training batches (:func:`selcn.data.datasets.make_loader`; the
             states of its sampler's and its own generators are saved and restored).
         val_loader: validation batches (not shuffled).
@@ -209,7 +238,6 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         metrics_fn: ``metrics_fn(outputs, targets)`` on the whole validation set — numpy
             float32 outputs ``(N, …)`` and targets ``(N, …)`` — returning named floats that
             become history columns.
-        extra_inputs: batch keys passed to the model after ``image`` when present.
         job_key: JSON-able description of the job, a mapping of named parts (e.g.
             ``{"config": <the stage's resolved section, seed, protocol, image size>,
             "inputs": selcn.resume.file_identity([...])}``); a resume state resumes only the
@@ -241,6 +269,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
                                  weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    step = _Step(model, loss_fn, optimizer, scaler, device, amp_dtype, channels_last,
+                 cfg.extra_inputs)
     key = ResumeKey.for_job(model, cfg, train_loader, job_key)
 
     rows: list[dict] = []
@@ -269,13 +299,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
     while epoch <= cfg.max_epochs and not stopped:
         started = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss, train_accuracy = _train_epoch(model, train_loader, loss_fn, optimizer,
-                                                  scaler, device, amp_dtype, channels_last,
-                                                  extra_inputs, cfg, epoch)
+        train_loss, train_accuracy = _train_epoch(step, train_loader, cfg, epoch)
         trained = time.perf_counter()
-        val_loss, outputs, targets = _evaluate(model, val_loader, loss_fn, device, amp_dtype,
-                                               channels_last, extra_inputs,
-                                               keep=metrics_fn is not None)
+        val_loss, outputs, targets = _evaluate(step, val_loader, keep=metrics_fn is not None)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
         if train_accuracy is not None:
             row["train_accuracy"] = train_accuracy
@@ -322,13 +348,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
                      stopped_early=stopped and len(rows) < cfg.max_epochs, timings=timings)
 
 
-def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scaler,
-                 device: torch.device, amp_dtype: torch.dtype | None, channels_last: bool,
-                 extra_inputs: Sequence[str], cfg: FitConfig,
+def _train_epoch(step: _Step, loader: DataLoader, cfg: FitConfig,
                  epoch: int) -> tuple[float, float | None]:
     """One training pass. Returns ``(mean loss per sample, accuracy or None)``: the accuracy
     when every batch was a classification (outputs ``(B, C)``, integer targets ``(B,)``)."""
-    model.train()
+    device, optimizer, scaler = step.device, step.optimizer, step.scaler
+    step.model.train()
     total = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = classified = 0
@@ -337,15 +362,11 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scale
         n_batches = min(n_batches, cfg.max_train_batches)
     bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}/{cfg.max_epochs}", unit="batch",
                file=sys.stderr, disable=not cfg.progress, mininterval=1.0, leave=True)
-    for step, batch in enumerate(bar):
-        if step >= n_batches:
+    for i, batch in enumerate(bar):
+        if i >= n_batches:
             break
-        inputs = _inputs(batch, device, channels_last, extra_inputs)
-        target = batch["target"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                            enabled=amp_dtype is not None):
-            outputs = model(*inputs)
-        loss = loss_fn(outputs.float(), target)
+        outputs, target = step.outputs(batch)
+        loss = step.loss_fn(outputs, target)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -357,7 +378,7 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scale
             # counted on the device: no host sync per batch
             correct += (outputs.detach().argmax(1) == target).sum()
             classified += size
-        if cfg.progress and step % 20 == 0:  # a host sync, so only now and then
+        if cfg.progress and i % 20 == 0:  # a host sync, so only now and then
             bar.set_postfix(loss=f"{total.item() / count:.4f}", refresh=False)
     bar.close()
     if count == 0:
@@ -368,21 +389,15 @@ def _train_epoch(model: nn.Module, loader: DataLoader, loss_fn, optimizer, scale
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, loader: DataLoader, loss_fn, device: torch.device,
-              amp_dtype: torch.dtype | None, channels_last: bool, extra_inputs: Sequence[str],
+def _evaluate(step: _Step, loader: DataLoader,
               keep: bool) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=device)
+    step.model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=step.device)
     count = 0
     outputs, targets = [], []
     for batch in loader:
-        inputs = _inputs(batch, device, channels_last, extra_inputs)
-        target = batch["target"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                            enabled=amp_dtype is not None):
-            out = model(*inputs)
-        out = out.float()
-        total += loss_fn(out, target).double() * len(target)
+        out, target = step.outputs(batch)
+        total += step.loss_fn(out, target).double() * len(target)
         count += len(target)
         if keep:
             outputs.append(out.cpu())

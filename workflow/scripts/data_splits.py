@@ -21,6 +21,5 @@ if not protocol.grouped:
           "test boundary); set protocol: leakage_free for lesion-grouped splits")
 table = make_splits(dataset, index, n_folds=snakemake.params.folds,
                     test_fraction=snakemake.params.test_fraction, seed=snakemake.params.seed,
-                    protocol=protocol, ham_splits=ham_splits,
-                    ham_ids=ham_splits["image_id"] if ham_splits is not None else ())
+                    protocol=protocol, ham_splits=ham_splits)
 write_csv(table, snakemake.output.splits)

@@ -8,18 +8,15 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 import torch
 
-from selcn.hpo import parse_search_name, search_network
+from selcn.data.inputs import StageInputs
+from selcn.hpo import Search, SearchFiles, search_network
 
 torch.set_num_threads(snakemake.threads)
-network, dataset = parse_search_name(snakemake.wildcards.network)
+out = snakemake.output
 search_network(
-    network,
+    Search.parse(snakemake.wildcards.network, snakemake.params.symmetry_mask),
     snakemake.config,
-    inputs=dict(snakemake.input.items()),
-    best_json=snakemake.output.best,
-    trials_csv=snakemake.output.trials,
-    convergence_png=snakemake.output.convergence,
-    work_dir=snakemake.params.work_dir,
-    symmetry_mask=snakemake.params.symmetry_mask,
-    dataset=dataset,
+    StageInputs.named(snakemake.input),
+    SearchFiles(out.trials, out.best, out.convergence),
+    snakemake.params.work_dir,
 )

@@ -6,26 +6,21 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 import torch
 
-from selcn.lesion import localise_best_fold
+from selcn import lesion
+from selcn.data.inputs import StageInputs
+from selcn.engine import FoldFiles, localise_best_fold
+from selcn.grid import Model
 
 torch.set_num_threads(snakemake.threads)
-inputs, output = snakemake.input, snakemake.output
-folds = snakemake.params.folds
+inputs, output, folds = snakemake.input, snakemake.output, snakemake.params.folds
+model = Model(snakemake.wildcards.classifier_mask, snakemake.wildcards.symmetry_mask)
+data = StageInputs.named(inputs).only(masks=model.needs_masks, cams=model.takes_cam).open()
 for dataset in snakemake.params.datasets:
-    print(f"[lesion] {dataset} model of {snakemake.wildcards.classifier_mask}-"
-          f"{snakemake.wildcards.symmetry_mask}", flush=True)
+    print(f"[lesion] {dataset} model of {model}", flush=True)
     localise_best_fold(
-        dict(zip(folds, inputs[f"models_{dataset}"])),
-        dict(zip(folds, inputs[f"predictions_{dataset}"])),
-        protocol=snakemake.params.protocol,
-        out_csv=output[f"localisation_{dataset}"],
-        best_json=output[f"best_{dataset}"],
-        images_npy=inputs.images,
-        index_csv=inputs.index,
-        splits_csv=inputs.splits,
-        gt_masks_npy=inputs.gt_masks,
-        masks_npy=inputs.get("masks"),
-        cams_npy=inputs.get("cams"),
-        cams_cfg=snakemake.params.cams,
-        device=snakemake.config["device"],
+        lesion.KIND,
+        FoldFiles.of(folds, inputs[f"models_{dataset}"], inputs[f"predictions_{dataset}"]),
+        data,
+        snakemake.config,
+        (output[f"localisation_{dataset}"], output[f"best_{dataset}"]),
     )

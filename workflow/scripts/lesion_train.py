@@ -10,28 +10,19 @@ from pathlib import Path
 
 import torch
 
-from selcn.lesion import train_lesion_fold
+from selcn import lesion
+from selcn.data.inputs import StageInputs
+from selcn.engine import Training
+from selcn.grid import Cell, Fold, Model
 
 torch.set_num_threads(snakemake.threads)
 w, inputs, name = snakemake.wildcards, snakemake.input, snakemake.params.external_name
-external = None if name is None else {
-    "images_npy": inputs.ext_images, "index_csv": inputs.ext_index,
-    "splits_csv": inputs.ext_splits, "masks_npy": inputs.get("ext_masks"),
-    "cams_npy": inputs.get("ext_cams")}
-train_lesion_fold(
-    images_npy=inputs.images,
-    index_csv=inputs.index,
-    splits_csv=inputs.splits,
-    out_dir=Path(snakemake.output.model).parent,
-    cfg=snakemake.config,
-    classifier_mask=w.classifier_mask,
-    symmetry_mask=w.symmetry_mask,
-    fold=int(w.fold),
-    dataset=w.lesion_dataset,
-    masks_npy=inputs.get("masks"),
-    cams_npy=inputs.get("cams"),
-    hpo_best=inputs.get("hpo"),
-    external=external,
-    external_name=name or "isic2019",
-    progress=False,           # one line per epoch in the log instead of progress bars
+cell = Cell(w.lesion_dataset, Model(w.classifier_mask, w.symmetry_mask))
+lesion.train(
+    lesion.network(snakemake.config, cell),
+    StageInputs.named(inputs),
+    Fold.parse(w.fold),
+    Path(snakemake.output.model).parent,
+    Training.of(snakemake.config, "lesion", inputs.get("hpo")),
+    external=None if name is None else (name, StageInputs.named(inputs, "ext_")),
 )

@@ -1,9 +1,9 @@
-"""Figure 3: test images of HAM10000 with their segmentation and LAE masks."""
+"""Figure 3 (report): test images of HAM10000 with their segmentation and LAE masks, drawn from
+the segmentation stage's figure data."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
-from selcn.report.segmentation_figures import figure3_from_files
+from selcn.report.segmentation_figures import figure3
 
-figure3_from_files(snakemake.input.images, snakemake.input.masks, snakemake.input.index,
-                   snakemake.input.splits, snakemake.output.figure, n=snakemake.params.n)
+figure3(snakemake.input.data, snakemake.output.figure)

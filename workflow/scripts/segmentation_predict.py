@@ -16,6 +16,5 @@ model = next(m for m in snakemake.input.models if Path(m).parent.name == arch)
 print(f"predicting {snakemake.wildcards.dataset} masks with {model}")
 masks = write_predicted_masks(model, snakemake.input.images, snakemake.output.masks,
                               batch_size=snakemake.params.batch_size,
-                              num_workers=snakemake.params.num_workers,
                               device=snakemake.config["device"])
 print(f"{masks.shape[0]} masks, mean lesion fraction {float(masks.mean()):.3f}")

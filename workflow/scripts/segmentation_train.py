@@ -7,15 +7,15 @@ from pathlib import Path
 
 import torch
 
+from selcn.data.inputs import StageInputs
+from selcn.engine import Training
 from selcn.segmentation import train_segmentation
 
 torch.set_num_threads(snakemake.threads)
 hpo = snakemake.input.get("hpo")
 train_segmentation(
     snakemake.wildcards.arch,
-    cache_dir=Path(snakemake.input.images).parent,
-    splits_csv=snakemake.input.splits,
-    out_dir=Path(snakemake.output.model).parent,
-    cfg=snakemake.config,
-    hpo_best=hpo if isinstance(hpo, str) else None,
+    StageInputs.named(snakemake.input),
+    Path(snakemake.output.model).parent,
+    Training.of(snakemake.config, "segmentation", hpo if isinstance(hpo, str) else None),
 )

@@ -7,12 +7,18 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 import torch
 
-from selcn.symmetry import best_model_path, export_cams_datasets
+from selcn import symmetry
+from selcn.data.inputs import StageInputs
+from selcn.engine import export_cams
+from selcn.selection import best_model_path
+from selcn.training import resolve_device
 
 torch.set_num_threads(snakemake.threads)
 inputs, params = snakemake.input, snakemake.params
-export_cams_datasets(best_model_path(inputs.best, inputs.models), [
-    {"images_npy": inputs[f"images_{d}"], "index_csv": inputs[f"index_{d}"],
-     "masks_npy": inputs.get(f"masks_{d}"), "out_npy": snakemake.output[f"cams_{d}"]}
-    for d in params.datasets], cam_size=params.cam_size, batch_size=params.batch_size,
-    num_workers=params.num_workers, device=snakemake.config["device"])
+saved = symmetry.open_model(best_model_path(inputs.best, inputs.models),
+                            resolve_device(snakemake.config["device"]))
+export_cams(saved, [(StageInputs(inputs[f"images_{d}"], inputs[f"index_{d}"],
+                                 masks=inputs.get(f"masks_{d}")), snakemake.output[f"cams_{d}"])
+                    for d in params.datasets],
+            cam_size=params.cam_size, batch_size=params.batch_size,
+            num_workers=params.num_workers)

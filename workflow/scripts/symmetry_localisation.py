@@ -1,30 +1,28 @@
-"""Localisation of a symmetry model's Grad-CAM++ on HAM10000 (Table 7): every image with a
-ground-truth mask under protocol thesis, the test split under leakage_free."""
+"""Localisation of a symmetry model's Grad-CAM++ on HAM10000 (Table 7): the protocol's
+localisation split (every image with a ground-truth mask under protocol thesis, the test split
+under leakage_free)."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 import torch
 
-from selcn.classifier import localisation_split
-from selcn.symmetry import best_model_path, localise_symmetry, write_localisation
+from selcn import symmetry
+from selcn.atomic import write_csv
+from selcn.data.inputs import StageInputs
+from selcn.protocol import policy
+from selcn.selection import best_model_path
+from selcn.training import resolve_device
 
 torch.set_num_threads(snakemake.threads)
 inputs = snakemake.input
-split = localisation_split(snakemake.params.get("protocol", snakemake.config["protocol"]))
-table = localise_symmetry(
-    best_model_path(inputs.best, inputs.models),
-    images_npy=inputs.images,
-    index_csv=inputs.index,
-    splits_csv=inputs.splits,
-    gt_masks_npy=inputs.gt_masks,
-    masks_npy=inputs.get("masks"),
-    cams_cfg=snakemake.params.cams,
-    split=split,
-    num_workers=snakemake.params.num_workers,
-    device=snakemake.config["device"],
-)
-write_localisation(table, snakemake.output.localisation)
+protocol = policy(snakemake.params.protocol)
+saved = symmetry.open_model(best_model_path(inputs.best, inputs.models),
+                            resolve_device(snakemake.config["device"]))
+data = StageInputs.named(inputs).only(masks=saved.view.needs_masks, cams=False).open()
+table = symmetry.localise_symmetry(saved, data, protocol.localisation_split,
+                                   snakemake.params.cams)
+write_csv(table, snakemake.output.localisation)
 print(f"[symmetry] {snakemake.wildcards.variant}: {len(table)} images "
-      f"({'every image with a mask' if split is None else 'split ' + split}), "
+      f"({protocol.localised_on}), "
       + ", ".join(f"{c}={table[c].mean():.3f}" for c in ("iou", "overlap", "pointing")))

@@ -8,28 +8,15 @@ from pathlib import Path
 
 import torch
 
-from selcn.symmetry import parse_variant, train_symmetry_fold
+from selcn import symmetry
+from selcn.data.inputs import StageInputs
+from selcn.engine import Training, train_fold
+from selcn.grid import Fold
 
 torch.set_num_threads(snakemake.threads)
-w = snakemake.wildcards
-cfg = snakemake.config
-if "variant" in w.keys():
-    pretrained, mask = parse_variant(w.variant)
-    arch = cfg["symmetry"]["architecture"]
-else:
-    pretrained, mask, arch = cfg["symmetry"]["pretrained"], "none", w.arch
-inputs = snakemake.input
-train_symmetry_fold(
-    images_npy=inputs.images,
-    index_csv=inputs.index,
-    splits_csv=inputs.splits,
-    out_dir=Path(snakemake.output.model).parent,
-    cfg=cfg,
-    fold=int(w.fold),
-    mask=mask,
-    pretrained=pretrained,
-    arch=arch,
-    masks_npy=inputs.get("masks"),
-    hpo_best=inputs.get("hpo"),
-    progress=False,  # one line per epoch in the log instead of progress bars
-)
+w, cfg = snakemake.wildcards, snakemake.config
+net = (symmetry.network(cfg, variant=w.variant) if "variant" in w.keys()
+       else symmetry.network(cfg, arch=w.arch))
+train_fold(net, StageInputs.named(snakemake.input), Fold.parse(w.fold),
+           Path(snakemake.output.model).parent,
+           Training.of(cfg, "symmetry", snakemake.input.get("hpo")))

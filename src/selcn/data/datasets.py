@@ -16,6 +16,7 @@ normalises. Items are dicts (``docs/contracts.md``, training core):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -23,10 +24,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from selcn.data.splits import TRANSFORMS, apply_transform
-from selcn.masks import STRATEGIES, apply_box, apply_mask, lae_box
+from selcn.grid import NO_MASK, check_mask
+from selcn.masks import LAE_SCALE, apply_box, apply_mask, lae_box
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "CachedImageDataset", "make_loader",
-           "loader_generators", "class_weights"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "View", "CachedImageDataset",
+           "make_loader", "loader_generators", "class_weights"]
 
 # OpenCV's own thread pool does not survive fork(): a loader worker forked after the parent
 # used a multi-threaded cv2 call can hang in its first cv2 call. The per-image operations here
@@ -36,6 +38,34 @@ cv2.setNumThreads(0)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+@dataclass(frozen=True)
+class View:
+    """How a network sees a cached image.
+
+    Attributes:
+        mask: the input masking strategy (``none | seg | lae``, :mod:`selcn.masks`), applied
+            with the row's predicted lesion mask.
+        size: the network's input side in px (None: the cache side ``S``).
+        takes_cam: the symmetry CAM of the row is the network's second input (E-Layer).
+        lae_scale: growth factor of the LAE box.
+        normalize: ImageNet mean / std normalisation (else values in [0, 1]).
+    """
+
+    mask: str = NO_MASK
+    size: int | None = None
+    takes_cam: bool = False
+    lae_scale: float = LAE_SCALE
+    normalize: bool = True
+
+    def __post_init__(self) -> None:
+        check_mask(self.mask, "input mask")
+
+    @property
+    def needs_masks(self) -> bool:
+        """Whether the predicted lesion masks are read (every mask but ``none``)."""
+        return self.mask != NO_MASK
+
 
 # TRANSFORMS (re-exported): the augmentation codes of ``selcn.data.splits.balance``, applied
 # with ``selcn.data.splits.apply_transform`` (rot90 = ``np.rot90(k=1)``, counter-clockwise).
@@ -102,34 +132,33 @@ class CachedImageDataset(Dataset):
         targets: ``(M,)`` class index (or float) per item, aligned with ``rows``.
         transforms: ``(M,)`` augmentation code per item (0 identity, 1 h-flip, 2 v-flip,
             3 rot90), aligned with ``rows``; None = identity.
+        view: how the network sees the images (:class:`View`: the masking strategy, ``none``,
+            ``seg`` or ``lae`` of :mod:`selcn.masks`, an empty mask keeping the whole image; the
+            input side, None keeping the cache side ``S``, images resized with INTER_AREA
+            (shrinking) / INTER_LINEAR (growing), masks with INTER_NEAREST; ImageNet
+            normalisation; the LAE growth factor). Default: the whole image at ``S``.
         masks: uint8 ``(N, S, S)`` predicted lesion masks (indexed by cache row), needed for
-            ``mask_strategy`` ``seg`` / ``lae``.
-        mask_strategy: ``none``, ``seg`` or ``lae`` (:mod:`selcn.masks`; empty mask = whole image).
+            the masks ``seg`` / ``lae``.
         target_masks: ``(N, S, S)`` {0, 1} segmentation targets (indexed by cache row); when
             given, ``target`` is the mask, not ``targets``.
         cams: ``(N, R, R)`` float16 CAMs in [0, 1] (indexed by cache row).
-        size: network input side; None keeps the cache side ``S``. Images are resized with
-            INTER_AREA (shrinking) / INTER_LINEAR (growing), masks with INTER_NEAREST.
-        normalize: subtract the ImageNet mean and divide by its std (else values in [0, 1]).
-        lae_scale: growth factor of the LAE box.
 
     The masking is applied at the cache resolution before augmentation and resizing; augmenting
     first would give the same pixels (the LAE box of a flipped mask is the flipped box).
     """
 
     def __init__(self, images: np.ndarray, rows: Sequence[int], targets: Sequence | None = None,
-                 *, transforms: Sequence[int] | None = None, masks: np.ndarray | None = None,
-                 mask_strategy: str = "none", target_masks: np.ndarray | None = None,
-                 cams: np.ndarray | None = None, size: int | None = None,
-                 normalize: bool = True, lae_scale: float = 1.4) -> None:
+                 *, view: View | None = None, transforms: Sequence[int] | None = None,
+                 masks: np.ndarray | None = None, target_masks: np.ndarray | None = None,
+                 cams: np.ndarray | None = None) -> None:
+        view = view or View()
         if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
             raise ValueError(f"CachedImageDataset: images must be uint8 (N, S, S, 3), got "
                              f"{images.dtype} {images.shape}")
-        if mask_strategy not in STRATEGIES:
-            raise ValueError(f"CachedImageDataset: unknown mask_strategy {mask_strategy!r} "
-                             f"(one of {', '.join(STRATEGIES)})")
-        if mask_strategy != "none" and masks is None:
-            raise ValueError(f"CachedImageDataset: mask_strategy {mask_strategy!r} needs masks")
+        if view.needs_masks and masks is None:
+            raise ValueError(f"CachedImageDataset: mask_strategy {view.mask!r} needs masks")
+        mask_strategy, size, normalize, lae_scale = (view.mask, view.size, view.normalize,
+                                                     view.lae_scale)
         self.images = images
         self.rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         n, side = len(images), images.shape[1:3]

@@ -23,7 +23,7 @@ import pandas as pd
 from selcn.protocol import LEAKAGE_FREE, Protocol
 
 __all__ = ["SPLIT_COLUMNS", "TRANSFORMS", "LeakageError", "split_table",
-           "split_ham10000", "split_symderm", "split_isic2019", "split_isic2016", "make_splits",
+           "split_symderm", "split_isic2019", "split_isic2016", "make_splits",
            "leakage_report", "check_no_leakage", "balance", "apply_transform"]
 
 SPLIT_COLUMNS = ("image_id", "label", "target", "group", "split")
@@ -99,11 +99,6 @@ def split_table(index: pd.DataFrame, *, test_fraction: float = 0.2, n_folds: int
         log(f"protocol {protocol.name}: image-level split, {rep['test_rows_sharing_group']} of "
             f"{rep['test_rows']} test images share a lesion with training images")
     return out
-
-
-def split_ham10000(index: pd.DataFrame, **kw) -> pd.DataFrame:
-    """HAM10000: :func:`split_table` (groups = lesion_id)."""
-    return split_table(index, **kw)
 
 
 def split_symderm(index: pd.DataFrame, ham_splits: pd.DataFrame | None, *,
@@ -194,16 +189,21 @@ def split_isic2016(index: pd.DataFrame, *, n_folds: int = 4, seed: int = 42,
 
 def make_splits(dataset: str, index: pd.DataFrame, *, n_folds: int, test_fraction: float = 0.2,
                 seed: int = 42, protocol: Protocol = LEAKAGE_FREE,
-                ham_splits: pd.DataFrame | None = None, ham_ids: Iterable[str] = (),
+                ham_splits: pd.DataFrame | None = None,
                 log: Callable[[str], None] = print) -> pd.DataFrame:
-    """The split table of ``dataset`` from its cache index (see the module docstring)."""
+    """The split table of ``dataset`` from its cache index (see the module docstring).
+
+    HAM10000 is split by :func:`split_table` (groups = lesion_id); ``ham_splits`` (HAM10000's
+    split table) is read by SymDerm (its HAM10000 lesions) and ISIC 2019 (its image ids).
+    """
     if dataset == "ham10000":
-        out = split_ham10000(index, test_fraction=test_fraction, n_folds=n_folds, seed=seed,
-                             protocol=protocol, log=log)
+        out = split_table(index, test_fraction=test_fraction, n_folds=n_folds, seed=seed,
+                          protocol=protocol, log=log)
     elif dataset == "symderm":
         out = split_symderm(index, ham_splits, test_fraction=test_fraction, n_folds=n_folds,
                             seed=seed, protocol=protocol, log=log)
     elif dataset == "isic2019":
+        ham_ids = ham_splits["image_id"] if ham_splits is not None else ()
         out = split_isic2019(index, ham_ids, protocol=protocol, log=log)
     elif dataset == "isic2016":
         out = split_isic2016(index, n_folds=n_folds, seed=seed, protocol=protocol,

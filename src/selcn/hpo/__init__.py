@@ -12,16 +12,18 @@ rules, at planning time) does not import torch or scikit-optimize.
 from importlib import import_module
 
 __all__ = [
-    "PARAMETERS", "search_space", "read_trials", "run_search", "plot_convergence",
-    "split_for_search", "search_rows", "objective_metric", "trial_params", "network_objective",
-    "search_network", "search_name", "parse_search_name", "search_names", "PER_DATASET_NETWORKS",
+    "PARAMETERS", "SearchPlan", "SearchFiles", "search_space", "read_trials", "run_search",
+    "plot_convergence", "Search", "split_for_search", "search_rows", "objective_metric",
+    "trial_params", "network_objective", "search_network", "search_name", "parse_search_name",
+    "search_names", "PER_DATASET_NETWORKS",
 ]
 
 _HOME = {
-    **dict.fromkeys(("PARAMETERS", "search_space", "read_trials", "run_search",
-                     "plot_convergence"), "selcn.hpo.search"),
-    **dict.fromkeys(("split_for_search", "search_rows", "objective_metric", "trial_params",
-                     "network_objective", "search_network"), "selcn.hpo.objectives"),
+    **dict.fromkeys(("PARAMETERS", "SearchPlan", "SearchFiles", "search_space", "read_trials",
+                     "run_search", "plot_convergence"), "selcn.hpo.search"),
+    **dict.fromkeys(("Search", "split_for_search", "search_rows", "objective_metric",
+                     "trial_params", "network_objective", "search_network"),
+                    "selcn.hpo.objectives"),
     **dict.fromkeys(("search_name", "parse_search_name", "search_names",
                      "PER_DATASET_NETWORKS"), "selcn.hpo.names"),
 }

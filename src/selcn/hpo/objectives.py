@@ -2,18 +2,19 @@
 
 One search per network (segmentation, symmetry, lesion) on a 75 / 25 split of that network's
 *training* data (every ``fold<k>`` row of its split table; the ``test`` and ``excluded`` rows
-are never read). Each trial is a short training with the stage's own fit function
-(:func:`selcn.segmentation.fit_segmentation`, :func:`selcn.symmetry.fit_symmetry`,
-:func:`selcn.lesion.fit_lesion`) on the data opened and checked by
-:func:`selcn.classifier.open_stage_data`; its validation score at the epoch the training core
-keeps is maximised by :func:`selcn.hpo.search.run_search`. :func:`search_network` runs (or
-resumes) one network's search and writes ``best.json``, ``trials.csv`` and the convergence
-plot.
+are never read). Each trial is a short training with the stage's own fit
+(:func:`selcn.segmentation.fit_segmentation`, or the stage engine's
+:func:`selcn.engine.fit_network` on the symmetry / lesion spec) on the data opened and checked
+by :meth:`selcn.data.inputs.StageInputs.open`; its validation score at the epoch the training
+core keeps is maximised by :func:`selcn.hpo.search.run_search`. :func:`search_network` runs (or
+resumes) one :class:`Search` and writes ``best.json``, ``trials.csv`` and the convergence plot.
 
 The lesion network is searched once **per lesion dataset** (HAM10000 and ISIC 2016 differ in
 classes, size and balance, so one result is not reused for the other): the search of
 ``lesion`` on ``dataset`` is named ``lesion-<dataset>`` (:func:`search_name`; its files
 ``results/hpo/lesion-<dataset>/``), and its ``best.json`` records ``network`` and ``dataset``.
+Searches split the training rows by lesion where the protocol groups its splits
+(:attr:`selcn.protocol.Protocol.grouped`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +30,44 @@ import numpy as np
 import pandas as pd
 
 from selcn.atomic import atomic_path
-from selcn.classifier import open_stage_data, plain_table, read_split_rows
-from selcn.grid import CAM_OFF
+from selcn.data.inputs import StageData, StageInputs, plain_table, read_split_rows
+from selcn.grid import CAM_OFF, NO_MASK, Cell, Fold, Model, SymmetryVariant
 from selcn.hpo.names import PER_DATASET_NETWORKS, parse_search_name, search_name
-from selcn.hpo.search import PARAMETERS, run_search
+from selcn.hpo.search import PARAMETERS, SearchFiles, SearchPlan, run_search
+from selcn.protocol import policy
 
-__all__ = ["split_for_search", "search_rows", "objective_metric", "trial_params",
+__all__ = ["Search", "split_for_search", "search_rows", "objective_metric", "trial_params",
            "network_objective", "search_network", "search_name", "parse_search_name",
            "PER_DATASET_NETWORKS"]
 
-
-
 #: what a classifier search may optimise (``hpo.objective``)
 _CLASSIFICATION_OBJECTIVES = ("accuracy", "balanced_accuracy")
+
+
+@dataclass(frozen=True)
+class Search:
+    """One search: the network, the lesion search's dataset, the symmetry search's input mask.
+
+    Constructing one checks the name (:func:`search_name`: the lesion network needs its
+    dataset, the others take none).
+    """
+
+    network: str
+    dataset: str | None = None
+    symmetry_mask: str = NO_MASK
+
+    def __post_init__(self) -> None:
+        search_name(self.network, self.dataset)
+
+    @property
+    def name(self) -> str:
+        """``segmentation``, ``symmetry`` or ``lesion-<dataset>``."""
+        return search_name(self.network, self.dataset)
+
+    @classmethod
+    def parse(cls, name: str, symmetry_mask: str = NO_MASK) -> Search:
+        """The search of a ``{network}`` wildcard, e.g. ``lesion-isic2016``."""
+        return cls(*parse_search_name(name), symmetry_mask=symmetry_mask)
 
 
 # ---- the data of a search ------------------------------------------------------------------
@@ -93,7 +120,7 @@ def search_rows(index_csv: str | Path, splits_csv: str | Path, *, val_fraction: 
     """
     columns = (("group",) if grouped else ()) + (("target",) if stratify else ())
     splits = read_split_rows(index_csv, splits_csv, columns)
-    train = splits[splits["split"].str.startswith("fold")]
+    train = splits[splits["split"].map(Fold.is_name).astype(bool)]
     if train.empty:
         raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
     part_train, part_val = split_for_search(train, val_fraction, seed,
@@ -138,14 +165,6 @@ def trial_params(cfg: Mapping, network: str, params: Mapping) -> dict:
     return out
 
 
-def _need(inputs: Mapping[str, str], network: str, *keys: str) -> list[str]:
-    missing = [k for k in keys if not inputs.get(k)]
-    if missing:
-        raise ValueError(f"hpo search of {network}: missing input(s) {', '.join(missing)} "
-                         f"(given: {', '.join(sorted(inputs)) or 'none'})")
-    return [str(inputs[k]) for k in keys]
-
-
 def _score(result: Any, metric: str, network: str) -> float:
     """The validation ``metric`` of the epoch whose weights the training core kept.
 
@@ -179,153 +198,122 @@ def _trials(network: str, cfg: Mapping, work_dir: Path, metric: str,
     return objective
 
 
-def _segmentation_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
+def _segmentation_objective(cfg: Mapping, inputs: StageInputs, work_dir: Path,
                             metric: str) -> Callable[[dict], float]:
     """Dice (pooled over the search-validation images) of the first configured architecture."""
+    from selcn.engine import Training
     from selcn.segmentation import fit_segmentation
 
-    images_npy, gt_npy, index_csv, splits_csv = _need(inputs, "segmentation", "images",
-                                                      "gt_masks", "index", "splits")
-    data = open_stage_data(index_csv, images_npy, gt_masks_npy=gt_npy)
-    rows = search_rows(index_csv, splits_csv, val_fraction=cfg["hpo"]["val_fraction"],
-                       seed=cfg["seed"], stratify=False,
-                       grouped=cfg["protocol"] == "leakage_free")
+    data = StageInputs(inputs.images, inputs.index, gt_masks=inputs.gt_masks).open()
+    if data.gt_masks is None:
+        raise ValueError("hpo search of segmentation: missing input gt_masks")
+    rows = search_rows(inputs.index, inputs.splits, val_fraction=cfg["hpo"]["val_fraction"],
+                       seed=cfg["seed"], stratify=False, grouped=policy(cfg["protocol"]).grouped)
     arch = cfg["segmentation"]["architectures"][0]
     print(f"[hpo] segmentation ({arch}): search-train {len(rows['train'])}, "
           f"search-val {len(rows['val'])} images", flush=True)
     return _trials("segmentation", cfg, work_dir, metric, lambda out, params: fit_segmentation(
-        arch, data.images, data.gt_masks, rows["train"], rows["val"], out, cfg, params,
-        progress=False))
+        arch, data, rows, out, Training(cfg, params)))
 
 
-def _lesion_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path,
-                      metric: str, dataset: str | None = None) -> Callable[[dict], float]:
-    """Validation accuracy of the baseline lesion classifier (no mask, no CAM: 'none-off') on
-    ``dataset``'s training folds (its classes checked against :mod:`selcn.data.labels`; None:
-    read from the index).
+def _classifier_objective(net: Any, cfg: Mapping, data: StageData, work_dir: Path,
+                          metric: str) -> Callable[[dict], float]:
+    """Validation ``metric`` of a classifier spec (:mod:`selcn.engine`) on the search split of
+    ``data``'s training folds. The lesion network's search-train part is balanced like a
+    training fold; the symmetry network's is not (weighted loss, as its stage)."""
+    from selcn.engine import Training, fit_network
 
-    The search-train part is balanced like a training fold (``data.balance``); the
-    search-validation part is not augmented.
-    """
-    from selcn.data.tables import class_names_of
-    from selcn.lesion import fit_lesion
-
-    images_npy, index_csv, splits_csv = _need(inputs, "lesion", "images", "index", "splits")
-    data = open_stage_data(index_csv, images_npy, splits_csv)
-    names = class_names_of(data.index, source=str(index_csv), dataset=dataset)
-    tables = _search_tables(cfg, data.splits, splits_csv, dataset=dataset)
-    print(f"[hpo] lesion on {dataset or 'the given cache'} (none-off, {len(names)} classes): "
-          f"search-train {len(tables['train'])} "
-          f"(balanced), search-val {len(tables['val'])} images", flush=True)
-    return _trials("lesion", cfg, work_dir, metric, lambda out, params: fit_lesion(
-        data.images, tables["train"], tables["val"], out, cfg, params, num_classes=len(names),
-        classifier_mask="none", symmetry_mask=CAM_OFF, progress=False))
+    balance = getattr(net, "balance", None)
+    tables = _search_tables(cfg, data, balance)
+    names = net.class_names(data.index, data.inputs.index)
+    print(f"[hpo] {net.tag} ({len(names)} classes): search-train {len(tables['train'])}"
+          f"{' (balanced)' if balance else ''}, search-val {len(tables['val'])} images",
+          flush=True)
+    return _trials(net.kind.stage, cfg, work_dir, metric, lambda out, params: fit_network(
+        net, data, tables, out, Training(cfg, params)))
 
 
-def _symmetry_objective(cfg: Mapping, inputs: Mapping[str, str], work_dir: Path, metric: str,
-                        mask: str) -> Callable[[dict], float]:
-    """Validation accuracy of the symmetry classifier (``symmetry.architecture``, masking
-    strategy ``mask``) on SymDerm; like the symmetry stage, no balancing (weighted loss)."""
-    from selcn.symmetry import class_names, fit_symmetry
-
-    images_npy, index_csv, splits_csv = _need(inputs, "symmetry", "images", "index", "splits")
-    masks_npy = _need(inputs, "symmetry", "masks")[0] if mask != "none" else None
-    data = open_stage_data(index_csv, images_npy, splits_csv, masks_npy=masks_npy)
-    n_classes = len(class_names())
-    tables = _search_tables(cfg, data.splits, splits_csv, balanced=False)
-    print(f"[hpo] symmetry ({cfg['symmetry']['architecture']}, mask {mask}): search-train "
-          f"{len(tables['train'])}, search-val {len(tables['val'])} images", flush=True)
-    return _trials("symmetry", cfg, work_dir, metric, lambda out, params: fit_symmetry(
-        data.images, tables["train"], tables["val"], out, cfg, params, mask=mask,
-        masks=data.masks, num_classes=n_classes, progress=False))
-
-
-def _search_tables(cfg: Mapping, splits: pd.DataFrame, splits_csv: str | Path, *,
-                   balanced: bool = True, dataset: str | None = None) -> dict[str, pd.DataFrame]:
+def _search_tables(cfg: Mapping, data: StageData,
+                   balance: Mapping | None = None) -> dict[str, pd.DataFrame]:
     """``train`` / ``val`` tables ``row,transform,target`` of a classifier search.
 
-    ``splits`` is a split table joined with the cache rows (``row,target,split[,group]``,
-    :func:`selcn.data.tables.read_splits`). Only the ``fold<k>`` rows enter (never ``test`` or
-    ``excluded``). When ``balanced`` (the lesion stage), the search-train part is balanced like
-    a training fold (:func:`selcn.lesion.balanced_table`, :func:`selcn.config.balance_of`
-    ``dataset``); otherwise (the
-    symmetry stage) every image enters once. The search-validation part is never augmented.
+    Only the ``fold<k>`` rows of ``data.splits`` enter (never ``test`` or ``excluded``), split
+    by :func:`split_for_search` (grouped by lesion where the protocol groups its splits). With
+    ``balance`` (the lesion stage) the search-train part is balanced like a training fold
+    (:func:`selcn.lesion.balanced_table`); otherwise (the symmetry stage) every image enters
+    once. The search-validation part is never augmented.
     """
     from selcn.lesion import balanced_table
 
-    grouped = cfg["protocol"] == "leakage_free"
+    splits = data.splits
+    grouped = policy(cfg["protocol"]).grouped
     if grouped and "group" not in splits.columns:
-        raise ValueError(f"{splits_csv}: missing column 'group' (the leakage-free search split "
-                         "is grouped by lesion)")
-    pool = splits[splits["split"].astype(str).str.startswith("fold")]
+        raise ValueError(f"{data.inputs.splits}: missing column 'group' (the leakage-free search "
+                         "split is grouped by lesion)")
+    pool = splits[splits["split"].astype(str).map(Fold.is_name).astype(bool)]
     if pool.empty:
-        raise ValueError(f"{splits_csv}: no training rows (field 'split' has no fold<k> value)")
+        raise ValueError(f"{data.inputs.splits}: no training rows (field 'split' has no fold<k> "
+                         "value)")
     train, val = split_for_search(pool, cfg["hpo"]["val_fraction"], cfg["seed"],
                                   group_col="group" if grouped else None, label_col="target")
-    from selcn.config import balance_of
-
-    bal = balance_of(cfg, dataset or "ham10000") if balanced else None
-    epoch = (balanced_table(train[["row", "target"]], bal["target_per_class"],
-                            bal["max_copies"], cfg["seed"]) if bal else plain_table(train))
+    epoch = (balanced_table(train[["row", "target"]], balance, cfg["seed"]) if balance
+             else plain_table(train))
     return {"train": epoch, "val": plain_table(val)}
 
 
-def network_objective(network: str, cfg: Mapping, inputs: Mapping[str, str],
-                      work_dir: str | Path, *, symmetry_mask: str = "none",
-                      dataset: str | None = None) -> tuple[Callable[[dict], float], str, tuple]:
-    """The trial function of ``network``'s search: ``(objective, metric, excluded parameters)``.
+def network_objective(search: Search, cfg: Mapping, inputs: StageInputs,
+                      work_dir: str | Path) -> tuple[Callable[[dict], float], str, tuple]:
+    """The trial function of ``search``: ``(objective, metric, excluded parameters)``.
 
     Each call of ``objective(params)`` trains the network for ``hpo.max_epochs`` epochs on the
     search-train part (``<work_dir>/trial``, removed afterwards) and returns ``metric`` on the
     search-validation part, at the epoch the training core keeps (lowest validation loss).
 
-    Args:
-        inputs: ``images``, ``index``, ``splits`` (the cache and split table of the network's
-            dataset), plus ``gt_masks`` (segmentation) or ``masks`` (symmetry with
-            ``symmetry_mask`` seg / lae).
-        symmetry_mask: masking strategy of the symmetry search (the baseline: ``none``).
-        dataset: the lesion search's dataset (``ham10000`` | ``isic2016``; names its classes).
+    ``inputs``: the cache and split table of the network's dataset, plus ``gt_masks``
+    (segmentation) or ``masks`` (a symmetry search with a seg / lae mask). The lesion search
+    trains the baseline (no mask, no CAM) of its dataset; the symmetry search
+    ``symmetry.architecture`` with the search's mask.
     """
-    metric = objective_metric(network, cfg["hpo"]["objective"])
+    from selcn import lesion, symmetry
+
+    metric = objective_metric(search.network, cfg["hpo"]["objective"])
     work_dir = Path(work_dir)
-    if network == "segmentation":
+    if search.network == "segmentation":
         return _segmentation_objective(cfg, inputs, work_dir, metric), metric, ("weighted_loss",)
-    if network == "symmetry":
-        return _symmetry_objective(cfg, inputs, work_dir, metric, symmetry_mask), metric, ()
-    return _lesion_objective(cfg, inputs, work_dir, metric, dataset), metric, ()
+    if search.network == "symmetry":
+        variant = SymmetryVariant(bool(cfg["symmetry"]["pretrained"]), search.symmetry_mask)
+        net = symmetry.network(cfg, variant)
+    else:
+        net = lesion.network(cfg, Cell(search.dataset, Model(NO_MASK, CAM_OFF)))
+    data = inputs.only(masks=net.view.needs_masks, cams=False).open()
+    return _classifier_objective(net, cfg, data, work_dir, metric), metric, ()
 
 
-def search_network(network: str, cfg: Mapping, inputs: Mapping[str, str], *,
-                   best_json: str | Path, trials_csv: str | Path, convergence_png: str | Path,
-                   work_dir: str | Path, symmetry_mask: str = "none",
-                   dataset: str | None = None, log: Callable[[str], None] = print) -> dict:
-    """Run (or resume) the search of ``network`` with the settings of ``cfg["hpo"]``.
+def search_network(search: Search, cfg: Mapping, inputs: StageInputs, files: SearchFiles,
+                   work_dir: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Run (or resume) ``search`` with the settings of ``cfg["hpo"]``.
 
-    ``dataset``: the lesion search's dataset (required for ``lesion``, one search per lesion
-    dataset; :func:`search_name`), ``None`` for the other networks. The running trials table
-    lives in ``<work_dir>/trials.csv`` (kept when the job dies, so a rerun resumes from it);
-    ``trials_csv`` receives a copy when the search is complete. Returns the content of
-    ``best_json`` (the search result plus ``network`` and ``dataset``).
+    The running trials table lives in ``<work_dir>/trials.csv`` (kept when the job dies, so a
+    rerun resumes from it); ``files.trials_csv`` receives a copy when the search is complete,
+    ``files.best_json`` the result, ``files.convergence_png`` the plot. Returns the content of
+    ``best.json`` (the search result plus ``network`` and ``dataset``).
     """
     from selcn.atomic import write_json
 
-    name = search_name(network, dataset)
     hpo = cfg["hpo"]
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    objective, metric, exclude = network_objective(network, cfg, inputs, work_dir,
-                                                   symmetry_mask=symmetry_mask, dataset=dataset)
-    log(f"[hpo] {name}: {hpo['n_calls']} trials ({hpo['n_initial_points']} random), "
+    objective, metric, exclude = network_objective(search, cfg, inputs, work_dir)
+    log(f"[hpo] {search.name}: {hpo['n_calls']} trials ({hpo['n_initial_points']} random), "
         f"{hpo['max_epochs']} epoch(s) each, maximising validation {metric}")
     running = work_dir / "trials.csv"
-    result = run_search(objective, hpo["space"], n_calls=hpo["n_calls"],
-                        n_initial_points=hpo["n_initial_points"], seed=cfg["seed"],
-                        trials_csv=running, objective_name=metric, best_json=best_json,
-                        convergence_png=convergence_png, exclude=exclude,
-                        title=f"Bayesian search: {network} network"
-                        + (f" on {dataset}" if dataset else ""), log=log)
-    result = {**result, "network": network, "dataset": dataset}
-    write_json(result, best_json)
-    with atomic_path(trials_csv) as tmp:
+    plan = SearchPlan.of(hpo, cfg["seed"], exclude=exclude, objective_name=metric,
+                         title=f"Bayesian search: {search.network} network"
+                         + (f" on {search.dataset}" if search.dataset else ""))
+    result = run_search(objective, plan, SearchFiles(running, files.best_json,
+                                                     files.convergence_png), log=log)
+    result = {**result, "network": search.network, "dataset": search.dataset}
+    write_json(result, files.best_json)
+    with atomic_path(files.trials_csv) as tmp:
         shutil.copyfile(running, tmp)
     return result

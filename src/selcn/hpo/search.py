@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from skopt.space import Categorical, Dimension, Real
 
 from selcn.atomic import save_figure, write_csv, write_json
 
-__all__ = ["PARAMETERS", "search_space", "read_trials", "run_search", "plot_convergence"]
+__all__ = ["PARAMETERS", "SearchPlan", "SearchFiles", "search_space", "read_trials", "run_search",
+           "plot_convergence"]
 
 #: searched hyper-parameters, in the order of the search space (config ``hpo.space`` keys)
 PARAMETERS: tuple[str, ...] = ("batch_size", "lr", "momentum", "weight_decay", "weighted_loss")
@@ -152,44 +154,75 @@ def read_trials(trials_csv: str | Path, space: Sequence[Dimension]) -> pd.DataFr
 
 
 # ---- the search ----------------------------------------------------------------------------
-def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence[Dimension], *,
-               n_calls: int, n_initial_points: int, seed: int, trials_csv: str | Path,
-               objective_name: str = "accuracy", best_json: str | Path | None = None,
-               convergence_png: str | Path | None = None, exclude: Sequence[str] = (),
-               title: str | None = None, log: Callable[[str], None] = print) -> dict:
+@dataclass(frozen=True)
+class SearchPlan:
+    """What one search explores: its space, budget and seed.
+
+    Attributes:
+        space: the ``hpo.space`` config block, or a list of named skopt dimensions.
+        n_calls: total number of trials of the search (finished ones included).
+        n_initial_points: random trials before the Gaussian process proposes points.
+        seed: random state of the optimizer.
+        exclude: parameters left out of the space (see :func:`search_space`).
+        objective_name: name of the score, stored in ``best.json``.
+        title: title of the convergence plot.
+    """
+
+    space: Mapping | Sequence[Dimension]
+    n_calls: int
+    n_initial_points: int
+    seed: int = 0
+    exclude: tuple[str, ...] = ()
+    objective_name: str = "accuracy"
+    title: str | None = None
+
+    @classmethod
+    def of(cls, hpo: Mapping, seed: int, *, exclude: Sequence[str] = (),
+           objective_name: str = "accuracy", title: str | None = None) -> SearchPlan:
+        """The plan of a validated config's ``hpo`` block."""
+        return cls(hpo["space"], int(hpo["n_calls"]), int(hpo["n_initial_points"]), int(seed),
+                   tuple(exclude), objective_name, title)
+
+
+@dataclass(frozen=True)
+class SearchFiles:
+    """Where a search writes: ``trials_csv`` (the running trials table; existing trials are told
+    to the optimizer first and are not run again), ``best_json`` (default: ``best.json`` next to
+    it) and ``convergence_png`` (default: ``convergence.png`` next to it)."""
+
+    trials_csv: str | Path
+    best_json: str | Path | None = None
+    convergence_png: str | Path | None = None
+
+
+def run_search(objective: Callable[[dict], float], plan: SearchPlan, files: SearchFiles,
+               log: Callable[[str], None] = print) -> dict:
     """Maximise ``objective`` over the search space with a Gaussian-process optimizer.
 
     Args:
         objective: ``params -> score`` (higher is better); ``params`` maps each parameter name
             of the space to a Python value (``int``, ``float``, ``bool``).
-        space_cfg: the ``hpo.space`` config block, or a list of named skopt dimensions.
-        n_calls: total number of trials of the search (finished ones included).
-        n_initial_points: random trials before the Gaussian process proposes points.
-        seed: random state of the optimizer.
-        trials_csv: the trials table; existing trials are told to the optimizer first and are
-            not run again. Rewritten (atomically) after every finished trial.
-        objective_name: name of the score, stored in ``best.json``.
-        best_json: where to write the result (default: ``best.json`` next to ``trials_csv``).
-        convergence_png: where to draw the convergence plot (default: ``convergence.png`` next
-            to ``trials_csv``).
-        exclude: parameters left out of the space (see :func:`search_space`).
-        title: title of the convergence plot.
+        plan: the space, the budget (``n_calls``, ``n_initial_points``) and the seed.
+        files: the trials table (rewritten atomically after every finished trial), the result
+            and the convergence plot.
 
     Returns:
         The content of ``best.json``.
     """
+    n_calls, n_initial_points = plan.n_calls, plan.n_initial_points
+    objective_name = plan.objective_name
     if n_calls < 1 or n_initial_points < 1:
         raise ValueError(f"hpo: n_calls ({n_calls}) and n_initial_points ({n_initial_points}) "
                          "must be >= 1")
-    space = _as_space(space_cfg, exclude)
-    trials_csv = Path(trials_csv)
-    best_json = Path(best_json) if best_json else trials_csv.with_name("best.json")
-    convergence_png = (Path(convergence_png) if convergence_png
+    space = _as_space(plan.space, plan.exclude)
+    trials_csv = Path(files.trials_csv)
+    best_json = Path(files.best_json) if files.best_json else trials_csv.with_name("best.json")
+    convergence_png = (Path(files.convergence_png) if files.convergence_png
                        else trials_csv.with_name("convergence.png"))
     names = [d.name for d in space]
 
     optimizer = Optimizer(space, base_estimator="GP", n_initial_points=n_initial_points,
-                          random_state=seed)
+                          random_state=plan.seed)
     trials = read_trials(trials_csv, space)
     if len(trials):
         optimizer.tell(trials[names].values.tolist(), (-trials["value"]).tolist())
@@ -232,7 +265,7 @@ def run_search(objective: Callable[[dict], float], space_cfg: Mapping | Sequence
         else:
             result["best"][dim.name] = float(result["best"][dim.name])
     plot_convergence(table, convergence_png, objective_name=objective_name,
-                     n_initial_points=n_initial_points, title=title)
+                     n_initial_points=n_initial_points, title=plan.title)
     write_json(result, best_json)
     log(f"[hpo] best {objective_name} = {result['value']:.4f} (trial {result['trial'] + 1}): "
         f"{result['best']}")

@@ -1,4 +1,9 @@
-"""Figure 3 of the thesis: an input image, its segmentation-masked and its LAE-masked version."""
+"""Figure 3 of the thesis: an input image, its segmentation-masked and its LAE-masked version.
+
+The segmentation stage picks the images and their predicted masks
+(:func:`selcn.segmentation.figure3_data`, the ``segmentation_figure_masks`` job); this module
+only reads that file and draws it (no network, no torch).
+"""
 
 from __future__ import annotations
 
@@ -15,20 +20,11 @@ from selcn.atomic import save_figure
 from selcn.grid import MASKS
 from selcn.masks import apply_mask
 
-__all__ = ["PANELS", "pick_examples", "masking_strategies_figure"]
+__all__ = ["PANELS", "masking_strategies_figure", "figure3"]
 
 #: (masking strategy, column title) of the three panels
 PANELS: tuple[tuple[str, str], ...] = tuple(zip(
     MASKS, ("(a) Input image", "(b) Segmentation mask", "(c) LAE mask"), strict=True))
-
-
-def pick_examples(masks: np.ndarray, rows: Sequence[int], n: int = 3) -> list[int]:
-    """Up to ``n`` rows, evenly spread over ``rows``, whose mask is not empty."""
-    rows = [int(r) for r in rows if masks[int(r)].any()]
-    if not rows:
-        raise ValueError("no image with a non-empty lesion mask to show")
-    picks = np.linspace(0, len(rows) - 1, num=min(n, len(rows))).round().astype(int)
-    return [rows[i] for i in dict.fromkeys(picks.tolist())]
 
 
 def masking_strategies_figure(images: np.ndarray, masks: np.ndarray, out_path: str | Path,
@@ -62,21 +58,9 @@ def masking_strategies_figure(images: np.ndarray, masks: np.ndarray, out_path: s
     return save_figure(fig, out_path, dpi=dpi)
 
 
-def figure3_from_files(images_npy: str | Path, masks_npy: str | Path, index_csv: str | Path,
-                       splits_csv: str | Path, out_path: str | Path, n: int = 3) -> Path:
-    """Figure 3 from the cache (``images.npy``, ``index.csv``), the predicted masks and the split:
-    ``n`` test images with a non-empty predicted mask, labelled by image id."""
-    import pandas as pd
-
-    from selcn.segmentation import split_rows
-
-    images = np.load(images_npy, mmap_mode="r")
-    masks = np.load(masks_npy, mmap_mode="r")
-    if masks.shape != images.shape[:3]:
-        raise ValueError(f"{masks_npy}: shape {masks.shape} does not match {images_npy} "
-                         f"{images.shape[:3]}")
-    test = split_rows(index_csv, splits_csv)["test"]
-    rows = pick_examples(masks, test, n)
-    ids = pd.read_csv(index_csv, dtype={"image_id": str}).set_index("row")["image_id"]
-    return masking_strategies_figure(images[rows], masks[rows], out_path,
-                                     labels=[ids[r] for r in rows])
+def figure3(data_npz: str | Path, out_path: str | Path) -> Path:
+    """Draw Figure 3 from the arrays of :func:`selcn.segmentation.figure3_data` (an ``.npz``):
+    the images labelled by image id."""
+    with np.load(data_npz, allow_pickle=False) as d:
+        return masking_strategies_figure(d["images"], d["masks"], out_path,
+                                         labels=[str(i) for i in d["image_ids"]])
