@@ -22,5 +22,5 @@ include: "rules/export.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
-        export_targets(),
+        REPORT_TARGETS,
+        EXPORT_TARGETS,

@@ -1,8 +1,16 @@
 # Data stage (thesis 5.1-5.2, Figures 5-6): the synthetic demo set (data.source: synthetic),
 # one cache per dataset (decoded, hair-removed, resized once), leakage-free split tables,
-# their check, and the two figures of the stage. Paths: rules/common.smk, "---- data".
+# their check, and the two figures of the stage. Inputs: JOBS (selcn.jobs, "---- data").
 from selcn.data.synthetic import dataset_paths
 from selcn.grid import DATASETS_WITH_GT_MASKS
+from selcn.paths import (
+    DATA_CHECK,
+    SPLIT_CHECK,
+    SYNTHETIC_ROOT,
+    cache_files,
+    gt_masks_file,
+    split_file,
+)
 
 SYNTHETIC = dataset_paths(SYNTHETIC_ROOT)
 
@@ -33,7 +41,7 @@ rule synthetic_data:
 
 rule cache_dataset:
     input:
-        unpack(data_inputs),
+        unpack(lambda w: JOBS.cache_inputs(w.dataset)),
     output:
         images=cache_files("{dataset}")["images"],
         index=cache_files("{dataset}")["index"],
@@ -50,7 +58,7 @@ rule cache_dataset:
         **stage_resources("data"),
         runtime=runtime_of("data"),
     params:
-        paths=lambda w: ordered(data_paths(w.dataset)),
+        paths=lambda w: ordered(JOBS.data_paths(w.dataset)),
         size=config["data"]["image_size"],
         hair_removal=config["data"]["hair_removal"],
         protocol=config["protocol"],
@@ -72,7 +80,7 @@ use rule cache_dataset as cache_dataset_without_masks with:
 
 rule split_dataset:
     input:
-        unpack(split_inputs),
+        unpack(lambda w: JOBS.split_inputs(w.dataset)),
     output:
         splits=split_file("{dataset}"),
     log:
@@ -82,7 +90,7 @@ rule split_dataset:
     conda:
         SELCN_ENV
     params:
-        folds=lambda w: folds_of(w.dataset),
+        folds=lambda w: JOBS.folds_of(w.dataset),
         test_fraction=config["data"]["test_fraction"],
         seed=config["seed"],
         protocol=config["protocol"],
@@ -104,7 +112,7 @@ rule check_data:
     conda:
         SELCN_ENV
     params:
-        paths=ordered({d: data_paths(d) for d in GRID.datasets}),
+        paths=ordered({d: JOBS.data_paths(d) for d in GRID.datasets}),
     script:
         "../workflow/scripts/data_check.py"
 
@@ -129,8 +137,7 @@ rule check_splits:
 
 rule fig5_hair_removal:
     input:
-        unpack(lambda w: _data_files("ham10000")),
-        index=cache_files("ham10000")["index"],
+        unpack(lambda w: JOBS.hair_removal_figure_inputs()),
     output:
         figure=report(
             figure_file("fig5_hair_removal"),
@@ -144,7 +151,7 @@ rule fig5_hair_removal:
     conda:
         SELCN_ENV
     params:
-        paths=ordered(data_paths("ham10000")),
+        paths=ordered(JOBS.data_paths("ham10000")),
         n=3,
         seed=config["seed"],
     script:

@@ -5,12 +5,14 @@
 # `export.model`: a number 1-12, or `best` = the best mean validation macro-F1 over folds
 # (predictions_val.csv; the test split is never read). The demo copies a few HAM10000 test
 # images into `predict.input_dir` (`predict.demo_images`) and predicts them.
-# (functions: rules/common.smk, "---- export"; paths: selcn.paths)
+# (inputs and targets: JOBS, selcn.jobs "---- export"; paths: selcn.paths)
+from selcn.jobs import MODEL_CONFIG_KEYS
+from selcn.paths import export_dir, predict_dir, split_file
 
 
 rule export_model:
     input:
-        unpack(export_inputs),
+        unpack(lambda w: JOBS.export_inputs(w.lesion_dataset, selection_of(w))),
     output:
         bundle=directory(export_dir("{lesion_dataset}", "{selection}")),
     log:
@@ -24,7 +26,7 @@ rule export_model:
         **stage_resources("data"),
         runtime=runtime_of("data"),
     params:
-        models=lambda w: export_models(w.selection),
+        models=lambda w: [m.name for m in JOBS.export_models(selection_of(w))],
         folds=list(GRID.lesion_folds),
         image_size=config["data"]["image_size"],
         hair_removal=config["data"]["hair_removal"],
@@ -34,12 +36,12 @@ rule export_model:
         "../workflow/scripts/export_model.py"
 
 
-if demo_predict():
+if JOBS.demo_predict():
 
     rule predict_demo_images:
         input:
             splits=split_file("ham10000"),
-            metadata=data_paths("ham10000")["metadata"],
+            metadata=JOBS.data_paths("ham10000")["metadata"],
         output:
             images=directory(CFG["predict"]["input_dir"]),
         log:
@@ -51,13 +53,13 @@ if demo_predict():
             **stage_resources("data"),
             runtime=runtime_of("data"),
         params:
-            image_dirs=data_paths("ham10000")["image_dirs"],
+            image_dirs=JOBS.data_paths("ham10000")["image_dirs"],
             n=CFG["predict"]["demo_images"],
         script:
             "../workflow/scripts/predict_demo_images.py"
 
 
-if predict_enabled():
+if JOBS.predict_enabled():
 
     rule predict_images:
         input:

@@ -1,15 +1,17 @@
 # Hyper-parameter search (thesis 5.2, Figure 7a): one Bayesian search (scikit-optimize) per
 # network on a 75 / 25 split of that network's training folds (never the test split).
 # Requested only when `hpo.enabled`: the training rules then take
-# `results/hpo/{network}/best.json` as input (common.smk's hpo_best()); otherwise they use the
-# fixed `<network>.train` values. The finished trials are kept in
+# `results/hpo/{network}/best.json` as input (JOBS.hpo_best(), selcn.jobs); otherwise they use
+# the fixed `<network>.train` values. The finished trials are kept in
 # results/hpo/{network}/.search/ (not an output, so Snakemake does not delete them when a job
 # fails): a rerun resumes from them without repeating a finished trial.
+from selcn.hpo.names import parse_search_name
+from selcn.paths import hpo_file, hpo_work_dir
 
 
 rule hpo_search:
     input:
-        unpack(hpo_search_data),
+        unpack(lambda w: JOBS.hpo_search_inputs(w.network)),
     output:
         best=hpo_file("{network}", "best.json"),
         trials=hpo_file("{network}", "trials.csv"),
@@ -22,7 +24,7 @@ rule hpo_search:
     log:
         f"{LOGS}/hpo/{{network}}.log",
     wildcard_constraints:
-        network=alternation(hpo_searches()),
+        network=alternation(JOBS.hpo_searches()),
     conda:
         SELCN_ENV
     threads: threads_of("hpo")
@@ -31,7 +33,7 @@ rule hpo_search:
         runtime=runtime_of("hpo"),
     params:
         work_dir=lambda w: hpo_work_dir(w.network),
-        symmetry_mask=hpo_symmetry_mask(),
+        symmetry_mask=JOBS.hpo_symmetry_mask(),
         cfg=lambda w: declared(
             "hpo",
             "seed",

@@ -3,69 +3,52 @@
 # {lesion_dataset} x {classifier_mask} x {symmetry_mask} x {fold}; HAM10000 models also predict
 # ISIC 2019; per grid cell one job picks each dataset's best fold and localises it (Grad-CAM++
 # vs the HAM10000 ground truth, the same images and inputs for every dataset's model).
-# Tables 8-15 and Figures 11-13 are aggregated by the report stage from these files.
+# Tables 8-15 and Figures 11-13 are aggregated by the report stage from these files; Figure 10:
+# the stage job `lesion_figure_cams` computes the CAMs it shows, `fig10_lesion_cams` draws them.
+# Inputs and outputs: JOBS (selcn.jobs, "---- lesion").
+from selcn.paths import LESION_FIGURE_DATA
 
+# One training rule per lesion dataset, `train_lesion_<dataset>`: a rule's outputs are fixed
+# patterns, and a dataset with an external test set (HAM10000: ISIC 2019) trains in a job that
+# also writes `predictions_<external>.csv` (so its inputs add the `ext_*` files); the datasets
+# differ in nothing else, so one definition serves them all.
+for dataset in GRID.lesion_datasets:
 
-rule train_lesion:
-    input:
-        unpack(lesion_training_inputs),
-    output:
-        **lesion_fold_outputs(),
-    log:
-        f"{LOGS}/lesion/train_{{lesion_dataset}}_{{classifier_mask}}-{{symmetry_mask}}_fold{{fold}}.log",
-    wildcard_constraints:
-        lesion_dataset=alternation(d for d in GRID.lesion_datasets if d not in LESION_EXTERNAL)
-        or "no-plain-dataset",
-        classifier_mask=alternation(GRID.classifier_masks),
-        symmetry_mask=alternation(GRID.cam_sources),
-        fold=alternation(GRID.lesion_folds),
-    priority: PRIORITY["lesion"]
-    conda:
-        SELCN_ENV
-    threads: threads_of("lesion")
-    resources:
-        **stage_resources("lesion"),
-        runtime=runtime_of("lesion"),
-    params:
-        cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
-        external_name=None,
-    script:
-        "../workflow/scripts/lesion_train.py"
-
-
-# HAM10000 models: the same training job also predicts the external test set (ISIC 2019)
-use rule train_lesion as train_lesion_external with:
-    input:
-        unpack(lesion_training_inputs),
-        unpack(lesion_external_inputs),
-    output:
-        **lesion_fold_outputs(),
-        predictions_external=lesion_fold_file(
-            "{lesion_dataset}",
-            "{classifier_mask}",
-            "{symmetry_mask}",
-            "{fold}",
-            f"predictions_{LESION_EXTERNAL.get('ham10000', 'isic2019')}.csv",
-        ),
-    wildcard_constraints:
-        lesion_dataset=alternation(d for d in GRID.lesion_datasets if d in LESION_EXTERNAL)
-        or "no-external-set",
-        classifier_mask=alternation(GRID.classifier_masks),
-        symmetry_mask=alternation(GRID.cam_sources),
-        fold=alternation(GRID.lesion_folds),
-    priority: PRIORITY["lesion_external"]
-    params:
-        cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
-        external_name=lambda w: LESION_EXTERNAL[w.lesion_dataset],
+    rule:
+        name:
+            f"train_lesion_{dataset}"
+        input:
+            unpack(lambda w: JOBS.lesion_training_inputs(w.lesion_dataset, model_of(w))),
+        output:
+            **JOBS.lesion_training_outputs(dataset),
+        log:
+            f"{LOGS}/lesion/train_{{lesion_dataset}}_{MODEL_PATTERN}_fold{{fold}}.log",
+        wildcard_constraints:
+            lesion_dataset=dataset,
+            classifier_mask=alternation(GRID.classifier_masks),
+            symmetry_mask=alternation(GRID.cam_sources),
+            fold=alternation(GRID.lesion_folds),
+        priority: PRIORITY["lesion_external" if JOBS.external_of(dataset) else "lesion"]
+        conda:
+            SELCN_ENV
+        threads: threads_of("lesion")
+        resources:
+            **stage_resources("lesion"),
+            runtime=runtime_of("lesion"),
+        params:
+            cfg=declared("lesion", "seed", "protocol", "data.balance", "data.balance_isic2016"),
+            external_name=JOBS.external_of(dataset),
+        script:
+            "../workflow/scripts/lesion_train.py"
 
 
 rule lesion_localisation:
     input:
-        unpack(lesion_localisation_inputs),
+        unpack(lambda w: JOBS.lesion_localisation_inputs(model_of(w))),
     output:
-        **lesion_localisation_outputs(),
+        **JOBS.lesion_localisation_outputs(),
     log:
-        f"{LOGS}/lesion/localisation_{{classifier_mask}}-{{symmetry_mask}}.log",
+        f"{LOGS}/lesion/localisation_{MODEL_PATTERN}.log",
     wildcard_constraints:
         classifier_mask=alternation(GRID.classifier_masks),
         symmetry_mask=alternation(GRID.cam_sources),
@@ -86,9 +69,31 @@ rule lesion_localisation:
         "../workflow/scripts/lesion_localisation.py"
 
 
+rule lesion_figure_cams:
+    input:
+        **JOBS.lesion_figure_inputs(),
+    output:
+        data=LESION_FIGURE_DATA,
+    log:
+        f"{LOGS}/lesion/figure_cams.log",
+    conda:
+        SELCN_ENV
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    params:
+        models=JOBS.model_names(),
+        folds=list(GRID.lesion_folds),
+        image_id=None,
+        cfg=declared("lesion"),
+    script:
+        "../workflow/scripts/lesion_figure_cams.py"
+
+
 rule fig10_lesion_cams:
     input:
-        **lesion_figure10_inputs(),
+        data=LESION_FIGURE_DATA,
     output:
         figure=report(
             figure_file("fig10_lesion_cams"),
@@ -98,16 +103,8 @@ rule fig10_lesion_cams:
         ),
     log:
         f"{LOGS}/lesion/fig10_lesion_cams.log",
+    localrule: True
     conda:
         SELCN_ENV
-    threads: threads_of("cams")
-    resources:
-        **stage_resources("cams"),
-        runtime=runtime_of("cams"),
-    params:
-        models=GRID.models(),
-        folds=list(GRID.lesion_folds),
-        image_id=None,
-        cfg=declared("lesion"),
     script:
         "../workflow/scripts/lesion_fig10.py"

@@ -4,19 +4,21 @@
 # the cluster. Each table is a CSV plus an HTML twin (the report item) that shows the
 # thesis' published values (config/reference/) next to this run's.
 #
-# The report registry lives here: TABLE_REGISTRY (the thesis tables, built by the one rule
-# `table`), the per-class and statistics tables, and FIGURES; all_targets() (common.smk)
-# requests TABLES and FIGURES.
+# The report registry is selcn.report.registry: TABLE_REGISTRY (the thesis tables, built by
+# the one rule `table`: files, builder, category, labels, caption), the per-class and
+# statistics tables, and the figures; `rule all` requests TABLES and FIGURES (REPORT_TARGETS).
 from selcn.grid import DATASET_LABELS
+from selcn.paths import table_file
 from selcn.report.html import run_note
 from selcn.report.registry import (
-    TableEntry,
+    STAGE_FIGURES,
+    TABLE_REGISTRY,
+    per_class_labels,
     per_class_number,
     reference_table,
     render_caption,
     report_figures,
     report_tables,
-    split_entries,
 )
 
 
@@ -30,100 +32,23 @@ CAPTION_DIR = Path(workflow.current_basedir).parent / "workflow" / "report"
 #: the line under each table saying what this run is (a param: it changes with the config)
 RUN_NOTE = run_note(CFG)
 
-
-#: the thesis tables built by rule `table`: name -> input files, category, labels, caption
-TABLE_REGISTRY = {
-    "table5_segmentation": TableEntry(
-        files=lambda: expand(segmentation_file("{arch}", "metrics_test.csv"), arch=GRID.seg_archs),
-        category="Segmentation",
-        labels={"table": "Table 5", "dataset": "HAM10000", "content": "segmentation networks"},
-        caption="table5_segmentation",
-    ),
-    **split_entries(
-        "table6_symmetry",
-        symmetry_prediction_files,
-        "Symmetry",
-        "Table 6",
-        "SymDerm v2.0",
-        "masking strategies",
-        "table6_symmetry",
-    ),
-    "table6c_symmetry_architectures": TableEntry(
-        files=lambda: symmetry_arch_prediction_files("val")
-        + symmetry_arch_prediction_files("test"),
-        category="Symmetry",
-        labels={"table": "Table 6c", "dataset": "SymDerm v2.0", "content": "architectures"},
-        caption="table6c_symmetry_architectures",
-        options=lambda: {"arch_variants": dict(GRID.symmetry_arch_variants)},
-    ),
-    "table7_symmetry_cam_localisation": TableEntry(
-        files=symmetry_localisation_files,
-        category="Symmetry",
-        labels={"table": "Table 7", "dataset": "HAM10000", "content": "CAM localisation"},
-        caption="table7_symmetry_cam_localisation",
-    ),
-    **split_entries(
-        "table8_lesion",
-        lambda split: lesion_prediction_files("ham10000", split),
-        "Lesion classification",
-        "Table 8",
-        "HAM10000",
-        "SE-LCN grid",
-        "table8_lesion",
-    ),
-    "table9_lesion_cam_localisation": TableEntry(
-        files=lambda: lesion_localisation_files("ham10000"),
-        category="Lesion classification",
-        labels={"table": "Table 9", "dataset": "HAM10000", "content": "CAM localisation"},
-        caption="table9_lesion_cam_localisation",
-    ),
-    "table10_isic2019": TableEntry(
-        files=lambda: lesion_prediction_files("ham10000", "isic2019"),
-        category="Lesion classification",
-        labels={"table": "Table 10", "dataset": "ISIC 2019", "content": "external test set"},
-        caption="table10_isic2019",
-    ),
-    "table13_isic2016_val": TableEntry(
-        files=lambda: lesion_prediction_files("isic2016", "val"),
-        category="Lesion classification",
-        labels={"table": "Table 13", "dataset": "ISIC 2016", "content": "validation folds"},
-        caption="table13_14_isic2016",
-    ),
-    "table14_isic2016_test": TableEntry(
-        files=lambda: lesion_prediction_files("isic2016", "test"),
-        category="Lesion classification",
-        labels={"table": "Table 14", "dataset": "ISIC 2016", "content": "test split"},
-        caption="table13_14_isic2016",
-    ),
-    "table15_isic2016_cam_localisation": TableEntry(
-        files=lambda: lesion_localisation_files("isic2016"),
-        category="Lesion classification",
-        labels={"table": "Table 15", "dataset": "ISIC 2016", "content": "CAM localisation"},
-        caption="table15_isic2016_cam_localisation",
-    ),
-}
-
-
-#: every table and figure of the workflow (all_targets() in common.smk builds them)
+#: every table of this config's report (results/tables/<name>.csv + .html)
 TABLES = report_tables(GRID)
 #: the figures of the report stage itself
 REPORT_FIGURES = report_figures(GRID)
+#: every figure of the report: the stages', the searches' (when enabled), the report stage's
 FIGURES = (
-    [
-        "fig3_masking_strategies",
-        "fig5_hair_removal",
-        "fig6_class_distribution",
-        "fig9_symmetry_cams",
-        "fig10_lesion_cams",
-    ]
-    + ([f"fig7a_hpo_convergence_{n}" for n in hpo_searches()] if CFG["hpo"]["enabled"] else [])
+    list(STAGE_FIGURES)
+    + ([f"fig7a_hpo_convergence_{n}" for n in JOBS.hpo_searches()] if CFG["hpo"]["enabled"] else [])
     + REPORT_FIGURES
 )
+#: the report's targets of `rule all`: every table (its HTML twin) and figure
+REPORT_TARGETS = [table_file(n, "html") for n in TABLES] + [figure_file(n) for n in FIGURES]
 
 
 rule table:
     input:
-        files=lambda w: TABLE_REGISTRY[w.table].files(),
+        files=lambda w: TABLE_REGISTRY[w.table].files(JOBS),
         reference=lambda w: reference_table(REFERENCE_DIR, w.table),
     output:
         csv=table_file("{table}", "csv"),
@@ -143,12 +68,12 @@ rule table:
         SELCN_ENV
     params:
         table=lambda w: w.table,
-        options=lambda w: TABLE_REGISTRY[w.table].options(),
+        options=lambda w: TABLE_REGISTRY[w.table].options(GRID),
         note=RUN_NOTE,
         caption=lambda w: render_caption(
-            CAPTION_DIR / f"{TABLE_REGISTRY[w.table].caption}.rst",
+            CAPTION_DIR / f"{TABLE_REGISTRY[w.table].caption.template}.rst",
             CFG,
-            TABLE_REGISTRY[w.table].caption_wildcards,
+            TABLE_REGISTRY[w.table].caption.wildcards,
         ),
     script:
         "../workflow/scripts/report_table.py"
@@ -156,8 +81,8 @@ rule table:
 
 rule table_per_class:
     input:
-        files=lambda w: lesion_model_files(
-            "ham10000", per_class_number(w.name), "predictions_test.csv"
+        files=lambda w: JOBS.lesion_model_files(
+            "ham10000", GRID.model(per_class_number(w.name)), "predictions_test.csv"
         ),
         reference=lambda w: reference_table(REFERENCE_DIR, w.name),
     output:
@@ -167,15 +92,7 @@ rule table_per_class:
             caption="../workflow/report/table_per_class.rst",
             category="Lesion classification",
             subcategory="Tables",
-            labels=lambda w: {
-                "table": (
-                    f"Table {w.name.split('_')[0][len('table'):]}"
-                    if w.name.startswith("table")
-                    else "per class"
-                ),
-                "dataset": "HAM10000",
-                "content": f"per class, model {per_class_number(w.name)}, test split",
-            },
+            labels=lambda w: per_class_labels(w.name),
         ),
     log:
         f"{LOGS}/report/{{name}}.log",
@@ -193,7 +110,7 @@ rule table_per_class:
 
 rule stats_vs_baseline:
     input:
-        files=lambda w: lesion_prediction_files(w.lesion_dataset, "test"),
+        files=lambda w: JOBS.lesion_prediction_files(w.lesion_dataset, "test"),
     output:
         csv=table_file("stats_vs_baseline_{lesion_dataset}", "csv"),
         html=report(
@@ -224,8 +141,8 @@ rule stats_vs_baseline:
 
 rule heatmap:
     input:
-        predictions=lambda w: lesion_prediction_files(w.lesion_dataset, "test"),
-        localisation=lambda w: lesion_localisation_files(w.lesion_dataset),
+        predictions=lambda w: JOBS.lesion_prediction_files(w.lesion_dataset, "test"),
+        localisation=lambda w: JOBS.lesion_localisation_files(w.lesion_dataset),
     output:
         figure=report(
             figure_file("heatmap_{lesion_dataset}"),
@@ -251,7 +168,7 @@ rule heatmap:
 
 rule fig11_13_training_curves:
     input:
-        histories=lambda w: lesion_history_files(w.lesion_dataset, fold=0),
+        histories=lambda w: JOBS.lesion_history_files(w.lesion_dataset),
     output:
         figure=report(
             figure_file("fig11_13_training_curves_{lesion_dataset}"),

@@ -1,13 +1,19 @@
 # Segmentation stage (thesis 4.1.1, Table 5, Figure 3): DeepLabV3+ and U-Net trained on the
 # HAM10000 training folds with Dice + rank loss, evaluated on the test split; the better one
-# predicts a lesion mask for every cached image of every dataset.
+# predicts a lesion mask for every cached image of every dataset. Figure 3: the stage job
+# `segmentation_figure_masks` picks the images and their masks, `fig3_masking_strategies`
+# draws them. Inputs: JOBS (selcn.jobs, "---- segmentation").
+from selcn.paths import (
+    SEGMENTATION_FIGURE_DATA,
+    SEGMENTATION_SELECTED,
+    predicted_masks,
+    segmentation_file,
+)
 
 
 rule train_segmentation:
     input:
-        **segmentation_training_data(),
-        hpo=hpo_best("segmentation"),
-        weights=pretrained_weights("segmentation"),
+        **JOBS.segmentation_training_inputs(),
     output:
         model=segmentation_file("{arch}", "model.pt"),
         history=segmentation_file("{arch}", "history.csv"),
@@ -31,7 +37,7 @@ rule train_segmentation:
 
 rule select_segmentation:
     input:
-        metrics=expand(segmentation_file("{arch}", "metrics_test.csv"), arch=GRID.seg_archs),
+        metrics=JOBS.segmentation_metrics_files(),
     output:
         selected=SEGMENTATION_SELECTED,
     log:
@@ -49,9 +55,7 @@ rule select_segmentation:
 
 rule predict_masks:
     input:
-        images=lambda w: cache_files(w.dataset)["images"],
-        selected=SEGMENTATION_SELECTED,
-        models=expand(segmentation_file("{arch}", "model.pt"), arch=GRID.seg_archs),
+        unpack(lambda w: JOBS.mask_prediction_inputs(w.dataset)),
     output:
         masks=predicted_masks("{dataset}"),
     log:
@@ -70,12 +74,25 @@ rule predict_masks:
         "../workflow/scripts/segmentation_predict.py"
 
 
+rule segmentation_figure_masks:
+    input:
+        **JOBS.segmentation_figure_inputs(),
+    output:
+        data=SEGMENTATION_FIGURE_DATA,
+    log:
+        f"{LOGS}/segmentation/figure_masks.log",
+    localrule: True
+    conda:
+        SELCN_ENV
+    params:
+        n=3,
+    script:
+        "../workflow/scripts/segmentation_figure_masks.py"
+
+
 rule fig3_masking_strategies:
     input:
-        images=segmentation_training_data()["images"],
-        index=segmentation_training_data()["index"],
-        splits=segmentation_training_data()["splits"],
-        masks=predicted_masks(SEGMENTATION_DATASET),
+        data=SEGMENTATION_FIGURE_DATA,
     output:
         figure=report(
             figure_file("fig3_masking_strategies"),
@@ -88,7 +105,5 @@ rule fig3_masking_strategies:
     localrule: True
     conda:
         SELCN_ENV
-    params:
-        n=3,
     script:
         "../workflow/scripts/segmentation_fig3.py"

@@ -3,12 +3,21 @@
 # variant's strategy; 3-fold CV over {variant} (Table 6 rows) and, switchable, over {arch}
 # (the architecture comparison). The best fold of each CAM variant explains every image the
 # lesion stage sees (Grad-CAM++, target = predicted class) and is localised on HAM10000.
-# Tables 6a/6b/6c/7 are aggregated by the report stage from these files.
+# Tables 6a/6b/6c/7 are aggregated by the report stage from these files; Figure 9: the stage
+# job `symmetry_figure_cams` computes the CAMs it shows, `fig9_symmetry_cams` draws them.
+# Inputs: JOBS (selcn.jobs, "---- symmetry").
+from selcn.paths import (
+    SYMMETRY_FIGURE_DATA,
+    symmetry_arch_file,
+    symmetry_best_fold_file,
+    symmetry_file,
+    symmetry_localisation_file,
+)
 
 
 rule train_symmetry:
     input:
-        unpack(symmetry_training_inputs),
+        unpack(lambda w: JOBS.symmetry_training_inputs(variant_of(w))),
     output:
         model=symmetry_file("{variant}", "{fold}", "model.pt"),
         history=symmetry_file("{variant}", "{fold}", "history.csv"),
@@ -34,7 +43,7 @@ rule train_symmetry:
 
 rule train_symmetry_arch:
     input:
-        unpack(symmetry_training_inputs),
+        unpack(lambda w: JOBS.symmetry_arch_training_inputs(w.arch)),
     output:
         model=symmetry_arch_file("{arch}", "{fold}", "model.pt"),
         history=symmetry_arch_file("{arch}", "{fold}", "history.csv"),
@@ -59,10 +68,7 @@ rule train_symmetry_arch:
 
 rule best_symmetry_fold:
     input:
-        predictions=lambda w: [
-            symmetry_file(w.variant, k, f"predictions_{SELECTION_SPLIT}.csv")
-            for k in GRID.symmetry_folds
-        ],
+        predictions=lambda w: JOBS.symmetry_selection_files(variant_of(w)),
     output:
         best=symmetry_best_fold_file("{variant}"),
     log:
@@ -82,9 +88,9 @@ rule best_symmetry_fold:
 
 rule symmetry_cams:
     input:
-        unpack(symmetry_cams_inputs),
+        unpack(lambda w: JOBS.symmetry_cams_inputs(w.mask)),
     output:
-        **{f"cams_{d}": cams_file("{mask}", d) for d in GRID.cam_datasets},
+        **JOBS.symmetry_cams_outputs(),
     log:
         f"{LOGS}/symmetry/cams_{{mask}}.log",
     wildcard_constraints:
@@ -108,7 +114,7 @@ rule symmetry_cams:
 
 rule symmetry_localisation:
     input:
-        unpack(symmetry_localisation_inputs),
+        unpack(lambda w: JOBS.symmetry_localisation_inputs(variant_of(w))),
     output:
         localisation=symmetry_localisation_file("{variant}"),
     log:
@@ -129,9 +135,29 @@ rule symmetry_localisation:
         "../workflow/scripts/symmetry_localisation.py"
 
 
+rule symmetry_figure_cams:
+    input:
+        **JOBS.symmetry_figure_inputs(),
+    output:
+        data=SYMMETRY_FIGURE_DATA,
+    log:
+        f"{LOGS}/symmetry/figure_cams.log",
+    conda:
+        SELCN_ENV
+    threads: threads_of("cams")
+    resources:
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
+    params:
+        variants=JOBS.symmetry_figure_variants(),
+        n_per_class=2,
+    script:
+        "../workflow/scripts/symmetry_figure_cams.py"
+
+
 rule fig9_symmetry_cams:
     input:
-        **symmetry_figure9_inputs(),
+        data=SYMMETRY_FIGURE_DATA,
     output:
         figure=report(
             figure_file("fig9_symmetry_cams"),
@@ -141,14 +167,8 @@ rule fig9_symmetry_cams:
         ),
     log:
         f"{LOGS}/symmetry/fig9_symmetry_cams.log",
+    localrule: True
     conda:
         SELCN_ENV
-    threads: threads_of("cams")
-    resources:
-        **stage_resources("cams"),
-        runtime=runtime_of("cams"),
-    params:
-        models=[{"mask": m, "variant": cam_variant(m)} for m in GRID.symmetry_input_masks],
-        n_per_class=2,
     script:
         "../workflow/scripts/symmetry_fig9.py"

@@ -3,30 +3,31 @@
 # pretrained network of the config needs into `weights.cache_dir`: one `download_weights` job
 # per missing file, none when the cache is complete. The jobs read the cache only
 # (selcn.weights.load_pretrained); with `weights.cache_dir: null` nothing is needed.
-# Helpers (WEIGHT_SPECS, weights_path, pretrained_weights): rules/common.smk, "---- weights".
+# The files: JOBS.weights (name -> spec), JOBS.weight_files(), JOBS.pretrained_weights()
+# (selcn.jobs).
 import re
 
 
 rule fetch_weights:
     input:
-        [weights_path(name) for name in WEIGHT_SPECS],
+        JOBS.weight_files(),
     localrule: True
 
 
-if WEIGHT_SPECS:
+if JOBS.weights:
 
     rule download_weights:
         output:
-            weights=f"{WEIGHTS_DIR}/{{weights_name}}.pth",
+            weights=f"{CFG['weights']['cache_dir']}/{{weights_name}}.pth",
         log:
             f"{LOGS}/weights/{{weights_name}}.log",
         wildcard_constraints:
-            weights_name="|".join(re.escape(name) for name in WEIGHT_SPECS),
+            weights_name="|".join(re.escape(name) for name in JOBS.weights),
         localrule: True
         conda:
             SELCN_ENV
         params:
-            library=lambda w: WEIGHT_SPECS[w.weights_name].library,
-            model=lambda w: WEIGHT_SPECS[w.weights_name].model,
+            library=lambda w: JOBS.weights[w.weights_name].library,
+            model=lambda w: JOBS.weights[w.weights_name].model,
         script:
             "../workflow/scripts/weights_fetch.py"

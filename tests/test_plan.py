@@ -118,12 +118,13 @@ def test_paper_plan_without_the_data(repo, tmp_path):
                    "--configfile", str(repo / "config" / "paper.yaml"), "--forceall"],
                   workdir=tmp_path)
     table = plan_table(parse_dry_run(run.text)).set_index(["rule", "group"])
-    # HAM10000 models also predict their external test set (ISIC 2019) in the training job
-    for rule, dataset in (("train_lesion_external", "ham10000"), ("train_lesion", "isic2016")):
+    # one training rule per lesion dataset (HAM10000's also predicts ISIC 2019 in the same job)
+    for rule, dataset in (("train_lesion_ham10000", "ham10000"),
+                          ("train_lesion_isic2016", "isic2016")):
         row = table.loc[(rule, f"lesion_dataset={dataset}")]
         assert (row.jobs, row.gpus, row.gpu_hours) == (48, 1, 48 * 16.0)  # 960 min each
     assert "predict_lesion_external" not in table.index.get_level_values("rule")
     assert table.loc["train_segmentation", "jobs"].sum() == 2
     gpu_rules = set(table[table["gpus"] > 0].index.get_level_values("rule"))
-    assert {"train_lesion", "train_segmentation"} <= gpu_rules
+    assert {"train_lesion_ham10000", "train_lesion_isic2016", "train_segmentation"} <= gpu_rules
     assert run.cpu_seconds < 5, f"dry run took {run.cpu_seconds:.1f} s of CPU"

@@ -24,7 +24,8 @@ import yaml
 from helpers import run_snakemake
 from selcn.config import validate_config
 from selcn.grid import grid
-from selcn.report.tables import TABLES, per_class_spec
+from selcn.report.registry import TABLES
+from selcn.report.tables import per_class_spec
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -84,11 +85,11 @@ def make_results(root: Path, cfg: dict) -> None:
     for dataset, classes in (("ham10000", HAM), ("isic2016", BINARY)):
         splits = ("val", "test", "isic2019") if dataset == "ham10000" else ("val", "test")
         for m in g.models():
-            d = res / "lesion" / dataset / f"{m['classifier_mask']}-{m['symmetry_mask']}"
+            d = res / "lesion" / dataset / m.name
             for k in g.lesion_folds:
                 for split in splits:
                     _predictions(d / f"fold{k}" / f"predictions_{split}.csv", classes, 28,
-                                 0.5 + 0.03 * m["number"], rng)
+                                 0.5 + 0.03 * m.number, rng)
                 epochs = np.arange(1, 5)
                 pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs,
                               "val_loss": 1.2 / epochs, "accuracy": 0.5 + 0.1 * epochs,
@@ -456,19 +457,24 @@ def test_per_class_number_and_reference():
     assert reference_table(ref, "table6c_symmetry_architectures") == []
 
 
-def test_split_entries_and_captions_render():
-    from selcn.report.registry import render_caption, split_entries
+def test_registry_entries_and_captions_render():
+    from selcn.jobs import Jobs
+    from selcn.report.registry import TABLE_REGISTRY, render_caption
 
-    entries = split_entries("table8_lesion", lambda split: [f"x_{split}.csv"], "Lesion", "Table 8",
-                            "HAM10000", "SE-LCN grid", "table8_lesion")
+    entries = {n: e for n, e in TABLE_REGISTRY.items() if n.startswith("table8_lesion")}
     assert list(entries) == ["table8_lesion_val", "table8_lesion_test"]
+    assert all(entry.spec.name == name for name, entry in TABLE_REGISTRY.items())
+    jobs = Jobs.of(validate_config(CONFIG))
     val = entries["table8_lesion_val"]
-    assert val.files() == ["x_val.csv"] and entries["table8_lesion_test"].files() == ["x_test.csv"]
+    assert val.files(jobs) == jobs.lesion_prediction_files("ham10000", "val")
+    assert entries["table8_lesion_test"].files(jobs) == \
+        jobs.lesion_prediction_files("ham10000", "test")
     assert val.labels == {"table": "Table 8a", "dataset": "HAM10000",
                           "content": "SE-LCN grid, validation folds"}
+    assert val.caption.template == "table8_lesion" and val.caption.wildcards == {"split": "val"}
     cfg = validate_config(CONFIG)
     captions = REPO / "workflow" / "report"
-    text = render_caption(captions / "table8_lesion.rst", cfg, val.caption_wildcards)
+    text = render_caption(captions / "table8_lesion.rst", cfg, val.caption.wildcards)
     assert "Table 8a" in text and "{{" not in text and "2 folds" in text
     assert "Table 8b" in render_caption(captions / "table8_lesion.rst", cfg, {"split": "test"})
     for path in sorted(captions.glob("table[0-9]*.rst")):      # every thesis table caption

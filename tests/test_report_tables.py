@@ -8,7 +8,7 @@ import pytest
 
 from selcn.report import tables
 from selcn.report.html import read_reference, render_table_html, write_table
-from selcn.report.tables import TABLES
+from selcn.report.registry import TABLES, build_table
 
 CLASSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 REFERENCE = Path(__file__).resolve().parents[1] / "config" / "reference"
@@ -136,14 +136,14 @@ def test_architecture_table_reads_the_own_architecture_from_its_variant(tmp_path
                              [0, 1], [0, 0], classes=classes)
     own = write_predictions(tmp_path / "results/symmetry/scratch-none/fold0/predictions_val.csv",
                             [0, 1], [0, 1], classes=classes)
-    table = tables.build_table("table6c_symmetry_architectures", [arch, own],
+    table = build_table("table6c_symmetry_architectures", [arch, own],
                                arch_variants={"squeezenet1_0": "scratch-none"})
     assert list(table["arch"]) == ["resnet34", "squeezenet1_0"]
     assert list(table["balanced_accuracy_mean"]) == pytest.approx([0.5, 1.0])
     with pytest.raises(ValueError, match="scratch-none"):
         tables.architecture_table([arch, own])
     with pytest.raises(ValueError, match="takes no options"):
-        tables.build_table("table6_symmetry_val", [own], arch_variants={})
+        build_table("table6_symmetry_val", [own], arch_variants={})
 
 
 def test_localisation_table_mean_std_over_images(tmp_path):
@@ -174,7 +174,7 @@ def test_localisation_table_encoder_layer_block(tmp_path):
                       "pointing": [1, 1], "gt_fraction": [0.3, 0.3], "iou_encoder": enc,
                       "overlap_encoder": enc, "pointing_encoder": [0, 1]}).to_csv(p, index=False)
         paths.append(p)
-    table = tables.build_table("table9_lesion_cam_localisation", paths)
+    table = build_table("table9_lesion_cam_localisation", paths)
     assert list(table["model"]) == [1, 4]
     lae = table.iloc[1]
     assert lae["iou_mean"] == pytest.approx(0.7) and lae["iou_encoder_mean"] == pytest.approx(0.3)
@@ -321,7 +321,7 @@ def test_lesion_table_ensemble_rows(tmp_path):
             df[f"prob_{c}"] = full[:, j]
         df.to_csv(p, index=False)
         paths.append(p)
-    table = tables.build_table("table8_lesion_test", paths)
+    table = build_table("table8_lesion_test", paths)
     assert list(table["estimate"]) == ["folds", "ensemble"]
     folds, ens = table.iloc[0], table.iloc[1]
     assert folds["accuracy_mean"] == pytest.approx(2 / 3) and folds["accuracy_std"] == 0.0

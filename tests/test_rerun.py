@@ -6,8 +6,8 @@ over empty output files: the touch executor records each job's metadata (params 
 as a real run does, in seconds instead of minutes. Then ``snakemake -n`` with an edited copy
 of the config must plan:
 
-- ``lesion.train.lr``: every lesion training job (``train_lesion_external`` for HAM10000, which
-  also predicts ISIC 2019) and every job downstream of them, and no
+- ``lesion.train.lr``: every lesion training job (``train_lesion_ham10000``, which also
+  predicts ISIC 2019) and every job downstream of them, and no
   segmentation, symmetry or data job;
 - ``report.bootstrap``: only the statistics tables;
 - the same config with every mapping's keys in reverse order: nothing.
@@ -27,7 +27,7 @@ from test_workflow_e2e import TINY
 pytestmark = pytest.mark.slow
 
 #: rules whose jobs depend on the lesion models (directly or through other lesion jobs)
-LESION_DOWNSTREAM = ("lesion_localisation", "fig10_lesion_cams",
+LESION_DOWNSTREAM = ("lesion_localisation", "lesion_figure_cams", "fig10_lesion_cams",
                      "table_per_class", "stats_vs_baseline", "heatmap", "fig11_13_training_curves")
 #: the thesis tables (rule `table`) of the lesion models, and those of the earlier stages
 LESION_TABLES = {"table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation",
@@ -38,8 +38,8 @@ OTHER_TABLES = {"table5_segmentation", "table6_symmetry_val", "table6_symmetry_t
 UPSTREAM = ("synthetic_data", "cache_dataset", "cache_dataset_without_masks", "split_dataset",
             "check_splits", "train_segmentation", "select_segmentation", "predict_masks",
             "train_symmetry", "best_symmetry_fold", "symmetry_cams", "symmetry_localisation",
-            "fig9_symmetry_cams", "fig3_masking_strategies", "fig5_hair_removal",
-            "fig6_class_distribution")
+            "symmetry_figure_cams", "fig9_symmetry_cams", "segmentation_figure_masks",
+            "fig3_masking_strategies", "fig5_hair_removal", "fig6_class_distribution")
 
 
 def _run(work, config, *args, timeout=600):
@@ -79,7 +79,7 @@ def finished(tmp_path_factory):
                      and (f.endswith(".html") or f.endswith(".png")))
     assert any("table8_lesion_test" in t for t in targets), targets
     plan = _planned(_run(work, config, "-n", "--forceall", *targets))
-    assert plan["train_lesion_external"] == 8 and plan["train_symmetry"] == 2, plan
+    assert plan["train_lesion_ham10000"] == 8 and plan["train_symmetry"] == 2, plan
     assert plan["table"] == len(LESION_TABLES | OTHER_TABLES), plan
     for f in files:
         if f.startswith("results/") and "/predict/" not in f and "/export/" not in f:
@@ -105,7 +105,7 @@ def test_lesion_lr_replans_the_lesion_grid_only(finished):
     config = _edited(work, raw, "lr.yaml", lambda c: c["lesion"]["train"].update(lr=0.01))
     text = _run(work, config, "-n", *targets)
     planned = _planned(text)
-    assert planned["train_lesion_external"] == plan["train_lesion_external"] == 8, planned
+    assert planned["train_lesion_ham10000"] == plan["train_lesion_ham10000"] == 8, planned
     for rule in LESION_DOWNSTREAM:
         assert planned[rule] == plan[rule], (rule, planned)
     assert not [r for r in UPSTREAM if planned[r]], planned

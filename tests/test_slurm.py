@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 SLURM_DIR = REPO / "tests" / "slurm"
 ACCOUNT, PARTITION = "testacct", "debug"
 GPU_RULE = "train_segmentation"
-#: what the reduced run builds (paths of rules/common.smk)
+#: what the reduced run builds (paths of selcn.paths)
 TARGETS = [
     "results/cache/ham10000/images.npy",
     "results/cache/ham10000/gt_masks.npy",

@@ -26,6 +26,7 @@ __all__ = [
     "symmetry_localisation_file", "lesion_dir", "lesion_fold_file", "lesion_localisation_file",
     "lesion_best_fold_file", "hpo_file", "hpo_work_dir", "table_file", "figure_file",
     "export_dir", "predict_dir", "parse_result_path", "MODEL_PATTERN", "fold_dir",
+    "SYMMETRY_FIGURE_DATA", "LESION_FIGURE_DATA", "SEGMENTATION_FIGURE_DATA",
 ]
 
 #: root of every result (relative to Snakemake's working directory)
@@ -40,6 +41,12 @@ SPLIT_CHECK = f"{RESULTS}/splits/leakage_check.json"
 DATA_CHECK = f"{RESULTS}/data_check.csv"
 #: the folder of a lesion model in a rule's path patterns (:class:`selcn.grid.Model`'s name)
 MODEL_PATTERN = "{classifier_mask}-{symmetry_mask}"
+#: what Figure 9 shows, written by the symmetry stage (inputs as seen, CAMs, predictions)
+SYMMETRY_FIGURE_DATA = f"{RESULTS}/symmetry/figure9_cams.npz"
+#: what Figure 10 shows, written by the lesion stage (one image's CAM of every model)
+LESION_FIGURE_DATA = f"{RESULTS}/lesion/figure10_cams.npz"
+#: what Figure 3 shows, written by the segmentation stage (test images and their masks)
+SEGMENTATION_FIGURE_DATA = f"{RESULTS}/segmentation/figure3_masks.npz"
 #: which segmentation architecture masks the later stages
 SEGMENTATION_SELECTED = f"{RESULTS}/segmentation/selected.json"
 

@@ -23,7 +23,8 @@ from selcn.protocol import Protocol
 __all__ = ["FOLD_METRICS", "FoldCriterion", "best_fold_criterion", "select_best_fold",
            "best_model_path", "SEGMENTATION_METRICS", "VAL_PREFIX", "select_architecture"]
 
-#: metrics of ``metrics_test.csv`` the segmentation architecture may be chosen on
+#: the metrics of ``metrics_test.csv`` (Table 5's columns), any of which the segmentation
+#: architecture may be chosen on; the one definition (selcn.report.tables imports it)
 SEGMENTATION_METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity",
                                          "accuracy")
 #: the validation metric each stage's best fold is chosen on (``protocol: leakage_free``)

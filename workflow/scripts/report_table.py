@@ -1,15 +1,15 @@
 """Aggregation rule: one thesis table (CSV + HTML twin with the thesis' values) from
-per-model files. params.table names the table (selcn.report.tables.TABLES)."""
+per-model files. params.table names the table (selcn.report.registry.TABLE_REGISTRY)."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 from selcn.report.html import write_table
-from selcn.report.tables import TABLES, build_table
+from selcn.report.registry import TABLE_REGISTRY, build_table
 
 name = snakemake.params.table
 table = build_table(name, list(snakemake.input.files), **snakemake.params.options)
 reference = snakemake.input.get("reference") or None
-write_table(table, TABLES[name], snakemake.output.csv, snakemake.output.html, reference,
-            note=snakemake.params.note)
+write_table(table, TABLE_REGISTRY[name].spec, snakemake.output.csv, snakemake.output.html,
+            reference, note=snakemake.params.note)
 print(table.to_string())

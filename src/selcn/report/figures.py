@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from selcn.atomic import save_figure
-from selcn.grid import CAM_SOURCES, MASKS, MASK_LABELS, Model
+from selcn.grid import CAM_SOURCES, MASK_LABELS, MASKS, Model
 from selcn.report.tables import (
     METRIC_LABELS,
     fold_metrics,

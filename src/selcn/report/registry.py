@@ -1,9 +1,18 @@
-"""The report registry's building blocks: what a table of the report is (its input files,
-report category, labels and caption) and the rendering of its caption.
+"""The report registry: every table of the report, what it holds, which files it is built from
+and how it appears in the report; the report's figures; the rendering of a table's caption.
 
-The registry itself, :data:`TABLE_REGISTRY` in ``rules/report.smk``, maps each table name to a
-:class:`TableEntry`; one rule (``table``, wildcard ``{table}``) builds every one of them. A
-Snakemake rule has one caption file, so the per-table captions
+:data:`TABLE_REGISTRY` is the one list of the thesis tables: each name maps to a
+:class:`TableEntry` with its content (:class:`selcn.report.tables.TableSpec`: title, row keys,
+metric columns), its builder, its input files (a :class:`selcn.jobs.Jobs` map), its report
+category, labels and caption, whether a config's grid has it, and the builder's options.
+``rules/report.smk`` reads it (one rule, ``table``, builds every entry);
+:func:`build_table` builds an entry from its files and :data:`TABLES` holds their specs. The
+per-class tables (the thesis' Tables 11 / 12, :data:`PER_CLASS_TABLE_NUMBERS`; any model:
+``per_class_model<N>``) and the statistics tables have rules of their own;
+:func:`report_tables` lists every table a grid produces, :func:`report_figures` and
+:data:`STAGE_FIGURES` the figures.
+
+A Snakemake rule has one caption file, so the per-table captions
 (``workflow/report/<caption>.rst``, Jinja templates that read ``snakemake.config`` and
 ``snakemake.wildcards``) are rendered here when the job is planned and handed to the rule's
 caption ``workflow/report/table.rst`` as ``params.caption``.
@@ -11,40 +20,255 @@ caption ``workflow/report/table.rst`` as ``params.caption``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from selcn.grid import SPLIT_LABELS, Grid
+from selcn.grid import DATASET_LABELS, SPLIT_LABELS, Grid
+from selcn.report.tables import (
+    _ENSEMBLE_KEYS,
+    _LESION_KEYS,
+    _LOCALISATION_OPTIONAL,
+    _SD,
+    LESION_METRICS,
+    LOCALISATION_BASELINES,
+    LOCALISATION_EXTRA,
+    LOCALISATION_METRICS,
+    PER_CLASS_TABLE_NUMBERS,
+    SEGMENTATION_METRICS,
+    SYMMETRY_METRICS,
+    TableSpec,
+    architecture_table,
+    lesion_table,
+    localisation_table,
+    per_class_name,
+    segmentation_table,
+    symmetry_table,
+)
 
-__all__ = ["TableEntry", "PER_CLASS_TABLES", "split_entries", "report_tables", "report_figures",
-           "per_class_number", "reference_table", "render_caption"]
+if TYPE_CHECKING:
+    import pandas as pd
 
-#: per-class tables of the thesis (Tables 11 and 12): lesion model number -> table name
-PER_CLASS_TABLES: dict[int, str] = {1: "table11_per_class_model1", 3: "table12_per_class_model3"}
+    from selcn.jobs import Jobs
+
+__all__ = ["Caption", "TableEntry", "TABLE_REGISTRY", "TABLES", "build_table", "STAGE_FIGURES",
+           "no_options", "report_tables", "report_figures", "per_class_number", "per_class_labels",
+           "reference_table", "render_caption"]
+
+
+def no_options(grid: Grid) -> Mapping:
+    """The options of a table whose builder takes none."""
+    return {}
+
+
+def _always(grid: Grid) -> bool:
+    return True
+
+
+def _lesion_dataset(dataset: str) -> Callable[[Grid], bool]:
+    """Whether a grid trains lesion models on ``dataset`` (its tables exist)."""
+    return lambda grid: dataset in grid.lesion_datasets
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A caption template ``workflow/report/<template>.rst`` and the wildcards it reads
+    (e.g. ``{"split": "val"}``)."""
+
+    template: str
+    wildcards: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TableEntry:
-    """One table of the report.
+    """One thesis table of the report.
 
     Attributes:
-        files: called without arguments, the per-model files the table aggregates.
+        spec: what the table holds (its name, title, row keys and metric columns).
+        build: ``build(files)`` -> the table (a builder of :mod:`selcn.report.tables`;
+            ``build(files, **options(grid))`` where the entry has options).
+        files: ``files(jobs)`` -> the per-model files it aggregates (the rule's inputs).
         category: the report category (e.g. ``"Lesion classification"``).
         labels: the report labels (``table``, ``dataset``, ``content``).
-        caption: the caption template's name (``workflow/report/<caption>.rst``).
-        caption_wildcards: the wildcards the template reads (e.g. ``{"split": "val"}``).
-        options: called without arguments, the keyword arguments of
-            :func:`selcn.report.tables.build_table` beyond the files (a rule param).
+        caption: its caption template and the wildcards the template reads.
+        applies: ``applies(grid)`` -> whether a config with this grid produces it.
+        options: ``options(grid)`` -> the keyword arguments of ``build`` (and of
+            :func:`build_table`) beyond the files, a rule param;
+            :func:`no_options` for the builders that take none.
     """
 
-    files: Callable[[], list]
+    spec: TableSpec
+    build: Callable[..., pd.DataFrame]
+    files: Callable[[Jobs], list[str]]
     category: str
     labels: Mapping[str, str]
-    caption: str
-    caption_wildcards: Mapping[str, str] = field(default_factory=dict)
-    options: Callable[[], Mapping] = dict
+    caption: Caption
+    applies: Callable[[Grid], bool] = _always
+    options: Callable[[Grid], Mapping] = no_options
+
+
+_SD_IMAGES = "mean ± std over images (np.std, ddof = 0)"
+_LAYERS = ("; each model's own CAM layer, then (beyond the thesis) every model at the "
+           "encoder's last feature layer")
+_ENS = "; fold ensembles (beyond the thesis)"
+_SYMMETRY, _LESION = "Symmetry", "Lesion classification"
+
+
+def _labels(table: str, dataset: str, content: str) -> dict[str, str]:
+    return {"table": table, "dataset": dataset, "content": content}
+
+
+def _symmetry_predictions(jobs: Jobs, split: str) -> list[str]:
+    return jobs.symmetry_prediction_files(split)
+
+
+def _lesion_predictions(jobs: Jobs, dataset: str, split: str) -> list[str]:
+    return jobs.lesion_prediction_files(dataset, split)
+
+
+def _lesion_splits(dataset: str, names: tuple[str, str], tables: tuple[str, str],
+                   content: str, captions: tuple[Caption, Caption]) -> tuple[TableEntry, ...]:
+    """The validation-folds and test-split tables of the lesion grid on ``dataset`` (Tables
+    8a / 8b, 13 / 14): macro averages, the test table with the fold ensembles too."""
+    label = DATASET_LABELS[dataset]
+    out = []
+    for split, name, table, caption in zip(("val", "test"), names, tables, captions):
+        test = split == "test"
+        out.append(TableEntry(
+            TableSpec(name, f"{table} — SE-LCN on {label}, {SPLIT_LABELS[split]}, macro "
+                            f"averages, {_SD}{_ENS if test else ''}",
+                      _ENSEMBLE_KEYS if test else _LESION_KEYS, LESION_METRICS,
+                      group="classifier_mask"),
+            build=partial(lesion_table, ensemble=True) if test else lesion_table,
+            files=partial(_lesion_predictions, dataset=dataset, split=split),
+            category=_LESION,
+            labels=_labels(table, label, f"{content}{SPLIT_LABELS[split]}"),
+            caption=caption,
+            applies=_lesion_dataset(dataset)))
+    return tuple(out)
+
+
+def _lesion_localisations(jobs: Jobs, dataset: str) -> list[str]:
+    return jobs.lesion_localisation_files(dataset)
+
+
+def _lesion_localisation(dataset: str, name: str, table: str, models: str) -> TableEntry:
+    """The CAM localisation table of the lesion models of ``dataset`` (Tables 9, 15; the models
+    described as ``models`` in the title), scored on the HAM10000 ground truth."""
+    return TableEntry(
+        TableSpec(name, f"{table} — CAM localisation of the SE-LCN models {models} "
+                        f"(best fold, {_SD_IMAGES}){_LAYERS}",
+                  _LESION_KEYS, LOCALISATION_METRICS + _LOCALISATION_OPTIONAL,
+                  group="classifier_mask"),
+        build=localisation_table,
+        files=partial(_lesion_localisations, dataset=dataset),
+        category=_LESION,
+        labels=_labels(table, DATASET_LABELS[dataset], "CAM localisation"),
+        caption=Caption(name),
+        applies=_lesion_dataset(dataset))
+
+
+_ENTRIES: tuple[TableEntry, ...] = (
+    TableEntry(
+        TableSpec("table5_segmentation",
+                  "Table 5 — Segmentation networks on HAM10000: validation part (the selection "
+                  "part under protocol leakage_free) and test split",
+                  ("arch", "part"), SEGMENTATION_METRICS, kind="value", group="part"),
+        build=segmentation_table,
+        files=lambda jobs: jobs.segmentation_metrics_files(),
+        category="Segmentation",
+        labels=_labels("Table 5", "HAM10000", "segmentation networks"),
+        caption=Caption("table5_segmentation")),
+    *(TableEntry(
+        TableSpec(f"table6_symmetry_{split}",
+                  f"Table 6{letter} — Symmetry classification (SymDerm v2.0), "
+                  f"{SPLIT_LABELS[split]}, weighted averages, {_SD}",
+                  ("model", "variant"), SYMMETRY_METRICS),
+        build=symmetry_table,
+        files=partial(_symmetry_predictions, split=split),
+        category=_SYMMETRY,
+        labels=_labels(f"Table 6{letter}", "SymDerm v2.0",
+                       f"masking strategies, {SPLIT_LABELS[split]}"),
+        caption=Caption("table6_symmetry", {"split": split}))
+      for split, letter in (("val", "a"), ("test", "b"))),
+    TableEntry(
+        TableSpec("table6c_symmetry_architectures",
+                  "Table 6c — Symmetry network architecture comparison (SymDerm v2.0, no mask), "
+                  f"weighted averages, {_SD}",
+                  ("arch", "split"), SYMMETRY_METRICS, group="split", has_reference=False),
+        build=architecture_table,
+        files=lambda jobs: (jobs.symmetry_arch_prediction_files("val")
+                            + jobs.symmetry_arch_prediction_files("test")),
+        category=_SYMMETRY,
+        labels=_labels("Table 6c", "SymDerm v2.0", "architectures"),
+        caption=Caption("table6c_symmetry_architectures"),
+        applies=lambda grid: bool(grid.symmetry_archs),
+        options=lambda grid: {"arch_variants": dict(grid.symmetry_arch_variants)}),
+    TableEntry(
+        TableSpec("table7_symmetry_cam_localisation",
+                  "Table 7 — CAM localisation of the symmetry networks on HAM10000 "
+                  f"(best fold, {_SD_IMAGES})",
+                  ("model", "variant"),
+                  LOCALISATION_METRICS + LOCALISATION_EXTRA + LOCALISATION_BASELINES),
+        build=localisation_table,
+        files=lambda jobs: jobs.symmetry_localisation_files(),
+        category=_SYMMETRY,
+        labels=_labels("Table 7", "HAM10000", "CAM localisation"),
+        caption=Caption("table7_symmetry_cam_localisation")),
+    *_lesion_splits("ham10000", ("table8_lesion_val", "table8_lesion_test"),
+                    ("Table 8a", "Table 8b"), "SE-LCN grid, ",
+                    (Caption("table8_lesion", {"split": "val"}),
+                     Caption("table8_lesion", {"split": "test"}))),
+    _lesion_localisation("ham10000", "table9_lesion_cam_localisation", "Table 9",
+                         "on HAM10000"),
+    TableEntry(
+        TableSpec("table10_isic2019",
+                  "Table 10 — SE-LCN trained on HAM10000, evaluated on ISIC 2019, macro "
+                  f"averages, {_SD}{_ENS}",
+                  _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
+        build=partial(lesion_table, ensemble=True),
+        files=lambda jobs: jobs.lesion_prediction_files("ham10000", "isic2019"),
+        category=_LESION,
+        labels=_labels("Table 10", "ISIC 2019", "external test set"),
+        caption=Caption("table10_isic2019"),
+        applies=lambda grid: "ham10000" in grid.external_of),
+    *_lesion_splits("isic2016", ("table13_isic2016_val", "table14_isic2016_test"),
+                    ("Table 13", "Table 14"), "", (Caption("table13_14_isic2016"),) * 2),
+    _lesion_localisation("isic2016", "table15_isic2016_cam_localisation", "Table 15",
+                         "trained on ISIC 2016"),
+)
+
+#: every thesis table built by the rule ``table``, in the thesis' order: name -> entry
+TABLE_REGISTRY: dict[str, TableEntry] = {e.spec.name: e for e in _ENTRIES}
+
+#: the spec of every thesis table: name -> :class:`selcn.report.tables.TableSpec`
+TABLES: dict[str, TableSpec] = {name: entry.spec for name, entry in TABLE_REGISTRY.items()}
+
+
+def build_table(name: str, paths: Sequence[str | Path], *,
+                arch_variants: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The table ``name`` of :data:`TABLE_REGISTRY` from its input files, by the entry's
+    builder. ``arch_variants`` is the one option a builder takes (Table 6c,
+    :func:`selcn.report.tables.architecture_table`); a table without options refuses it."""
+    if name not in TABLE_REGISTRY:
+        raise ValueError(f"unknown table {name!r} (one of {', '.join(TABLE_REGISTRY)})")
+    entry = TABLE_REGISTRY[name]
+    if entry.options is no_options:
+        if arch_variants is not None:
+            raise ValueError(f"build_table: table {name!r} takes no options, got "
+                             "['arch_variants']")
+        return entry.build(paths)
+    return entry.build(paths, arch_variants=arch_variants)
+
+
+#: the figures the stages write (with ``report(...)``; their rules are in the stage's .smk)
+STAGE_FIGURES: tuple[str, ...] = ("fig3_masking_strategies", "fig5_hair_removal",
+                                  "fig6_class_distribution", "fig9_symmetry_cams",
+                                  "fig10_lesion_cams")
 
 
 def render_caption(template: str | Path, config: Mapping,
@@ -52,53 +276,39 @@ def render_caption(template: str | Path, config: Mapping,
     """The reStructuredText of the caption ``template`` (a path to a ``.rst`` Jinja template)
     for ``config`` and ``wildcards``, rendered as ``snakemake --report`` renders a caption
     (``trim_blocks``, ``lstrip_blocks``; ``snakemake.config``, ``snakemake.wildcards``).
+    A config without ``protocol_policy`` (the templates read the protocol's policy there) gets
+    ``policy(config["protocol"]).as_dict()``.
 
     Raises jinja2's UndefinedError when the template reads a wildcard it is not given.
     """
     from jinja2 import Environment, StrictUndefined
 
+    from selcn.protocol import policy
+
+    if "protocol_policy" not in config and "protocol" in config:
+        config = {**config, "protocol_policy": policy(config["protocol"]).as_dict()}
     env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(**(wildcards or {})))
     return env.from_string(Path(template).read_text()).render(snakemake=snakemake)
 
 
-def split_entries(name: str, files: Callable[[str], list], category: str, table: str,
-                  dataset: str, content: str, caption: str) -> dict[str, TableEntry]:
-    """The validation and test tables ``<name>_val`` / ``<name>_test`` of one kind (Tables
-    6a/6b, 8a/8b): ``files(split)`` gives the inputs, ``<table>a`` / ``<table>b`` the label."""
-    return {
-        f"{name}_{split}": TableEntry(
-            files=lambda split=split: files(split),
-            category=category,
-            labels={"table": f"{table}{letter}", "dataset": dataset,
-                    "content": f"{content}, {SPLIT_LABELS[split]}"},
-            caption=caption,
-            caption_wildcards={"split": split},
-        )
-        for split, letter in (("val", "a"), ("test", "b"))
-    }
+def _thesis_number(name: str) -> int:
+    """The thesis' table number of a table name (``table12_per_class_model3`` -> 12)."""
+    return int(re.match(r"table(\d+)", name).group(1))
 
 
 def report_tables(grid: Grid) -> list[str]:
-    """Names of the tables a config's grid produces (``results/tables/<name>.csv`` + ``.html``):
-    no architecture table without ``symmetry.compare_architectures``, the HAM10000 / ISIC 2016
-    tables only for the lesion datasets of the grid, Table 10 only when ISIC 2019 is configured,
-    the per-class tables of the models in it."""
-    names = ["table5_segmentation", "table6_symmetry_val", "table6_symmetry_test"]
-    if grid.symmetry_archs:
-        names.append("table6c_symmetry_architectures")
-    names.append("table7_symmetry_cam_localisation")
+    """Names of the tables a config's grid produces (``results/tables/<name>.csv`` + ``.html``),
+    in the thesis' order: the entries of :data:`TABLE_REGISTRY` that apply (no architecture
+    table without ``symmetry.compare_architectures``, the HAM10000 / ISIC 2016 tables only for
+    the lesion datasets of the grid, Table 10 only when ISIC 2019 is configured), the per-class
+    Tables 11 / 12 of the HAM10000 models in the grid, then the statistics per lesion dataset."""
+    names = [name for name, entry in TABLE_REGISTRY.items() if entry.applies(grid)]
     if "ham10000" in grid.lesion_datasets:
-        names += ["table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation"]
-        if "ham10000" in grid.external_of:
-            names.append("table10_isic2019")
         numbers = {m.number for m in grid.models()}
-        names += [n for k, n in PER_CLASS_TABLES.items() if k in numbers]
-    if "isic2016" in grid.lesion_datasets:
-        names += ["table13_isic2016_val", "table14_isic2016_test",
-                  "table15_isic2016_cam_localisation"]
-    names += [f"stats_vs_baseline_{d}" for d in grid.lesion_datasets]
-    return names
+        names += [per_class_name(n) for n in PER_CLASS_TABLE_NUMBERS if n in numbers]
+    return (sorted(names, key=_thesis_number)
+            + [f"stats_vs_baseline_{d}" for d in grid.lesion_datasets])
 
 
 def report_figures(grid: Grid) -> list[str]:
@@ -110,6 +320,16 @@ def report_figures(grid: Grid) -> list[str]:
 def per_class_number(name: str) -> int:
     """Model number of a per-class table name, e.g. ``table12_per_class_model3`` -> 3."""
     return int(name.rsplit("model", 1)[1])
+
+
+def per_class_labels(name: str) -> dict[str, str]:
+    """The report labels of the per-class table ``name`` (HAM10000 test split):
+    ``{"table": "Table 12", "dataset": "HAM10000", "content": "per class, model 3, test split"}``
+    (``"per class"`` for a model the thesis has no table of)."""
+    prefix = name.split("_")[0]
+    table = f"Table {prefix[len('table'):]}" if name.startswith("table") else "per class"
+    return {"table": table, "dataset": DATASET_LABELS["ham10000"],
+            "content": f"per class, model {per_class_number(name)}, test split"}
 
 
 def reference_table(reference_dir: str | Path, name: str) -> str | list:

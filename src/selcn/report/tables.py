@@ -41,14 +41,15 @@ from selcn.grid import (
 )
 from selcn.paths import parse_result_path
 from selcn.predictions import class_names, read_predictions
+from selcn.selection import SEGMENTATION_METRICS  # Table 5's columns: metrics_test.csv
 
 __all__ = [
-    "TableSpec", "TABLES", "METRIC_LABELS", "LESION_METRICS", "SYMMETRY_METRICS",
+    "TableSpec", "METRIC_LABELS", "LESION_METRICS", "SYMMETRY_METRICS",
     "LOCALISATION_METRICS", "SEGMENTATION_METRICS", "SYMMETRY_MODEL_NUMBERS",
     "parse_result_path", "fold_metrics", "summarise",
     "segmentation_table", "lesion_table", "symmetry_table", "symmetry_row_number",
     "architecture_table",
-    "localisation_table", "per_class_table", "build_table", "ensemble_table",
+    "localisation_table", "per_class_table", "ensemble_table",
     "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
     "LOCALISATION_BASELINES",
     "ESTIMATE_FOLDS",
@@ -78,9 +79,6 @@ LOCALISATION_BASELINES: tuple[str, ...] = ("gt_fraction_undilated", "gt_fraction
 _LOCALISATION_OPTIONAL = LOCALISATION_EXTRA + LOCALISATION_ENCODER + LOCALISATION_BASELINES
 #: values of the ``estimate`` key of Tables 8b, 10, 14
 ESTIMATE_FOLDS, ESTIMATE_ENSEMBLE = "folds", "ensemble"
-#: Table 5 (``metrics_test.csv`` of each segmentation architecture)
-SEGMENTATION_METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity",
-                                         "accuracy")
 PER_CLASS_METRICS: tuple[str, ...] = ("precision", "recall", "f1")
 
 METRIC_LABELS: dict[str, str] = {
@@ -116,62 +114,8 @@ _LESION_KEYS = ("model", "classifier_mask", "symmetry_mask")
 #: keys of the tables with fold-ensemble rows (8b, 10, 14)
 _ENSEMBLE_KEYS = _LESION_KEYS + ("estimate",)
 _SD = "mean ± std over folds (np.std, ddof = 0)"
-_SD_IMAGES = "mean ± std over images (np.std, ddof = 0)"
-_LAYERS = ("; each model's own CAM layer, then (beyond the thesis) every model at the "
-           "encoder's last feature layer")
-_ENS = "; fold ensembles (beyond the thesis)"
-
-TABLES: dict[str, TableSpec] = {s.name: s for s in (
-    TableSpec("table5_segmentation",
-              "Table 5 — Segmentation networks on HAM10000: validation part (the selection "
-              "part under protocol leakage_free) and test split",
-              ("arch", "part"), SEGMENTATION_METRICS, kind="value", group="part"),
-    TableSpec("table6_symmetry_val",
-              "Table 6a — Symmetry classification (SymDerm v2.0), validation folds, "
-              f"weighted averages, {_SD}",
-              ("model", "variant"), SYMMETRY_METRICS),
-    TableSpec("table6_symmetry_test",
-              "Table 6b — Symmetry classification (SymDerm v2.0), test split, "
-              f"weighted averages, {_SD}",
-              ("model", "variant"), SYMMETRY_METRICS),
-    TableSpec("table6c_symmetry_architectures",
-              "Table 6c — Symmetry network architecture comparison (SymDerm v2.0, no mask), "
-              f"weighted averages, {_SD}",
-              ("arch", "split"), SYMMETRY_METRICS, group="split", has_reference=False),
-    TableSpec("table7_symmetry_cam_localisation",
-              "Table 7 — CAM localisation of the symmetry networks on HAM10000 "
-              f"(best fold, {_SD_IMAGES})",
-              ("model", "variant"),
-              LOCALISATION_METRICS + LOCALISATION_EXTRA + LOCALISATION_BASELINES),
-    TableSpec("table8_lesion_val",
-              "Table 8a — SE-LCN on HAM10000, validation folds, macro averages, "
-              f"{_SD}",
-              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
-    TableSpec("table8_lesion_test",
-              f"Table 8b — SE-LCN on HAM10000, test split, macro averages, {_SD}{_ENS}",
-              _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
-    TableSpec("table9_lesion_cam_localisation",
-              "Table 9 — CAM localisation of the SE-LCN models on HAM10000 "
-              f"(best fold, {_SD_IMAGES}){_LAYERS}",
-              _LESION_KEYS, LOCALISATION_METRICS + _LOCALISATION_OPTIONAL,
-              group="classifier_mask"),
-    TableSpec("table10_isic2019",
-              "Table 10 — SE-LCN trained on HAM10000, evaluated on ISIC 2019, macro averages, "
-              f"{_SD}{_ENS}",
-              _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
-    TableSpec("table13_isic2016_val",
-              "Table 13 — SE-LCN on ISIC 2016, validation folds, macro averages, "
-              f"{_SD}",
-              _LESION_KEYS, LESION_METRICS, group="classifier_mask"),
-    TableSpec("table14_isic2016_test",
-              f"Table 14 — SE-LCN on ISIC 2016, test split, macro averages, {_SD}{_ENS}",
-              _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
-    TableSpec("table15_isic2016_cam_localisation",
-              "Table 15 — CAM localisation of the SE-LCN models trained on ISIC 2016 "
-              f"(best fold, {_SD_IMAGES}){_LAYERS}",
-              _LESION_KEYS, LOCALISATION_METRICS + _LOCALISATION_OPTIONAL,
-              group="classifier_mask"),
-)}
+# The spec of every thesis table lives in the report registry
+# (selcn.report.registry.TABLE_REGISTRY, TABLES), next to its files, builder and report labels.
 
 #: the thesis' Tables 11 and 12 are (by their captions) the per-class tables of models 1 and 3
 PER_CLASS_TABLE_NUMBERS: dict[int, int] = {1: 11, 3: 12}
@@ -472,25 +416,6 @@ def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFra
     out = summarise(per, ("class",), PER_CLASS_METRICS, ddof=ddof)
     support = per.groupby("class", sort=False)["support"].mean().round().astype(int)
     return out.merge(support.rename("support").reset_index(), on="class")
-
-
-def build_table(name: str, paths: Sequence[str | Path], **options) -> pd.DataFrame:
-    """The table ``name`` of :data:`TABLES` from its input files; ``options`` go to the
-    table's builder (only ``arch_variants`` of :func:`architecture_table` takes any)."""
-    if name not in TABLES:
-        raise ValueError(f"unknown table {name!r} (one of {', '.join(TABLES)})")
-    spec = TABLES[name]
-    if name == "table6c_symmetry_architectures":
-        return architecture_table(paths, **options)
-    if options:
-        raise ValueError(f"build_table: table {name!r} takes no options, got {sorted(options)}")
-    if name == "table5_segmentation":
-        return segmentation_table(paths)
-    if spec.metrics[:len(LOCALISATION_METRICS)] == LOCALISATION_METRICS:
-        return localisation_table(paths)
-    if name.startswith("table6"):
-        return symmetry_table(paths)
-    return lesion_table(paths, ensemble="estimate" in spec.keys)
 
 
 def display_labels() -> Mapping[str, Mapping[str, str]]:
