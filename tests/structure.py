@@ -1,4 +1,4 @@
-"""Counts of the core's reading cost (issue 19), from the source alone: ``python tests/structure.py``.
+"""Counts of the core's reading cost, from the source alone: ``python tests/structure.py``.
 
 Printed and checked by ``tests/test_structure.py``:
 
@@ -28,9 +28,11 @@ SRC = REPO / "src" / "selcn"
 MAX_PARAMS = 8
 PROTOCOL_NAMES = ("thesis", "leakage_free")
 #: modules that hold networks or run them: the report may import none of them
-HEAVY_PREFIXES = ("torch", "torchvision", "timm", "segmentation_models_pytorch", "pytorch_grad_cam",
+HEAVY_PREFIXES = ("torch", "torchvision", "timm", "segmentation_models_pytorch",
+                  "pytorch_grad_cam",
                   "selcn.engine", "selcn.lesion", "selcn.symmetry", "selcn.segmentation",
-                  "selcn.classifier", "selcn.training", "selcn.resume", "selcn.cams", "selcn.models",
+                  "selcn.classifier", "selcn.training", "selcn.resume", "selcn.cams",
+                  "selcn.models",
                   "selcn.hpo", "selcn.export", "selcn.predict", "selcn.data.datasets")
 
 
