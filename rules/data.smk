@@ -5,6 +5,7 @@ from selcn.data.synthetic import dataset_paths
 from selcn.grid import DATASETS_WITH_GT_MASKS
 from selcn.paths import (
     DATA_CHECK,
+    DATA_CHECK_DEEP,
     SPLIT_CHECK,
     SYNTHETIC_ROOT,
     cache_files,
@@ -115,6 +116,24 @@ rule check_data:
         paths=ordered({d: JOBS.data_paths(d) for d in GRID.datasets}),
     script:
         "../workflow/scripts/data_check.py"
+
+
+# the same check decoding every image and mask with the cache's loader (truncated files, mask
+# values, all-empty masks): `snakemake --cores 1 check_data_deep`; a job with the data stage's
+# resources (on a cluster not run on the login node: minutes of CPU for HAM10000)
+use rule check_data as check_data_deep with:
+    output:
+        table=DATA_CHECK_DEEP,
+    log:
+        f"{LOGS}/data/check_data_deep.log",
+    localrule: False
+    threads: threads_of("data")
+    resources:
+        **stage_resources("data"),
+        runtime=runtime_of("data"),
+    params:
+        paths=ordered({d: JOBS.data_paths(d) for d in GRID.datasets}),
+        deep=True,
 
 
 rule check_splits:

@@ -98,3 +98,18 @@ def test_isic2016_balance_is_its_own_config_value():
     own = validate_config({"data": {"balance_isic2016": {"target_per_class": 900}}})
     assert balance_of(own, "isic2016") == {"target_per_class": 900, "max_copies": 3}
     assert balance_of(validate_config({"data": {"balance_isic2016": None}}), "isic2016") is None
+
+
+def test_the_loaders_limits_are_config_values():
+    from selcn.data.preprocess import DEFAULT_MAX_PIXELS, LoaderSettings
+
+    cfg = validate_config({})
+    assert cfg["data"]["max_pixels"] == DEFAULT_MAX_PIXELS == 50_000_000
+    assert cfg["data"]["resize_masks"] is False
+    assert LoaderSettings.of(cfg["data"]) == LoaderSettings()
+    assert LoaderSettings.of(validate_config(
+        {"data": {"max_pixels": 1000, "resize_masks": True}})["data"]) == \
+        LoaderSettings(1000, True)
+    for bad in ({"max_pixels": 0}, {"max_pixels": 2.5}, {"resize_masks": "maybe"}):
+        with pytest.raises(ConfigError, match=f"'data.{next(iter(bad))}'"):
+            validate_config({"data": bad})

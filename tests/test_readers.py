@@ -194,3 +194,26 @@ def test_isic2019_missing_image_names_its_csv_line(data):
     with pytest.raises(DataFormatError, match=rf"GroundTruth.csv: image of image "
                                               rf"'{gt['image'][i]}' \(line {i + 2}\) not found"):
         read_isic2019(**paths["isic2019"])
+
+
+def test_a_duplicated_column_is_named(data, tmp_path):
+    """pandas reads a column named twice as ``dx`` and ``dx.1``; the readers refuse it."""
+    _, paths = data
+    meta = paths["ham10000"]["metadata"]
+    lines = open(meta).read().splitlines()
+    header = lines[0].split(",")
+    lines[0] = ",".join(header + ["dx"])
+    open(meta, "w").write("\n".join(line + ("," + line.split(",")[header.index("dx")]
+                                            if i else "") for i, line in enumerate(lines)) + "\n")
+    assert "dx.1" in pd.read_csv(meta).columns                       # what pandas does
+    n = len(header) + 1
+    with pytest.raises(DataFormatError, match=rf"HAM10000_metadata.csv: duplicated column 'dx' "
+                                              rf"\(fields {header.index('dx') + 1} and {n}\)"):
+        _ham(paths["ham10000"])
+    from selcn.data.tables import read_csv
+
+    table = tmp_path / "splits.csv"
+    table.write_text("image_id,split, split\na,fold0,test\n")        # names are stripped
+    with pytest.raises(ValueError, match=r"splits.csv: duplicated column 'split' \(fields 2 and "
+                                         r"3\) in the header \(split table\)"):
+        read_csv(table, ("image_id", "split"), "split table")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import jsonschema
 import yaml
 
 from selcn.errors import ConfigError  # re-exported: callers import it from here
-from selcn.grid import NETWORKS
+from selcn.grid import DATASETS, NETWORKS
+from selcn.paths import DEMO_PREDICT_INPUT, RESULTS
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
@@ -111,7 +113,44 @@ def validate_config(config: Mapping, schema_path: Path | None = None,
         if not low < high:
             raise ConfigError(f"{source}: invalid value at 'hpo.space.{name}': [{low}, {high}] "
                               "must be [low, high] with low < high")
+    check_paths(cfg, source)
     return cfg
+
+
+def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``root`` or lies below it, both taken from the working directory
+    after removing ``.`` and ``..`` (links are not followed: a results folder linked to a
+    scratch disk is still the results folder)."""
+    a, r = os.path.abspath(path), os.path.abspath(root)
+    return os.path.commonpath([a, r]) == r
+
+
+def check_paths(cfg: Mapping, source: str = "config") -> None:
+    """Keep the user's folders and the workflow's apart: every result is written under
+    ``results/`` (:data:`selcn.paths.RESULTS`, the workflow's own folder, where Snakemake
+    replaces outputs), so a folder the config names to be *read* must lie outside it —
+    ``predict.input_dir`` (except :data:`selcn.paths.DEMO_PREDICT_INPUT`, the demo's images) and,
+    with ``data.source: files``, every ``data.<dataset>`` path. Raises :class:`ConfigError`
+    naming the key. (``weights.cache_dir`` is the one folder outside ``results/`` the workflow
+    writes to: ``snakemake fetch_weights`` adds missing weight files there.)"""
+    input_dir = cfg["predict"]["input_dir"]
+    if input_dir and inside(input_dir, RESULTS) and \
+            os.path.abspath(input_dir) != os.path.abspath(DEMO_PREDICT_INPUT):
+        raise ConfigError(
+            f"{source}: invalid value at 'predict.input_dir': {input_dir!r} lies inside "
+            f"{RESULTS}/, the workflow's own folder (its rules write and replace folders there); "
+            f"name a folder outside {RESULTS}/ (it is only read) or {DEMO_PREDICT_INPUT} (the "
+            "demo's images)")
+    if cfg["data"]["source"] != "files":
+        return
+    for dataset in DATASETS:
+        for key, value in (cfg["data"].get(dataset) or {}).items():
+            for path in value if isinstance(value, list) else [value]:
+                if path and inside(path, RESULTS):
+                    raise ConfigError(
+                        f"{source}: invalid value at 'data.{dataset}.{key}': {path!r} lies "
+                        f"inside {RESULTS}/, the workflow's own folder (its rules write and "
+                        f"replace files there); keep the data outside {RESULTS}/")
 
 
 def load_config(path: str | Path, overrides: Mapping | None = None) -> dict:

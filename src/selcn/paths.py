@@ -20,7 +20,8 @@ from pathlib import Path
 from selcn.grid import CAM_SOURCES, MASKS, Fold, Model, SymmetryVariant, alternation
 
 __all__ = [
-    "RESULTS", "LOGS", "SYNTHETIC_ROOT", "SPLIT_CHECK", "DATA_CHECK", "SEGMENTATION_SELECTED",
+    "RESULTS", "LOGS", "SYNTHETIC_ROOT", "SPLIT_CHECK", "DATA_CHECK", "DATA_CHECK_DEEP",
+    "DEMO_PREDICT_INPUT", "SEGMENTATION_SELECTED",
     "cache_files", "gt_masks_file", "split_file", "predicted_masks", "segmentation_file",
     "cams_file", "symmetry_file", "symmetry_arch_file", "symmetry_best_fold_file",
     "symmetry_localisation_file", "lesion_dir", "lesion_fold_file", "lesion_localisation_file",
@@ -39,6 +40,11 @@ SYNTHETIC_ROOT = f"{RESULTS}/data"
 SPLIT_CHECK = f"{RESULTS}/splits/leakage_check.json"
 #: what `snakemake check_data` found: one row per configured dataset
 DATA_CHECK = f"{RESULTS}/data_check.csv"
+#: what `snakemake check_data_deep` found (every image and mask decoded)
+DATA_CHECK_DEEP = f"{RESULTS}/data_check_deep.csv"
+#: the demo's "new" images (`predict.demo_images` HAM10000 test images copied by the rule
+#: `predict_demo_images`); the only folder of images the workflow writes
+DEMO_PREDICT_INPUT = f"{RESULTS}/predict/demo_input"
 #: the folder of a lesion model in a rule's path patterns (:class:`selcn.grid.Model`'s name)
 MODEL_PATTERN = "{classifier_mask}-{symmetry_mask}"
 #: what Figure 9 shows, written by the symmetry stage (inputs as seen, CAMs, predictions)

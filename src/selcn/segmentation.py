@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selcn.atomic import atomic_path, write_csv
+from selcn.atomic import atomic_path, reserved_memmap, write_csv
 from selcn.checkpoints import load_model_file, save_model_file
 from selcn.data.datasets import CachedImageDataset, View, make_loader
 from selcn.data.inputs import StageData, StageInputs, read_split_rows
@@ -261,7 +261,7 @@ def write_predicted_masks(model_path: str | Path, images_npy: str | Path, out_np
         raise ValueError(f"{images_npy}: expected uint8 (N, S, S, 3), got "
                          f"{images.dtype} {images.shape}")
     with atomic_path(out_npy) as tmp:                 # a memory map, filled batch by batch
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=images.shape[:3])
+        out = reserved_memmap(tmp, images.shape[:3], np.uint8)
         predict_masks(model, images, input_size=meta["input_size"], threshold=meta["threshold"],
                       batch_size=batch_size, device=device, out=out)
         out.flush()

@@ -5,7 +5,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
 from pathlib import Path
 
-from selcn.data.preprocess import build_cache
+from selcn.data.preprocess import LoaderSettings, build_cache
 from selcn.data.readers import ham10000_image_ids, read_dataset
 from selcn.protocol import policy
 
@@ -19,5 +19,8 @@ table = read_dataset(dataset, snakemake.params.paths,
                      ham_metadata=ham if dataset == "symderm" else None, exclude_ids=exclude)
 print(f"{dataset}: {len(table)} images; classes {table['label'].value_counts().to_dict()}"
       + (f"; dropped {table.attrs['dropped']}" if "dropped" in table.attrs else ""))
+# data.max_pixels / data.resize_masks are read from the config, not declared as params: they
+# decide whether a file is accepted, and a cache built under them stays valid
 build_cache(table, Path(snakemake.output.index).parent, snakemake.params.size,
-            hair_removal=snakemake.params.hair_removal, threads=snakemake.threads)
+            hair_removal=snakemake.params.hair_removal, threads=snakemake.threads,
+            loader=LoaderSettings.of(snakemake.config["data"]))

@@ -6,12 +6,14 @@ dataset has no masks; ``group`` = lesion_id where known, else image_id) plus
 dataset-specific columns (``lesion_id``; SymDerm ``ham_image_id``, ``symmetry_label``;
 ISIC 2016 ``official_split``). What they check, each failure one :class:`DataFormatError`
 naming the file and the field: missing file / image / mask, missing or misspelled CSV
-column, unknown label, duplicate image id, empty dataset. Image *content* (unreadable or
-truncated files) is checked where it is decoded, in :func:`selcn.data.preprocess.load_image`.
+column, a column named twice, unknown label, duplicate image id, empty dataset. Image
+*content* (unreadable or truncated files, bit depth, EXIF orientation, mask values, size) is
+checked where it is decoded, by the loader of :mod:`selcn.data.preprocess`.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +36,8 @@ from selcn.data.labels import (
 )
 
 __all__ = ["DataFormatError", "read_ham10000", "read_symderm", "read_isic2019",
-           "read_isic2016", "read_dataset", "ham10000_image_ids", "TABLE_COLUMNS"]
+           "read_isic2016", "read_dataset", "ham10000_image_ids", "duplicated_column",
+           "TABLE_COLUMNS"]
 
 TABLE_COLUMNS = ("image_id", "label", "target", "group", "source", "path", "mask_path")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -59,10 +62,27 @@ def _need_dir(path: str | Path, what: str) -> Path:
     return path
 
 
+def duplicated_column(path: str | Path) -> str:
+    """``"column 'a' (fields 2 and 5)"`` when the header line of the CSV ``path`` names a column
+    twice (pandas would silently read the second as ``a.1``), else ``""``. Names are compared
+    after stripping spaces, as the readers do."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        names = next(csv.reader(fh), [])
+    first: dict[str, int] = {}
+    for i, name in enumerate(n.strip() for n in names):
+        if name in first:
+            return f"column {name!r} (fields {first[name] + 1} and {i + 1})"
+        first[name] = i
+    return ""
+
+
 def _read_csv(path: Path, columns: Sequence[str], what: str, header: bool = True) -> pd.DataFrame:
     try:
         if header:
             table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            twice = duplicated_column(path)
+            if twice:
+                raise DataFormatError(f"{path}: duplicated {twice} in the header ({what})")
         else:
             table = pd.read_csv(path, dtype=str, keep_default_na=False, header=None)
             if table.shape[1] != len(columns):

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from selcn.data.readers import duplicated_column
+
 __all__ = ["read_csv", "read_index", "read_splits", "class_names_of"]
 
 
@@ -23,12 +25,15 @@ def read_csv(path: str | Path, columns: Sequence[str], what: str) -> pd.DataFram
     """A CSV with at least ``columns`` (``image_id``, ``split``, ``label`` read as text).
 
     Raises ``FileNotFoundError`` (``<what> not found: <path>``) or ``ValueError`` naming the
-    file and the missing column(s).
+    file and the missing column(s), or a column the header names twice.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
     table = pd.read_csv(path, dtype={"image_id": str, "split": str, "label": str})
+    twice = duplicated_column(path)
+    if twice:
+        raise ValueError(f"{path}: duplicated {twice} in the header ({what})")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
