@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from selcn.checkpoints import save_model_file
 from selcn.data.synthetic import render, sample_lesion
-from selcn.export import BundleFiles, BundleSettings, export_bundle
+from selcn.export import BundleFiles, BundleProvenance, BundleSettings, export_bundle
 from selcn.models.lesion import create_lesion_model
 from selcn.models.segmentation import create_segmentation_model
 from selcn.models.symmetry import create_symmetry_model
@@ -84,7 +84,11 @@ def build_bundle(root: Path, p: dict) -> Path:
                   BundleSettings(number=11, dataset="ham10000", image_size=p["image_size"],
                                  hair_removal=True, cam_size=p["cam_size"],
                                  cfg_hash="benchmark"),
-                  validation={}, selection={"number": 11, "criterion": "benchmark"})
+                  validation={}, selection={"number": 11, "criterion": "benchmark"},
+                  provenance=BundleProvenance(
+                      source="synthetic", protocol="leakage_free",
+                      datasets={"segmentation": "ham10000", "symmetry": "symderm",
+                                "lesion": "ham10000"}))
     return root / "bundle"
 
 

@@ -1,13 +1,14 @@
 # Export and prediction (use a trained model on new images): `export_model` gathers one grid
 # model (the selected segmentation network, the symmetry network whose CAMs it was trained
 # with, its K lesion folds, the preprocessing and a manifest) into a self-contained bundle;
-# `predict_images` runs `selcn predict` on the folder `predict.input_dir`. The bundle's model is
-# `export.model`: a number 1-12, or `best` = the best mean validation macro-F1 over folds
-# (predictions_val.csv; the test split is never read). The demo copies a few HAM10000 test
-# images into `predict.input_dir` (`predict.demo_images`) and predicts them.
+# `predict_images` runs `selcn predict` on the folder `predict.input_dir`, which is only ever
+# read (never a rule's output). The bundle's model is `export.model`: a number 1-12, or `best` =
+# the best mean validation macro-F1 over folds (predictions_val.csv; the test split is never
+# read). The demo copies a few HAM10000 test images into its own folder
+# results/predict/demo_input (`predict.demo_images`) and predicts them.
 # (inputs and targets: JOBS, selcn.jobs "---- export"; paths: selcn.paths)
 from selcn.jobs import MODEL_CONFIG_KEYS
-from selcn.paths import export_dir, predict_dir, split_file
+from selcn.paths import DEMO_PREDICT_INPUT, export_dir, predict_dir, split_file
 
 
 rule export_model:
@@ -43,7 +44,7 @@ if JOBS.demo_predict():
             splits=split_file("ham10000"),
             metadata=JOBS.data_paths("ham10000")["metadata"],
         output:
-            images=directory(CFG["predict"]["input_dir"]),
+            images=directory(DEMO_PREDICT_INPUT),
         log:
             f"{LOGS}/export/predict_demo_images.log",
         conda:
@@ -64,7 +65,7 @@ if JOBS.predict_enabled():
     rule predict_images:
         input:
             bundle=export_dir("{lesion_dataset}", "{selection}"),
-            images=CFG["predict"]["input_dir"],
+            images=JOBS.predict_input(),
         output:
             predictions=f"{predict_dir('{lesion_dataset}', '{selection}')}/predictions.csv",
             gallery=f"{predict_dir('{lesion_dataset}', '{selection}')}/index.html",

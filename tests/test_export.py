@@ -12,8 +12,10 @@ import torch
 from selcn.checkpoints import save_model_file
 from selcn.export import (
     CHECKED_PACKAGES,
+    MANIFEST_CHECKSUM,
     BundleError,
     BundleFiles,
+    BundleProvenance,
     BundleSettings,
     config_hash,
     export_bundle,
@@ -68,8 +70,29 @@ def make_model_files(root, *, classifier_mask="lae", symmetry_mask="seg", folds=
             "val": val}
 
 
+def provenance(source="synthetic", symmetry=True):
+    datasets = {"segmentation": "ham10000", "lesion": "ham10000"}
+    if symmetry:
+        datasets["symmetry"] = "symderm"
+    return BundleProvenance(source=source, datasets=datasets, protocol="leakage_free")
+
+
+def rewrite_manifest(bundle, edit):
+    """Apply ``edit(manifest)`` and write the manifest with a matching ``manifest.sha256`` (as
+    someone who knows the format would)."""
+    import hashlib
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    edit(manifest)
+    text = json.dumps(manifest, indent=2) + "\n"
+    (bundle / "manifest.json").write_text(text)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    (bundle / MANIFEST_CHECKSUM).write_text(f"{digest}  manifest.json\n")
+    return manifest
+
+
 def make_bundle(root, *, classifier_mask="lae", symmetry_mask="seg", folds=(0, 1), seed=0,
-                hair_removal=True):
+                hair_removal=True, source="synthetic"):
     """A bundle of randomly initialised models (``root/bundle``); returns its path."""
     files = make_model_files(root / "models", classifier_mask=classifier_mask,
                              symmetry_mask=symmetry_mask, folds=folds, seed=seed)
@@ -83,7 +106,8 @@ def make_bundle(root, *, classifier_mask="lae", symmetry_mask="seg", folds=(0, 1
                                  hair_removal=hair_removal, cam_size=SIZES["cam"],
                                  cfg_hash=config_hash(cfg)),
                   validation=validation_metrics(files["val"], HAM),
-                  selection={"number": 11, "criterion": "config"})
+                  selection={"number": 11, "criterion": "config"},
+                  provenance=provenance(source, symmetry_mask != "off"))
     return root / "bundle"
 
 
@@ -93,7 +117,7 @@ def bundle(tmp_path_factory):
 
 
 def test_bundle_holds_every_network_and_a_complete_manifest(bundle):
-    names = sorted(p.name for p in bundle.iterdir())
+    names = sorted(p.name for p in bundle.iterdir() if p.name != MANIFEST_CHECKSUM)
     assert names == ["lesion_fold0.pt", "lesion_fold1.pt", "manifest.json", "segmentation.pt",
                      "symmetry.pt"]
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -139,9 +163,10 @@ def test_export_refuses_models_that_do_not_fit_together(tmp_path):
 
     with pytest.raises(ValueError, match="symmetry network of mask 'none'"):
         export_bundle(tmp_path / "b", models(other["symmetry_pt"]), settings, validation={},
-                      selection={})
+                      selection={}, provenance=provenance())
     with pytest.raises(ValueError, match="needs its symmetry network"):
-        export_bundle(tmp_path / "b", models(None), settings, validation={}, selection={})
+        export_bundle(tmp_path / "b", models(None), settings, validation={}, selection={},
+                      provenance=provenance())
     assert not (tmp_path / "b").exists()
 
 
@@ -167,9 +192,7 @@ def test_altered_file_is_named(bundle, tmp_path):
 def test_other_package_version_is_one_error_naming_it(bundle, tmp_path, package):
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["versions"][package] = "0.0.1"
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(copy, lambda m: m["versions"].__setitem__(package, "0.0.1"))
     with pytest.raises(BundleError, match=f"exported with {package} 0.0.1"):
         load_bundle(copy)
     assert load_bundle(copy, check_versions=False).class_names == HAM
@@ -290,9 +313,198 @@ def test_export_and_predict_rules(repo, tmp_path):
     assert manifest["networks"]["segmentation"]["arch"] == "unet"
     assert manifest["networks"]["symmetry"]["fold"] == 1        # best_fold.json's fold
     assert manifest["validation"]["mean"]["f1"] == pytest.approx(1.0)
+    # what it learnt from, from the rule's declared config sections
+    base = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    assert manifest["data"] == {"source": "synthetic", "synthetic": True, "paths": {},
+                                "datasets": {"segmentation": "ham10000", "symmetry": "symderm",
+                                             "lesion": "ham10000"}}
+    assert manifest["protocol"] == base.get("protocol", "leakage_free")
     table = pd.read_csv(res / "predict" / "ham10000" / "best" / "predictions.csv")
+    assert table["warning"].str.startswith("trained on synthetic demo data").all()
     assert [f.rsplit("/", 1)[-1] for f in table["file"]] == ["ISIC_0000001.png",
                                                              "ISIC_0000003.jpg"]
     assert table["error"].isna().all()
     assert (res / "predict" / "ham10000" / "best" / "index.html").is_file()
     assert len(list((res / "predict" / "ham10000" / "best" / "panels").glob("*.png"))) == 2
+
+
+# ---- what the manifest says, and that nothing in a bundle is trusted ------------------------
+def test_manifest_records_the_data_source_protocol_and_project_version(bundle, tmp_path):
+    from selcn.cli import version
+
+    manifest = validate_bundle(bundle)
+    assert manifest["data"] == {"source": "synthetic", "synthetic": True, "paths": {},
+                                "datasets": {"segmentation": "ham10000", "symmetry": "symderm",
+                                             "lesion": "ham10000"}}
+    assert manifest["protocol"] == "leakage_free"
+    assert manifest["project_version"] == version() == manifest["versions"]["selcn"]
+    assert manifest["format_version"] == 2 and manifest["created"].endswith("+00:00")
+    # real data: the configured files of each dataset the networks learnt from
+    from selcn.config import validate_config
+
+    cfg = validate_config({"data": {"source": "files"}, "protocol": "thesis"})
+    real = BundleProvenance.of_config(cfg, {"segmentation": "ham10000", "lesion": "isic2016"})
+    assert real.manifest()["synthetic"] is False and real.protocol == "thesis"
+    assert set(real.paths) == {"ham10000", "isic2016"}
+    assert real.paths["ham10000"]["metadata"] == cfg["data"]["ham10000"]["metadata"]
+    with pytest.raises(ValueError, match="source must be one of"):
+        BundleProvenance(source="demo", datasets={}, protocol="thesis")
+
+
+def test_the_manifest_checksum_is_sha256sum_format(bundle):
+    import hashlib
+
+    digest, name = (bundle / MANIFEST_CHECKSUM).read_text().split()
+    assert name == "manifest.json"
+    assert digest == hashlib.sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+    assert load_bundle(bundle).digest == digest
+
+
+def test_an_edited_manifest_is_refused(bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["preprocessing"]["segmentation_threshold"] = 0.9     # changes every prediction
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    with pytest.raises(BundleError, match=r"manifest.json differs from the exported one .*"
+                                          r"edited after export"):
+        load_bundle(copy)
+    (copy / MANIFEST_CHECKSUM).unlink()
+    with pytest.raises(BundleError, match="missing file manifest.sha256"):
+        validate_bundle(copy)
+
+
+def test_a_malformed_manifest_is_one_bundle_error(bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    rewrite_manifest(copy, lambda m: m.__setitem__("model", ["not", "a", "mapping"]))
+    with pytest.raises(BundleError, match="manifest.json is malformed"):
+        load_bundle(copy)
+    rewrite_manifest(copy, lambda m: m["networks"].__setitem__("lesion", {"files": []}))
+    with pytest.raises(BundleError, match="networks.lesion.files must list the fold models"):
+        load_bundle(copy)
+
+
+def test_a_bundle_of_format_1_is_refused_with_what_to_do(bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    rewrite_manifest(copy, lambda m: m.__setitem__("format_version", 1))
+    with pytest.raises(BundleError, match="format version 1.*export the model again"):
+        validate_bundle(copy)
+
+
+@pytest.mark.parametrize("where", ["parent", "absolute", "subfolder", "symlink"])
+def test_a_manifest_path_leading_out_of_the_bundle_is_refused(bundle, tmp_path, where):
+    """The checksums are consistent (an attacker who edits the manifest can recompute them):
+    the file names themselves are refused."""
+    import hashlib
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    outside = tmp_path / "elsewhere" / "lesion.pt"
+    outside.parent.mkdir()
+    shutil.copyfile(copy / "lesion_fold0.pt", outside)
+    name = {"parent": "../elsewhere/lesion.pt", "absolute": str(outside),
+            "subfolder": "elsewhere/lesion.pt", "symlink": "lesion_fold0.pt"}[where]
+    if where == "symlink":
+        (copy / "lesion_fold0.pt").unlink()
+        (copy / "lesion_fold0.pt").symlink_to(outside)
+    digest = hashlib.sha256(outside.read_bytes()).hexdigest()
+
+    def edit(m):
+        m["networks"]["lesion"]["files"][0] = name
+        m["files"].pop("lesion_fold0.pt")
+        m["files"][name] = digest
+
+    rewrite_manifest(copy, edit)
+    with pytest.raises(BundleError, match="(leads outside|not a file name inside) the bundle"):
+        load_bundle(copy)
+
+
+class _Payload:
+    """Unpickled, it would create the file ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def plant_pickle(bundle, marker, name="lesion_fold0.pt"):
+    """Replace ``name`` by a pickle whose loading runs code, with consistent checksums."""
+    import hashlib
+
+    torch.save({"state_dict": {}, "payload": _Payload(marker)}, bundle / name)
+    digest = hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+    rewrite_manifest(bundle, lambda m: m["files"].__setitem__(name, digest))
+
+
+def test_a_pickle_payload_in_a_bundle_is_refused_naming_the_file(bundle, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    marker = tmp_path / "marker"
+    plant_pickle(copy, marker)
+    with pytest.raises(BundleError) as caught:
+        load_bundle(copy)
+    message = str(caught.value)
+    assert "lesion_fold0.pt" in message and "refused to unpickle" in message
+    assert "\n" not in message and len(message) < 600
+    assert not marker.exists()                       # the payload never ran
+
+
+def test_versions_compare_by_public_release():
+    from selcn.export import compare_versions
+
+    installed = {"torch": "2.14.1", "torchvision": "0.29.1+cpu", "timm": "1.0.31",
+                 "selcn": "0.1.0", "segmentation-models-pytorch": "0.6.0",
+                 "opencv-python-headless": "5.0.0.93"}
+    same = {"torch": "2.14.1+cu126", "torchvision": "0.29.1+cu126", "timm": "1.0.30",
+            "selcn": "0.1.3", "segmentation-models-pytorch": "0.6.2",
+            "opencv-python-headless": "5.0.0.92"}
+    assert compare_versions(same, installed) == ([], [])          # local tags, patches
+    blocking, notes = compare_versions({"torch": "2.13.0+cu126", "torchvision": "0.28.0",
+                                        "timm": "1.1.0"}, installed)
+    assert blocking == []
+    assert notes[0].startswith("exported with torch 2.13.0+cu126, this environment has torch "
+                               "2.14.1")
+    assert len(notes) == 3
+    blocking, notes = compare_versions({"torch": "1.13.1", "selcn": "0.2.0",
+                                        "segmentation-models-pytorch": "0.5.0",
+                                        "timm": "not installed"}, installed)
+    assert len(blocking) == 4 and notes == []
+
+
+def test_a_bundle_reads_across_a_local_tag_and_warns_for_another_minor(bundle, tmp_path):
+    from selcn.export import package_versions
+
+    torch_version = package_versions(("torch",))["torch"]
+    public = torch_version.split("+")[0]
+    major, minor = (int(x) for x in public.split(".")[:2])
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    rewrite_manifest(copy, lambda m: m["versions"].__setitem__("torch", f"{public}+cu126"))
+    assert load_bundle(copy).warnings == []
+    other = f"{major}.{minor + 1}.0+cu126"
+    rewrite_manifest(copy, lambda m: m["versions"].__setitem__("torch", other))
+    warned = load_bundle(copy).warnings
+    assert len(warned) == 1 and f"torch {other}" in warned[0] and torch_version in warned[0]
+    # another major release stops, unless the user asks to try
+    rewrite_manifest(copy, lambda m: m["versions"].__setitem__("torch", f"{major - 1}.0.0"))
+    with pytest.raises(BundleError, match=f"exported with torch {major - 1}.0.0"):
+        load_bundle(copy)
+    assert f"torch {major - 1}.0.0" in load_bundle(copy, check_versions=False).warnings[0]
+
+
+def test_load_model_file_names_a_refused_pickle(tmp_path):
+    from selcn.checkpoints import load_model_file
+
+    marker = tmp_path / "marker"
+    torch.save({"state_dict": {}, "payload": _Payload(marker)}, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=r"model.pt: not a loadable test model file "
+                                         r"\(UnpicklingError: refused to unpickle"):
+        load_model_file(tmp_path / "model.pt", required=(), what="test model")
+    (tmp_path / "model.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="model.pt: not a loadable test model file"):
+        load_model_file(tmp_path / "model.pt", required=(), what="test model")
+    assert not marker.exists()

@@ -312,7 +312,7 @@ def test_output_stride_config_reaches_the_saved_model(tmp_path):
     assert meta["output_stride"] == 8
     assert loaded.forward_features(image).shape[-2:] == (8, 8)
     torch.testing.assert_close(loaded(image), model(image))
-    blob = torch.load(tmp_path / "model.pt", weights_only=False)
+    blob = torch.load(tmp_path / "model.pt", weights_only=True)
     del blob["output_stride"]
     base = net_of(tiny_config("lesion"), "none", "off").build(3)
     blob["state_dict"] = base.state_dict()

@@ -23,7 +23,7 @@ from selcn.models.symmetry import cam_target_layer
 from selcn.predict import PredictOptions, list_inputs, predict_images
 from selcn.segmentation import load_segmentation_model, predict_masks
 from selcn.symmetry import load_symmetry_model
-from test_export import HAM, make_bundle
+from test_export import HAM, make_bundle, rewrite_manifest
 
 
 def synthetic_images(folder, n=5, seed=3, width=150, height=112):
@@ -106,8 +106,9 @@ def test_round_trip_equals_the_mean_of_the_fold_models(setup, tmp_path, capsys):
 
 def test_panels_and_gallery_are_written(setup, tmp_path):
     bundle = load_bundle(setup["bundle"], "cpu")
+    # embed=True: the panels inlined (one file to send); the default links thumbnails
     summary = predict_images(bundle, setup["images"][:2], tmp_path,
-                             PredictOptions(batch_size=4, progress=False))
+                             PredictOptions(batch_size=4, progress=False, embed=True))
     assert summary.n_failed == 0 and summary.images_per_second > 0
     for rel in summary.table["panel"]:
         panel = np.asarray(Image.open(tmp_path / rel))
@@ -137,8 +138,9 @@ def _bad_inputs(folder, good):
 def test_bad_inputs_are_reported_and_the_rest_completes(setup, tmp_path, capsys):
     folder = tmp_path / "mixed"
     _bad_inputs(folder, setup["images"][0])
-    status = main(["predict", str(setup["bundle"]), str(folder), "--out", str(tmp_path / "o"),
-                   "--device", "cpu", "--quiet"])
+    # a folder's non-image files are skipped; a file named explicitly is predicted or reported
+    status = main(["predict", str(setup["bundle"]), str(folder), str(folder / "notes.txt"),
+                   "--out", str(tmp_path / "o"), "--device", "cpu", "--quiet"])
     assert status == 1
     table = pd.read_csv(tmp_path / "o" / "predictions.csv").set_index("file")
     table.index = [p.rsplit("/", 1)[-1] for p in table.index]
@@ -168,9 +170,7 @@ def test_bundle_problems_are_one_message_and_status_2(setup, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing file lesion_fold0.pt" in err[0]
     shutil.copytree(setup["bundle"], tmp_path / "c")
-    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
-    manifest["versions"]["torch"] = "1.0.0"
-    (tmp_path / "c" / "manifest.json").write_text(json.dumps(manifest))
+    rewrite_manifest(tmp_path / "c", lambda m: m["versions"].__setitem__("torch", "1.0.0"))
     assert main(["predict", str(tmp_path / "c"), str(setup["images"][0]), "--out",
                  str(tmp_path / "o"), "--device", "cpu", "--quiet"]) == 2
     assert "exported with torch 1.0.0" in capsys.readouterr().err

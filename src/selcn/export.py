@@ -4,6 +4,8 @@ A bundle is written by :func:`export_bundle` (the workflow's ``export_model`` ru
 :func:`load_bundle` (``selcn predict``). Layout::
 
     <bundle>/manifest.json       what is inside (below), file checksums, package versions
+    <bundle>/manifest.sha256     the manifest's own checksum, ``sha256sum`` format
+                                 (``<hex>  manifest.json``: ``sha256sum -c manifest.sha256``)
     <bundle>/segmentation.pt     the selected segmentation network (its ``model.pt``)
     <bundle>/symmetry.pt         the symmetry network of the model's symmetry mask (best fold,
                                  chosen on validation); absent for ``symmetry_mask: off``
@@ -15,20 +17,36 @@ side ``image_size`` in px, ``hair_removal``, ``lae_scale``, ImageNet ``mean``/``
 network's ``input_size``, the segmentation ``threshold``, the symmetry ``cam_size``), the
 ``networks`` and where they came from, ``validation`` (per-fold and mean validation metrics of
 the lesion folds, from their ``predictions_val.csv``), ``selection`` (how the model was chosen),
-``config_hash``, ``versions`` (package versions at export time), ``created`` (UTC, ISO 8601) and
-``files`` (``name -> sha256``).
+``data`` (what the networks learnt from: ``source`` ``synthetic`` or ``files``, ``synthetic``
+true / false, the ``datasets`` of each network and, for real data, the configured ``paths`` of
+those datasets), ``protocol``, ``config_hash`` (digest of the config sections a trained model
+depends on), ``project_version`` (selcn), ``versions`` (package versions at export time),
+``created`` (UTC, ISO 8601), ``sources`` (provenance: the workflow paths the networks were
+copied from; never opened when reading) and ``files`` (``name -> sha256``).
 
-:func:`validate_bundle` raises one :class:`BundleError` naming the problem: a missing or
-altered file, or a package whose installed version differs from the exporting one.
+Reading (:func:`validate_bundle`, :func:`load_bundle`) trusts nothing in the folder: the
+manifest must match ``manifest.sha256`` (an edited manifest is refused), every file it names must
+be a plain file name inside the bundle folder (no ``..``, no absolute path, no symlink leading
+out of the folder) and match its sha256, and the networks are read with
+``torch.load(weights_only=True)`` (a pickled object other than tensors and plain values is
+refused unread). Every problem is one :class:`BundleError` naming the bundle and the file.
+
+Package versions (:func:`compare_versions`) are compared by their public release numbers: a
+local tag (``2.14.1+cu126``, ``+cpu``) and a different patch release never matter; the
+per-package :data:`VERSION_POLICY` says how many leading numbers must be equal for the bundle to
+load (a difference there is a :class:`BundleError`, a warning under ``--ignore-versions``);
+any other difference in major.minor is a warning naming both versions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +57,7 @@ import torch
 from torch import nn
 
 from selcn.atomic import atomic_dir
+from selcn.checkpoints import describe_load_error
 from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD
 from selcn.grid import CAM_OFF, CAM_SOURCES, MASKS
 from selcn.lesion import load_lesion_model
@@ -47,14 +66,20 @@ from selcn.predictions import read_predictions
 from selcn.segmentation import load_segmentation_model
 from selcn.symmetry import load_symmetry_model
 
-__all__ = ["BUNDLE_FORMAT", "FORMAT_VERSION", "CHECKED_PACKAGES", "MANIFEST", "LAE_SCALE",
-           "BundleError", "Bundle", "package_versions", "config_hash", "validation_metrics",
-           "select_model", "BundleFiles", "BundleSettings", "export_bundle", "validate_bundle",
-           "load_bundle"]
+__all__ = ["BUNDLE_FORMAT", "FORMAT_VERSION", "CHECKED_PACKAGES", "VERSION_POLICY", "MANIFEST",
+           "MANIFEST_CHECKSUM", "DATA_SOURCES", "LAE_SCALE", "BundleError", "Bundle",
+           "package_versions", "compare_versions", "config_hash", "validation_metrics",
+           "select_model", "BundleFiles", "BundleSettings", "BundleProvenance", "export_bundle",
+           "validate_bundle", "load_bundle"]
 
 BUNDLE_FORMAT = "selcn-bundle"
-FORMAT_VERSION = 1
+#: 2: ``manifest.sha256``, ``data``, ``protocol``, ``project_version`` (format 1 had none)
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
+#: the manifest's checksum beside it, in ``sha256sum`` format
+MANIFEST_CHECKSUM = "manifest.sha256"
+#: ``data.source`` of the config: generated demo data or the published files
+DATA_SOURCES: tuple[str, ...] = ("synthetic", "files")
 #: growth factor of the LAE box (the default of :mod:`selcn.masks` and of training)
 LAE_SCALE = 1.4
 #: distributions whose version must match the exporting one: they define the networks' layers
@@ -62,12 +87,22 @@ LAE_SCALE = 1.4
 #: cascade itself (selcn)
 CHECKED_PACKAGES: tuple[str, ...] = ("selcn", "torch", "torchvision", "timm",
                                      "segmentation-models-pytorch", "opencv-python-headless")
+#: per checked package, how many leading release numbers must equal the exporting ones for the
+#: bundle to load. 1 (the major) for torch, timm and OpenCV, which keep state-dict keys and
+#: layers within a major release, and for torchvision, whose 0.N releases follow torch's minor
+#: releases (0.29 <-> torch 2.14); 2 (major.minor) for the 0.x packages whose minor releases
+#: may change layers (semantic versioning's 0.x rule): selcn (the cascade itself; the bundle's
+#: layout is guarded by ``format_version``) and segmentation-models-pytorch. A difference in
+#: the rest of major.minor warns; patch releases and local tags (``+cu126``) never matter.
+VERSION_POLICY: dict[str, int] = {"selcn": 2, "torch": 1, "torchvision": 1, "timm": 1,
+                                  "segmentation-models-pytorch": 2,
+                                  "opencv-python-headless": 1}
 #: recorded for information only
 _INFO_PACKAGES: tuple[str, ...] = ("numpy", "pillow")
 
 
 class BundleError(RuntimeError):
-    """A bundle is incomplete, altered, or was written with other package versions."""
+    """A bundle is incomplete, altered, unsafe, or was written with other package versions."""
 
 
 @dataclass
@@ -82,6 +117,8 @@ class Bundle:
             (``symmetry_mask: off``).
         lesion: one ``(model, meta)`` per fold (:func:`selcn.lesion.load_lesion_model`).
         device: where the networks are.
+        warnings: what the reader should know (package versions that differ), one line each.
+        digest: sha256 of ``manifest.json`` (identifies the bundle's content).
     """
 
     root: Path
@@ -90,6 +127,8 @@ class Bundle:
     symmetry: tuple[nn.Module, dict] | None
     lesion: list[tuple[nn.Module, dict]]
     device: torch.device
+    warnings: list[str] = field(default_factory=list)
+    digest: str = ""
 
     @property
     def class_names(self) -> list[str]:
@@ -98,6 +137,11 @@ class Bundle:
     @property
     def preprocessing(self) -> dict:
         return dict(self.manifest["preprocessing"])
+
+    @property
+    def trained_on_synthetic(self) -> bool:
+        """Whether the networks learnt from the synthetic demo data (``data.synthetic``)."""
+        return bool(self.manifest["data"]["synthetic"])
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -110,6 +154,48 @@ def package_versions(names: Sequence[str] = CHECKED_PACKAGES + _INFO_PACKAGES) -
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """The public release numbers of a version string (``"2.14.1+cu126"`` -> ``(2, 14, 1)``,
+    ``"2.15.0rc1"`` -> ``(2, 15, 0)``), or None when it has none (``"not installed"``)."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", version.split("+", 1)[0])
+    return tuple(int(x) for x in match.group(1).split(".")) if match else None
+
+
+def compare_versions(recorded: Mapping[str, str],
+                     installed: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """Compare the package versions a bundle was exported with to the installed ones.
+
+    Only the packages of :data:`VERSION_POLICY` present in ``recorded`` are compared, by their
+    release numbers (local tags such as ``+cu126`` and pre-release suffixes dropped).
+
+    Returns:
+        ``(blocking, warnings)``: one sentence per package, naming both versions. Blocking:
+        the leading :data:`VERSION_POLICY` numbers differ (or a version has no release number,
+        e.g. ``not installed``); warnings: the rest of major.minor differs. Patch releases and
+        local tags never appear.
+    """
+    blocking, notes = [], []
+    for name, parts in VERSION_POLICY.items():
+        old = recorded.get(name)
+        if old is None:
+            continue
+        new = installed.get(name, "not installed")
+        a, b = _release(str(old)), _release(str(new))
+        text = f"exported with {name} {old}, this environment has {name} {new}"
+        if a is None or b is None:
+            if str(old) != str(new):
+                blocking.append(text)
+        elif _pad(a)[:parts] != _pad(b)[:parts]:
+            blocking.append(text)
+        elif _pad(a)[:2] != _pad(b)[:2]:
+            notes.append(text + " (another minor release: results may differ slightly)")
+    return blocking, notes
+
+
+def _pad(release: tuple[int, ...]) -> tuple[int, ...]:
+    return (release + (0, 0))[:max(len(release), 2)]
 
 
 def config_hash(cfg: Mapping | str) -> str:
@@ -208,8 +294,50 @@ class BundleSettings:
     cfg_hash: str
 
 
+@dataclass(frozen=True)
+class BundleProvenance:
+    """What the bundle's networks learnt from (the manifest's ``data`` and ``protocol``).
+
+    Attributes:
+        source: the config's ``data.source``: ``synthetic`` (the generated demo data) or
+            ``files`` (the published datasets).
+        datasets: network (``segmentation``, ``symmetry`` with CAM transfer, ``lesion``) ->
+            the dataset it was trained on.
+        protocol: the config's ``protocol``.
+        paths: for ``files``, dataset -> its configured files (the config's
+            ``data.<dataset>`` section); empty for synthetic data.
+    """
+
+    source: str
+    datasets: Mapping[str, str]
+    protocol: str
+    paths: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"BundleProvenance: source must be one of {DATA_SOURCES}, "
+                             f"got {self.source!r}")
+
+    @classmethod
+    def of_config(cls, cfg: Mapping[str, Any], datasets: Mapping[str, str]) -> BundleProvenance:
+        """From a config holding ``data`` and ``protocol`` (the whole config, or the
+        export rule's declared sections): ``data.source`` and, for real data, the
+        ``data.<dataset>`` file settings of every dataset in ``datasets``."""
+        data = cfg["data"]
+        source = data["source"]
+        paths = {d: data[d] for d in sorted(set(datasets.values()))
+                 if source == "files" and isinstance(data.get(d), Mapping)}
+        return cls(source=source, datasets=dict(datasets), protocol=str(cfg["protocol"]),
+                   paths=paths)
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's ``data`` section."""
+        return {"source": self.source, "synthetic": self.source == "synthetic",
+                "datasets": dict(self.datasets), "paths": dict(self.paths)}
+
+
 def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSettings, *,
-                  validation: Mapping, selection: Mapping,
+                  validation: Mapping, selection: Mapping, provenance: BundleProvenance,
                   sources: Mapping[str, Any] | None = None) -> dict:
     """Gather one grid model into the bundle folder ``out_dir`` and write its manifest.
 
@@ -219,11 +347,12 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
             (:class:`BundleSettings`).
         validation: :func:`validation_metrics` of the lesion folds.
         selection: how the model was chosen (:func:`select_model`, or ``{"number": N}``).
+        provenance: the data source, datasets and protocol (:class:`BundleProvenance`).
         sources: provenance recorded as is (e.g. the paths of the copied files).
 
     The folder is assembled under a temporary name and renamed when complete. Every model
     file is loaded once to check that the networks fit together (masks, classes, sizes).
-    Returns the manifest.
+    ``manifest.json`` is written with its checksum ``manifest.sha256``. Returns the manifest.
     """
     segmentation_pt, symmetry_pt, lesion_pts = (files.segmentation_pt, files.symmetry_pt,
                                                 files.lesion_pts)
@@ -294,86 +423,192 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
             },
             "validation": dict(validation),
             "selection": dict(selection),
+            "data": provenance.manifest(),
+            "protocol": provenance.protocol,
             "config_hash": settings.cfg_hash,
+            "project_version": package_versions(("selcn",))["selcn"],
             "versions": package_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "sources": dict(sources or {}),
             "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / MANIFEST_CHECKSUM).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
     return manifest
 
 
 # ---- reading --------------------------------------------------------------------------------
-def validate_bundle(path: str | Path, *, check_versions: bool = True) -> dict:
-    """Check a bundle folder and return its manifest.
-
-    Raises :class:`BundleError` with one message naming the problem: the folder or
-    ``manifest.json`` missing or unreadable, another bundle format, a file listed in the
-    manifest missing or altered (sha256), or (``check_versions``) a package of
-    :data:`CHECKED_PACKAGES` installed in another version than the one that exported it.
-    """
-    root = Path(path)
-    if not root.is_dir():
-        raise BundleError(f"bundle not found: {root} is not a folder")
+def _checked_manifest(root: Path) -> tuple[dict, str]:
+    """``manifest.json`` parsed, of this format, and equal to ``manifest.sha256``; returns it
+    with its sha256."""
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"bundle {root}: missing file {MANIFEST}")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        raw = manifest_path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"bundle {root}: {MANIFEST} is not valid JSON ({err})") from None
-    if manifest.get("format") != BUNDLE_FORMAT:
+    except OSError as err:
+        raise BundleError(f"bundle {root}: cannot read {MANIFEST} ({err.strerror})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
         raise BundleError(f"bundle {root}: {MANIFEST} is not a {BUNDLE_FORMAT} manifest "
-                          f"(format {manifest.get('format')!r})")
+                          f"(format {found!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"bundle {root}: format version {manifest.get('format_version')!r}, "
-                          f"this selcn reads version {FORMAT_VERSION}")
-    for key in ("model", "preprocessing", "networks", "files", "versions"):
-        if key not in manifest:
-            raise BundleError(f"bundle {root}: {MANIFEST} lacks the field {key!r}")
-    nets = manifest["networks"]
-    needed = [nets["segmentation"]["file"], *nets["lesion"]["files"]]
-    if nets.get("symmetry"):
-        needed.append(nets["symmetry"]["file"])
-    for name in needed:
+                          f"this selcn reads version {FORMAT_VERSION} (export the model again "
+                          "with this version of the workflow)")
+    digest = hashlib.sha256(raw).hexdigest()
+    checksum = root / MANIFEST_CHECKSUM
+    if not checksum.is_file() or checksum.is_symlink():
+        raise BundleError(f"bundle {root}: missing file {MANIFEST_CHECKSUM} (the checksum of "
+                          f"{MANIFEST})")
+    match = re.fullmatch(rf"([0-9a-f]{{64}}) [ *]{re.escape(MANIFEST)}\s*",
+                         checksum.read_text(errors="replace"))
+    if match is None:
+        raise BundleError(f"bundle {root}: {MANIFEST_CHECKSUM} is not '<sha256>  {MANIFEST}'")
+    if match.group(1) != digest:
+        raise BundleError(f"bundle {root}: {MANIFEST} differs from the exported one (sha256 "
+                          f"mismatch with {MANIFEST_CHECKSUM}): it was edited after export")
+    return manifest, digest
+
+
+def _inside(root: Path, name: Any, where: str) -> Path:
+    """The bundle file ``name`` named by the manifest field ``where``: a plain file name whose
+    real path (symlinks resolved) is inside ``root``; BundleError otherwise."""
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name \
+            or "\\" in name or "\x00" in name:
+        raise BundleError(f"bundle {root}: {MANIFEST} field {where} names {name!r}: not a file "
+                          "name inside the bundle folder")
+    path = root / name
+    real_root = root.resolve()
+    if path.resolve().parent != real_root:
+        raise BundleError(f"bundle {root}: {MANIFEST} field {where} names {name!r}, which "
+                          f"leads outside the bundle folder (to {path.resolve()})")
+    return path
+
+
+def _field(manifest: Mapping, root: Path, dotted: str) -> Any:
+    """The manifest's field ``dotted`` (e.g. ``networks.lesion.files``); BundleError naming
+    the first missing part."""
+    parts = dotted.split(".")
+    value: Any = manifest
+    for depth, key in enumerate(parts):
+        if not isinstance(value, Mapping) or key not in value:
+            raise BundleError(f"bundle {root}: {MANIFEST} lacks the field "
+                              f"{'.'.join(parts[:depth + 1])}")
+        value = value[key]
+    return value
+
+
+def validate_bundle(path: str | Path, *, check_versions: bool = True) -> dict:
+    """Check a bundle folder and return its manifest.
+
+    Raises :class:`BundleError` with one message naming the problem: the folder,
+    ``manifest.json`` or ``manifest.sha256`` missing or unreadable, another bundle format, a
+    manifest edited after export (its sha256 differs from ``manifest.sha256``), a file name in
+    the manifest that leads outside the folder (``..``, an absolute path, a symlink), a file
+    listed in the manifest missing or altered (sha256), or (``check_versions``) a package of
+    :data:`VERSION_POLICY` installed in an incompatible version (:func:`compare_versions`).
+    """
+    return _validate(Path(path), check_versions)[0]
+
+
+def _validate(root: Path, check_versions: bool) -> tuple[dict, str, list[str]]:
+    """:func:`validate_bundle`; also returns the manifest's sha256 and the version warnings."""
+    try:
+        return _checked(root, check_versions)
+    except BundleError:
+        raise
+    except OSError as err:
+        raise BundleError(f"bundle {root}: cannot read {err.filename or 'a file'} "
+                          f"({err.strerror or err})") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise BundleError(f"bundle {root}: {MANIFEST} is malformed ({type(err).__name__}: "
+                          f"{err})") from None
+
+
+def _checked(root: Path, check_versions: bool) -> tuple[dict, str, list[str]]:
+    if not root.is_dir():
+        raise BundleError(f"bundle not found: {root} is not a folder")
+    manifest, digest = _checked_manifest(root)
+    for key in ("model", "preprocessing", "networks", "files", "versions", "data"):
+        _field(manifest, root, key)
+    if not isinstance(manifest["files"], Mapping) or not isinstance(manifest["versions"],
+                                                                    Mapping):
+        raise BundleError(f"bundle {root}: {MANIFEST} fields files and versions must be "
+                          "mappings")
+    data = manifest["data"]
+    if _field(manifest, root, "data.source") not in DATA_SOURCES or \
+            not isinstance(data.get("synthetic"), bool):
+        raise BundleError(f"bundle {root}: {MANIFEST} field data: source must be one of "
+                          f"{', '.join(DATA_SOURCES)} and synthetic true / false")
+    needed = [("networks.segmentation.file",
+               _field(manifest, root, "networks.segmentation.file"))]
+    lesion_files = _field(manifest, root, "networks.lesion.files")
+    if not isinstance(lesion_files, list) or not lesion_files:
+        raise BundleError(f"bundle {root}: {MANIFEST} field networks.lesion.files must list "
+                          "the fold models")
+    needed += [("networks.lesion.files", name) for name in lesion_files]
+    if manifest["networks"].get("symmetry"):
+        needed.append(("networks.symmetry.file",
+                       _field(manifest, root, "networks.symmetry.file")))
+    for where, name in needed:
+        _inside(root, name, where)
         if name not in manifest["files"]:
             raise BundleError(f"bundle {root}: {MANIFEST} has no checksum of {name}")
-    for name, digest in manifest["files"].items():
-        file = root / name
+    for name, digest_of_file in manifest["files"].items():
+        file = _inside(root, name, "files")
         if not file.is_file():
             raise BundleError(f"bundle {root}: missing file {name}")
-        if _sha256(file) != digest:
+        if _sha256(file) != digest_of_file:
             raise BundleError(f"bundle {root}: file {name} differs from the exported one "
                               "(sha256 mismatch)")
-    if check_versions:
-        installed = package_versions(CHECKED_PACKAGES)
-        for name in CHECKED_PACKAGES:
-            recorded = manifest["versions"].get(name)
-            if recorded is not None and recorded != installed[name]:
-                raise BundleError(
-                    f"bundle {root} was exported with {name} {recorded}, this environment has "
-                    f"{name} {installed[name]}: install {name}=={recorded} (or pass "
-                    "--ignore-versions to try anyway)")
+    blocking, notes = compare_versions(manifest["versions"], package_versions(CHECKED_PACKAGES))
+    if blocking and check_versions:
+        raise BundleError(f"bundle {root} was {blocking[0]}: install the exporting version "
+                          "(or pass --ignore-versions to try anyway)")
     model = manifest["model"]
     if model.get("classifier_mask") not in MASKS or \
             model.get("symmetry_mask") not in CAM_SOURCES:
         raise BundleError(f"bundle {root}: unknown masks {model.get('classifier_mask')!r} / "
                           f"{model.get('symmetry_mask')!r} in {MANIFEST}")
-    return manifest
+    warned = [f"bundle {root} was {text}" for text in (notes if check_versions
+                                                      else blocking + notes)]
+    return manifest, digest, warned
+
+
+def _load_network(root: Path, name: str, loader: Any, device: torch.device) -> Any:
+    """``loader(root / name, device)``; any failure is one BundleError naming the file."""
+    try:
+        with warnings.catch_warnings():     # a foreign pickle protocol: refused anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return loader(root / name, device)
+    except Exception as err:    # unreadable, refused pickle, other layers: name the file
+        reason = str(err) if isinstance(err, ValueError) else describe_load_error(err)
+        reason = reason.replace(f"{root / name}: ", "")
+        raise BundleError(f"bundle {root}: cannot load {name} ({reason})") from None
 
 
 def load_bundle(path: str | Path, device: str | torch.device = "cpu", *,
                 check_versions: bool = True) -> Bundle:
-    """:func:`validate_bundle`, then load every network in eval mode on ``device``."""
-    manifest = validate_bundle(path, check_versions=check_versions)
+    """:func:`validate_bundle`, then load every network in eval mode on ``device``.
+
+    ``check_versions=False`` (``--ignore-versions``) turns incompatible package versions into
+    warnings (:attr:`Bundle.warnings`, with the minor-release ones). Any network that cannot be
+    loaded (unreadable, a refused pickle, layers of another shape) is one :class:`BundleError`
+    naming the file.
+    """
     root = Path(path)
+    manifest, digest, notes = _validate(root, check_versions)
     device = torch.device(device)
     nets = manifest["networks"]
-    seg = load_segmentation_model(root / nets["segmentation"]["file"], device)
-    sym = load_symmetry_model(root / nets["symmetry"]["file"], device) \
+    seg = _load_network(root, nets["segmentation"]["file"], load_segmentation_model, device)
+    sym = _load_network(root, nets["symmetry"]["file"], load_symmetry_model, device) \
         if nets.get("symmetry") else None
-    lesion = [load_lesion_model(root / name, device) for name in nets["lesion"]["files"]]
+    lesion = [_load_network(root, name, load_lesion_model, device)
+              for name in nets["lesion"]["files"]]
     for _, meta in lesion:
         if list(meta["class_names"]) != list(manifest["model"]["class_names"]):
             raise BundleError(f"bundle {root}: lesion model classes {meta['class_names']} differ "
@@ -382,4 +617,4 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu", *,
             raise BundleError(f"bundle {root}: lesion model use_cam={meta['use_cam']} but the "
                               f"bundle {'has' if sym else 'lacks'} a symmetry network")
     return Bundle(root=root, manifest=manifest, segmentation=seg, symmetry=sym, lesion=lesion,
-                  device=device)
+                  device=device, warnings=notes, digest=digest)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from selcn.export import (
     BundleFiles,
+    BundleProvenance,
     BundleSettings,
     config_hash,
     export_bundle,
@@ -15,6 +16,7 @@ from selcn.export import (
     validation_metrics,
 )
 from selcn.grid import Fold, Model
+from selcn.jobs import SEGMENTATION_DATASET, SYMMETRY_DATASET
 
 inputs, params = snakemake.input, snakemake.params
 
@@ -42,6 +44,12 @@ if model.takes_cam:
     sym_best = json.loads(Path(inputs[f"symmetry_{sm}_best"]).read_text())
     symmetry = by_fold(inputs[f"symmetry_{sm}_models"])[int(sym_best["fold"])]
 lesion = by_fold(inputs[f"model{number}_folds"])
+# what the networks learnt from: data.source, protocol (and the real datasets' files) of the
+# declared config sections `params.cfg` (selcn.jobs.MODEL_CONFIG_KEYS)
+datasets = {"segmentation": SEGMENTATION_DATASET, "lesion": snakemake.wildcards.lesion_dataset}
+if symmetry is not None:
+    datasets["symmetry"] = SYMMETRY_DATASET
+provenance = BundleProvenance.of_config(json.loads(params.cfg), datasets)
 manifest = export_bundle(
     snakemake.output.bundle,
     BundleFiles(segmentation_pt=segmentation[0], symmetry_pt=symmetry, lesion_pts=lesion),
@@ -50,10 +58,12 @@ manifest = export_bundle(
                    cam_size=params.cam_size, cfg_hash=config_hash(params.cfg)),
     validation=validation_metrics(by_fold(inputs[f"model{number}_val"])),
     selection=selection,
+    provenance=provenance,
     sources={"segmentation": str(segmentation[0]), "segmentation_selection": json.loads(
         Path(inputs.selected).read_text()), "symmetry": str(symmetry) if symmetry else None,
         "symmetry_best_fold": sym_best, "lesion": {str(k): str(v) for k, v in lesion.items()}},
 )
 print(f"exported model {number} ({model}) to "
       f"{snakemake.output.bundle}; selection {selection}; mean validation "
-      f"{manifest['validation']['mean']}")
+      f"{manifest['validation']['mean']}; trained on {provenance.source} data "
+      f"({', '.join(f'{k}: {v}' for k, v in datasets.items())}), protocol {provenance.protocol}")

@@ -2,8 +2,10 @@
 
 - :mod:`selcn.predict.cascade`: reading an input file and the networks on one batch, exactly
   as in training;
-- :mod:`selcn.predict.gallery`: the per-image panel PNG and the ``index.html`` gallery (no
-  torch);
+- :mod:`selcn.predict.gallery`: the per-image panel PNG, its thumbnail and the ``index.html``
+  gallery (no torch);
+- :mod:`selcn.predict.outputs`: the output folder (one run at a time, the journal behind
+  ``--continue``, temporaries, :class:`PredictError`; no torch);
 - :mod:`selcn.predict.run`: :func:`predict_images`, the driver (worker threads,
   ``predictions.csv``, progress and summary) behind ``selcn predict``.
 
@@ -21,18 +23,23 @@ if TYPE_CHECKING:
         IMAGE_SUFFIXES,
         MIN_SIDE,
         CascadeOutput,
+        InputScan,
         list_inputs,
         read_input,
         run_cascade,
+        scan_inputs,
     )
     from selcn.predict.gallery import (
-        EMBED_LIMIT,
+        SYNTHETIC_WARNING,
+        THUMB_WIDTH,
         ImageResult,
         PanelSettings,
         draw_panel,
+        thumbnail_of,
         write_gallery,
         write_panel,
     )
+    from selcn.predict.outputs import PredictError
     from selcn.predict.run import (
         FIXED_COLUMNS,
         PredictionSummary,
@@ -43,17 +50,19 @@ if TYPE_CHECKING:
 
 #: public name -> the module of this package that defines it
 _MODULE_OF = {
-    **dict.fromkeys(("IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "list_inputs", "read_input",
-                     "run_cascade"), "cascade"),
-    **dict.fromkeys(("EMBED_LIMIT", "ImageResult", "PanelSettings", "draw_panel", "write_panel",
-                     "write_gallery"), "gallery"),
+    **dict.fromkeys(("IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "InputScan", "scan_inputs",
+                     "list_inputs", "read_input", "run_cascade"), "cascade"),
+    **dict.fromkeys(("THUMB_WIDTH", "SYNTHETIC_WARNING", "ImageResult", "PanelSettings",
+                     "draw_panel", "thumbnail_of", "write_panel", "write_gallery"), "gallery"),
+    "PredictError": "outputs",
     **dict.fromkeys(("FIXED_COLUMNS", "PredictOptions", "PredictionSummary", "image_results",
                      "predict_images"), "run"),
 }
 
-__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "EMBED_LIMIT", "FIXED_COLUMNS", "CascadeOutput",
-           "ImageResult", "PanelSettings", "PredictOptions", "PredictionSummary", "list_inputs",
-           "read_input", "run_cascade", "image_results", "draw_panel", "write_panel",
+__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "THUMB_WIDTH", "SYNTHETIC_WARNING", "FIXED_COLUMNS",
+           "CascadeOutput", "InputScan", "ImageResult", "PanelSettings", "PredictOptions",
+           "PredictionSummary", "PredictError", "scan_inputs", "list_inputs", "read_input",
+           "run_cascade", "image_results", "draw_panel", "thumbnail_of", "write_panel",
            "write_gallery", "predict_images"]
 
 

@@ -33,27 +33,82 @@ from selcn.models.lesion import cam_target_layer as lesion_target_layer
 from selcn.models.symmetry import cam_target_layer as symmetry_target_layer
 from selcn.segmentation import predict_masks
 
-__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "list_inputs", "read_input",
-           "run_cascade"]
+__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "InputScan", "scan_inputs",
+           "list_inputs", "read_input", "run_cascade"]
 
+#: the file name endings (any case) a folder's images have; other files in a folder are skipped
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 #: images with a side below this (px) are reported, not classified
 MIN_SIDE = 32
 
 
 # ---- inputs ---------------------------------------------------------------------------------
-def list_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """The files to predict: each file as given, each folder's files (not hidden, not in
-    sub-folders, sorted by name). Non-image files in a folder are kept so that they are
-    reported; a path that does not exist is kept too (reported as not found)."""
-    out: list[Path] = []
+@dataclass(frozen=True)
+class InputScan:
+    """What :func:`scan_inputs` found.
+
+    Attributes:
+        images: the files to predict, in order, each once.
+        skipped: files in the folders that are not images (by their ending), in order.
+        subfolders: folders met without ``recursive`` that hold sub-folders (not searched).
+    """
+
+    images: list[Path]
+    skipped: list[Path]
+    subfolders: list[Path]
+
+
+def _visible(path: Path, root: Path) -> bool:
+    """No part of ``path`` below ``root`` is hidden (``.name``)."""
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def scan_inputs(inputs: Iterable[str | Path], *, recursive: bool = False,
+                exclude: Iterable[str | Path] = ()) -> InputScan:
+    """The files to predict: each file as given (whatever its ending: a file the user names is
+    predicted or reported, never skipped; a path that does not exist is kept and reported as
+    not found), and each folder's image files (:data:`IMAGE_SUFFIXES`, any case; not hidden;
+    sorted by path), with ``recursive`` also those of its sub-folders. Files of a folder with
+    another ending are :attr:`InputScan.skipped`. A file given twice (the same real path) is
+    predicted once. Folders in ``exclude`` (e.g. the output folder) are never searched."""
+    excluded = [Path(p).resolve() for p in exclude]
+    images: list[Path] = []
+    skipped: list[Path] = []
+    subfolders: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            images.append(path)
+
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            out += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        else:
-            out.append(path)
-    return out
+        if not path.is_dir():
+            add(path)
+            continue
+        found = path.rglob("*") if recursive else path.iterdir()
+        files = []
+        for p in found:
+            if not _visible(p, path) or any(p.resolve().is_relative_to(e) for e in excluded):
+                continue
+            if p.is_file():
+                files.append(p)
+            elif p.is_dir() and not recursive and path not in subfolders:
+                subfolders.append(path)
+        for p in sorted(files):
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                add(p)
+            elif p not in skipped:
+                skipped.append(p)
+    skipped = [p for p in skipped if p.resolve() not in seen]    # also named explicitly
+    return InputScan(images=images, skipped=skipped, subfolders=subfolders)
+
+
+def list_inputs(inputs: Iterable[str | Path], *, recursive: bool = False) -> list[Path]:
+    """The image files to predict (:attr:`InputScan.images` of :func:`scan_inputs`)."""
+    return scan_inputs(inputs, recursive=recursive).images
 
 
 def read_input(path: str | Path, size: int, hair_removal: bool,

@@ -1,9 +1,15 @@
 """What ``selcn predict`` draws: one PNG panel per image and the ``index.html`` gallery.
 
 No torch here: the panels are drawn from numpy arrays (:class:`ImageResult`, what the cascade
-produced for one image) with OpenCV and :func:`selcn.draw.overlay`. The gallery is one
-self-contained page (inline CSS/JS, panels embedded up to :data:`EMBED_LIMIT` images) with the
-``predictions.csv`` table, sortable by any column and filterable by class.
+produced for one image) with OpenCV and :func:`selcn.draw.overlay`; beside each panel
+``panels/<name>.png`` a JPEG thumbnail ``panels/thumbs/<name>.jpg`` (:data:`THUMB_WIDTH` px
+wide). The gallery is one page (inline CSS/JS, no external resource) with the
+``predictions.csv`` table, sortable by any column and filterable by class; it shows the
+thumbnails, each a link to its panel, so that its size grows by a few hundred bytes per image
+(``embed=True`` inlines the full panels instead, for a single file to send).
+
+A bundle trained on synthetic demo data gets :data:`SYNTHETIC_WARNING` on every panel (a red
+band) and at the top of the gallery.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from selcn.atomic import atomic_path
 from selcn.draw import overlay
 from selcn.masks import lae_box
 
-__all__ = ["EMBED_LIMIT", "ImageResult", "PanelSettings", "draw_panel", "write_panel",
-           "write_gallery"]
+__all__ = ["THUMB_WIDTH", "SYNTHETIC_WARNING", "ImageResult", "PanelSettings", "draw_panel",
+           "thumbnail_of", "write_panel", "write_gallery"]
 
-#: the gallery embeds the panels (base64) up to this many images, else links them
-EMBED_LIMIT = 500
+#: width of the gallery's thumbnails (px)
+THUMB_WIDTH = 360
+#: what every output of a bundle trained on the synthetic demo data says
+SYNTHETIC_WARNING = "trained on synthetic demo data \u2014 not for real lesions"
 _TILE = 224          # panel tile side (px)
 _BAR = 22            # title bar height (px)
+_WARN_BAR = 24       # height of a panel's warning band (px)
 
 
 @dataclass(frozen=True)
@@ -72,10 +81,12 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class PanelSettings:
-    """What every panel of a run shares: the class names and the LAE box's growth factor."""
+    """What every panel of a run shares: the class names, the LAE box's growth factor and a
+    warning drawn on every panel (e.g. :data:`SYNTHETIC_WARNING`; None = none)."""
 
     class_names: tuple[str, ...]
     lae_scale: float = 1.4
+    warning: str | None = None
 
 
 # ---- panels ---------------------------------------------------------------------------------
@@ -133,20 +144,41 @@ def draw_panel(result: ImageResult, settings: PanelSettings, title: str) -> np.n
     header = np.full((26, row.shape[1], 3), 255, np.uint8)
     cv2.putText(header, title[:110], (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
                 cv2.LINE_AA)
-    return np.concatenate([header, row], axis=0)
+    parts = [header, row]
+    if settings.warning:
+        band = np.empty((_WARN_BAR, row.shape[1], 3), np.uint8)
+        band[:] = (200, 0, 0)
+        # Hershey fonts are ASCII: the dash becomes " - "
+        text = settings.warning.replace("\u2014", "-").encode("ascii", "replace").decode()
+        cv2.putText(band, f"WARNING: {text}"[:110], (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        parts.insert(0, band)
+    return np.concatenate(parts, axis=0)
 
 
-def _write_png(rgb: np.ndarray, path: Path) -> None:
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+def thumbnail_of(panel: str | Path) -> Path:
+    """The thumbnail of the panel ``<dir>/<name>.png``: ``<dir>/thumbs/<name>.jpg``."""
+    panel = Path(panel)
+    return panel.parent / "thumbs" / f"{panel.stem}.jpg"
+
+
+def _write_encoded(path: Path, suffix: str, bgr: np.ndarray, params: Sequence[int]) -> None:
+    ok, data = cv2.imencode(suffix, bgr, list(params))
     if not ok:
         raise RuntimeError(f"cannot encode {path}")
-    with atomic_path(path) as tmp:
+    # a unique temporary name: two runs into one folder never write the same temporary file
+    with atomic_path(path, unique=True) as tmp:
         tmp.write_bytes(data.tobytes())
 
 
 def write_panel(path: Path, result: ImageResult, settings: PanelSettings, title: str) -> None:
-    """:func:`draw_panel` written as a PNG at ``path`` (atomically)."""
-    _write_png(draw_panel(result, settings, title), path)
+    """:func:`draw_panel` written as a PNG at ``path``, and its :data:`THUMB_WIDTH` px JPEG
+    thumbnail at :func:`thumbnail_of` ``(path)`` (each atomically, the thumbnail first)."""
+    bgr = np.ascontiguousarray(draw_panel(result, settings, title)[..., ::-1])
+    height = max(1, round(bgr.shape[0] * THUMB_WIDTH / bgr.shape[1]))
+    thumb = cv2.resize(bgr, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
+    _write_encoded(thumbnail_of(path), ".jpg", thumb, (cv2.IMWRITE_JPEG_QUALITY, 85))
+    _write_encoded(Path(path), ".png", bgr, ())
 
 
 # ---- gallery --------------------------------------------------------------------------------
@@ -179,17 +211,18 @@ th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-al
 th { background: #eee; cursor: pointer; user-select: none; }
 th[data-dir=asc]::after { content: ' \\25B2'; } th[data-dir=desc]::after { content: ' \\25BC'; }
 td.err { color: #b00; } img { max-width: 940px; }
+p.warn { background: #c80000; color: #fff; font-weight: bold; padding: 6px 10px; }
 """
 
 
 def write_gallery(table: pd.DataFrame, out_dir: str | Path, class_names: Sequence[str], *,
-                  title: str, embed: bool | None = None) -> Path:
+                  title: str, embed: bool = False, warning: str | None = None) -> Path:
     """Write ``out_dir/index.html``: one row per image (panel, file, class, probability of the
     class, fold disagreement, symmetry, lesion area, error), sortable by clicking a column
-    header, filterable by class. No external resource: panels are embedded as base64 PNG
-    (``embed``, default: up to :data:`EMBED_LIMIT` images) or linked relative to ``out_dir``."""
+    header, filterable by class, under ``warning`` (a red line; None = none). No external
+    resource: each row shows the panel's thumbnail (:func:`thumbnail_of`, relative to
+    ``out_dir``) linked to the panel; ``embed`` inlines the panels as base64 PNG instead."""
     out_dir = Path(out_dir)
-    embed = len(table) <= EMBED_LIMIT if embed is None else embed
     cols = [("panel", False), ("file", False), ("class", False), ("probability", True),
             ("fold std", True), ("symmetry", False), ("lesion area", True), ("error", False)]
     head = "".join(f'<th onclick="sortBy({i}, {str(num).lower()})">{name}</th>'
@@ -200,11 +233,15 @@ def write_gallery(table: pd.DataFrame, out_dir: str | Path, class_names: Sequenc
         prob = r.get(f"prob_{cls}", float("nan")) if cls else float("nan")
         img = ""
         if isinstance(r["panel"], str) and r["panel"]:
-            src = r["panel"]
+            alt = html.escape(str(r["file"]))
             if embed:
                 src = "data:image/png;base64," + base64.b64encode(
                     (out_dir / r["panel"]).read_bytes()).decode()
-            img = f'<img loading="lazy" src="{src}" alt="{html.escape(str(r["file"]))}">'
+                img = f'<img loading="lazy" src="{src}" alt="{alt}">'
+            else:
+                thumb = thumbnail_of(r["panel"]).as_posix()
+                img = (f'<a href="{html.escape(r["panel"])}"><img loading="lazy" '
+                       f'src="{html.escape(thumb)}" alt="{alt}"></a>')
 
         def cell(value, shown=None, extra=""):
             v = "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
@@ -227,12 +264,14 @@ def write_gallery(table: pd.DataFrame, out_dir: str | Path, class_names: Sequenc
     n_bad = int(table["error"].notna().sum())
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{_GALLERY_CSS}</style><script>{_GALLERY_JS}</script></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>{len(table)} files, {n_bad} failed. Click a column "
+            f"<h1>{html.escape(title)}</h1>"
+            + (f"<p class='warn'>WARNING: {html.escape(warning)}</p>" if warning else "")
+            + f"<p>{len(table)} files, {n_bad} failed. Click a column "
             "header to sort. Class: <select onchange='filterClass(this.value)'>"
             f"<option value=''>all</option>{options}</select></p>"
             f"<table id='results'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
             "</tbody></table></body></html>\n")
     path = out_dir / "index.html"
-    with atomic_path(path) as tmp:
+    with atomic_path(path, unique=True) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
