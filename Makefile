@@ -1,4 +1,6 @@
-# Two entry points: `make demo` and `make test` (README). Both create .venv when missing.
+# Two entry points: `make demo` and `make test` (README). Both create .venv when missing, with
+# $(PYTHON) (`make demo PYTHON=python3.11`), which must be at least pyproject.toml's
+# requires-python; a .venv made by an older (or a vanished) interpreter is rebuilt.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,15 +9,44 @@ CORES ?= 2
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test venv lint format plan clean
+# the oldest Python the package supports: `requires-python = ">=3.11"` of pyproject.toml
+PYTHON_MIN := $(shell sed -n 's/^requires-python *= *">= *\([0-9.]*\)".*/\1/p' pyproject.toml)
+# `$(call py_version,<interpreter>)` (shell): the interpreter's version (3.11.9), or nothing
+py_version = $$($(1) --version 2>&1 | sed -n 's/^Python \([0-9][0-9.]*\).*/\1/p')
+# `$(call at_least_min,<version>)` (shell): true when the version is >= $(PYTHON_MIN)
+at_least_min = printf '%s\n%s\n' '$(PYTHON_MIN)' "$(1)" | sort -V -C
+
+.PHONY: demo test venv python-check lint format plan clean clean-venv
+
+# PYTHON, the interpreter a new .venv is made with, is recent enough
+python-check:
+	@v="$(call py_version,$(PYTHON))"; \
+	if [ -z "$$v" ] || ! $(call at_least_min,$$v); then \
+	  if [ -n "$$v" ]; then is="Python $$v"; else is="not a working Python"; fi; \
+	  echo "error: SE-LCN needs Python >= $(PYTHON_MIN) (pyproject.toml: requires-python)," \
+	       "but PYTHON=$(PYTHON) ($$(command -v $(PYTHON) || echo 'not found')) is $$is." \
+	       "Pass another interpreter, e.g. make demo PYTHON=python3.11" >&2; \
+	  exit 1; \
+	fi
 
 $(BIN)/snakemake: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(MAKE) --no-print-directory python-check
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[workflow,test,lint]'
 	touch $(BIN)/snakemake
 
-venv: $(BIN)/snakemake
+# a .venv whose interpreter is too old or gone (made by another PYTHON) is removed first
+venv:
+	@if [ -e $(VENV) ]; then \
+	  v="$(call py_version,$(BIN)/python)"; \
+	  if [ -z "$$v" ] || ! $(call at_least_min,$$v); then \
+	    echo "$(VENV) was made by Python $${v:-(interpreter gone)}, not >= $(PYTHON_MIN):" \
+	         "removing it to make it again with PYTHON=$(PYTHON)"; \
+	    rm -rf $(VENV); \
+	  fi; \
+	fi
+	@$(MAKE) --no-print-directory $(BIN)/snakemake
 
 demo: venv
 	$(BIN)/snakemake --cores $(CORES) --printshellcmds
@@ -45,5 +76,10 @@ format: venv
 plan: venv
 	$(BIN)/python workflow/scripts/plan_compute.py --configfile config/paper.yaml
 
+# results and Snakemake's state; the environment stays (`make clean-venv` removes it)
 clean:
 	rm -rf results .snakemake
+	@echo "kept $(VENV) (make clean-venv removes it)"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,6 +1,10 @@
 """The training core: early stopping, best weights, training accuracy, determinism, predict
 (resume states: tests/test_resume.py)."""
 
+import io
+import re
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +14,7 @@ from torch import nn
 from selcn.data.datasets import CachedImageDataset, make_loader
 from selcn.training import (
     FitConfig,
+    epoch_line,
     fit,
     predict,
     predict_proba,
@@ -229,3 +234,45 @@ def test_resolve_device_and_config_errors():
         FitConfig(max_epochs=3, patience=0, lr=1e-3)
     with pytest.raises(ValueError, match="momentum"):
         FitConfig(max_epochs=3, patience=1, lr=1e-3, momentum=1.0)
+
+
+# ---- what the log says ------------------------------------------------------------------
+def test_epoch_line():
+    cfg = FitConfig(max_epochs=15, patience=5, lr=1e-3)
+    row = {"epoch": 3, "train_loss": 0.8123, "val_loss": 0.7344, "train_accuracy": 0.5,
+           "accuracy": 0.7123, "lr": 1e-3, "seconds": 1.1}
+    assert epoch_line(row, cfg, [1.1, 1.3, 1.2], best=True, stopped=False) == (
+        "[training] epoch 3/15: train_loss=0.812 val_loss=0.734 accuracy=0.712 "
+        "(1.2 s/epoch, at most 14 s left) — best")
+    row.update(epoch=9, val_loss=0.00012)
+    assert epoch_line(row, cfg, [150.0], best=False, stopped=False).endswith(
+        "val_loss=0.00012 accuracy=0.712 (2 min/epoch, at most 15 min left)")
+    assert epoch_line(row, cfg, [1.0], best=False, stopped=True).endswith(
+        "(1.0 s/epoch, stopping early: val_loss not lower for 5 epochs)")
+    row["epoch"] = 15
+    assert epoch_line(row, cfg, [6000.0], best=False, stopped=True).endswith(
+        "(1.7 h/epoch, last epoch)")
+
+
+def test_fit_logs_one_line_per_epoch_and_no_progress_bar(data, tmp_path, capfd):
+    _fit(data, tmp_path, epochs=3, progress=True)       # progress asked, stderr is no terminal
+    err = capfd.readouterr().err
+    assert "\r" not in err and "batch/s" not in err and "it/s" not in err
+    lines = err.splitlines()
+    assert len(lines) == 3
+    for k, line in enumerate(lines, 1):
+        assert re.fullmatch(rf"\[training\] epoch {k}/3: train_loss=\d\.\d{{3}} "
+                            r"val_loss=\d\.\d{3} accuracy=\d\.\d{3} \(\d+\.\d s/epoch, "
+                            r"(at most \d+ s left|last epoch)\)( — best)?", line), line
+
+
+def test_a_progress_bar_only_on_a_terminal(data, tmp_path, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _fit(data, tmp_path, epochs=1, progress=True)
+    assert "epoch 1/1: 100%" in terminal.getvalue()           # tqdm's bar, then the line
+    assert "[training] epoch 1/1: " in terminal.getvalue()

@@ -134,26 +134,37 @@ class NetworkSpec(Protocol):
 @dataclass(frozen=True)
 class Training:
     """How one job trains: the validated config (``seed``, ``device``, ``protocol``, the
-    stage's section) and the resolved hyper-parameters (:func:`selcn.config.train_params`:
-    the stage's ``train`` block, searched values from ``hpo_best`` on top)."""
+    stage's section), the resolved hyper-parameters (:func:`selcn.config.train_params`:
+    the stage's ``train`` block, searched values from ``hpo_best`` on top) and the GPUs its
+    rule declares (``gpus``: ``snakemake.resources.gpu``; with ``device: auto`` a declared GPU
+    must work, :func:`selcn.device.job_device`)."""
 
     cfg: Mapping
     params: Mapping
     hpo_best: str | None = None
     progress: bool = False
+    gpus: int = 0
 
     @classmethod
     def of(cls, cfg: Mapping, stage: str, hpo_best: str | None = None,
-           progress: bool = False) -> Training:
+           progress: bool = False, gpus: int | None = 0) -> Training:
+        """The training of a ``stage`` job; chooses and logs its device
+        (:func:`selcn.device.job_device`: one ``[device]`` line), failing at once with
+        :class:`selcn.device.DeviceError` when it needs CUDA (``device: cuda``, or ``gpus`` > 0)
+        and CUDA is unavailable."""
         from selcn.config import train_params
+        from selcn.device import job_device
 
-        return cls(cfg, train_params(cfg, stage, hpo_best), hpo_best or None, progress)
+        gpus = int(gpus or 0)
+        job_device(cfg, gpus, job=f"this {stage} training")
+        return cls(cfg, train_params(cfg, stage, hpo_best), hpo_best or None, progress, gpus)
 
     @property
     def device(self) -> torch.device:
-        from selcn.training import resolve_device
+        """The job's device (:func:`selcn.device.job_device`, not logged again)."""
+        from selcn.device import job_device
 
-        return resolve_device(self.cfg["device"])
+        return job_device(self.cfg, self.gpus, quiet=True)
 
     @property
     def batch_size(self) -> int:

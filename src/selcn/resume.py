@@ -309,7 +309,9 @@ def file_identity(paths: Iterable[str | Path | None]) -> dict[str, list[int]]:
 
 
 def clear_resume_state(out_dir: str | Path) -> bool:
-    """Delete ``<out_dir>/.resume/`` (call once the job's outputs are in place).
+    """Delete ``<out_dir>/.resume/`` (call once the job's outputs are in place): the resume
+    state and the second name of the job's log (:data:`selcn.joblog.KEPT_LOG`; the log
+    itself stays).
 
     Returns True when there was one to delete. Afterwards a rerun of the job (``-f``, changed
     inputs) trains from epoch 1.

@@ -12,7 +12,11 @@ epochs and returns the model with the best epoch's weights. After every epoch it
   unless they are the epoch's own, history, the RNG states and the training loader's
   generators): 3-4 x the size of the model's weights with Adam,
 
-both atomically (temporary name, then rename). A job that is killed and started again with
+both atomically (temporary name, then rename), and one log line to stderr
+(:func:`epoch_line`: ``epoch k/N``, the losses, the validation metrics, seconds per epoch and
+at most how long is left). It holds the lock of ``out_dir`` while it runs
+(:mod:`selcn.joblock`): a second process training into the same folder fails at once, naming
+the first one's PID. A job that is killed and started again with
 the same arguments continues after its last finished epoch and ends with the same history as an
 uninterrupted run (bit-identical losses on the CPU). The state is keyed by the job
 (:class:`selcn.resume.ResumeKey`: the settings, the model's shapes, the training set and the
@@ -47,10 +51,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from selcn.atomic import write_csv
+from selcn.joblock import job_lock
 from selcn.resume import RESUME_STATE, ResumeKey, load_state, restore_random_state, save_state
 
-__all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "predict",
-           "predict_proba"]
+__all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "epoch_line",
+           "predict", "predict_proba"]
 
 MetricsFn = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 
@@ -63,7 +68,11 @@ _INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; otherwise ``torch.device(name)``.
 
-    Raises RuntimeError when CUDA is asked for and none is available.
+    Silent, and blind to what a job's rule declares: a stage job chooses its device with
+    :func:`selcn.device.job_device` (logged; a declared GPU is required), which this function
+    only follows.
+
+    Raises RuntimeError when CUDA is asked for and none is available (saying why).
     """
     if isinstance(name, torch.device):
         device = name
@@ -76,8 +85,10 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"config: device {name!r} is not a torch device "
                              "(auto, cpu, cuda, cuda:<k>)") from err
     if device.type == "cuda" and not torch.cuda.is_available():
+        from selcn.device import cuda_status
+
         raise RuntimeError(f"config: device {name!r} asked for, but no CUDA GPU is available "
-                           "(use device: auto or cpu)")
+                           f"({cuda_status().reason}; use device: auto or cpu)")
     return device
 
 
@@ -106,7 +117,8 @@ class FitConfig:
             always trains in float32.
         channels_last: NHWC memory format for images and model (every device).
         max_train_batches: cap on training batches per epoch (quick runs, HPO); None = all.
-        progress: tqdm bar per epoch on stderr.
+        progress: tqdm bar per epoch on stderr, when stderr is a terminal (never in a log
+            file: one line per epoch is written there anyway).
         extra_inputs: batch keys passed to the model after ``image`` when present (the lesion
             network's symmetry ``cam``).
     """
@@ -163,6 +175,62 @@ class FitResult:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+def _on_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (tqdm bars only there: in a log file they are bars
+    joined by carriage returns)."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:          # a closed stream
+        return False
+
+
+def _duration(seconds: float) -> str:
+    """``14 s``, ``12 min``, ``3.4 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _number(value: float) -> str:
+    """Three decimals, or three significant digits for a value far from 1."""
+    return f"{value:.3f}" if value == 0 or 1e-2 <= abs(value) < 1e4 else f"{value:.3g}"
+
+
+def epoch_line(row: Mapping[str, float], cfg: FitConfig, epoch_seconds: Sequence[float],
+               best: bool, stopped: bool) -> str:
+    """The log line of a finished epoch, e.g. ``[training] epoch 3/15: train_loss=0.812
+    val_loss=0.734 accuracy=0.712 (1.2 s/epoch, at most 14 s left) — best``.
+
+    Args:
+        row: the epoch's history row (``epoch``, ``train_loss``, ``val_loss``, the validation
+            metrics; ``train_accuracy``, ``lr``, ``seconds`` are not shown).
+        cfg: the settings (``max_epochs``, ``patience``).
+        epoch_seconds: wall seconds of each epoch this process ran (training, validation and
+            checkpoint); their mean times the epochs left is the time left — "at most", as
+            early stopping can end the training sooner.
+        best: the epoch has the lowest validation loss so far.
+        stopped: early stopping ends the training after this epoch.
+    """
+    epoch = int(row["epoch"])
+    metrics = " ".join(f"{k}={_number(float(v))}" for k, v in row.items()
+                       if k not in _OWN_COLUMNS)
+    mean = sum(epoch_seconds) / max(len(epoch_seconds), 1)
+    per_epoch = f"{mean:.1f} s/epoch" if mean < 90 else f"{_duration(mean)}/epoch"
+    left = cfg.max_epochs - epoch
+    if stopped and left > 0:
+        when = f"stopping early: val_loss not lower for {cfg.patience} epochs"
+    elif left <= 0:
+        when = "last epoch"
+    else:
+        when = f"at most {_duration(mean * left)} left"
+    return (f"[training] epoch {epoch}/{cfg.max_epochs}: train_loss={_number(row['train_loss'])} "
+            f"val_loss={_number(row['val_loss'])}{' ' + metrics if metrics else ''} "
+            f"({per_epoch}, {when}){' — best' if best else ''}")
+
+
 def _amp_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     if not amp or device.type != "cuda":
         return None
@@ -250,8 +318,21 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         counted during the epoch's training pass (train mode, weights changing — as Keras'
         ``accuracy``), not a second pass; ``lr`` is the learning rate of the epoch;
         ``seconds`` its wall time.
+
+    Raises:
+        selcn.joblock.JobLockedError: another process trains into ``out_dir``.
     """
     out_dir = Path(out_dir)
+    with job_lock(out_dir):     # one process per job (selcn.joblock; re-entrant in a stage job)
+        return _fit(model, (train_loader, val_loader), loss_fn, out_dir, cfg, metrics_fn,
+                    job_key)
+
+
+def _fit(model: nn.Module, loaders: tuple[DataLoader, DataLoader],
+         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], out_dir: Path,
+         cfg: FitConfig, metrics_fn: MetricsFn | None, job_key: Mapping | None) -> FitResult:
+    """:func:`fit`'s work, under the job's lock (``loaders``: training, validation)."""
+    train_loader, val_loader = loaders
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / RESUME_STATE
     device = resolve_device(cfg.device)
@@ -331,10 +412,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         timings.append({"epoch": epoch, "train_s": trained - started,
                          "val_s": validated - trained,
                          "checkpoint_s": time.perf_counter() - validated})
-        print(f"[training] epoch {epoch}: train_loss={train_loss:.5f} val_loss={val_loss:.5f} "
-              f"(train {timings[-1]['train_s']:.1f} s, val {timings[-1]['val_s']:.1f} s, "
-              f"checkpoint {timings[-1]['checkpoint_s']:.1f} s)"
-              f"{' — best' if best_epoch == epoch else ''}", file=sys.stderr, flush=True)
+        print(epoch_line(row, cfg, [t["train_s"] + t["val_s"] + t["checkpoint_s"]
+                                    for t in timings], best_epoch == epoch, stopped),
+              file=sys.stderr, flush=True)
         epoch += 1
 
     history = _history_frame(rows)
@@ -360,8 +440,9 @@ def _train_epoch(step: _Step, loader: DataLoader, cfg: FitConfig,
     n_batches = len(loader)
     if cfg.max_train_batches is not None:
         n_batches = min(n_batches, cfg.max_train_batches)
+    shown = cfg.progress and _on_terminal(sys.stderr)
     bar = tqdm(loader, total=n_batches, desc=f"epoch {epoch}/{cfg.max_epochs}", unit="batch",
-               file=sys.stderr, disable=not cfg.progress, mininterval=1.0, leave=True)
+               file=sys.stderr, disable=not shown, mininterval=1.0, leave=True)
     for i, batch in enumerate(bar):
         if i >= n_batches:
             break
@@ -378,7 +459,7 @@ def _train_epoch(step: _Step, loader: DataLoader, cfg: FitConfig,
             # counted on the device: no host sync per batch
             correct += (outputs.detach().argmax(1) == target).sum()
             classified += size
-        if cfg.progress and i % 20 == 0:  # a host sync, so only now and then
+        if shown and i % 20 == 0:  # a host sync, so only now and then
             bar.set_postfix(loss=f"{total.item() / count:.4f}", refresh=False)
     bar.close()
     if count == 0:
@@ -418,6 +499,7 @@ def predict(model: nn.Module, loader: DataLoader, device: str | torch.device | N
 
     Args:
         device: None = the device of the model's parameters.
+        progress: a tqdm bar on stderr when it is a terminal.
         amp: autocast on CUDA (bfloat16 / float16) as in :func:`fit`.
 
     Returns:
@@ -431,7 +513,7 @@ def predict(model: nn.Module, loader: DataLoader, device: str | torch.device | N
     amp_dtype = _amp_dtype(device, amp)
     outputs, targets, rows = [], [], []
     for batch in tqdm(loader, desc="predict", unit="batch", file=sys.stderr,
-                      disable=not progress, mininterval=1.0):
+                      disable=not (progress and _on_terminal(sys.stderr)), mininterval=1.0):
         inputs = _inputs(batch, device, cuda, extra_inputs)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                             enabled=amp_dtype is not None):

@@ -4,13 +4,18 @@ The wildcard `network` is the search's name (selcn.hpo.search_name): `segmentati
 `symmetry`, or `lesion-<dataset>` (one lesion search per lesion dataset)."""
 import sys
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+from selcn.joblog import start_job
+
+# lock the search's folder, then the log, continuing the one of an earlier attempt
+sys.stderr = sys.stdout = start_job(snakemake.log[0], snakemake.params.work_dir)
 
 import torch
 
 from selcn.data.inputs import StageInputs
+from selcn.device import job_device
 from selcn.hpo import Search, SearchFiles, search_network
 
+job_device(snakemake.config, snakemake.resources.get("gpu", 0), job=f"rule {snakemake.rule}")
 torch.set_num_threads(snakemake.threads)
 out = snakemake.output
 search_network(

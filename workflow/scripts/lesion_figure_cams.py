@@ -2,7 +2,9 @@
 folds), drawn by the report rule fig10_lesion_cams."""
 import sys
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+from selcn.joblog import open_job_log
+
+sys.stderr = sys.stdout = open_job_log(snakemake.log[0])
 
 import numpy as np
 import torch
@@ -10,13 +12,14 @@ import torch
 from selcn import lesion
 from selcn.atomic import write_npz
 from selcn.data.inputs import StageInputs
+from selcn.device import job_device
 from selcn.grid import Model
 from selcn.selection import best_model_path
-from selcn.training import resolve_device
 
+device = job_device(snakemake.config, snakemake.resources.get("gpu", 0),
+                    job=f"rule {snakemake.rule}")
 torch.set_num_threads(snakemake.threads)
 inputs, params = snakemake.input, snakemake.params
-device = resolve_device(snakemake.config["device"])
 n = len(params.folds)
 models = {}
 for i, name in enumerate(params.models):

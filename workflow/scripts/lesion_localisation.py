@@ -2,15 +2,20 @@
 (Tables 9 and 15): one job, the same HAM10000 images and inputs for each."""
 import sys
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+from selcn.joblog import open_job_log
+
+sys.stderr = sys.stdout = open_job_log(snakemake.log[0])
 
 import torch
 
 from selcn import lesion
 from selcn.data.inputs import StageInputs
+from selcn.device import job_device
 from selcn.engine import FoldFiles, localise_best_fold
 from selcn.grid import Model
 
+# the device, logged (a declared GPU must work); localise_best_fold resolves the same one
+job_device(snakemake.config, snakemake.resources.get("gpu", 0), job=f"rule {snakemake.rule}")
 torch.set_num_threads(snakemake.threads)
 inputs, output, folds = snakemake.input, snakemake.output, snakemake.params.folds
 model = Model(snakemake.wildcards.classifier_mask, snakemake.wildcards.symmetry_mask)

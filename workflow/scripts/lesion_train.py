@@ -3,10 +3,13 @@ the rule names an external test set (`params.external_name`, inputs `ext_images`
 `ext_splits` and `ext_masks` / `ext_cams` as the cell needs), its predictions too
 (HAM10000 models: predictions_isic2019.csv) in the same job."""
 import sys
-
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-
 from pathlib import Path
+
+from selcn.joblog import start_job
+
+# lock the job's folder (a second process of it fails, naming this one's PID), then the log,
+# continuing the one of an earlier, interrupted attempt
+sys.stderr = sys.stdout = start_job(snakemake.log[0], Path(snakemake.output.model).parent)
 
 import torch
 
@@ -23,6 +26,7 @@ lesion.train(
     StageInputs.named(inputs),
     Fold.parse(w.fold),
     Path(snakemake.output.model).parent,
-    Training.of(snakemake.config, "lesion", inputs.get("hpo")),
+    Training.of(snakemake.config, "lesion", inputs.get("hpo"),
+                gpus=snakemake.resources.get("gpu", 0)),
     external=None if name is None else (name, StageInputs.named(inputs, "ext_")),
 )

@@ -3,20 +3,23 @@
 `index_<dataset>` and, for a masked variant, `masks_<dataset>`)."""
 import sys
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+from selcn.joblog import open_job_log
+
+sys.stderr = sys.stdout = open_job_log(snakemake.log[0])
 
 import torch
 
 from selcn import symmetry
 from selcn.data.inputs import StageInputs
+from selcn.device import job_device
 from selcn.engine import export_cams
 from selcn.selection import best_model_path
-from selcn.training import resolve_device
 
+device = job_device(snakemake.config, snakemake.resources.get("gpu", 0),
+                    job=f"rule {snakemake.rule}")
 torch.set_num_threads(snakemake.threads)
 inputs, params = snakemake.input, snakemake.params
-saved = symmetry.open_model(best_model_path(inputs.best, inputs.models),
-                            resolve_device(snakemake.config["device"]))
+saved = symmetry.open_model(best_model_path(inputs.best, inputs.models), device)
 export_cams(saved, [(StageInputs(inputs[f"images_{d}"], inputs[f"index_{d}"],
                                  masks=inputs.get(f"masks_{d}")), snakemake.output[f"cams_{d}"])
                     for d in params.datasets],

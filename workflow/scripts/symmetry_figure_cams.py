@@ -2,18 +2,22 @@
 strategy on a few SymDerm test images (drawn by the report rule fig9_symmetry_cams)."""
 import sys
 
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+from selcn.joblog import open_job_log
+
+sys.stderr = sys.stdout = open_job_log(snakemake.log[0])
 
 import torch
 
 from selcn import symmetry
 from selcn.atomic import write_npz
 from selcn.data.inputs import StageInputs
+from selcn.device import job_device
 from selcn.selection import best_model_path
-from selcn.training import resolve_device
 
+device = job_device(snakemake.config, snakemake.resources.get("gpu", 0),
+                    job=f"rule {snakemake.rule}")
 torch.set_num_threads(snakemake.threads)
-inputs, device = snakemake.input, resolve_device(snakemake.config["device"])
+inputs = snakemake.input
 models = {mask: symmetry.open_model(best_model_path(inputs[f"best_{mask}"],
                                                     inputs[f"models_{mask}"]), device)
           for mask in snakemake.params.variants}

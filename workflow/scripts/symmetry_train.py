@@ -1,10 +1,13 @@
 """Train one symmetry variant (or comparison architecture) x fold; write model, history and
 val/test predictions."""
 import sys
-
-sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
-
 from pathlib import Path
+
+from selcn.joblog import start_job
+
+# lock the job's folder (a second process of it fails, naming this one's PID), then the log,
+# continuing the one of an earlier, interrupted attempt
+sys.stderr = sys.stdout = start_job(snakemake.log[0], Path(snakemake.output.model).parent)
 
 import torch
 
@@ -19,4 +22,5 @@ net = (symmetry.network(cfg, variant=w.variant) if "variant" in w.keys()
        else symmetry.network(cfg, arch=w.arch))
 train_fold(net, StageInputs.named(snakemake.input), Fold.parse(w.fold),
            Path(snakemake.output.model).parent,
-           Training.of(cfg, "symmetry", snakemake.input.get("hpo")))
+           Training.of(cfg, "symmetry", snakemake.input.get("hpo"),
+                       gpus=snakemake.resources.get("gpu", 0)))
