@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from selcn.cluster import check_profile_resources
 from selcn.config import ConfigError, config_params, ordered, validate_config
 from selcn.grid import (
     CAM_SOURCES,
@@ -29,6 +30,14 @@ try:
     JOBS = Jobs.of(CFG)
     #: the targets of the export stage (`rule all`); checks export.dataset / export.model
     EXPORT_TARGETS = JOBS.export_targets()
+    # the SLURM profile's account / partition placeholders ($SELCN_SLURM_...) must be set;
+    # checked here, while the Snakefile is read, so that `snakemake -n` refuses too
+    check_profile_resources(
+        {
+            name: getattr(res, "raw", res)
+            for name, res in (workflow.resource_settings.default_resources or {}).items()
+        }
+    )
 except (ConfigError, ValueError) as err:
     raise WorkflowError(str(err)) from None
 config.clear()

@@ -12,6 +12,7 @@ from selcn.paths import hpo_file, hpo_work_dir
 rule hpo_search:
     input:
         unpack(lambda w: JOBS.hpo_search_inputs(w.network)),
+        checks=JOBS.training_checks(),
     output:
         best=hpo_file("{network}", "best.json"),
         trials=hpo_file("{network}", "trials.csv"),

@@ -19,6 +19,7 @@ for dataset in GRID.lesion_datasets:
             f"train_lesion_{dataset}"
         input:
             unpack(lambda w: JOBS.lesion_training_inputs(w.lesion_dataset, model_of(w))),
+            checks=JOBS.training_checks(),
         output:
             **JOBS.lesion_training_outputs(dataset),
         log:

@@ -14,6 +14,7 @@ from selcn.paths import (
 rule train_segmentation:
     input:
         **JOBS.segmentation_training_inputs(),
+        checks=JOBS.training_checks(),
     output:
         model=segmentation_file("{arch}", "model.pt"),
         history=segmentation_file("{arch}", "history.csv"),
@@ -63,10 +64,11 @@ rule predict_masks:
     priority: PRIORITY["segmentation"]
     conda:
         SELCN_ENV
-    threads: threads_of("segmentation")
+    # inference only: the inference jobs' resources (cams.resources), not the training's
+    threads: threads_of("cams")
     resources:
-        **stage_resources("segmentation"),
-        runtime=runtime_of("segmentation"),
+        **stage_resources("cams"),
+        runtime=runtime_of("cams"),
     params:
         batch_size=config["segmentation"]["train"]["batch_size"],
         num_workers=config["segmentation"]["train"]["num_workers"],

@@ -18,6 +18,7 @@ from selcn.paths import (
 rule train_symmetry:
     input:
         unpack(lambda w: JOBS.symmetry_training_inputs(variant_of(w))),
+        checks=JOBS.training_checks(),
     output:
         model=symmetry_file("{variant}", "{fold}", "model.pt"),
         history=symmetry_file("{variant}", "{fold}", "history.csv"),
@@ -44,6 +45,7 @@ rule train_symmetry:
 rule train_symmetry_arch:
     input:
         unpack(lambda w: JOBS.symmetry_arch_training_inputs(w.arch)),
+        checks=JOBS.training_checks(),
     output:
         model=symmetry_arch_file("{arch}", "{fold}", "model.pt"),
         history=symmetry_arch_file("{arch}", "{fold}", "history.csv"),

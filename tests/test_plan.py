@@ -1,9 +1,25 @@
-"""Compute planning from `snakemake -n`: jobs per rule, GPU-hours of the declared runtimes."""
+"""Compute planning from `snakemake -n`: jobs per rule, GPU-hours of the declared runtimes (the
+sum of time limits) and the estimate from throughput (config `plan`)."""
 
+import math
+import subprocess
+import sys
 
 import pytest
+import yaml
 
-from selcn.plan import dry_run, format_plan, parse_dry_run, plan_table
+from helpers import REPO
+from selcn.config import deep_merge, validate_config
+from selcn.plan import (
+    Estimator,
+    PlannedJob,
+    dry_run,
+    format_plan,
+    format_totals,
+    parse_dry_run,
+    plan_table,
+    plan_totals,
+)
 
 # the format of Snakemake 9's dry run (abridged from a real one)
 DRY_RUN = """\
@@ -128,3 +144,114 @@ def test_paper_plan_without_the_data(repo, tmp_path):
     gpu_rules = set(table[table["gpus"] > 0].index.get_level_values("rule"))
     assert {"train_lesion_ham10000", "train_lesion_isic2016", "train_segmentation"} <= gpu_rules
     assert run.cpu_seconds < 5, f"dry run took {run.cpu_seconds:.1f} s of CPU"
+
+
+# ---- the two figures: sum of time limits, estimate from throughput ---------------------------
+def test_plan_table_with_an_estimate_labels_both_figures():
+    def estimate(job):                          # ISIC 2016 jobs: no estimate
+        return None if job.wildcards.get("lesion_dataset") == "isic2016" else 2.5
+
+    table = plan_table(parse_dry_run(DRY_RUN), estimate=estimate)
+    rows = {(r.rule, r.group): r for r in table.itertuples()}
+    assert rows[("train_lesion", "lesion_dataset=ham10000")].est_gpu_hours == 5.0   # 2 x 2.5
+    assert math.isnan(rows[("train_lesion", "lesion_dataset=isic2016")].est_gpu_hours)
+    assert rows[("cache_images", "dataset=ham10000")].est_gpu_hours == 0.0          # no GPU
+    assert table["gpu_hours"].sum() == 48.0                 # the limits are unchanged
+    text = format_plan(table)
+    header = text.splitlines()[0].split()
+    assert {"limit_h", "gpu_h_limits", "cpu_h_limits", "gpu_h_estimate"} <= set(header)
+    assert "n/a" in text
+    totals = plan_totals(table)
+    assert (totals.limits, totals.estimate) == (48.0, 5.0)     # jobs without a GPU: 0
+    assert list(totals.unestimated["rule"]) == ["train_lesion"]
+    assert totals.unestimated["gpu_hours"].tolist() == [16.0]
+
+
+def _paper(plan: dict) -> dict:
+    base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    return validate_config(deep_merge(deep_merge(base, paper), {"plan": plan}))
+
+
+PLAN = {"gpu": "test GPU", "inference_speedup": 2, "job_overhead_s": 0,
+        "images": {"ham10000": 10000, "symderm": 3000, "isic2019": 20000, "isic2016": 1000},
+        "throughput": [
+            {"network": "efficientnet_b4", "input_size": 380, "images_per_s": 100,
+             "source": "measured"},
+            {"network": "unet-resnet34", "input_size": 384, "images_per_s": 50,
+             "source": "assumed"},
+            {"network": "deeplabv3plus-resnet34", "input_size": 192, "images_per_s": 100,
+             "source": "assumed"}]}
+
+
+def _job(rule: str, gpus: int = 1, **wildcards) -> PlannedJob:
+    return PlannedJob(rule, wildcards=wildcards, resources={"gpu": gpus, "runtime": 960})
+
+
+def test_estimate_from_images_epochs_and_throughput():
+    """config/paper.yaml (test fraction 0.2, 4 lesion folds, 100 epochs, 2,000 images per
+    class) with a throughput table: the hours of each kind of job, by hand."""
+    est = Estimator.of(_paper(PLAN))
+    assert est.rate("efficientnet_b4", 380) == 100 and est.rate("efficientnet_b4", 190) == 400
+    assert est.rate("deeplabv3plus-resnet34", 384) == 25 and est.rate("squeezenet1_0", 256) is None
+    hours = lambda rule, **w: est.hours(_job(rule, **w))          # noqa: E731
+    # HAM10000: 6,000 training images balanced to 7 x 2,000 x 100 epochs at 100 img/s;
+    # validation (2,000 x 100), test (2,000) and ISIC 2019 (20,000) at 200 img/s
+    assert hours("train_lesion_ham10000", lesion_dataset="ham10000") == pytest.approx(
+        (14000 * 100 / 100 + (2000 * 100 + 2000 + 20000) / 200) / 3600)
+    # ISIC 2016: 600 training images, balanced to at most 600 x (1 + 3 copies) = 2,400
+    assert hours("train_lesion_isic2016", lesion_dataset="isic2016") == pytest.approx(
+        (2400 * 100 / 100 + (200 * 100 + 200) / 200) / 3600)
+    assert est.hours(_job("train_lesion_isic2016", gpus=2, lesion_dataset="isic2016")) == \
+        pytest.approx(2 * (2400 + 101) / 3600)
+    assert hours("train_segmentation", arch="unet") == pytest.approx(
+        (6000 * 100 / 50 + (2000 * 100 + 2000) / 100) / 3600)
+    # mask prediction: forward only, with the slower architecture (DeepLabV3+, 25 img/s at 384)
+    assert hours("predict_masks", dataset="isic2019") == pytest.approx(20000 / 50 / 3600)
+    # the lesion search: 30 trials x 10 epochs on 75 % of the 8,000 (balanced to 14,000)
+    assert hours("hpo_search", network="lesion-ham10000") == pytest.approx(
+        (14000 * 300 / 100 + 2000 * 300 / 200) / 3600)
+    assert hours("hpo_search", network="symmetry") is None          # no SqueezeNet rate
+    assert hours("predict_images") is None                           # images unknown
+    assert est.hours(_job("cache_dataset", gpus=0, dataset="ham10000")) == 0.0
+    with_overhead = Estimator.of(_paper({**PLAN, "job_overhead_s": 360}))
+    assert with_overhead.hours(_job("lesion_figure_cams")) == pytest.approx(0.1)
+
+
+def test_totals_say_which_figure_is_which():
+    est = Estimator.of(_paper(PLAN))
+    jobs = [_job("train_lesion_ham10000", lesion_dataset="ham10000"),
+            _job("hpo_search", network="symmetry")]
+    text = format_totals(plan_totals(plan_table(jobs, estimate=est.hours)), est)
+    limits, estimate, left_out = text.splitlines()
+    assert limits.startswith("GPU-hours, sum of the jobs' time limits") and \
+        "not an estimate" in limits and limits.endswith(": 32.0")
+    assert estimate.startswith("GPU-hours, estimate from throughput (measured and assumed "
+                               "images/s on test GPU; images x max_epochs")
+    assert estimate.endswith(f": {est.hours(jobs[0]):,.1f}")
+    assert "not in the estimate: hpo_search (1 jobs, 16.0 GPU-h of limits" in left_out
+    empty = Estimator.of(_paper({"throughput": []}))
+    assert "estimate from throughput: none" in format_totals(
+        plan_totals(plan_table(jobs, estimate=empty.hours)), empty)
+
+
+@pytest.mark.slow
+def test_make_plan_prints_both_figures_for_the_paper(repo):
+    """`make plan`: the sum of time limits and the estimate, each labelled; mask prediction
+    asks for the inference jobs' resources (cams.resources: 3 h), not the training's 12 h."""
+    proc = subprocess.run([sys.executable, "workflow/scripts/plan_compute.py", "--configfile",
+                           "config/paper.yaml", "--forceall"], cwd=repo, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    rows = {tuple(line.split()[:2]): line.split() for line in lines
+            if line.split()[:1] == ["predict_masks"]}
+    assert len(rows) == 4 and all(r[4:6] == ["3.0", "3.0"] for r in rows.values()), rows
+    total = next(line for line in lines if line.split()[:1] == ["total"]).split()
+    limits_line = next(line for line in lines if "sum of the jobs' time limits" in line)
+    estimate_line = next(line for line in lines if "estimate from throughput" in line)
+    limits = float(limits_line.rsplit(": ", 1)[1].replace(",", ""))
+    estimate = float(estimate_line.rsplit(": ", 1)[1].replace(",", ""))
+    assert total[1] == "190" and float(total[3]) == limits    # 189 jobs + check_data
+    assert "not an estimate" in limits_line and "assumed images/s" in estimate_line
+    assert 0 < estimate < limits / 5, (estimate, limits)

@@ -20,6 +20,7 @@ them (``tests/test_jobs.py``).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -31,8 +32,11 @@ from selcn.errors import ConfigError
 from selcn.grid import CAM_OFF, Fold, Grid, Model, SymmetryVariant, grid, needs_masks
 from selcn.hpo.names import parse_search_name, search_name, search_names
 from selcn.paths import (
+    DATA_CHECK,
+    DEMO_PREDICT_INPUT,
     MODEL_PATTERN,
     SEGMENTATION_SELECTED,
+    SPLIT_CHECK,
     SYNTHETIC_ROOT,
     cache_files,
     cams_file,
@@ -195,6 +199,17 @@ class Jobs:
         folds for SymDerm, the lesion folds for every other dataset."""
         section = "symmetry" if dataset == SYMMETRY_DATASET else "lesion"
         return self.cfg[section]["folds"]
+
+    def training_checks(self) -> list[str]:
+        """The checks every training and search job waits for (its ``checks`` input), so that
+        a failing check stops the run before the first training: the leakage check of every
+        split table (:data:`selcn.paths.SPLIT_CHECK`, ``check_splits``) and, with real data
+        (``data.source: files``), the check of the published files
+        (:data:`selcn.paths.DATA_CHECK`, ``check_data``). The trainings read none of them."""
+        checks = [SPLIT_CHECK]
+        if self.cfg["data"]["source"] != "synthetic":
+            checks.append(DATA_CHECK)
+        return checks
 
     def hair_removal_figure_inputs(self) -> dict[str, str]:
         """Named inputs of Figure 5: HAM10000's :meth:`data_files` and its cache ``index``."""
@@ -532,24 +547,42 @@ class Jobs:
             inputs[f"symmetry_{source}_models"] = best["models"]
         return inputs
 
+    def _names_demo_folder(self) -> bool:
+        """Whether ``predict.input_dir`` is :data:`selcn.paths.DEMO_PREDICT_INPUT`."""
+        input_dir = self.cfg["predict"]["input_dir"]
+        return bool(input_dir) and os.path.normpath(input_dir) == DEMO_PREDICT_INPUT
+
     def demo_predict(self) -> bool:
         """Whether the demo copies ``predict.demo_images`` synthetic HAM10000 test images into
-        ``predict.input_dir`` (``predict_demo_images``; synthetic data only)."""
+        its own folder :data:`selcn.paths.DEMO_PREDICT_INPUT` (``predict_demo_images``):
+        synthetic data, ``demo_images > 0`` and ``predict.input_dir`` naming that folder.
+        Another ``input_dir`` is the user's: only ever read, never a rule's output."""
         p = self.cfg["predict"]
-        return bool(p["input_dir"] and p["demo_images"]
+        return bool(p["demo_images"] and self._names_demo_folder()
                     and self.cfg["data"]["source"] == "synthetic")
 
     def predict_enabled(self) -> bool:
-        """Whether ``predict_images`` exists: a folder is named and it is the user's own
-        (``demo_images: 0``) or the demo's; a demo folder inherited by a real-data config plans
-        nothing."""
+        """Whether ``predict_images`` exists: a folder is named and it is the user's own or the
+        demo's; the demo's folder inherited by a real-data config (``demo_images > 0``, no
+        synthetic data to copy from) plans nothing."""
         p = self.cfg["predict"]
-        return bool(p["input_dir"]) and (not p["demo_images"] or self.demo_predict())
+        inherited_demo = bool(p["demo_images"]) and self._names_demo_folder()
+        return bool(p["input_dir"]) and (not inherited_demo or self.demo_predict())
+
+    def predict_input(self) -> str:
+        """The folder ``predict_images`` reads: :data:`selcn.paths.DEMO_PREDICT_INPUT` (the
+        output of ``predict_demo_images``) in the demo, else ``predict.input_dir`` as given
+        (an input only; ValueError when no prediction is planned)."""
+        if not self.predict_enabled():
+            raise ValueError("predict_input: no prediction job (predict.input_dir)")
+        if self._names_demo_folder():
+            return DEMO_PREDICT_INPUT
+        return str(self.cfg["predict"]["input_dir"])
 
     def export_targets(self) -> list[str]:
         """The export stage's targets of ``rule all``: the bundle of ``export.model`` and, when
         :meth:`predict_enabled`, its ``predictions.csv`` and ``index.html`` on
-        ``predict.input_dir``; ``[]`` when ``export.enabled`` is false."""
+        :meth:`predict_input`; ``[]`` when ``export.enabled`` is false."""
         if not self.cfg["export"]["enabled"]:
             return []
         d, sel = self.export_dataset(), self.export_selection().name

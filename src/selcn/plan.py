@@ -2,27 +2,43 @@
 
 ``snakemake -n`` prints one block per job that would run, with its rule, wildcards and the
 resources the rule declares (``gpu``, ``runtime`` in minutes, ``cpus_per_task``, ...). This
-module parses that text (:func:`parse_dry_run`), counts the jobs per rule and adds up the
-declared runtimes into GPU-hours (:func:`plan_table`). Runtimes are those of a first attempt
-(``runtime_of()`` grows them on retries), i.e. the budget when nothing times out.
+module parses that text (:func:`parse_dry_run`), counts the jobs per rule and gives two
+figures per row (:func:`plan_table`), never one for the other:
+
+- the **sum of time limits**: the declared runtimes x GPUs — what the jobs reserve on a
+  cluster, an upper bound, not an estimate. Runtimes are those of a first attempt
+  (``runtime_of()`` grows them on retries), i.e. the budget when nothing times out;
+- an **estimate from throughput** (:class:`Estimator`): per GPU job the images it computes at
+  most (images x ``max_epochs``, no early stopping) divided by the images/s of its network at
+  its input size on the target GPU (config ``plan.throughput``, each value marked measured or
+  assumed), plus a fixed start-up time per job.
+
+:func:`format_totals` prints both totals, each labelled.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
+from selcn.config import balance_of
+from selcn.data.labels import DATASET_CLASSES
+from selcn.hpo.names import parse_search_name
+from selcn.jobs import LOCALISATION_DATASET, SEGMENTATION_DATASET, SYMMETRY_DATASET, Jobs
+
 __all__ = ["PlannedJob", "DryRun", "parse_dry_run", "plan_table", "format_plan", "dry_run",
-           "DEFAULT_GROUP_BY"]
+           "DEFAULT_GROUP_BY", "Rate", "Work", "Estimator", "PlanTotals", "plan_totals",
+           "format_totals"]
 
 #: wildcards that split a rule's row of the plan (the first one a job has is used)
 DEFAULT_GROUP_BY = ("lesion_dataset", "dataset", "network")
@@ -122,44 +138,277 @@ def _group(job: PlannedJob, by: Sequence[str]) -> str:
     return ""
 
 
-def plan_table(jobs: Iterable[PlannedJob],
-               group_by: Sequence[str] = DEFAULT_GROUP_BY) -> pd.DataFrame:
+#: a job -> its estimated GPU-hours, None when it cannot be estimated (:meth:`Estimator.hours`)
+EstimateFn = Callable[[PlannedJob], "float | None"]
+
+
+def plan_table(jobs: Iterable[PlannedJob], group_by: Sequence[str] = DEFAULT_GROUP_BY,
+               estimate: EstimateFn | None = None) -> pd.DataFrame:
     """Jobs and hours per rule (and per value of the first ``group_by`` wildcard a job has).
 
     Columns: ``rule, group, jobs, local, gpus, runtime_h, gpu_hours, cpu_hours`` —
-    ``gpus`` per job (the largest), ``runtime_h`` the summed declared runtime of the row's jobs,
-    ``gpu_hours`` = sum of gpus x runtime, ``cpu_hours`` = sum of cpus_per_task x runtime.
-    Jobs without a declared runtime count as jobs with 0 hours.
+    ``gpus`` per job (the largest), ``runtime_h`` the summed declared runtime (time limit) of the
+    row's jobs, ``gpu_hours`` = sum of gpus x runtime, ``cpu_hours`` = sum of cpus_per_task x
+    runtime: sums of time limits, not estimates. Jobs without a declared runtime count as jobs
+    with 0 hours. With ``estimate`` (e.g. :meth:`Estimator.hours`) also ``est_gpu_hours``: the
+    sum of the row's estimates, NaN when any of its GPU jobs has none (jobs without a GPU: 0).
     """
     rows = []
     for job in jobs:
         hours = (job.runtime_min or 0.0) / 60.0
-        rows.append({"rule": job.rule, "group": _group(job, group_by), "jobs": 1,
-                     "local": job.local, "gpus": job.gpus, "runtime_h": hours,
-                     "gpu_hours": job.gpus * hours, "cpu_hours": job.cpus * hours})
+        row = {"rule": job.rule, "group": _group(job, group_by), "jobs": 1,
+               "local": job.local, "gpus": job.gpus, "runtime_h": hours,
+               "gpu_hours": job.gpus * hours, "cpu_hours": job.cpus * hours}
+        if estimate is not None:
+            est = estimate(job) if job.gpus else 0.0
+            row["est_gpu_hours"] = math.nan if est is None else est
+        rows.append(row)
     columns = ["rule", "group", "jobs", "local", "gpus", "runtime_h", "gpu_hours", "cpu_hours"]
+    if estimate is not None:
+        columns.append("est_gpu_hours")
     if not rows:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
+    sums = {name: (name, "sum") for name in ("jobs", "runtime_h", "gpu_hours", "cpu_hours")}
+    if estimate is not None:                  # NaN when any job of the row has no estimate
+        sums["est_gpu_hours"] = ("est_gpu_hours", lambda v: v.sum(min_count=len(v)))
     table = frame.groupby(["rule", "group"], sort=False).agg(
-        jobs=("jobs", "sum"), local=("local", "all"), gpus=("gpus", "max"),
-        runtime_h=("runtime_h", "sum"), gpu_hours=("gpu_hours", "sum"),
-        cpu_hours=("cpu_hours", "sum")).reset_index()
+        local=("local", "all"), gpus=("gpus", "max"), **sums).reset_index()
     return table.sort_values(["gpu_hours", "rule", "group"], ascending=[False, True, True],
                              ignore_index=True)[columns]
 
 
+#: the printed names of plan_table's columns: the limits and the estimate say which they are
+_SHOWN = {"runtime_h": "limit_h", "gpu_hours": "gpu_h_limits", "cpu_hours": "cpu_h_limits",
+          "est_gpu_hours": "gpu_h_estimate"}
+
+
 def format_plan(table: pd.DataFrame) -> str:
-    """A plain-text table with a total line."""
+    """A plain-text table with a total line; the hour columns are labelled ``limit_h``,
+    ``gpu_h_limits``, ``cpu_h_limits`` (sums of time limits) and ``gpu_h_estimate``."""
     shown = table.assign(
         rule=[r + (" (local)" if loc else "") for r, loc in zip(table["rule"], table["local"])]
     ).drop(columns="local")
-    total = pd.DataFrame([{"rule": "total", "group": "", "jobs": int(table["jobs"].sum()),
-                           "gpus": "", "runtime_h": table["runtime_h"].sum(),
-                           "gpu_hours": table["gpu_hours"].sum(),
-                           "cpu_hours": table["cpu_hours"].sum()}])
-    shown = pd.concat([shown, total], ignore_index=True)
-    return shown.to_string(index=False, float_format=lambda x: f"{x:.1f}")
+    total = {"rule": "total", "group": "", "jobs": int(table["jobs"].sum()), "gpus": "",
+             "runtime_h": table["runtime_h"].sum(), "gpu_hours": table["gpu_hours"].sum(),
+             "cpu_hours": table["cpu_hours"].sum()}
+    if "est_gpu_hours" in table:
+        total["est_gpu_hours"] = table["est_gpu_hours"].sum()    # of the rows estimated
+    shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True).rename(columns=_SHOWN)
+    return shown.to_string(index=False, float_format=lambda x: f"{x:.1f}", na_rep="n/a")
+
+
+# ---- the estimate from throughput -------------------------------------------------------------
+@dataclass(frozen=True)
+class Rate:
+    """One entry of config ``plan.throughput``: training images/s (forward + backward +
+    optimiser step, one GPU) of ``network`` at ``input_size`` px, ``source`` measured or
+    assumed. Segmentation networks are named ``<architecture>-<encoder>``."""
+
+    network: str
+    input_size: int
+    images_per_s: float
+    source: str
+
+    def at(self, input_size: int) -> float:
+        """images/s at ``input_size``: scaled by the pixel count from this entry's size."""
+        return self.images_per_s * (self.input_size / input_size) ** 2
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one GPU job computes at most: ``train_images`` images at the training rate
+    (forward + backward: training passes summed over ``max_epochs``, and Grad-CAM++) and
+    ``infer_images`` forward-only images (validation, test, prediction), on ``network`` at
+    ``input_size`` px."""
+
+    network: str
+    input_size: int
+    train_images: float
+    infer_images: float = 0.0
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """GPU-hours of a dry run's jobs from throughput (build it with :meth:`of`).
+
+    Per GPU job: ``overhead_s`` + ``train_images / r + infer_images / (r x
+    inference_speedup)``, ``r`` the job's network's images/s (:meth:`rate`), times its GPUs.
+    The images (:meth:`work`) follow from ``plan.images`` (images per dataset), the test
+    fraction, the folds, the class balancing and the epochs of the config: with ``n`` the
+    images of a dataset, ``t`` the test fraction and ``k`` its folds, a training job trains on
+    ``n (1 - t) (k - 1) / k`` images an epoch (the lesion network: its balanced epoch, at most
+    ``classes x target_per_class``) for ``max_epochs`` epochs, and predicts its validation
+    fold every epoch, the test split once (and the external set).
+
+    Attributes:
+        jobs: the config's file maps (its grid, folds, external sets).
+        images: images per dataset (``plan.images``).
+        rates: ``plan.throughput``.
+        inference_speedup: forward-only images/s per training images/s.
+        overhead_s: seconds per job besides the images (start-up, loading data and weights).
+        gpu: the GPU the rates are for (``plan.gpu``).
+    """
+
+    jobs: Jobs
+    images: Mapping[str, int]
+    rates: tuple[Rate, ...]
+    inference_speedup: float
+    overhead_s: float
+    gpu: str
+
+    @classmethod
+    def of(cls, cfg: Mapping[str, Any]) -> Estimator:
+        """The estimator of the validated config ``cfg`` (its ``plan`` section)."""
+        plan = cfg["plan"]
+        rates = tuple(Rate(r["network"], r["input_size"], float(r["images_per_s"]), r["source"])
+                      for r in plan["throughput"])
+        return cls(Jobs.of(cfg), dict(plan["images"]), rates, float(plan["inference_speedup"]),
+                   float(plan["job_overhead_s"]), plan["gpu"])
+
+    @property
+    def cfg(self) -> Mapping[str, Any]:
+        return self.jobs.cfg
+
+    @property
+    def sources(self) -> list[str]:
+        """The sources of the rates (``measured``, ``assumed``), each once, in order."""
+        return list(dict.fromkeys(r.source for r in self.rates))
+
+    def rate(self, network: str, input_size: int) -> float | None:
+        """Training images/s of ``network`` at ``input_size``: the entry of that size, else
+        the entry of the nearest size scaled by the pixel count, else None."""
+        entries = [r for r in self.rates if r.network == network]
+        if not entries:
+            return None
+        nearest = min(entries, key=lambda r: (abs(r.input_size - input_size), r.input_size))
+        return nearest.at(input_size)
+
+    # ---- images ----------------------------------------------------------------------------
+    def _parts(self, dataset: str) -> tuple[float, float, float]:
+        """Images of ``dataset``'s training folds, one validation fold and its test split."""
+        n, t, k = self.images[dataset], self.cfg["data"]["test_fraction"], \
+            self.jobs.folds_of(dataset)
+        return n * (1 - t) * (k - 1) / k, n * (1 - t) / k, n * t
+
+    def _epoch(self, dataset: str, train: float) -> float:
+        """The lesion network's training images per epoch of ``train`` images: the balanced
+        epoch (classes above the target down-sampled, below it topped up with copies)."""
+        bal = balance_of(self.cfg, dataset)
+        if not bal:
+            return train
+        return min(len(DATASET_CLASSES[dataset]) * bal["target_per_class"],
+                   train * (1 + bal["max_copies"]))
+
+    def _segmentation_net(self, arch: str) -> str:
+        return f"{arch}-{self.cfg['segmentation']['encoder']}"
+
+    def _training(self, network: str, section: str, dataset: str) -> Work:
+        train, val, test = self._parts(dataset)
+        epochs = self.cfg[section]["train"]["max_epochs"]
+        if section == "lesion":
+            train = self._epoch(dataset, train)
+        external = self.jobs.external_of(dataset) if section == "lesion" else None
+        infer = val * epochs + test + (self.images[external] if external else 0)
+        return Work(network, self.cfg[section]["input_size"], train * epochs, infer)
+
+    def _search(self, search: str) -> Work:
+        network, dataset = parse_search_name(search)
+        hpo = self.cfg["hpo"]
+        dataset = dataset or (SEGMENTATION_DATASET if network == "segmentation"
+                              else SYMMETRY_DATASET)
+        part = self.images[dataset] * (1 - self.cfg["data"]["test_fraction"])
+        train, val = part * (1 - hpo["val_fraction"]), part * hpo["val_fraction"]
+        if network == "lesion":
+            train = self._epoch(dataset, train)
+        net = (self._segmentation_net(self.cfg["segmentation"]["architectures"][0])
+               if network == "segmentation" else self.cfg[network]["architecture"])
+        epochs = hpo["n_calls"] * hpo["max_epochs"]
+        return Work(net, self.cfg[network]["input_size"], train * epochs, val * epochs)
+
+    def work(self, job: PlannedJob) -> Work | None:
+        """What ``job`` computes at most; None for a rule this model does not know (the
+        predictions of ``predict_images``: their folder is counted nowhere)."""
+        cfg, w, grid = self.cfg, job.wildcards, self.jobs.grid
+        sym, les = cfg["symmetry"], cfg["lesion"]
+        if job.rule == "train_segmentation":
+            return self._training(self._segmentation_net(w["arch"]), "segmentation",
+                                  SEGMENTATION_DATASET)
+        if job.rule == "predict_masks":         # the selected architecture: the slower one
+            nets = [self._segmentation_net(a) for a in grid.seg_archs]
+            size = cfg["segmentation"]["input_size"]
+            net = min(nets, key=lambda n: self.rate(n, size) or math.inf)
+            return Work(net, size, 0.0, self.images[w["dataset"]])
+        if job.rule in ("train_symmetry", "train_symmetry_arch"):
+            return self._training(w.get("arch", sym["architecture"]), "symmetry",
+                                  SYMMETRY_DATASET)
+        if job.rule.startswith("train_lesion_"):
+            return self._training(les["architecture"], "lesion", w["lesion_dataset"])
+        if job.rule == "hpo_search":
+            return self._search(w["network"])
+        localised = self.images[LOCALISATION_DATASET]
+        if job.rule == "symmetry_cams":         # Grad-CAM++: forward and backward
+            cams = sum(self.images[d] for d in grid.cam_datasets)
+            return Work(sym["architecture"], sym["input_size"], cams)
+        if job.rule == "symmetry_localisation":
+            return Work(sym["architecture"], sym["input_size"], localised)
+        if job.rule == "lesion_localisation":   # every lesion dataset's best fold
+            return Work(les["architecture"], les["input_size"],
+                        localised * len(grid.lesion_datasets))
+        if job.rule == "symmetry_figure_cams":  # a few images per variant: start-up only
+            return Work(sym["architecture"], sym["input_size"], 0.0)
+        if job.rule == "lesion_figure_cams":
+            return Work(les["architecture"], les["input_size"], 0.0)
+        return None
+
+    def hours(self, job: PlannedJob) -> float | None:
+        """Estimated GPU-hours of ``job`` (0 without a GPU); None when its rule is unknown to
+        :meth:`work` or its network has no rate."""
+        if not job.gpus:
+            return 0.0
+        work = self.work(job)
+        rate = self.rate(work.network, work.input_size) if work else None
+        if work is None or rate is None:
+            return None
+        seconds = (self.overhead_s + work.train_images / rate
+                   + work.infer_images / (rate * self.inference_speedup))
+        return job.gpus * seconds / 3600.0
+
+
+class PlanTotals(NamedTuple):
+    """The two totals of a plan: ``limits`` (GPU-hours, sum of time limits), ``estimate``
+    (GPU-hours of the estimated jobs), ``unestimated`` (a row per GPU rule without an
+    estimate: rule, jobs, GPU-hours of their limits)."""
+
+    limits: float
+    estimate: float
+    unestimated: pd.DataFrame
+
+
+def plan_totals(table: pd.DataFrame) -> PlanTotals:
+    """The totals of a :func:`plan_table` made with an ``estimate``."""
+    missing = table[table["est_gpu_hours"].isna() & (table["gpus"] > 0)]
+    unestimated = missing.groupby("rule", sort=False)[["jobs", "gpu_hours"]].sum().reset_index()
+    return PlanTotals(float(table["gpu_hours"].sum()), float(table["est_gpu_hours"].sum()),
+                      unestimated)
+
+
+def format_totals(totals: PlanTotals, estimator: Estimator) -> str:
+    """Both totals, each labelled with what it is (and the jobs the estimate leaves out)."""
+    sources = " and ".join(estimator.sources) or "none"
+    lines = [f"GPU-hours, sum of the jobs' time limits (runtime x GPUs; what they reserve, "
+             f"not an estimate): {totals.limits:,.1f}"]
+    if not estimator.rates:
+        lines.append("GPU-hours, estimate from throughput: none (config plan.throughput is "
+                     "empty)")
+        return "\n".join(lines)
+    lines.append(f"GPU-hours, estimate from throughput ({sources} images/s on "
+                 f"{estimator.gpu}; images x max_epochs, no early stopping, "
+                 f"{estimator.overhead_s:.0f} s start-up per job): {totals.estimate:,.1f}")
+    for row in totals.unestimated.itertuples():
+        lines.append(f"  not in the estimate: {row.rule} ({row.jobs} jobs, {row.gpu_hours:,.1f} "
+                     "GPU-h of limits; no throughput for its network, or its images unknown)")
+    return "\n".join(lines)
 
 
 class DryRun(NamedTuple):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # up.sh - bring up a REAL single-node SLURM cluster on localhost, without systemd.
 #   The project's copy of /work/shared/slurm/up.sh, used by tests/test_slurm.py. Adapted:
-#   sacct keeps the job comment (the slurm executor plugin writes `rule_<rule>` there).
+#   sacct keeps the job comment (the slurm executor plugin writes `rule_<rule>` there); jobs
+#   are requeueable only when submitted with --requeue (JobRequeue=0).
 #   Debian 12 (bookworm): slurm-wlm 22.05.8, munge 0.5.15, optional slurmdbd + MariaDB 10.11
 #   so that `sacct` works (the default status command of snakemake-executor-plugin-slurm).
 # Run as root. Idempotent: daemons already running (per pid file) are left alone.
@@ -124,6 +125,9 @@ DefMemPerCPU=500
 SchedulerType=sched/backfill
 ReturnToService=2
 MinJobAge=300
+# requeueable only when submitted with --requeue (profiles/slurm: slurm-requeue), so that the
+# requeue test shows the profile's flag, not this cluster's default
+JobRequeue=0
 MailProg=/bin/true
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Plan compute before spending GPU hours: jobs per rule and the GPU-hours their declared
-runtimes add up to, from a Snakemake dry run of the given config.
+"""Plan compute before spending GPU hours: jobs per rule, the GPU-hours their time limits add
+up to and an estimate from throughput (config `plan`), from a Snakemake dry run of the config.
 
     python workflow/scripts/plan_compute.py --configfile config/paper.yaml
     python workflow/scripts/plan_compute.py --configfile config/paper.yaml --forceall
@@ -8,13 +8,26 @@ runtimes add up to, from a Snakemake dry run of the given config.
         -- --config hpo='{enabled: true}'
 
 Without --forceall only the jobs still to run are counted (what a resumed run would cost).
-Arguments after `--` go to Snakemake unchanged (targets, --config, ...).
+Arguments after `--` go to Snakemake unchanged (targets, --config, ...); the estimate reads
+config/config.yaml with the --configfile on top (as the Snakefile does), not those overrides.
 """
 import argparse
 import sys
 from pathlib import Path
 
-from selcn.plan import DEFAULT_GROUP_BY, dry_run, format_plan, parse_dry_run, plan_table
+import yaml
+
+from selcn.config import ConfigError, deep_merge, validate_config
+from selcn.plan import (
+    DEFAULT_GROUP_BY,
+    Estimator,
+    dry_run,
+    format_plan,
+    format_totals,
+    parse_dry_run,
+    plan_table,
+    plan_totals,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,11 +44,16 @@ sm_args = ["--configfile", args.configfile, *(["--forceall"] if args.forceall el
            *args.snakemake_args]
 try:
     run = dry_run(sm_args, workdir=REPO)
-except RuntimeError as err:
+    raw = [yaml.safe_load(Path(REPO, f).read_text()) or {}
+           for f in dict.fromkeys(["config/config.yaml", args.configfile])]
+    estimator = Estimator.of(validate_config(deep_merge(raw[0], raw[-1]), source=args.configfile))
+except (RuntimeError, ConfigError, OSError) as err:
     sys.exit(str(err))
-table = plan_table(parse_dry_run(run.text), group_by=[b for b in args.by.split(",") if b])
+table = plan_table(parse_dry_run(run.text), group_by=[b for b in args.by.split(",") if b],
+                   estimate=estimator.hours)
 print(f"snakemake -n {' '.join(sm_args)}  "
       f"({run.seconds:.1f} s wall, {run.cpu_seconds:.1f} s CPU)")
 print(format_plan(table))
+print(format_totals(plan_totals(table), estimator))
 if args.csv:
     table.to_csv(args.csv, index=False)
