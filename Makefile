@@ -16,7 +16,7 @@ py_version = $$($(1) --version 2>&1 | sed -n 's/^Python \([0-9][0-9.]*\).*/\1/p'
 # `$(call at_least_min,<version>)` (shell): true when the version is >= $(PYTHON_MIN)
 at_least_min = printf '%s\n%s\n' '$(PYTHON_MIN)' "$(1)" | sort -V -C
 
-.PHONY: demo test venv python-check lint format plan clean clean-venv
+.PHONY: demo test venv python-check lint format plan clean clean-venv report-zip
 
 # PYTHON, the interpreter a new .venv is made with, is recent enough
 python-check:
@@ -52,6 +52,12 @@ demo: venv
 	$(BIN)/snakemake --cores $(CORES) --printshellcmds
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 	@echo "report: results/report.html"
+
+# The report of a finished run as a zip (results/report.zip: report/report.html and one file per
+# item, each opened when shown): for real-data reports, too large for one HTML file. The
+# stylesheet keeps tall items scrollable to their top (workflow/report/report.css).
+report-zip: venv
+	$(BIN)/snakemake --report results/report.zip --report-stylesheet workflow/report/report.css
 
 test: venv
 	$(BIN)/python -m pytest -q tests

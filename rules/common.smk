@@ -2,7 +2,7 @@
 # validated here (unknown keys are an error that names the key) and filled with its defaults;
 # the vocabulary and the grid of wildcard values come from selcn.grid, the input / output files
 # of every job from selcn.jobs (JOBS, built once: torch-free, tested without Snakemake), every
-# path from selcn.paths; `declared()` is the canonical form of the config a rule uses (its
+# path from selcn.paths, under the config's results_dir (set here, before any path is built); `declared()` is the canonical form of the config a rule uses (its
 # `params: cfg=`, which Snakemake's params rerun trigger compares).
 import sys
 from pathlib import Path
@@ -22,11 +22,13 @@ from selcn.grid import (
     alternation,
 )
 from selcn.jobs import ExportSelection, Jobs
-from selcn.paths import LOGS, MODEL_PATTERN, figure_file
+from selcn.paths import use_results_dir
 from selcn.protocol import policy
+from selcn.report.registry import FIGURES_SUBCATEGORY, report_category
 
 try:
     CFG = validate_config(config, source="config")
+    use_results_dir(CFG["results_dir"])
     JOBS = Jobs.of(CFG)
     #: the targets of the export stage (`rule all`); checks export.dataset / export.model
     EXPORT_TARGETS = JOBS.export_targets()
@@ -44,7 +46,12 @@ config.clear()
 config.update(CFG)
 # the protocol's policy for the caption templates; not part of CFG, so no `declared()` params
 config["protocol_policy"] = policy(CFG["protocol"]).as_dict()
+# the report's first page: the datasets read and their images per class (once cached)
+config["data_summary"] = JOBS.data_summary()
 GRID = JOBS.grid
+
+# the path constants follow results_dir: imported once it is set
+from selcn.paths import LOGS, MODEL_PATTERN, RESULTS, figure_file
 
 #: conda environment of all rules (`conda: SELCN_ENV`, used with --sdm conda), relative to rules/
 SELCN_ENV = "../envs/selcn.yaml"

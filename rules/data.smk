@@ -1,8 +1,9 @@
 # Data stage (thesis 5.1-5.2, Figures 5-6): the synthetic demo set (data.source: synthetic),
 # one cache per dataset (decoded, hair-removed, resized once), leakage-free split tables,
 # their check, and the two figures of the stage. Inputs: JOBS (selcn.jobs, "---- data").
+from selcn.data.overlap import overlap_summary_file, overlaps_file
 from selcn.data.synthetic import dataset_paths
-from selcn.grid import DATASETS_WITH_GT_MASKS
+from selcn.grid import DATASETS_WITH_GT_MASKS, data_key
 from selcn.paths import (
     DATA_CHECK,
     DATA_CHECK_DEEP,
@@ -16,8 +17,10 @@ from selcn.paths import (
 SYNTHETIC = dataset_paths(SYNTHETIC_ROOT)
 
 
+# PH²'s spreadsheet is an output only when the demo asks for PH² (data.synthetic.n_ph2 > 0)
 rule synthetic_data:
     output:
+        **({"ph2": SYNTHETIC["ph2"]["xlsx"]} if config["data"]["synthetic"]["n_ph2"] else {}),
         ham10000=SYNTHETIC["ham10000"]["metadata"],
         symderm=SYNTHETIC["symderm"]["csv"],
         isic2019_ground_truth=SYNTHETIC["isic2019"]["ground_truth"],
@@ -35,7 +38,10 @@ rule synthetic_data:
     params:
         root=lambda w, output: str(Path(output.ham10000).parents[1]),
         seed=config["seed"],
-        synthetic=ordered(config["data"]["synthetic"]),
+        # n_ph2 only when set: a demo without PH² keeps its recorded params
+        synthetic=ordered(
+            {k: v for k, v in config["data"]["synthetic"].items() if k != "n_ph2" or v}
+        ),
     script:
         "../workflow/scripts/data_synthetic.py"
 
@@ -79,9 +85,33 @@ use rule cache_dataset as cache_dataset_without_masks with:
     priority: PRIORITY["data"]
 
 
+# the overlap guard (selcn.data.overlap): every (test image, training image) of the config's
+# pairs found by id, pixels or perceptual hash in the caches, before the split tables
+rule find_overlaps:
+    input:
+        **JOBS.overlap_inputs(),
+    output:
+        overlaps=overlaps_file(),
+    log:
+        f"{LOGS}/data/find_overlaps.log",
+    priority: PRIORITY["data"]
+    conda:
+        SELCN_ENV
+    threads: 1
+    resources:
+        **stage_resources("data"),
+        runtime=runtime_of("data"),
+    params:
+        plan=JOBS.overlap_plan().as_params(),
+        protocol=config["protocol"],
+    script:
+        "../workflow/scripts/find_overlaps.py"
+
+
 rule split_dataset:
     input:
         unpack(lambda w: JOBS.split_inputs(w.dataset)),
+        unpack(lambda w: JOBS.split_overlap_inputs(w.dataset)),
     output:
         splits=split_file("{dataset}"),
     log:
@@ -95,6 +125,7 @@ rule split_dataset:
         test_fraction=config["data"]["test_fraction"],
         seed=config["seed"],
         protocol=config["protocol"],
+        overlap_plan=JOBS.overlap_plan().as_params(),
     script:
         "../workflow/scripts/data_splits.py"
 
@@ -113,7 +144,8 @@ rule check_data:
     conda:
         SELCN_ENV
     params:
-        paths=ordered({d: JOBS.data_paths(d) for d in GRID.datasets}),
+        # one block per data.<key> (PH²'s three datasets read data.ph2)
+        paths=ordered({data_key(d): JOBS.data_paths(d) for d in GRID.datasets}),
     script:
         "../workflow/scripts/data_check.py"
 
@@ -132,16 +164,17 @@ use rule check_data as check_data_deep with:
         **stage_resources("data"),
         runtime=runtime_of("data"),
     params:
-        paths=ordered({d: JOBS.data_paths(d) for d in GRID.datasets}),
+        paths=ordered({data_key(d): JOBS.data_paths(d) for d in GRID.datasets}),
         deep=True,
 
 
 rule check_splits:
     input:
-        splits=expand(split_file("{dataset}"), dataset=GRID.datasets),
-        ham10000=split_file("ham10000"),
+        **JOBS.check_splits_inputs(),
+        overlaps=overlaps_file(),
     output:
         report=SPLIT_CHECK,
+        overlaps=overlap_summary_file(),
     log:
         f"{LOGS}/data/check_splits.log",
     localrule: True
@@ -150,6 +183,7 @@ rule check_splits:
     params:
         datasets=list(GRID.datasets),
         protocol=config["protocol"],
+        overlap_plan=JOBS.overlap_plan().as_params(),
     script:
         "../workflow/scripts/data_check_splits.py"
 
@@ -161,7 +195,8 @@ rule fig5_hair_removal:
         figure=report(
             figure_file("fig5_hair_removal"),
             caption="../workflow/report/fig5_hair_removal.rst",
-            category="Data",
+            category=report_category("Data"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 5", "content": "hair removal"},
         ),
     log:
@@ -170,7 +205,8 @@ rule fig5_hair_removal:
     conda:
         SELCN_ENV
     params:
-        paths=ordered(JOBS.data_paths("ham10000")),
+        paths=ordered(JOBS.data_paths(JOBS.figure_dataset())),
+        dataset=JOBS.figure_dataset(),
         n=3,
         seed=config["seed"],
     script:
@@ -179,14 +215,15 @@ rule fig5_hair_removal:
 
 rule fig6_class_distribution:
     input:
-        index=cache_files("ham10000")["index"],
-        splits=split_file("ham10000"),
+        index=cache_files(JOBS.figure_dataset())["index"],
+        splits=split_file(JOBS.figure_dataset()),
         check=SPLIT_CHECK,
     output:
         figure=report(
             figure_file("fig6_class_distribution"),
             caption="../workflow/report/fig6_class_distribution.rst",
-            category="Data",
+            category=report_category("Data"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 6", "content": "class distribution"},
         ),
         counts=figure_file("fig6_class_distribution", "csv"),
@@ -196,6 +233,7 @@ rule fig6_class_distribution:
     conda:
         SELCN_ENV
     params:
+        dataset=JOBS.figure_dataset(),
         target_per_class=config["data"]["balance"]["target_per_class"],
         max_copies=config["data"]["balance"]["max_copies"],
         seed=config["seed"],

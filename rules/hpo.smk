@@ -19,7 +19,8 @@ rule hpo_search:
         convergence=report(
             figure_file("fig7a_hpo_convergence_{network}"),
             caption="../workflow/report/fig7a_hpo_convergence.rst",
-            category="Hyper-parameter search",
+            category=report_category("Hyper-parameter search"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 7a", "network": "{network}"},
         ),
     log:

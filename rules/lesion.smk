@@ -99,7 +99,8 @@ rule fig10_lesion_cams:
         figure=report(
             figure_file("fig10_lesion_cams"),
             caption="../workflow/report/fig10_lesion_cams.rst",
-            category="Lesion classification",
+            category=report_category("Lesion classification"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 10", "content": "Grad-CAM++ of every lesion model"},
         ),
     log:

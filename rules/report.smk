@@ -9,16 +9,25 @@
 # statistics tables, and the figures; `rule all` requests TABLES and FIGURES (REPORT_TARGETS).
 from selcn.grid import DATASET_LABELS
 from selcn.paths import table_file
+from selcn.report.differences import run_settings
 from selcn.report.html import run_note
 from selcn.report.registry import (
+    FIGURES_SUBCATEGORY,
     STAGE_FIGURES,
     TABLE_REGISTRY,
+    TABLES_SUBCATEGORY,
+    calibration_figures,
+    findings_file,
+    findings_files,
     per_class_labels,
     per_class_number,
     reference_table,
     render_caption,
+    report_category,
     report_figures,
     report_tables,
+    table_labels,
+    table_title,
 )
 
 
@@ -41,23 +50,30 @@ FIGURES = (
     list(STAGE_FIGURES)
     + ([f"fig7a_hpo_convergence_{n}" for n in JOBS.hpo_searches()] if CFG["hpo"]["enabled"] else [])
     + REPORT_FIGURES
+    + calibration_figures(GRID)
 )
-#: the report's targets of `rule all`: every table (its HTML twin) and figure
-REPORT_TARGETS = [table_file(n, "html") for n in TABLES] + [figure_file(n) for n in FIGURES]
+#: the report's targets of `rule all`: every table (its HTML twin), figure and Findings page
+REPORT_TARGETS = (
+    [table_file(n, "html") for n in TABLES]
+    + [figure_file(n) for n in FIGURES]
+    + findings_files(GRID)
+    + [table_file("differences", "html")]
+)
 
 
 rule table:
     input:
         files=lambda w: TABLE_REGISTRY[w.table].files(JOBS),
-        reference=lambda w: reference_table(REFERENCE_DIR, w.table),
+        # the thesis' values only beside a table of the dataset they were published for
+        reference=lambda w: reference_table(REFERENCE_DIR, w.table, GRID),
     output:
         csv=table_file("{table}", "csv"),
         html=report(
             table_file("{table}", "html"),
             caption="../workflow/report/table.rst",
-            category=lambda w: TABLE_REGISTRY[w.table].category,
-            subcategory="Tables",
-            labels=lambda w: dict(TABLE_REGISTRY[w.table].labels),
+            category=lambda w: report_category(TABLE_REGISTRY[w.table].category),
+            subcategory=TABLES_SUBCATEGORY,
+            labels=lambda w: table_labels(w.table, GRID),
         ),
     log:
         f"{LOGS}/report/{{table}}.log",
@@ -68,6 +84,7 @@ rule table:
         SELCN_ENV
     params:
         table=lambda w: w.table,
+        title=lambda w: table_title(w.table, GRID),
         options=lambda w: TABLE_REGISTRY[w.table].options(GRID),
         note=RUN_NOTE,
         caption=lambda w: render_caption(
@@ -90,8 +107,8 @@ rule table_per_class:
         html=report(
             table_file("{name}", "html"),
             caption="../workflow/report/table_per_class.rst",
-            category="Lesion classification",
-            subcategory="Tables",
+            category=report_category("Lesion classification"),
+            subcategory=TABLES_SUBCATEGORY,
             labels=lambda w: per_class_labels(w.name),
         ),
     log:
@@ -108,21 +125,31 @@ rule table_per_class:
         "../workflow/scripts/report_per_class.py"
 
 
+# the statistics of a lesion dataset (each model against model 1 and against its group's
+# baseline, by lesion: the split table's groups) and its Findings page (best model on
+# validation, its test metrics, the effects against model 1): one job, so that
+# report.bootstrap re-plans these and nothing else
 rule stats_vs_baseline:
     input:
-        files=lambda w: JOBS.lesion_prediction_files(w.lesion_dataset, "test"),
+        unpack(lambda w: JOBS.lesion_statistics_inputs(w.lesion_dataset)),
     output:
         csv=table_file("stats_vs_baseline_{lesion_dataset}", "csv"),
         html=report(
             table_file("stats_vs_baseline_{lesion_dataset}", "html"),
             caption="../workflow/report/stats_vs_baseline.rst",
-            category="Model comparison",
-            subcategory="Tables",
+            category=report_category("Model comparison"),
+            subcategory=TABLES_SUBCATEGORY,
             labels=lambda w: {
                 "table": "Δ vs baseline",
                 "dataset": DATASET_LABELS[w.lesion_dataset],
-                "content": "bootstrap CI and McNemar, test split",
+                "content": "vs model 1 and vs group baseline, by lesion, test split",
             },
+        ),
+        findings=report(
+            findings_file("{lesion_dataset}"),
+            caption="../workflow/report/findings.rst",
+            category=report_category("Findings"),
+            labels=lambda w: {"dataset": DATASET_LABELS[w.lesion_dataset]},
         ),
     log:
         f"{LOGS}/report/stats_vs_baseline_{{lesion_dataset}}.log",
@@ -134,6 +161,7 @@ rule stats_vs_baseline:
         confidence=config["report"]["confidence"],
         seed=config["seed"],
         cfg=declared("report", "seed"),
+        synthetic=config["data"]["source"] == "synthetic",
         note=RUN_NOTE,
     script:
         "../workflow/scripts/report_stats.py"
@@ -147,8 +175,8 @@ rule heatmap:
         figure=report(
             figure_file("heatmap_{lesion_dataset}"),
             caption="../workflow/report/heatmap.rst",
-            category="Model comparison",
-            subcategory="Figures",
+            category=report_category("Model comparison"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels=lambda w: {
                 "figure": "grid heat-map",
                 "dataset": DATASET_LABELS[w.lesion_dataset],
@@ -168,13 +196,14 @@ rule heatmap:
 
 rule fig11_13_training_curves:
     input:
-        histories=lambda w: JOBS.lesion_history_files(w.lesion_dataset),
+        histories=lambda w: JOBS.lesion_history_files(w.lesion_dataset)
+        + JOBS.multitask_history_files(w.lesion_dataset),
     output:
         figure=report(
             figure_file("fig11_13_training_curves_{lesion_dataset}"),
             caption="../workflow/report/fig11_13_training_curves.rst",
-            category="Lesion classification",
-            subcategory="Figures",
+            category=report_category("Lesion classification"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels=lambda w: {
                 "figure": "Figures 11-13",
                 "dataset": DATASET_LABELS[w.lesion_dataset],
@@ -190,3 +219,53 @@ rule fig11_13_training_curves:
         title=lambda w: f"Training curves (fold 0) on {DATASET_LABELS[w.lesion_dataset]}",
     script:
         "../workflow/scripts/report_training_curves.py"
+
+
+rule reliability:
+    input:
+        predictions=lambda w: JOBS.lesion_prediction_files(w.lesion_dataset, "test"),
+    output:
+        figure=report(
+            figure_file("reliability_{lesion_dataset}"),
+            caption="../workflow/report/reliability.rst",
+            category=report_category("Model comparison"),
+            subcategory=FIGURES_SUBCATEGORY,
+            labels=lambda w: {
+                "figure": "reliability diagrams",
+                "dataset": DATASET_LABELS[w.lesion_dataset],
+                "content": "calibration of the fold ensembles, test split",
+            },
+        ),
+    log:
+        f"{LOGS}/report/reliability_{{lesion_dataset}}.log",
+    localrule: True
+    conda:
+        SELCN_ENV
+    params:
+        title=lambda w: f"SE-LCN grid on {DATASET_LABELS[w.lesion_dataset]}",
+    script:
+        "../workflow/scripts/report_reliability.py"
+
+
+# the appendix "Differences from the thesis' code": docs/differences.md, headed by what this
+# run's settings resolve to (selcn.report.differences)
+rule differences:
+    input:
+        page=Path(workflow.current_basedir).parent / "docs" / "differences.md",
+    output:
+        html=report(
+            table_file("differences", "html"),
+            caption="../workflow/report/differences.rst",
+            category="About this run",
+            labels={"page": "Differences from the thesis' code"},
+        ),
+    log:
+        f"{LOGS}/report/differences.log",
+    localrule: True
+    conda:
+        SELCN_ENV
+    params:
+        settings=run_settings(CFG),
+        note=RUN_NOTE,
+    script:
+        "../workflow/scripts/report_differences.py"

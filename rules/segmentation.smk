@@ -99,7 +99,8 @@ rule fig3_masking_strategies:
         figure=report(
             figure_file("fig3_masking_strategies"),
             caption="../workflow/report/fig3_masking_strategies.rst",
-            category="Segmentation",
+            category=report_category("Segmentation"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 3", "content": "masking strategies"},
         ),
     log:

@@ -11,7 +11,6 @@ from selcn.paths import (
     symmetry_arch_file,
     symmetry_best_fold_file,
     symmetry_file,
-    symmetry_localisation_file,
 )
 
 
@@ -118,7 +117,7 @@ rule symmetry_localisation:
     input:
         unpack(lambda w: JOBS.symmetry_localisation_inputs(variant_of(w))),
     output:
-        localisation=symmetry_localisation_file("{variant}"),
+        localisation=JOBS.symmetry_localisation_output(),
     log:
         f"{LOGS}/symmetry/localisation_{{variant}}.log",
     wildcard_constraints:
@@ -164,7 +163,8 @@ rule fig9_symmetry_cams:
         figure=report(
             figure_file("fig9_symmetry_cams"),
             caption="../workflow/report/fig9_symmetry_cams.rst",
-            category="Symmetry",
+            category=report_category("Symmetry"),
+            subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 9", "content": "Grad-CAM++ per masking strategy"},
         ),
     log:

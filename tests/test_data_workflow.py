@@ -45,7 +45,11 @@ def test_data_stage_runs_on_a_tiny_config(repo, tmp_path):
     assert check["protocol"] == "leakage_free"
     assert all(check[ds]["groups_crossing_test"] == 0 for ds in ("ham10000", "symderm"))
     ham = pd.read_csv(res / "splits" / "ham10000.csv")
-    assert set(ham["split"]) == {"test", "fold0", "fold1"}           # demo: 2 lesion folds
+    # demo: 2 lesion folds; `excluded`: training-side copies of test images (the overlap guard)
+    assert set(ham.loc[ham["split"] != "excluded", "split"]) == {"test", "fold0", "fold1"}
+    excluded = set(ham.loc[ham["split"] == "excluded", "image_id"])
+    overlaps = pd.read_csv(res / "splits" / "overlaps.csv", dtype=str)
+    assert excluded <= set(overlaps["training_image"]) | set(overlaps["test_image"])
     assert (ham.groupby("group")["split"].nunique() == 1).all()
     counts = pd.read_csv(res / "figures" / "fig6_class_distribution.csv")
     bal = counts[counts["stage"] == "balanced training part"].set_index("class")["count"]

@@ -152,7 +152,11 @@ def test_schema_enums_are_the_vocabulary(repo):
     assert tuple(_enum(schema, "lesion", "datasets")) == vocab.LESION_DATASETS
     assert tuple(_enum(schema, "hpo", "networks")) == vocab.NETWORKS
     props = schema["properties"]
-    assert set(vocab.DATASETS) <= set(props["data"]["properties"])      # data.<dataset> blocks
+    # data.<dataset> blocks (PH²'s three datasets, one per label set, read data.ph2)
+    assert {vocab.data_key(d) for d in vocab.DATASETS} <= set(props["data"]["properties"])
+    assert tuple(_enum(schema, "roles", "symmetry")) == vocab.ROLE_DATASETS["symmetry"]
+    assert tuple(_enum(schema, "roles", "segmentation")) == vocab.ROLE_DATASETS["segmentation"]
+    assert tuple(_enum(schema, "roles", "localisation")) == vocab.ROLE_DATASETS["localisation"]
 
 
 def test_every_choice_reads_validation_unless_the_thesis_protocol():

@@ -129,3 +129,54 @@ def test_encoder_cam_layer_is_before_the_elayer():
     assert cam_target_layer(base, "encoder") is cam_target_layer(base) is base.encoder.bn2
     with pytest.raises(ValueError, match="layer"):
         cam_target_layer(model, "head")
+
+
+def test_dropout_modules_of_the_rates():
+    from selcn.models.lesion import LesionClassifier
+
+    assert isinstance(create_lesion_model(ARCH, 7, use_cam=True, drop_rate=0.0).dropout,
+                      nn.Identity)
+    for rate in (0.2, 0.4):
+        d = create_lesion_model(ARCH, 7, use_cam=False, drop_rate=rate).dropout
+        assert isinstance(d, nn.Dropout) and d.p == rate
+    with pytest.raises(ValueError, match="drop_rate"):
+        LesionClassifier(nn.Identity(), 7, drop_rate=1.0)
+
+
+def test_the_thesis_switches_change_exactly_dropout_and_sampling():
+    """protocol thesis: no dropout on E-Layer models, 0.4 on the baselines, the thesis'
+    sampling; leakage_free keeps Dropout(0.2) and every original; a config value wins."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    import yaml
+
+    from selcn import lesion
+    from selcn.config import validate_config
+    from selcn.grid import Cell, Model
+    from selcn.protocol import policy
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+                         .read_text())
+    cfg = validate_config(raw)
+    thesis = validate_config({**raw, "protocol": "thesis"})
+    cam, base = Cell("ham10000", Model("none", "seg")), Cell("ham10000", Model("none", "off"))
+    lf_cam, lf_base = lesion.network(cfg, cam), lesion.network(cfg, base)
+    th_cam, th_base = lesion.network(thesis, cam), lesion.network(thesis, base)
+    assert (lf_cam.dropout, lf_base.dropout, th_cam.dropout, th_base.dropout) == (0.2, 0.2,
+                                                                                  0.0, 0.4)
+    assert lf_cam.balance == {**cfg["data"]["balance"], "sampling": "keep_originals"}
+    assert th_cam.balance == {**cfg["data"]["balance"], "sampling": "all_versions"}
+    # nothing else differs between the two protocols' specs (the protocol itself aside)
+    assert replace(th_cam, dropout=0.2, protocol=policy("leakage_free"),
+                   balance=lf_cam.balance) == lf_cam
+    assert isinstance(th_cam.build(7).dropout, nn.Identity)
+    assert th_base.build(7).dropout.p == 0.4 and lf_cam.build(7).dropout.p == 0.2
+    assert lf_cam.record()["dropout"] == 0.2 and th_base.key()["dropout"] == 0.4
+    chosen = validate_config({**raw, "protocol": "thesis",
+                              "lesion": {**raw["lesion"], "dropout": {"elayer": 0.1}},
+                              "data": {**raw["data"], "balance": {**raw["data"]["balance"],
+                                                                  "sampling": "keep_originals"}}})
+    assert lesion.network(chosen, cam).dropout == 0.1
+    assert lesion.network(chosen, base).dropout == 0.4
+    assert lesion.network(chosen, cam).balance["sampling"] == "keep_originals"

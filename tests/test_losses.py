@@ -107,3 +107,81 @@ def test_hybrid_loss_perfect_prediction_is_near_zero():
     target[..., 2:6, 2:6] = 1
     logits = (target * 2 - 1) * 20
     assert HybridLoss()(logits, target).item() == pytest.approx(0.0, abs=1e-4)
+
+
+# ---- model 13's partial-label loss ------------------------------------------------------------
+def _partial_batch():
+    """Four samples: 0 has every label, 1 a class and a mask, 2 a symmetry label and a mask
+    (a symmetry-only image), 3 only a class (a dataset without masks)."""
+    g = torch.Generator().manual_seed(3)
+    outputs = {"logits": torch.randn(4, 3, generator=g), "symmetry": torch.randn(4, 2, generator=g),
+               "mask": torch.randn(4, 1, 4, 4, generator=g)}
+    mask = (torch.rand(4, 1, 4, 4, generator=g) < 0.4).float()
+    targets = {"target": torch.tensor([2, 0, -1, 1]), "symmetry": torch.tensor([1, -1, 0, -1]),
+               "mask": mask, "has_mask": torch.tensor([True, True, True, False])}
+    return outputs, targets
+
+
+def _weighted_ce(logits, labels, weight):
+    """sum_i w_{y_i} (-log softmax(x_i)_{y_i}) / sum_i w_{y_i}, by hand."""
+    num = den = 0.0
+    for x, y in zip(logits, labels):
+        log_p = x[y] - torch.logsumexp(x, 0)
+        num += -weight[y].item() * log_p.item()
+        den += weight[y].item()
+    return num / den
+
+
+def test_multitask_loss_against_a_hand_computation():
+    """Each term over the samples that carry its label only, weighted as the config says: Dice
+    over samples 0-2 pooled, symmetry cross-entropy over 0 and 2, lesion over 0, 1, 3."""
+    from selcn.losses import HybridLoss, MultitaskLoss
+
+    outputs, targets = _partial_batch()
+    lesion_w, sym_w = torch.tensor([0.5, 1.0, 2.0]), torch.tensor([3.0, 1.0])
+    loss = MultitaskLoss({"mask": 0.5, "symmetry": 2.0, "lesion": 1.5},
+                         HybridLoss(rank_weight=0.0),
+                         {"lesion": lesion_w, "symmetry": sym_w})
+    p = torch.sigmoid(outputs["mask"][:3])
+    t = targets["mask"][:3]
+    dice = 1 - 2 * (p * t).sum().item() / (p.sum().item() + t.sum().item())
+    sym = _weighted_ce(outputs["symmetry"][[0, 2]], [1, 0], sym_w)
+    les = _weighted_ce(outputs["logits"][[0, 1, 3]], [2, 0, 1], lesion_w)
+    terms = loss.terms(outputs, targets)
+    assert terms["mask"][1] == 3 and terms["symmetry"][1] == 2 and terms["lesion"][1] == 3
+    assert terms["mask"][0].item() == pytest.approx(dice, rel=1e-5)
+    assert terms["symmetry"][0].item() == pytest.approx(sym, rel=1e-5)
+    assert terms["lesion"][0].item() == pytest.approx(les, rel=1e-5)
+    assert loss(outputs, targets).item() == pytest.approx(0.5 * dice + 2.0 * sym + 1.5 * les,
+                                                          rel=1e-5)
+
+
+def test_multitask_loss_mask_term_is_the_segmentation_stages_on_the_masked_samples():
+    """With the rank loss on, the mask term is HybridLoss of the samples with a mask only (the
+    unlabelled sample's prediction changes nothing)."""
+    from selcn.losses import HybridLoss, MultitaskLoss
+
+    outputs, targets = _partial_batch()
+    hybrid = HybridLoss(rank_weight=0.05, k=3, margin=0.3)
+    loss = MultitaskLoss({"mask": 1.0, "symmetry": 0.0, "lesion": 0.0}, hybrid)
+    expected = hybrid(outputs["mask"][:3], targets["mask"][:3]).item()
+    assert loss(outputs, targets).item() == pytest.approx(expected, rel=1e-6)
+    changed = {**outputs, "mask": outputs["mask"].clone()}
+    changed["mask"][3] += 5.0                                    # sample 3 has no mask
+    assert loss(changed, targets).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_multitask_loss_without_a_label_in_the_batch_is_zero_and_backpropagates():
+    from selcn.losses import MISSING, HybridLoss, MultitaskLoss
+
+    outputs, targets = _partial_batch()
+    outputs = {k: v.requires_grad_(True) for k, v in outputs.items()}
+    none = {"target": torch.full((4,), MISSING), "symmetry": torch.full((4,), MISSING),
+            "mask": targets["mask"], "has_mask": torch.zeros(4, dtype=torch.bool)}
+    loss = MultitaskLoss({"mask": 1.0, "symmetry": 1.0, "lesion": 1.0}, HybridLoss())
+    value = loss(outputs, none)
+    assert value.item() == 0.0
+    value.backward()                                             # connected, no error
+    assert all(t[1] == 0 for t in loss.terms(outputs, none).values())
+    with pytest.raises(ValueError, match="weights lack"):
+        MultitaskLoss({"mask": 1.0}, HybridLoss())

@@ -127,3 +127,25 @@ def test_apply_box_is_lae_with_a_precomputed_box():
         assert (out[y0:y1, x0:x1] == image[y0:y1, x0:x1]).all() and out.sum() < image.sum()
     assert apply_box(image, None) is image                    # the box of an empty mask
     np.testing.assert_array_equal(apply_mask(image, np.zeros((40, 30)), "lae"), image)
+
+
+def test_lae_box_thesis_clip_keeps_the_length():
+    """clip="start" (the thesis' code): a start before 0 moves to 0 and the grown length is kept;
+    "centred" cuts the box at the edge. By hand: rows 0..9 (centre 5, height 10 -> 14) grow to
+    [-2, 12): centred (0, 12), start (0, 14); cols 95..99 of 100 (centre 97.5, width 5 -> 7)
+    grow to [94, 101): both cut at 100 (the start is not clipped)."""
+    mask = _square(y=0, x=95, h=10, w=5)
+    assert lae_box(mask) == lae_box(mask, clip="centred") == (0, 12, 94, 100)
+    assert lae_box(mask, clip="start") == (0, 14, 94, 100)
+    left = _square(y=40, x=1, h=10, w=10)          # cols 1..10: centre 6, 14 wide -> [-1, 13)
+    assert lae_box(left, clip="centred")[2:] == (0, 13)
+    assert lae_box(left, clip="start")[2:] == (0, 14)
+    inside = _square(y=20, x=40, h=10, w=20)        # nowhere near an edge: the same box
+    assert lae_box(inside, clip="start") == lae_box(inside) == (18, 32, 36, 64)
+    image = np.full((100, 100, 3), 7, np.uint8)
+    start = apply_mask(image, mask, "lae", clip="start")
+    assert start[:14, 94:].all() and not start[14:].any() and not start[:, :94].any()
+    assert np.array_equal(lae_mask(mask, clip="start"), strategy_mask(mask, "lae", clip="start"))
+    assert (lae_mask(mask, clip="start").sum(), lae_mask(mask).sum()) == (14 * 6, 12 * 6)
+    with pytest.raises(ValueError, match="clip"):
+        lae_box(mask, clip="end")

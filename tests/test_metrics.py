@@ -106,3 +106,74 @@ def test_segmentation_metrics_empty_masks():
     assert m["dice"] == 0.0 and m["sensitivity"] == 0.0 and m["accuracy"] == 0.0
     with pytest.raises(ValueError, match="differ"):
         segmentation_metrics(empty, full[:1])
+
+
+# ---- ISIC-standard metrics from the probabilities (issue 22.3) ------------------------------
+from selcn.metrics import (  # noqa: E402
+    expected_calibration_error,
+    probability_metrics,
+    reliability_bins,
+)
+
+
+def _probs(rng, n, c):
+    y = rng.integers(0, c, n)
+    p = rng.dirichlet(np.ones(c), n)
+    p[np.arange(n), y] += rng.uniform(0, 1, n)
+    return y, p / p.sum(axis=1, keepdims=True)
+
+
+def test_auroc_matches_sklearn_one_vs_rest():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(7)
+    y, p = _probs(rng, 300, 7)
+    names = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+    m = probability_metrics(y, p, names)
+    assert m["auroc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    per_class = roc_auc_score(y, p, multi_class="ovr", average=None)
+    for c, name in enumerate(names):
+        assert m[f"auroc_{name}"] == pytest.approx(per_class[c])
+        assert m[f"auroc_{name}"] == pytest.approx(roc_auc_score(y == c, p[:, c]))
+    assert "average_precision" not in m
+
+
+def test_binary_auroc_and_average_precision_match_sklearn():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(8)
+    y, p = _probs(rng, 200, 2)
+    m = probability_metrics(y, p, ["benign", "malignant"])
+    assert m["auroc"] == pytest.approx(roc_auc_score(y, p[:, 1]))
+    assert m["auroc_malignant"] == pytest.approx(m["auroc"])
+    assert m["average_precision"] == pytest.approx(average_precision_score(y, p[:, 1]))
+
+
+def test_auroc_of_an_absent_class_is_undefined_and_left_out_of_the_mean():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([[0.8, 0.1, 0.1], [0.4, 0.5, 0.1], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1]])
+    m = probability_metrics(y, p)
+    assert np.isnan(m["auroc_2"])                               # class 2 never occurs
+    assert m["auroc_0"] == pytest.approx(1.0) and m["auroc_1"] == pytest.approx(1.0)
+    assert m["auroc"] == pytest.approx(1.0)
+
+
+def test_ece_hand_computed():
+    """Top-label confidences 0.95, 0.9, 0.65, 0.55, each alone in its bin of width 1/15
+    ((0.9333, 1], (0.8667, 0.9333], (0.6, 0.6667], (0.5333, 0.6]); right: yes, no, yes, no.
+    ECE = (|1 - .95| + |0 - .9| + |1 - .65| + |0 - .55|) / 4 = (.05 + .9 + .35 + .55) / 4."""
+    p = np.array([[0.95, 0.05], [0.1, 0.9], [0.65, 0.35], [0.45, 0.55]])
+    y = np.array([0, 0, 0, 0])
+    assert expected_calibration_error(y, p) == pytest.approx((0.05 + 0.9 + 0.35 + 0.55) / 4)
+    # two bins of width 1/2: (0, .5] empty, (.5, 1] holds all: |acc .5 - mean conf .7625|
+    assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(abs(0.5 - 0.7625))
+    bins = reliability_bins(y, p, n_bins=2)
+    assert list(bins["n"]) == [0, 4] and np.isnan(bins.loc[0, "accuracy"])
+    assert bins.loc[1, "confidence"] == pytest.approx(0.7625)
+    # the right edge belongs to its bin: confidence 0.5 falls in (0, .5]
+    assert list(reliability_bins([0], [[0.5, 0.5]], n_bins=2)["n"]) == [1, 0]
+    # perfectly calibrated in each bin: ECE 0
+    assert expected_calibration_error([0, 1], [[0.5, 0.5], [0.5, 0.5]], n_bins=2) == 0.0
+    assert probability_metrics(y, p)["ece"] == pytest.approx(expected_calibration_error(y, p))
+    with pytest.raises(ValueError, match="class indices"):
+        expected_calibration_error([2], [[0.5, 0.5]])

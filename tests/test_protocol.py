@@ -35,3 +35,24 @@ def test_as_dict_holds_every_field_for_templates():
     assert set(d) == {f.name for f in dataclasses.fields(Protocol)} | {"selects_on_test",
                                                                         "localised_on"}
     assert d["name"] == "leakage_free" and d["grouped"] is True
+
+
+def test_overlaps_and_the_thesis_code_switches():
+    from selcn.data.splits import BALANCE_SAMPLINGS
+    from selcn.masks import LAE_CLIPS
+    from selcn.protocol import PROJECT_DEFAULTS, THESIS_CODE_DEFAULTS
+
+    lf, th = policy("leakage_free"), policy("thesis")
+    assert (lf.remove_overlaps, lf.thesis_code) == (True, False)
+    assert (th.remove_overlaps, th.thesis_code) == (False, True)
+    assert lf.setting("dropout_elayer") == lf.setting("dropout_baseline") == 0.2
+    assert (th.setting("dropout_elayer"), th.setting("dropout_baseline")) == (0.0, 0.4)
+    assert (lf.setting("balance_sampling"), th.setting("balance_sampling")) == (
+        "keep_originals", "all_versions")
+    assert (lf.setting("lae_clip"), th.setting("lae_clip")) == ("centred", "start")
+    assert th.setting("dropout_elayer", 0.3) == 0.3 and lf.setting("lae_clip", "start") == "start"
+    for defaults in (PROJECT_DEFAULTS, THESIS_CODE_DEFAULTS):
+        assert defaults["balance_sampling"] in BALANCE_SAMPLINGS
+        assert defaults["lae_clip"] in LAE_CLIPS
+    with pytest.raises(KeyError, match="no protocol setting"):
+        lf.setting("hair")

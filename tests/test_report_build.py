@@ -24,7 +24,7 @@ import yaml
 from helpers import run_snakemake
 from selcn.config import validate_config
 from selcn.grid import grid
-from selcn.report.registry import TABLES
+from selcn.report.registry import TABLE_REGISTRY, TABLES
 from selcn.report.tables import per_class_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,6 +97,28 @@ def make_results(root: Path, cfg: dict) -> None:
                               "seconds": 1.0}).to_csv(d / f"fold{k}" / "history.csv",
                                                      index=False)
             _localisation(d / "localisation.csv", 20, rng)
+        _split_table(res / "splits" / f"{dataset}.csv", classes, 28,
+                     lesion_size=2 if dataset == "ham10000" else 1)
+    _overlap_summary(res / "splits" / "overlap_summary.csv")
+
+
+def _overlap_summary(path: Path) -> None:
+    """The overlap guard's summary (the "Overlaps" table's input): one pair, nothing found."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"test_set": "ham10000", "test_part": "test", "training_set": "symderm",
+                   "trains": "symmetry", "outcome": "none found", "found_by_id": 0,
+                   "found_by_content": 0, "by_pixels": 0, "count": 0}]).to_csv(path, index=False)
+
+
+def _split_table(path: Path, classes, n: int, lesion_size: int) -> None:
+    """The split table of the test images of :func:`_predictions`: ``lesion_size`` images per
+    lesion (the ``group`` the statistics resample)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = np.arange(n) % len(classes)
+    pd.DataFrame({"image_id": [f"ISIC_{i:07d}" for i in range(n)],
+                  "label": [classes[t] for t in target], "target": target,
+                  "group": [f"L{i // lesion_size:04d}" for i in range(n)],
+                  "split": "test"}).to_csv(path, index=False)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +138,9 @@ def built_report(tmp_path_factory):
         "rule all:\n"
         "    input:\n"
         '        [f"results/tables/{t}.html" for t in TABLES]\n'
-        '        + [f"results/figures/{f}.png" for f in REPORT_FIGURES],\n'
+        '        + [f"results/figures/{f}.png" for f in REPORT_FIGURES]\n'
+        '        + [f"results/figures/{f}.png" for f in calibration_figures(GRID)]\n'
+        '        + findings_files(GRID),\n'
         "    default_target: True\n")
     run = run_snakemake(root, "--cores", "2", "--quiet", "rules", snakefile=root / "Snakefile")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
@@ -134,7 +158,9 @@ def test_rules_write_every_table_with_thesis_values(built_report):
     root, cfg = built_report
     tables = root / "results" / "tables"
     names = sorted(p.stem for p in tables.glob("*.html"))
-    expected = {n for n in TABLES if n != "table6c_symmetry_architectures"} | {
+    # every registry table of this config's grid (no PH² tables: not a lesion dataset here)
+    expected = {n for n in TABLES if n != "table6c_symmetry_architectures"
+                and TABLE_REGISTRY[n].applies(grid(cfg))} | {
         "table6c_symmetry_architectures", "table11_per_class_model1",
         "table12_per_class_model3", "stats_vs_baseline_ham10000", "stats_vs_baseline_isic2016"}
     assert set(names) == expected
@@ -149,9 +175,15 @@ def test_rules_write_every_table_with_thesis_values(built_report):
     assert t8.loc[t8["model"] == 3, "accuracy_mean"].item() == pytest.approx(np.mean(acc))
     page = (tables / "table8_lesion_test.html").read_text()
     assert "0.849 ± 0.012" in page and "thesis" in page     # thesis' model 1 test accuracy
-    stats = pd.read_csv(tables / "stats_vs_baseline_ham10000.csv")
+    both = pd.read_csv(tables / "stats_vs_baseline_ham10000.csv")
+    stats = both[both["against"] == "group"]                  # the CAM transfer alone
     assert list(stats["model"]) == [2, 3, 10, 11]
     assert list(stats["baseline"]) == [1, 1, 9, 9]
+    vs1 = both[both["against"] == "model1"]                   # every model against model 1
+    assert list(vs1["model"]) == [2, 3, 9, 10, 11] and set(vs1["baseline"]) == {1}
+    assert set(both["unit"]) == {"lesion"} and set(both["n_lesions"]) == {14}   # 28 images
+    findings = (root / "results" / "findings" / "findings_ham10000.html").read_text()
+    assert "Findings — HAM10000" in findings and "Synthetic demo data" in findings
     for fig in ("heatmap_ham10000", "fig11_13_training_curves_isic2016"):
         assert (root / "results" / "figures" / f"{fig}.png").stat().st_size > 10_000
 
@@ -167,9 +199,11 @@ def _report_text(root: Path) -> str:
 
 @pytest.mark.slow
 def test_report_contains_every_table_title(built_report):
-    root, _ = built_report
+    root, cfg = built_report
     text = _report_text(root)
     for name, spec in TABLES.items():                        # titles are HTML-escaped there
+        if not TABLE_REGISTRY[name].applies(grid(cfg)):      # PH²'s: not in this grid
+            continue
         assert spec.title in text or html.escape(spec.title) in text, name
     assert per_class_spec(1).title in text and per_class_spec(3).title in text
     assert "against its group's baseline" in text
@@ -461,7 +495,8 @@ def test_registry_entries_and_captions_render():
     from selcn.jobs import Jobs
     from selcn.report.registry import TABLE_REGISTRY, render_caption
 
-    entries = {n: e for n, e in TABLE_REGISTRY.items() if n.startswith("table8_lesion")}
+    entries = {n: e for n, e in TABLE_REGISTRY.items()          # HAM10000's (not PH²'s)
+               if n.startswith("table8_lesion") and not n.endswith("_ph2")}
     assert list(entries) == ["table8_lesion_val", "table8_lesion_test"]
     assert all(entry.spec.name == name for name, entry in TABLE_REGISTRY.items())
     jobs = Jobs.of(validate_config(CONFIG))
@@ -469,7 +504,8 @@ def test_registry_entries_and_captions_render():
     assert val.files(jobs) == jobs.lesion_prediction_files("ham10000", "val")
     assert entries["table8_lesion_test"].files(jobs) == \
         jobs.lesion_prediction_files("ham10000", "test")
-    assert val.labels == {"table": "Table 8a", "dataset": "HAM10000",
+    # two-digit table numbers: the report sorts labels as text (Table 08a before Table 10)
+    assert val.labels == {"table": "Table 08a", "dataset": "HAM10000",
                           "content": "SE-LCN grid, validation folds"}
     assert val.caption.template == "table8_lesion" and val.caption.wildcards == {"split": "val"}
     cfg = validate_config(CONFIG)
@@ -483,3 +519,204 @@ def test_registry_entries_and_captions_render():
 
     with pytest.raises(jinja2.UndefinedError):                 # a wildcard the entry lacks
         render_caption(captions / "table8_lesion.rst", cfg, {})
+
+
+# ---- the landing page, the order of the items, the zip (issue 23.5) ------------------------
+#: the landing page's first line (the title of workflow/report/workflow.rst) in the rendered page
+_FIRST_LINE = """(() => {
+  const h = document.querySelector('#app .prose h1');
+  if (!h) return null;
+  const r = h.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, text: h.innerText, height: window.innerHeight,
+          width: window.innerWidth};
+})()"""
+
+
+def _open_report(client: DevTools, report: Path, width: int, height: int) -> None:
+    client.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                deviceScaleFactor=1, mobile=False)
+    mark = client.mark()
+    client.call("Page.navigate", url=report.as_uri())
+    client.wait_for("Page.loadEventFired", since=mark, timeout=60)
+    time.sleep(1.5)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("width, height", [(1280, 800), (1920, 1080)])
+def test_landing_page_starts_at_its_first_line(built_report, tmp_path, width, height):
+    """The title of the landing page is inside the window, not above it (snakemake#3906: the
+    template centres content taller than the window, the rule graph makes it so)."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
+                    ".ci/run installs it when run as root)")
+    root, _ = built_report
+    report = (root / "results" / "report.html").resolve()
+    ARTIFACTS.mkdir(exist_ok=True)
+    with headless_chromium(chromium, tmp_path / "profile") as client:
+        _open_report(client, report, width, height)
+        first = client.evaluate(_FIRST_LINE)
+        client.screenshot(ARTIFACTS / f"report_landing_{width}x{height}.png")
+        # the page is taller than the window (the rule graph and the Findings) ...
+        content = client.evaluate("document.querySelector('#app div.grow.h-screen.overflow-auto')"
+                                 ".scrollHeight")
+        # ... and the Findings are on it, after the title
+        findings = client.evaluate(
+            "(() => { const f = document.querySelector('#app .selcn-findings');"
+            " return f ? f.getBoundingClientRect().top : null; })()")
+        errors = client.console_errors()
+        # without the report's style (as before it): the title starts above the window
+        client.evaluate("document.querySelectorAll('#app .prose style')"
+                        ".forEach(s => s.remove())")
+        time.sleep(0.5)
+        unstyled = client.evaluate(_FIRST_LINE)
+    assert unstyled["top"] < 0, unstyled
+    assert first is not None and first["text"].startswith("SE-LCN"), first
+    assert (first["width"], first["height"]) == (width, height)
+    assert content > height, content
+    assert 0 <= first["top"] and first["bottom"] <= height, first      # offset of the first line
+    assert findings is not None and findings > first["bottom"], findings
+    assert errors == [], errors
+
+
+#: the thesis' order of the lesion-classification tables of the built grid (labels "table")
+LESION_TABLE_ORDER = ["Table 08a", "Table 08b", "Table 09", "Table 10", "Table 11", "Table 12",
+                      "Table 13", "Table 14", "Table 15"]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_tables_are_listed_in_the_thesis_order(built_report, tmp_path):
+    """The report's menu sorts the items of a subcategory by their labels as text: the table
+    labels have two-digit numbers, so Table 8a comes before Table 10 (and categories are
+    numbered: the Findings first)."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
+                    ".ci/run installs it when run as root)")
+    root, _ = built_report
+    report = (root / "results" / "report.html").resolve()
+    with headless_chromium(chromium, tmp_path / "profile") as client:
+        _open_report(client, report, 1400, 1000)
+        menu = client.evaluate("Array.from(document.querySelectorAll('nav li, nav a'))"
+                               ".map(e => e.innerText.trim()).filter(t => /^[0-9]\\. /.test(t))")
+        category = client.evaluate("Object.keys(categories).find(c => c.endsWith('Lesion "
+                                   "classification'))")
+        client.evaluate(f"app.setView({{navbarMode: 'subcategory', category: {category!r}, "
+                        "subcategory: 'Tables'})")
+        time.sleep(1.0)
+        rows = client.evaluate("Array.from(document.querySelectorAll('nav table tbody tr'))"
+                               ".map(r => r.querySelector('td').innerText.trim())")
+    assert rows == LESION_TABLE_ORDER, rows
+    numbered = list(dict.fromkeys(menu))
+    assert numbered[0] == "1. Findings", numbered
+    assert numbered == sorted(numbered), numbered
+
+
+def _make_recipe(target: str) -> list[str]:
+    """The arguments of the one `$(BIN)/snakemake` line of a Makefile target's recipe."""
+    lines = (REPO / "Makefile").read_text().splitlines()
+    start = lines.index(f"{target}: venv")
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    (command,) = [r for r in recipe if r.startswith("$(BIN)/snakemake ")]
+    return command.split()[1:]
+
+
+@pytest.mark.slow
+def test_make_report_zip_builds_a_zip_of_the_report_and_its_items(built_report):
+    """`make report-zip` runs `snakemake --report results/report.zip` (with the report's
+    stylesheet): a zip holding report/report.html and every item as its own file."""
+    import zipfile
+
+    root, _ = built_report
+    args = _make_recipe("report-zip")
+    assert args[:2] == ["--report", "results/report.zip"]
+    stylesheet = args.index("--report-stylesheet")
+    args[stylesheet + 1] = str(REPO / args[stylesheet + 1])      # relative to the repository
+    run = run_snakemake(root, *args, snakefile=root / "Snakefile")
+    assert run.returncode == 0, run.stderr[-3000:]
+    with zipfile.ZipFile(root / "results" / "report.zip") as zf:
+        names = zf.namelist()
+        page = zf.read("report/report.html").decode()
+    items = {Path(n).name for n in names if n.startswith("report/data/raw/")}
+    assert {"table8_lesion_test.html", "stats_vs_baseline_ham10000.html",
+            "findings_ham10000.html", "heatmap_ham10000.png",
+            "reliability_isic2016.png"} <= items, sorted(items)
+    assert "report/report.html" in names
+    assert "justify-content: safe center" in page          # the stylesheet is in the page
+    # the Findings are embedded in the landing page (its description, a JSON string there)
+    assert "selcn-findings" in page and "Findings \\u2014 HAM10000" in page
+
+
+def test_the_report_stylesheet_is_the_landing_pages_style():
+    """workflow/report/report.css (`--report-stylesheet`) and the style block of the workflow
+    description (every `snakemake --report`) hold the same rules."""
+    css = (REPO / "workflow" / "report" / "report.css").read_text()
+    rst = (REPO / "workflow" / "report" / "workflow.rst").read_text()
+    block = rst.split("   <style>\n", 1)[1].split("   </style>\n", 1)[0]
+    assert [line.strip() for line in block.splitlines()] == \
+        [line.strip() for line in css.splitlines()]
+    assert "align-items: flex-start !important" in css
+
+
+def test_table_labels_sort_in_the_thesis_order():
+    """Without a browser: the labels of every table sort, as text, in the thesis' order."""
+    from selcn.report.registry import (
+        REPORT_CATEGORIES,
+        per_class_labels,
+        report_category,
+        table_label,
+    )
+
+    labels = [e.labels["table"] for e in TABLE_REGISTRY.values()
+              if e.category == "Lesion classification"] + \
+        [per_class_labels(n)["table"] for n in ("table11_per_class_model1",
+                                                 "table12_per_class_model3")]
+    assert sorted(set(labels)) == LESION_TABLE_ORDER
+    assert table_label("Table 8a") == "Table 08a" and table_label("Table 10") == "Table 10"
+    assert table_label("Table 6c") == "Table 06c" and table_label("Overlaps") == "Overlaps"
+    numbered = [report_category(c) for c in REPORT_CATEGORIES]
+    assert numbered[0] == "1. Findings" and numbered == sorted(numbered)
+    assert report_category("Differences from the thesis' code") == \
+        "Differences from the thesis' code"
+
+
+def test_every_report_item_has_a_numbered_category_and_a_subcategory():
+    """No item of the report lands in "Other": every item of a numbered category
+    (:func:`selcn.report.registry.report_category`) names its subcategory (the Findings, alone
+    in theirs, need none); a category of the thesis' sections is never given unnumbered."""
+    from selcn.report.registry import REPORT_CATEGORIES
+
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        text = path.read_text()
+        for block in text.split("report(")[1:]:
+            body = block.split("\n        ),", 1)[0]
+            assert "category=" in body, (path.name, body[:200])
+            if "report_category(" in body:
+                if 'report_category("Findings")' not in body:
+                    assert "subcategory=" in body, (path.name, body[:200])
+            else:
+                for name in REPORT_CATEGORIES:
+                    assert f'category="{name}"' not in body, (path.name, name)
+
+
+def test_the_statistics_read_the_split_table_and_the_validation_predictions():
+    """Rule stats_vs_baseline's inputs: the test predictions, the validation ones (the best
+    model of the Findings is chosen there) and the split table (its groups are the lesions)."""
+    from selcn.jobs import Jobs
+    from selcn.report.registry import calibration_figures, findings_files
+
+    cfg = validate_config(CONFIG)
+    jobs = Jobs.of(cfg)
+    inputs = jobs.lesion_statistics_inputs("ham10000")
+    assert inputs["splits"] == "results/splits/ham10000.csv"
+    assert set(jobs.lesion_prediction_files("ham10000", "test")) <= set(inputs["files"])
+    assert set(jobs.lesion_prediction_files("ham10000", "val")) <= set(inputs["val"])
+    assert findings_files(grid(cfg)) == ["results/findings/findings_ham10000.html",
+                                         "results/findings/findings_isic2016.html"]
+    assert calibration_figures(grid(cfg)) == ["reliability_ham10000", "reliability_isic2016"]

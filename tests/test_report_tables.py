@@ -404,3 +404,125 @@ def test_localisation_tables_show_the_chance_and_centre_baselines(tmp_path):
     assert row["gt_fraction_mean"] == pytest.approx(0.2)
     assert row["centre_in_gt_mean"] == pytest.approx(0.5)
     assert row["pointing_mean"] == pytest.approx(0.5)
+
+
+# ---- the ISIC-standard metrics beside the thesis' (issue 22.3) -------------------------------
+def _prob_file(path, target, probs, classes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    probs = np.asarray(probs, float)
+    df = pd.DataFrame({"image_id": [f"i{k}" for k in range(len(target))], "target": target,
+                       "pred": probs.argmax(1)})
+    for j, c in enumerate(classes):
+        df[f"prob_{c}"] = probs[:, j]
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_lesion_tables_have_auroc_and_ece_and_one_balanced_accuracy_column(tmp_path):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from selcn.metrics import expected_calibration_error
+
+    rng = np.random.default_rng(2)
+    y = np.array([0, 1] * 10)
+    classes = ["benign", "malignant"]
+    folds = [rng.dirichlet([1, 1], 20) for _ in range(2)]
+    paths = [_prob_file(lesion_file(tmp_path, "none", "off", k, dataset="isic2016"), y, p,
+                        classes) for k, p in enumerate(folds)]
+    table = build_table("table14_isic2016_test", paths)
+    row = table.iloc[0]
+    auroc = [roc_auc_score(y, p[:, 1]) for p in folds]
+    ap = [average_precision_score(y, p[:, 1]) for p in folds]
+    ece = [expected_calibration_error(y, p) for p in folds]
+    assert row["auroc_mean"] == pytest.approx(np.mean(auroc))
+    assert row["auroc_std"] == pytest.approx(np.std(auroc))
+    assert row["average_precision_mean"] == pytest.approx(np.mean(ap))
+    assert row["ece_mean"] == pytest.approx(np.mean(ece))
+    ens = table[table["estimate"] == "ensemble"].iloc[0]
+    mean = (folds[0] + folds[1]) / 2
+    assert ens["auroc_mean"] == pytest.approx(roc_auc_score(y, mean[:, 1]))
+    # the HTML: the thesis' Recall column says it is the balanced multiclass accuracy, and the
+    # balanced accuracy is not a second column; AUROC, AP and ECE have one column each
+    spec = TABLES["table14_isic2016_test"]
+    page = render_table_html(table, spec, read_reference(REFERENCE / "table14_isic2016_test.csv"))
+    assert "Recall = balanced multiclass accuracy" in page and "Balanced acc." not in page
+    assert page.count("not in the thesis") == 3
+    for label in ("AUROC (one-vs-rest, macro)", "Average precision (malignant)", "ECE (15 bins)"):
+        assert label in page
+    assert row["balanced_accuracy_mean"] == pytest.approx(row["recall_mean"])   # in the CSV
+    # a multiclass table has no average precision
+    multi = build_table("table8_lesion_test", [write_predictions(
+        lesion_file(tmp_path, "none", "off", 0), [0, 1, 5, 5], [0, 1, 5, 1])])
+    assert "average_precision_mean" not in multi.columns and "auroc_mean" in multi.columns
+
+
+def test_the_lowest_calibration_error_is_bold():
+    from selcn.report.html import _best_rows
+
+    table = pd.DataFrame({"classifier_mask": ["none"] * 3, "ece_mean": [0.10, 0.05, 0.20]})
+    assert _best_rows(table, "ece_mean", "classifier_mask") == {1}
+
+
+def test_per_class_table_has_the_one_vs_rest_auroc(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = np.arange(21) % 3
+    classes = ["akiec", "bcc", "bkl"]
+    folds = [rng.dirichlet([1, 1, 1], 21) for _ in range(2)]
+    paths = [_prob_file(lesion_file(tmp_path, "none", "seg", k), y, p, classes)
+             for k, p in enumerate(folds)]
+    table = tables.per_class_table(paths).set_index("class")
+    for c, name in enumerate(classes):
+        values = [roc_auc_score(y == c, p[:, c]) for p in folds]
+        assert table.loc[name, "auroc_mean"] == pytest.approx(np.mean(values))
+    page = render_table_html(table.reset_index(), tables.per_class_spec(3))
+    assert "AUROC (one-vs-rest)" in page
+
+
+def _grid_cells():
+    from selcn.grid import CAM_SOURCES, MASKS
+
+    rng = np.random.default_rng(0)
+    return pd.DataFrame([{"classifier_mask": cm, "symmetry_mask": cs, "metric": m,
+                          "mean": rng.uniform(0.5, 0.9), "std": rng.uniform(0, 0.05)}
+                         for cm in MASKS for cs in CAM_SOURCES for m in ("accuracy", "f1", "iou")])
+
+
+def test_heatmap_numbers_are_readable_in_the_report(tmp_path):
+    """Shown as the report shows a figure (scaled to the width beside the menu: about 900 px
+    in a 1280 px window), the mean of a cell is drawn at least 14 px high and its ± std at
+    least 12 px (the former figure, 1872 px wide at 8 pt: 6 px)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from selcn.report.figures import HEATMAP_METRICS, _heatmap_figure, grid_heatmap
+
+    cells = _grid_cells()
+    out = grid_heatmap(cells, tmp_path / "heatmap.png", dpi=110)
+    width = Image.open(out).size[0]
+    scale = min(1.0, 900 / width)
+    fig, texts = _heatmap_figure(cells, HEATMAP_METRICS, "")
+    plt.close(fig)
+    px = {}
+    for text in texts:
+        kind = ("std" if text.get_text().startswith("±") else
+                "model" if text.get_text().startswith("model") else "mean")
+        px[kind] = min(px.get(kind, 99), text.get_fontsize() * 110 / 72 * scale)
+    assert px["mean"] >= 14 and px["std"] >= 12, (px, width)
+    assert len([t for t in texts if t.get_text().startswith("model")]) == 36   # 12 cells x 3
+
+
+def test_reliability_diagrams_of_the_fold_ensembles(tmp_path):
+    from selcn.report.figures import reliability_from_files
+
+    rng = np.random.default_rng(3)
+    y = np.arange(30) % 3
+    classes = ["akiec", "bcc", "bkl"]
+    paths = [_prob_file(lesion_file(tmp_path, cm, sm, k), y, rng.dirichlet([1, 1, 1], 30),
+                        classes)
+             for cm, sm in (("none", "off"), ("seg", "lae")) for k in (0, 1)]
+    out = reliability_from_files(paths, tmp_path / "fig" / "reliability.png", title="test")
+    assert out.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="no lesion fold prediction|no model"):
+        reliability_from_files([], tmp_path / "empty.png")

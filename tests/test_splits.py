@@ -192,3 +192,45 @@ def test_apply_transform_on_images_masks_and_cams():
         assert apply_transform(img, code).flags["C_CONTIGUOUS"]
     with pytest.raises(ValueError, match="unknown transform"):
         apply_transform(img, 4)
+
+
+def test_balance_all_versions_draws_the_target_from_every_version():
+    """The thesis' sampling (utils/balance_ham.py): a class below the target gets its original
+    and three copies per image; the target is drawn from those versions (originals may be
+    lost); classes above it and the project's sampling do not change."""
+    from selcn.data.splits import balance_settings
+
+    counts = {0: 50, 1: 10, 2: 3}
+    table = pd.DataFrame({"target": np.repeat(list(counts), list(counts.values()))})
+    table["row"] = np.arange(len(table)) + 100
+    b = balance(table, 20, 3, seed=0, sampling="all_versions").merge(table, on="row")
+    assert b.groupby("target").size().to_dict() == {0: 20, 1: 20, 2: 12}
+    assert not b.duplicated(["row", "transform"]).any()        # each version at most once
+    cls1 = b[b["target"] == 1]            # 10 images x 4 versions = 40 -> 20 drawn
+    assert set(cls1["transform"]) <= {0, 1, 2, 3}
+    assert (cls1["transform"] == 0).sum() < 10                 # originals lost (seed 0: 6)
+    cls2 = b[b["target"] == 2]            # 3 x 4 = 12 <= 20: every version, each image 4 times
+    assert cls2.groupby("row")["transform"].apply(sorted).tolist() == [[0, 1, 2, 3]] * 3
+    keep = balance(table, 20, 3, seed=0)
+    assert keep.equals(balance(table, 20, 3, seed=0, sampling="keep_originals"))
+    assert b[b["target"] == 0][["row", "transform"]].reset_index(drop=True).equals(
+        keep.merge(table, on="row").query("target == 0")[["row", "transform"]]
+        .reset_index(drop=True))                               # down-sampling unchanged
+    # HAM10000's training part (80 % of each class; bkl 879) at 2,000 (docs/differences.md,
+    # item 5): bkl keeps 509 of its 879 originals (2000 / 4 expected; the author's run: 506)
+    ham = {"akiec": 262, "bcc": 411, "bkl": 879, "df": 92, "mel": 890, "nv": 5364, "vasc": 114}
+    part = pd.DataFrame({"target": np.repeat(np.arange(7), list(ham.values()))})
+    part["row"] = np.arange(len(part))
+    drawn = balance(part, 2000, 3, seed=42, sampling="all_versions").merge(part, on="row")
+    bkl = drawn[drawn["target"] == 2]
+    assert len(bkl) == 2000 and (bkl["transform"] == 0).sum() == 509
+    with pytest.raises(ValueError, match="sampling"):
+        balance(table, 20, sampling="all")
+    # config null -> the protocol's default
+    from selcn.protocol import LEAKAGE_FREE, THESIS
+    cfg = {"target_per_class": 20, "max_copies": 3, "sampling": None}
+    assert balance_settings(cfg, LEAKAGE_FREE)["sampling"] == "keep_originals"
+    assert balance_settings(cfg, THESIS)["sampling"] == "all_versions"
+    assert balance_settings({**cfg, "sampling": "keep_originals"}, THESIS)["sampling"] == \
+        "keep_originals"
+    assert balance_settings(None, THESIS) is None

@@ -217,3 +217,168 @@ def test_ensemble_decides_by_mean_probability():
     assert (row["mcnemar_b"], row["mcnemar_c"]) == (0, 1)
     assert row["ensemble_accuracy_model"] == pytest.approx(1 / 3)
 
+
+
+# ---- statistics by lesion (issue 22.2) ------------------------------------------------------
+from scipy.stats import binomtest  # noqa: E402
+
+from selcn.report.stats import (  # noqa: E402
+    auroc_weighted,
+    balanced_accuracy_weighted,
+    bootstrap_interval,
+    comparisons,
+    mcnemar_clustered,
+    read_groups,
+    resample_weights,
+    signflip_pvalue,
+)
+
+
+def test_signflip_pvalue_hand_computed():
+    # d = (3, 1): 4 sign patterns, |sum| = 4, 2, 2, 4 -> P(|D| >= 4) = 2 / 4
+    assert signflip_pvalue([3, 1]) == pytest.approx(0.5)
+    # d = (2, 1, 1): sums 4, 2, 2, 0, 0, -2, -2, -4 -> P(|D| >= 4) = 2 / 8
+    assert signflip_pvalue([2, 1, 1]) == pytest.approx(0.25)
+    assert signflip_pvalue([0, 0]) == 1.0 and signflip_pvalue([]) == 1.0
+    assert signflip_pvalue([2, -2]) == 1.0                      # observed 0: every pattern
+    with pytest.raises(ValueError, match="integers"):
+        signflip_pvalue([0.5])
+
+
+@pytest.mark.parametrize("b, c", [(1, 6), (0, 5), (2, 8), (7, 7), (3, 20)])
+def test_signflip_of_single_images_is_the_exact_mcnemar(b, c):
+    d = [-1] * b + [1] * c + [0] * 4
+    assert signflip_pvalue(d) == pytest.approx(binomtest(b, b + c, 0.5).pvalue, abs=1e-12)
+
+
+def _clustered_case():
+    """8 images in 4 lesions of 2: the model is right and the baseline wrong on both images of
+    lesions A, B and C (c = 6), the converse on one image of lesion D (b = 1)."""
+    base = np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    model = np.array([1, 1, 1, 1, 1, 1, 0, 1], dtype=bool)
+    groups = ["A", "A", "B", "B", "C", "C", "D", "D"]
+    return base, model, groups
+
+
+def test_clustered_mcnemar_differs_from_the_image_level_test():
+    base, model, groups = _clustered_case()
+    # image level: b = 1, c = 6 -> 2 * (1 + 7) / 128 = 0.125
+    assert mcnemar_exact(base, model)["p_value"] == pytest.approx(0.125)
+    assert mcnemar_clustered(base, model)["p_value"] == pytest.approx(0.125)
+    # lesion level: d = (2, 2, 2, -1), D = 5; the 16 sign patterns give |sum| >= 5 only for
+    # (+, +, +, ±) and (-, -, -, ±): 4 / 16
+    res = mcnemar_clustered(base, model, groups)
+    assert (res["b"], res["c"], res["lesions"], res["discordant_lesions"]) == (1, 6, 4, 4)
+    assert res["p_value"] == pytest.approx(0.25)
+
+
+def test_resample_weights_draw_whole_lesions():
+    groups = ["A", "A", "B", "C", "C", "C"]
+    w = resample_weights(groups, 6, 200, np.random.default_rng(0))
+    assert w.shape == (200, 6)
+    # images of one lesion always share their multiplicity; 3 lesions drawn per replicate
+    assert (w[:, 0] == w[:, 1]).all() and (w[:, 3] == w[:, 4]).all() and (w[:, 4] == w[:, 5]).all()
+    assert (w[:, [0, 2, 3]].sum(axis=1) == 3).all()
+    # without groups: each image is drawn alone, n draws per replicate
+    assert (resample_weights(None, 6, 50, np.random.default_rng(0)).sum(axis=1) == 6).all()
+
+
+def test_lesion_bootstrap_hand_computed():
+    """Two lesions: A (3 images, model right and baseline wrong on each: d = +1 per image) and
+    B (1 image, d = -1). Point difference (3 - 1) / 4 = 0.5.
+
+    Lesion level: a replicate draws 2 lesions; AA gives +1, AB / BA (3 - 1) / 4 = +0.5, BB -1,
+    with probabilities 1/4, 1/2, 1/4: the 10 % quantile is -1, the 90 % quantile +1, and
+    P(d <= 0) = 1/4 (p = 2 / 4 = 0.5).
+
+    Image level: a replicate draws 4 images, each B with probability 1/4; d = (4 - 2 k) / 4
+    for k draws of B: P(k = 0) = 0.316, P(1) = 0.422, P(2) = 0.211, P(3) = 0.047,
+    P(4) = 0.004: the 10 % quantile is 0 (P(d <= -0.5) = 0.051, P(d <= 0) = 0.262), the 90 %
+    quantile +1, P(d <= 0) = 0.262 (p = 0.523). The lesion interval is the wider one."""
+    f = _fold([0, 0, 0, 0], [1, 1, 1, 0], [0, 0, 0, 1])
+    f["group"] = ["A", "A", "A", "B"]
+    lesion = bootstrap_difference([f], n_boot=4000, seed=3, confidence=0.8)
+    assert lesion["diff"] == pytest.approx(0.5)
+    assert (lesion["ci_low"], lesion["ci_high"]) == (-1.0, 1.0)
+    assert lesion["p_value"] == pytest.approx(0.5, abs=0.04)
+    image = bootstrap_difference([f.drop(columns="group")], n_boot=4000, seed=3,
+                                 confidence=0.8)
+    assert image["diff"] == pytest.approx(0.5)
+    assert (image["ci_low"], image["ci_high"]) == (0.0, 1.0)
+    assert image["p_value"] == pytest.approx(2 * 0.2617, abs=0.04)
+
+
+def test_weighted_metrics_match_sklearn_with_weights():
+    from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 40)
+    p = np.where(rng.random(40) < 0.6, y, rng.integers(0, 3, 40))
+    score = rng.random(40).round(1)                               # ties included
+    w = rng.integers(0, 3, size=(5, 40)).astype(float)
+    for r in range(5):
+        keep = w[r] > 0
+        assert balanced_accuracy_weighted(y, p, w)[r:r + 1][0] == pytest.approx(
+            balanced_accuracy_score(y[keep], p[keep], sample_weight=w[r][keep]))
+        assert macro_f1_samples(y, p, np.repeat(np.arange(40), w[r].astype(int))[None],
+                                [0, 1, 2])[0] == pytest.approx(
+            f1_score(y, p, average="macro", labels=[0, 1, 2], sample_weight=w[r]))
+        assert auroc_weighted(y == 1, score, w)[r] == pytest.approx(
+            roc_auc_score(y == 1, score, sample_weight=w[r]))
+
+
+def test_bootstrap_interval_of_a_statistic():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0, 0, 1, 0])
+    res = bootstrap_interval(lambda w: (w @ (y == p)) / w.sum(axis=1), 4, ["a", "a", "b", "b"],
+                             n_boot=500, confidence=0.9, seed=0)
+    # lesions a (2 right) and b (1 of 2): replicates aa 1.0, ab 0.75, bb 0.5
+    assert res["value"] == pytest.approx(0.75)
+    assert res["ci_low"] == pytest.approx(0.5) and res["ci_high"] == pytest.approx(1.0)
+
+
+def test_baseline_comparison_by_lesion_and_against_model1():
+    """Models 1 (baseline) and 2 on 8 images in 4 lesions of 2 (the case above): lesion-level
+    p = 0.25, image-level p = 0.125; model 5 (seg, no CAM) equals model 1."""
+    t = [0] * 8
+    base = [1, 1, 1, 1, 1, 1, 0, 0]                  # right on images 6, 7
+    model = [0, 0, 0, 0, 0, 0, 1, 0]                 # right on 0..5 and 7
+    groups = {f"i{k}": "ABCD"[k // 2] for k in range(8)}
+    frames = []
+    for fold in (0, 1):
+        frames.append(_long(1, "none", "off", fold, t, base, n_classes=2))
+        frames.append(_long(2, "none", "none", fold, t, model, n_classes=2))
+        frames.append(_long(5, "seg", "off", fold, t, base, n_classes=2))
+    long = pd.concat(frames, ignore_index=True)
+    lesion = baseline_comparison(long, n_boot=50, groups=groups).iloc[0]
+    assert (lesion["model"], lesion["baseline"], lesion["unit"]) == (2, 1, "lesion")
+    assert (lesion["n_images"], lesion["n_lesions"]) == (8, 4)
+    assert (lesion["mcnemar_b"], lesion["mcnemar_c"]) == (1, 6)
+    assert lesion["mcnemar_p"] == pytest.approx(0.25)
+    assert lesion["mcnemar_p_image"] == pytest.approx(0.125)
+    assert lesion["mcnemar_p_fold0"] == pytest.approx(0.25)
+    image = baseline_comparison(long, n_boot=50).iloc[0]
+    assert image["unit"] == "image" and image["mcnemar_p"] == pytest.approx(0.125)
+    vs1 = baseline_comparison(long, n_boot=50, groups=groups, against="model1")
+    assert list(vs1["model"]) == [2, 5] and set(vs1["baseline"]) == {1}
+    assert vs1.set_index("model").loc[5, "mcnemar_p"] == 1.0      # identical predictions
+    # Holm over the family: 2 comparisons
+    assert vs1.set_index("model").loc[2, "mcnemar_p_holm"] == pytest.approx(0.5)
+    both = comparisons(long, n_boot=50, groups=groups)
+    assert list(both["against"]) == ["model1", "model1", "group"]
+    assert list(both["model"]) == [2, 5, 2]
+    assert both.iloc[2]["mcnemar_p_holm"] == pytest.approx(0.25)   # its own family of one
+    with pytest.raises(ValueError, match="not in the split table"):
+        baseline_comparison(long, n_boot=10, groups={"i0": "A"})
+    with pytest.raises(ValueError, match="against"):
+        baseline_comparison(long, against="model 1")
+
+
+def test_read_groups(tmp_path):
+    path = tmp_path / "splits.csv"
+    pd.DataFrame({"image_id": ["0001", "b"], "label": "x", "target": 0, "group": ["L1", "L1"],
+                  "split": "test"}).to_csv(path, index=False)
+    assert read_groups(path) == {"0001": "L1", "b": "L1"}
+    pd.DataFrame({"image_id": ["a"], "label": ["x"]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="splits.csv: missing column 'group'"):
+        read_groups(path)

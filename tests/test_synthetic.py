@@ -37,14 +37,16 @@ TINY = dict(seed=3, n_lesions=30, min_lesions_per_class=2, n_symderm_own=24,
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
-    summary = generate_all(root, SyntheticSpec(**TINY), log=lambda *a: None)
+    # without the planted copies (test_planted_copies_only_add_files_and_rows adds them)
+    summary = generate_all(root, SyntheticSpec(plant_copies=False, **TINY), log=lambda *a: None)
     return root, dataset_paths(root), summary
 
 
 @pytest.fixture(scope="module")
 def data_anywhere(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic_anywhere")
-    summary = generate_all(root, SyntheticSpec(placement="anywhere", **TINY), log=lambda *a: None)
+    summary = generate_all(root, SyntheticSpec(placement="anywhere", plant_copies=False, **TINY),
+                           log=lambda *a: None)
     return root, dataset_paths(root), summary
 
 
@@ -53,7 +55,8 @@ def test_dataset_paths_mirror_the_schema_defaults(repo):
     data = schema["properties"]["data"]["properties"]
     expected = dataset_paths("resources/data")
     for ds, paths in expected.items():
-        defaults = {k: v["default"] for k, v in data[ds]["properties"].items()}
+        # the block's paths (data.symderm.missing is a setting, not a path)
+        defaults = {k: v["default"] for k, v in data[ds]["properties"].items() if k != "missing"}
         assert defaults == paths, ds
 
 
@@ -334,3 +337,55 @@ def test_placement_is_checked():
         render(sample_lesion("nv", rng), rng, 64, 48, hair=False, placement="corner")
     with pytest.raises(ValueError, match="placement"):
         generate_all("unused", SyntheticSpec(placement="corner", **TINY), log=lambda *a: None)
+
+
+def test_planted_copies_only_add_files_and_rows(tmp_path):
+    """data.synthetic.plant_copies: the copies of selcn.data.synthetic.plants are new files and
+    new CSV rows; every other file and row is what the generator writes without them."""
+    import csv
+
+    from selcn.data.synthetic.plants import PLANTS
+
+    kw = dict(TINY, n_lesions=12, min_lesions_per_class=1, n_symderm_own=4, n_symderm_from_ham=2,
+              n_isic2019_new=4, n_isic2019_from_ham=2, n_isic2016_train=4, n_isic2016_test=4,
+              width=64, height=48)
+    a = generate_all(tmp_path / "a", SyntheticSpec(plant_copies=False, **kw), log=lambda *x: None)
+    b = generate_all(tmp_path / "b", SyntheticSpec(**kw), log=lambda *x: None)
+    assert "planted" not in a and len(b["planted"]) == sum(n for _, n in PLANTS) == 6
+    files_a = {p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()}
+    files_b = {p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()}
+    added = files_b - files_a
+    assert files_a <= files_b and len([f for f in added if "masks" not in str(f)]) == 6
+    changed = sorted(str(f) for f in files_a
+                     if not filecmp.cmp(tmp_path / "a" / f, tmp_path / "b" / f, shallow=False))
+    assert changed == ["ISIC2016/ISBI2016_ISIC_Part3_Test_GroundTruth.csv",
+                       "ISIC2016/ISBI2016_ISIC_Part3_Training_GroundTruth.csv",
+                       "ISIC2019/ISIC_2019_Training_GroundTruth.csv",
+                       "ISIC2019/ISIC_2019_Training_Metadata.csv",
+                       "SymDerm/SymDerm_v2_labels.csv"]
+    for f in changed:
+        rows_a = list(csv.reader(open(tmp_path / "a" / f, newline="")))
+        rows_b = list(csv.reader(open(tmp_path / "b" / f, newline="")))
+        assert [r for r in rows_b if r in rows_a] == rows_a        # old rows kept, in order
+    kinds = {p["kind"]: p for p in b["planted"]}
+    src = kinds["same_id"]["source"].split("/")[1]
+    assert kinds["same_id"]["copy"] == f"symderm/{src}"
+    assert kinds["downsampled"]["copy"].endswith("_downsampled")
+    root = tmp_path / "b"
+    for kind, source_dir, copy_dir in (
+            ("same_id", "ISIC2016/ISBI2016_ISIC_Part3_Test_Data", "SymDerm/images"),
+            ("renamed", "ISIC2016/ISBI2016_ISIC_Part3_Test_Data", "SymDerm/images"),
+            ("downsampled", "HAM10000/HAM10000_images_part*", "ISIC2019/ISIC_2019_Training_Input")):
+        source_id = kinds[kind]["source"].split("/")[1]
+        copy_id = kinds[kind]["copy"].split("/")[1]
+        source = next(root.glob(f"{source_dir}/{source_id}.jpg"))
+        assert filecmp.cmp(source, root / copy_dir / f"{copy_id}.jpg", shallow=False), kind
+    paths = dataset_paths(root)
+    # the readers see every planted copy
+    tables = {d: read_dataset(d, p, ham_metadata=paths["ham10000"]["metadata"]
+                              if d == "symderm" else None)
+              for d, p in dataset_paths(tmp_path / "b").items() if d in ("symderm", "isic2019",
+                                                                         "isic2016")}
+    for plant in b["planted"]:
+        dataset, image_id = plant["copy"].split(" ")[0].split("/")
+        assert image_id in set(tables[dataset]["image_id"]), plant

@@ -276,3 +276,96 @@ def test_a_progress_bar_only_on_a_terminal(data, tmp_path, monkeypatch):
     _fit(data, tmp_path, epochs=1, progress=True)
     assert "epoch 1/1: 100%" in terminal.getvalue()           # tqdm's bar, then the line
     assert "[training] epoch 1/1: " in terminal.getvalue()
+
+
+# ---- a multi-task network: outputs and targets as mappings (model 13) ----------------------
+class TwoHeadNet(nn.Module):
+    """A shared conv with two heads: ``{"logits": (B, 3), "mask": (B, 1, 8, 8)}``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.head = nn.Linear(6, 3)
+        self.mask = nn.Conv2d(6, 1, 1)
+
+    def forward(self, image):
+        features = torch.relu(self.conv(image))
+        return {"logits": self.head(features.mean((2, 3))), "mask": self.mask(features)}
+
+
+class TwoTaskDataset(torch.utils.data.Dataset):
+    """The tiny images with two targets: ``target`` (class) and ``mask`` (bright pixels)."""
+
+    def __init__(self, data, rows):
+        self.items = CachedImageDataset(data[0], rows, data[1][rows])
+        self.masks = (data[0][rows, ..., 0] > 100).astype(np.float32)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return {**self.items[i], "mask": torch.from_numpy(self.masks[i][None])}
+
+
+def _two_task_loss(outputs, targets):
+    assert set(outputs) == {"logits", "mask"} and set(targets) == {"target", "mask"}
+    assert outputs["logits"].dtype == torch.float32
+    return (nn.functional.cross_entropy(outputs["logits"], targets["target"])
+            + nn.functional.binary_cross_entropy_with_logits(outputs["mask"], targets["mask"]))
+
+
+class StreamingMetrics:
+    """A :class:`selcn.training.BatchMetrics`: counts the batches it sees and their accuracy."""
+
+    def __init__(self):
+        self.resets, self.batches = 0, []
+
+    def reset(self):
+        self.resets += 1
+        self.right = self.seen = 0
+
+    def update(self, outputs, targets):
+        self.batches.append(len(targets["target"]))
+        self.right += int((outputs["logits"].argmax(1) == targets["target"]).sum())
+        self.seen += len(targets["target"])
+
+    def compute(self):
+        return {"accuracy": self.right / self.seen}
+
+
+def _two_task_fit(data, out_dir, metrics_fn):
+    set_seed(0)
+    train = make_loader(TwoTaskDataset(data, np.arange(32)), 5, shuffle=True, seed=3)
+    val = make_loader(TwoTaskDataset(data, np.arange(32, 48)), 8, shuffle=False, seed=3)
+    cfg = FitConfig(max_epochs=3, patience=5, lr=3e-2, seed=5, device="cpu", progress=False,
+                    extra_inputs=(), targets=("target", "mask"))
+    return fit(TwoHeadNet(), train, val, _two_task_loss, out_dir, cfg, metrics_fn=metrics_fn)
+
+
+def test_a_model_of_several_outputs_and_a_batch_of_several_targets(data, tmp_path):
+    """Outputs and targets reach the loss as mappings; whole-set metrics get numpy mappings,
+    a streaming metrics object every validation batch (reset once per epoch), and the history
+    has no train_accuracy (the outputs are no plain classification)."""
+    seen = {}
+
+    def whole_set(outputs, targets):
+        seen.update(outputs=outputs, targets=targets)
+        return {"accuracy": float((outputs["logits"].argmax(1) == targets["target"]).mean())}
+
+    result = _two_task_fit(data, tmp_path / "whole", whole_set)
+    assert seen["outputs"]["logits"].shape == (16, 3)
+    assert seen["outputs"]["mask"].shape == (16, 1, 8, 8)
+    np.testing.assert_array_equal(seen["targets"]["target"], data[1][32:])
+    assert list(result.history.columns) == ["epoch", "train_loss", "val_loss", "accuracy", "lr",
+                                            "seconds"]
+    assert result.history["train_loss"].iloc[-1] < result.history["train_loss"].iloc[0]
+    streaming = StreamingMetrics()
+    again = _two_task_fit(data, tmp_path / "streamed", streaming)
+    assert streaming.resets == 3 and streaming.batches == [8, 8] * 3
+    pd.testing.assert_frame_equal(_losses(again.history), _losses(result.history))
+    out = predict(again.model, make_loader(TwoTaskDataset(data, np.arange(32, 48)), 8,
+                                           shuffle=False), extra_inputs=())
+    assert out["outputs"]["logits"].shape == (16, 3) and out["outputs"]["mask"].dtype == \
+        np.float32
+    with pytest.raises(ValueError, match="targets"):
+        FitConfig(max_epochs=1, patience=1, lr=1e-3, targets=())

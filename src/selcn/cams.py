@@ -30,12 +30,26 @@ the image: a uniformly random point lands in ``G`` with this probability), ``gt_
 = ``|M| / (H W)`` (the chance level of the pointing game, which is scored on ``M``) and
 ``centre_in_gt`` = 1 when the centre pixel ``(H // 2, W // 2)`` lies in ``M`` (the pointing game
 of a CAM that always peaks at the image centre).
+
+Where the CAM peaks (:func:`cam_regions`, not in the thesis; issue 20): every pixel belongs to
+one region of :data:`REGIONS`, by priority ``masked`` (the network's input there was filled:
+outside its keep-mask, :func:`selcn.masks.keep_mask`) > ``edge`` (within
+``ceil(EDGE_FRACTION * S)`` px of the lesion mask's boundary, inside or outside) > ``lesion``
+(the rest of ``M``) > ``vignette`` (the dermatoscope's dark border,
+:func:`selcn.masks.vignette_mask`) > ``skin`` (everything else). Per image: ``argmax_region``
+(the region of the arg-max the pointing game scores; ``flat`` for a CAM without any positive
+value), ``mass_<region>`` (the share of the CAM's mass above the threshold, i.e. the sum of
+``cam`` over ``cam > threshold``, in each region; 0 everywhere for an empty activation) and
+``area_<region>`` (the share of the image each region covers: where a CAM that knows nothing
+would peak). Ruler marks and ink are not a region: no rule found them reliably (PH²'s sample has
+none to test one on), so they count as skin (or vignette).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -47,7 +61,9 @@ from torch import nn
 
 __all__ = ["gradcam_plus_plus", "normalize_cams", "resize_cams", "dilate_mask",
            "localisation_metrics", "localisation_baselines", "localisation_table",
-           "LOCALISATION_COLUMNS", "POINTING_DILATED", "BASELINE_COLUMNS"]
+           "LOCALISATION_COLUMNS", "POINTING_DILATED", "BASELINE_COLUMNS", "REGIONS",
+           "EDGE_FRACTION", "FLAT", "REGION_COLUMNS", "REGION_AREA_COLUMNS", "RegionInputs",
+           "region_map", "cam_regions", "region_areas"]
 
 #: columns of the per-image localisation files (docs/contracts.md)
 LOCALISATION_COLUMNS: tuple[str, ...] = ("image_id", "iou", "overlap", "pointing")
@@ -56,6 +72,18 @@ POINTING_DILATED = "pointing_dilated"
 #: the per-image baselines that follow (:func:`localisation_baselines`): the chance levels on the
 #: dilated and on the undilated mask, and the pointing game of a CAM peaked at the image centre
 BASELINE_COLUMNS: tuple[str, ...] = ("gt_fraction", "gt_fraction_undilated", "centre_in_gt")
+
+#: the regions of an image a CAM's maximum can fall in (:func:`region_map`), by priority
+REGIONS: tuple[str, ...] = ("masked", "edge", "lesion", "vignette", "skin")
+#: the half-width of the ``edge`` band about the lesion mask's boundary, as a fraction of the
+#: image side (``ceil``: 3 px at 128 px, 8 px at 384 px)
+EDGE_FRACTION = 0.02
+#: ``argmax_region`` of a CAM without any positive value (no maximum to place)
+FLAT = "flat"
+#: the per-image, per-layer region columns (:func:`cam_regions`)
+REGION_COLUMNS: tuple[str, ...] = ("argmax_region",) + tuple(f"mass_{r}" for r in REGIONS)
+#: the per-image region areas (:func:`cam_regions`; one set per image, like the baselines)
+REGION_AREA_COLUMNS: tuple[str, ...] = tuple(f"area_{r}" for r in REGIONS)
 
 _NORM_EPS = 1e-7   # pytorch_grad_cam.utils.image.scale_cam_image
 
@@ -253,12 +281,96 @@ def localisation_baselines(gt_mask: np.ndarray, *, dilation_fraction: float = 0.
             "centre_in_gt": float(gt[h // 2, w // 2] > 0)}
 
 
+def region_map(gt_mask: np.ndarray, *, keep: np.ndarray | None = None,
+               vignette: np.ndarray | None = None,
+               edge_fraction: float = EDGE_FRACTION) -> np.ndarray:
+    """The region of every pixel: int8 ``(H, W)``, the index into :data:`REGIONS`.
+
+    Args:
+        gt_mask: ``(H, W)`` the lesion's ground-truth mask (non-zero = lesion).
+        keep: bool ``(H, W)``, the network's input keep-mask (False = the input was filled
+            there: ``masked``); None = the whole image was kept.
+        vignette: bool ``(H, W)``, the image's dark vignette (:func:`selcn.masks.vignette_mask`);
+            None = none.
+        edge_fraction: the ``edge`` band's half-width, ``ceil(edge_fraction * max(H, W))`` px
+            (an elliptic kernel of side ``2 r + 1``: the band is the dilated mask minus the
+            eroded one).
+
+    Priority (a pixel in several regions gets the first): masked, edge, lesion, vignette, skin.
+    """
+    gt = (np.asarray(gt_mask) != 0).astype(np.uint8)
+    if gt.ndim != 2:
+        raise ValueError(f"region_map: gt_mask must be 2-D, got shape {gt.shape}")
+    out = np.full(gt.shape, REGIONS.index("skin"), dtype=np.int8)
+    if vignette is not None:
+        out[np.asarray(vignette, dtype=bool)] = REGIONS.index("vignette")
+    out[gt > 0] = REGIONS.index("lesion")
+    r = int(math.ceil(edge_fraction * max(gt.shape)))
+    if r >= 1 and gt.any():
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        band = (cv2.dilate(gt, kernel) > 0) & ~(cv2.erode(gt, kernel) > 0)
+        out[band] = REGIONS.index("edge")
+    if keep is not None:
+        out[~np.asarray(keep, dtype=bool)] = REGIONS.index("masked")
+    return out
+
+
+def cam_regions(cam: np.ndarray, regions: np.ndarray, *,
+                threshold: float = 0.5) -> dict[str, float | str]:
+    """Where one CAM ``(H, W)`` in [0, 1] falls, on a :func:`region_map` ``regions``.
+
+    Returns:
+        ``{"argmax_region": the region of the arg-max (first in row-major order on ties, as
+        the pointing game), or FLAT for a CAM without a positive value; "mass_<region>": the
+        share of ``sum(cam[cam > threshold])`` in each region (all 0 for an empty
+        activation)}`` (:data:`REGION_COLUMNS`).
+    """
+    cam = np.asarray(cam, dtype=np.float32)
+    if cam.shape != regions.shape:
+        raise ValueError(f"cam_regions: cam {cam.shape} and regions {regions.shape} differ")
+    if float(cam.max()) > 0:
+        where = REGIONS[int(regions.reshape(-1)[int(np.argmax(cam))])]
+    else:
+        where = FLAT
+    weight = np.where(cam > threshold, cam, 0.0).astype(np.float64)
+    mass = np.bincount(regions.reshape(-1), weights=weight.reshape(-1), minlength=len(REGIONS))
+    total = float(mass.sum())
+    shares = mass / total if total > 0 else np.zeros(len(REGIONS))
+    return {"argmax_region": where, **{f"mass_{r}": float(v) for r, v in zip(REGIONS, shares)}}
+
+
+def region_areas(regions: np.ndarray) -> dict[str, float]:
+    """``{"area_<region>": share of the image}`` of a :func:`region_map`
+    (:data:`REGION_AREA_COLUMNS`)."""
+    counts = np.bincount(np.asarray(regions).reshape(-1), minlength=len(REGIONS))
+    return {f"area_{r}": float(c) / regions.size for r, c in zip(REGIONS, counts)}
+
+
+@dataclass(frozen=True)
+class RegionInputs:
+    """What :func:`localisation_table` needs to place each CAM's maximum (:func:`region_map`),
+    per localised image (aligned with its ``rows``).
+
+    Attributes:
+        keeps: the network's input keep-mask of each image (bool ``(H, W)``; None = the whole
+            image kept), :func:`selcn.masks.keep_mask`.
+        vignettes: the dark vignette of each image (bool ``(H, W)``),
+            :func:`selcn.masks.vignette_mask`.
+    """
+
+    keeps: Sequence[np.ndarray | None]
+    vignettes: Sequence[np.ndarray]
+
+
 def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[int],
-                       image_ids: Sequence[str], cfg: Mapping[str, Any]) -> pd.DataFrame:
+                       image_ids: Sequence[str], cfg: Mapping[str, Any],
+                       regions: RegionInputs | None = None) -> pd.DataFrame:
     """:func:`localisation_metrics` of each CAM: the ``image_id,iou,overlap,pointing`` table
     (plus ``pointing_dilated`` when ``cfg["pointing_dilated"]`` is true), then the image's
     baselines :data:`BASELINE_COLUMNS` ``gt_fraction,gt_fraction_undilated,centre_in_gt``
-    (:func:`localisation_baselines`; the same dilation as the IoU).
+    (:func:`localisation_baselines`; the same dilation as the IoU); with ``regions``, then where
+    each CAM falls (:data:`REGION_COLUMNS`, :func:`cam_regions` at ``cfg["threshold"]``) and the
+    image's region areas (:data:`REGION_AREA_COLUMNS`).
 
     Args:
         cams: ``(n, H, W)`` in [0, 1], ``cams[i]`` the CAM of cache row ``rows[i]``.
@@ -266,17 +378,27 @@ def localisation_table(cams: np.ndarray, gt_masks: np.ndarray, rows: Sequence[in
         image_ids: ``(N,)`` the cache's image ids (indexed by row).
         cfg: the config's ``cams`` block (``threshold``, ``dilation_fraction``,
             ``dilation_iterations``, ``pointing_dilated``).
+        regions: the images' input keep-masks and vignettes (:class:`RegionInputs`), or None.
     """
     extra = bool(cfg.get("pointing_dilated", False))
     dilation = dict(dilation_fraction=cfg["dilation_fraction"],
                     iterations=cfg["dilation_iterations"])
+    if regions is not None and not (len(regions.keeps) == len(regions.vignettes) == len(rows)):
+        raise ValueError(f"localisation_table: {len(rows)} rows but {len(regions.keeps)} keep-"
+                         f"masks and {len(regions.vignettes)} vignettes")
     records = []
     for i, row in enumerate(rows):
         gt = np.asarray(gt_masks[row])
         scores = localisation_metrics(cams[i], gt, threshold=cfg["threshold"],
                                       pointing_dilated=extra, **dilation)
-        records.append({"image_id": str(image_ids[row]), **scores,
-                        **localisation_baselines(gt, **dilation)})
+        record = {"image_id": str(image_ids[row]), **scores,
+                  **localisation_baselines(gt, **dilation)}
+        if regions is not None:
+            where = region_map(gt, keep=regions.keeps[i], vignette=regions.vignettes[i])
+            record.update(cam_regions(cams[i], where, threshold=cfg["threshold"]))
+            record.update(region_areas(where))
+        records.append(record)
     columns = list(LOCALISATION_COLUMNS) + ([POINTING_DILATED] if extra else []) \
-        + list(BASELINE_COLUMNS)
+        + list(BASELINE_COLUMNS) \
+        + (list(REGION_COLUMNS) + list(REGION_AREA_COLUMNS) if regions is not None else [])
     return pd.DataFrame.from_records(records, columns=columns)

@@ -16,11 +16,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+from selcn import paths
 from selcn.errors import ConfigError  # re-exported: callers import it from here
-from selcn.grid import DATASETS, NETWORKS
-from selcn.paths import DEMO_PREDICT_INPUT, RESULTS
+from selcn.grid import DATASETS, NETWORKS, data_key
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+#: the config blocks ``data.<key>`` of the datasets (PH²'s three datasets read ``data.ph2``)
+DATASET_KEYS: tuple[str, ...] = tuple(dict.fromkeys(data_key(d) for d in DATASETS))
 
 def _load_schema(path: Path | None = None) -> dict:
     with open(path or SCHEMA_PATH) as fh:
@@ -127,12 +129,17 @@ def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
 
 def check_paths(cfg: Mapping, source: str = "config") -> None:
     """Keep the user's folders and the workflow's apart: every result is written under
-    ``results/`` (:data:`selcn.paths.RESULTS`, the workflow's own folder, where Snakemake
+    ``results_dir`` (default ``results/``, the workflow's own folder, where Snakemake
     replaces outputs), so a folder the config names to be *read* must lie outside it —
-    ``predict.input_dir`` (except :data:`selcn.paths.DEMO_PREDICT_INPUT`, the demo's images) and,
+    ``predict.input_dir`` (except ``<results_dir>/predict/demo_input``, the demo's images) and,
     with ``data.source: files``, every ``data.<dataset>`` path. Raises :class:`ConfigError`
     naming the key. (``weights.cache_dir`` is the one folder outside ``results/`` the workflow
     writes to: ``snakemake fetch_weights`` adds missing weight files there.)"""
+    try:
+        with paths.results_root(cfg.get("results_dir", paths.DEFAULT_RESULTS)):
+            RESULTS, DEMO_PREDICT_INPUT = paths.RESULTS, paths.DEMO_PREDICT_INPUT
+    except ValueError as err:
+        raise ConfigError(f"{source}: invalid value at 'results_dir': {err}") from None
     input_dir = cfg["predict"]["input_dir"]
     if input_dir and inside(input_dir, RESULTS) and \
             os.path.abspath(input_dir) != os.path.abspath(DEMO_PREDICT_INPUT):
@@ -143,7 +150,7 @@ def check_paths(cfg: Mapping, source: str = "config") -> None:
             "demo's images)")
     if cfg["data"]["source"] != "files":
         return
-    for dataset in DATASETS:
+    for dataset in DATASET_KEYS:
         for key, value in (cfg["data"].get(dataset) or {}).items():
             for path in value if isinstance(value, list) else [value]:
                 if path and inside(path, RESULTS):

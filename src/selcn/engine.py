@@ -49,7 +49,7 @@ from selcn.selection import FoldCriterion, select_best_fold
 __all__ = ["OWN_LAYER", "NetworkKind", "NetworkSpec", "SavedClassifier", "Training",
            "weighted_loss", "accuracy_metrics", "job_key", "fit_network", "train_fold",
            "predict_probabilities", "predict_split", "grad_cams", "export_cams", "localise",
-           "FoldFiles", "localise_best_fold"]
+           "FoldFiles", "localise_best_fold", "region_inputs"]
 
 #: the name of a saved model's own Grad-CAM++ target layer (the first of its layers)
 OWN_LAYER = "own"
@@ -445,9 +445,11 @@ def localise(saved: SavedClassifier, data: StageData, split: str | None,
     ``max_images``); column ``split`` is each image's split. Each layer is explained in one
     batched pass with :func:`grad_cams` (a layer that is the same module as an earlier one is
     not recomputed), each CAM resized to the image side and scored against ``data.gt_masks``
-    with :func:`selcn.cams.localisation_table` (``cams_cfg`` = the config's ``cams`` block).
+    with :func:`selcn.cams.localisation_table` (``cams_cfg`` = the config's ``cams`` block),
+    and placed in the image's regions (``argmax_region``, ``mass_<region>`` per layer,
+    ``area_<region>`` once: :func:`region_inputs`).
     """
-    from selcn.cams import BASELINE_COLUMNS, localisation_table
+    from selcn.cams import BASELINE_COLUMNS, REGION_AREA_COLUMNS, localisation_table
 
     if data.gt_masks is None:
         raise ValueError(f"{data.inputs.images}: localisation needs the ground-truth masks")
@@ -455,6 +457,7 @@ def localise(saved: SavedClassifier, data: StageData, split: str | None,
     if max_images is not None:
         rows = rows[:max_images]
     split_of = dict(zip(data.splits["row"].to_numpy(np.int64), data.splits["split"].astype(str)))
+    regions = region_inputs(saved.view, data, rows)
     done: list[tuple[nn.Module, pd.DataFrame]] = []
     tables: list[pd.DataFrame] = []
     for name, layer in saved.layers.items():
@@ -463,15 +466,38 @@ def localise(saved: SavedClassifier, data: StageData, split: str | None,
             heat, _ = grad_cams(saved, data, rows, layer=name, out_size=data.gt_masks.shape[1],
                                 batch_size=cams_cfg.get("batch_size", 64),
                                 num_workers=cams_cfg.get("num_workers", 0))
-            table = localisation_table(heat, data.gt_masks, rows, data.image_ids, cams_cfg)
+            table = localisation_table(heat, data.gt_masks, rows, data.image_ids, cams_cfg,
+                                       regions)
             done.append((layer, table))
         tables.append(table)
     out = tables[0].copy()
     out.insert(1, "split", [split_of.get(int(r), "") for r in rows])
     for name, table in zip(list(saved.layers)[1:], tables[1:]):
-        scores = [c for c in table.columns if c not in ("image_id", *BASELINE_COLUMNS)]
+        scores = [c for c in table.columns
+                  if c not in ("image_id", *BASELINE_COLUMNS, *REGION_AREA_COLUMNS)]
         out = pd.concat([out, table[scores].add_suffix(f"_{name}")], axis=1)
     return out
+
+
+def region_inputs(view: View, data: StageData, rows: Sequence[int]):
+    """The regions of the cache rows ``rows`` a CAM can fall in
+    (:class:`selcn.cams.RegionInputs`): per image the network's input keep-mask
+    (:meth:`View.keep <selcn.data.datasets.View.keep>` with the row's predicted mask; None when
+    it sees the whole image) and the image's dark vignette (:func:`selcn.masks.vignette_mask`),
+    at the cache side."""
+    from selcn.cams import RegionInputs
+    from selcn.masks import vignette_mask
+
+    if view.needs_masks and data.masks is None:
+        raise ValueError(f"{data.inputs.images}: the model masks its input ({view.mask}) but "
+                         "no predicted masks were read")
+    keeps, vignettes = [], []
+    for row in rows:
+        image = np.asarray(data.images[int(row)])
+        mask = np.asarray(data.masks[int(row)]) if view.needs_masks else None
+        keeps.append(view.keep(image, mask) if view.masks_input else None)
+        vignettes.append(vignette_mask(image))
+    return RegionInputs(keeps, vignettes)
 
 
 @dataclass(frozen=True)

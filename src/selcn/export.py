@@ -11,6 +11,10 @@ A bundle is written by :func:`export_bundle` (the workflow's ``export_model`` ru
                                  chosen on validation); absent for ``symmetry_mask: off``
     <bundle>/lesion_fold<k>.pt   the K lesion fold models (their ``model.pt``)
 
+A bundle of model 13 (:mod:`selcn.multitask`, :func:`export_multitask_bundle`) holds one
+network per fold instead, ``multitask_fold<k>.pt`` (``networks.multitask``): no segmentation
+or symmetry file, as the network predicts the mask and the symmetry itself.
+
 ``manifest.json`` holds ``format``/``format_version``, the model (``number`` 1-12,
 ``classifier_mask``, ``symmetry_mask``, ``dataset``, ``class_names``), ``preprocessing`` (cache
 side ``image_size`` in px, ``hair_removal``, ``lae_scale``, ImageNet ``mean``/``std``, each
@@ -59,7 +63,7 @@ from torch import nn
 from selcn.atomic import atomic_dir
 from selcn.checkpoints import describe_load_error
 from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD
-from selcn.grid import CAM_OFF, CAM_SOURCES, MASKS
+from selcn.grid import CAM_OFF, CAM_OWN, CAM_SOURCES, MASKS, MULTITASK
 from selcn.lesion import load_lesion_model
 from selcn.metrics import classification_metrics
 from selcn.predictions import read_predictions
@@ -70,7 +74,7 @@ __all__ = ["BUNDLE_FORMAT", "FORMAT_VERSION", "CHECKED_PACKAGES", "VERSION_POLIC
            "MANIFEST_CHECKSUM", "DATA_SOURCES", "LAE_SCALE", "BundleError", "Bundle",
            "package_versions", "compare_versions", "config_hash", "validation_metrics",
            "select_model", "BundleFiles", "BundleSettings", "BundleProvenance", "export_bundle",
-           "validate_bundle", "load_bundle"]
+           "export_multitask_bundle", "validate_bundle", "load_bundle"]
 
 BUNDLE_FORMAT = "selcn-bundle"
 #: 2: ``manifest.sha256``, ``data``, ``protocol``, ``project_version`` (format 1 had none)
@@ -112,10 +116,12 @@ class Bundle:
     Attributes:
         root: the bundle folder.
         manifest: the parsed ``manifest.json``.
-        segmentation: ``(model, meta)`` of :func:`selcn.segmentation.load_segmentation_model`.
+        segmentation: ``(model, meta)`` of :func:`selcn.segmentation.load_segmentation_model`
+            (None in a model 13 bundle).
         symmetry: ``(model, meta)`` of :func:`selcn.symmetry.load_symmetry_model`, or None
-            (``symmetry_mask: off``).
-        lesion: one ``(model, meta)`` per fold (:func:`selcn.lesion.load_lesion_model`).
+            (``symmetry_mask: off``, model 13).
+        lesion: one ``(model, meta)`` per fold (:func:`selcn.lesion.load_lesion_model`;
+            empty in a model 13 bundle).
         device: where the networks are.
         warnings: what the reader should know (package versions that differ), one line each.
         digest: sha256 of ``manifest.json`` (identifies the bundle's content).
@@ -123,12 +129,23 @@ class Bundle:
 
     root: Path
     manifest: dict
-    segmentation: tuple[nn.Module, dict]
+    segmentation: tuple[nn.Module, dict] | None
     symmetry: tuple[nn.Module, dict] | None
     lesion: list[tuple[nn.Module, dict]]
     device: torch.device
     warnings: list[str] = field(default_factory=list)
     digest: str = ""
+    #: model 13: one ``(network, meta)`` per fold (:func:`selcn.multitask.
+    #: load_multitask_model`), each predicting mask, symmetry and class in one forward pass
+    multitask: list[tuple[nn.Module, dict]] = field(default_factory=list)
+
+    @property
+    def symmetry_class_names(self) -> list[str] | None:
+        """The symmetry classes the bundle predicts (its symmetry network's, or model 13's),
+        None without a symmetry prediction."""
+        if self.multitask:
+            return list(self.multitask[0][1]["symmetry_class_names"])
+        return None if self.symmetry is None else list(self.symmetry[1]["class_names"])
 
     @property
     def class_names(self) -> list[str]:
@@ -218,8 +235,13 @@ def validation_metrics(prediction_csvs: Mapping[int, str | Path],
                        class_names: Sequence[str] | None = None) -> dict:
     """Validation metrics of a model's folds from their ``predictions_val.csv``.
 
+    ``class_names``: the classes of the model's dataset definition
+    (:func:`selcn.data.labels.classes` of its lesion dataset; the files' ``prob_<class>``
+    columns must name them); None: the files' own ``prob_<class>`` columns.
+
     Returns ``{"folds": {fold: {"accuracy", "balanced_accuracy", "f1"}}, "mean": {...}}``;
-    ``f1`` is the macro-F1 over every class of the model (absent classes count 0).
+    ``f1`` is the macro-F1 over the classes of the model's dataset (PH²: its 3 clinical
+    classes, not HAM10000's 7; a class of the dataset absent from a fold counts 0).
     """
     if not prediction_csvs:
         raise ValueError("validation_metrics: no prediction file given")
@@ -228,7 +250,8 @@ def validation_metrics(prediction_csvs: Mapping[int, str | Path],
         table = read_predictions(path, class_names)
         if table.empty:
             raise ValueError(f"{path}: prediction file has no rows")
-        n_classes = sum(1 for c in table.columns if str(c).startswith("prob_"))
+        n_classes = (len(class_names) if class_names is not None
+                     else sum(1 for c in table.columns if str(c).startswith("prob_")))
         scores = classification_metrics(table["target"], table["pred"], average="macro",
                                          labels=list(range(n_classes)))
         folds[str(int(fold))] = {k: scores[k] for k in ("accuracy", "balanced_accuracy", "f1")}
@@ -437,6 +460,69 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
     return manifest
 
 
+def export_multitask_bundle(out_dir: str | Path, fold_pts: Mapping[int, str | Path],
+                            settings: BundleSettings, *, validation: Mapping,
+                            provenance: BundleProvenance,
+                            sources: Mapping[str, Any] | None = None) -> dict:
+    """Gather model 13's fold networks (their ``model.pt``, :mod:`selcn.multitask`) into the
+    bundle folder ``out_dir``: ``multitask_fold<k>.pt``, ``manifest.json`` and its checksum, as
+    :func:`export_bundle` does for a grid model (the same checks, the same ``preprocessing``,
+    ``data``, ``versions`` ... fields; ``networks.multitask`` instead of the three networks).
+    ``settings.number`` must be 13. Returns the manifest."""
+    from selcn.multitask import load_multitask_model
+
+    out_dir = Path(out_dir)
+    if not fold_pts:
+        raise ValueError("export_multitask_bundle: no fold model given")
+    if int(settings.number) != MULTITASK.number:
+        raise ValueError(f"export_multitask_bundle: model {settings.number} is not model "
+                         f"{MULTITASK.number}")
+    metas = {int(k): load_multitask_model(p)[1] for k, p in sorted(fold_pts.items())}
+    first = next(iter(metas.values()))
+    for fold, meta in metas.items():
+        for key in ("arch", "input_size", "decoder_channels", "class_names",
+                    "symmetry_class_names", "gate_with_mask", "output_stride"):
+            if meta.get(key) != first.get(key):
+                raise ValueError(f"{fold_pts[fold]}: {key} {meta.get(key)!r} differs from fold "
+                                 f"{next(iter(metas))}'s {first.get(key)!r}")
+    with atomic_dir(out_dir) as tmp:
+        names = []
+        for fold, path in sorted(fold_pts.items()):
+            names.append(f"multitask_fold{int(fold)}.pt")
+            shutil.copyfile(path, tmp / names[-1])
+        manifest = {
+            "format": BUNDLE_FORMAT, "format_version": FORMAT_VERSION,
+            "model": {"number": MULTITASK.number, "classifier_mask": MULTITASK.classifier_mask,
+                      "symmetry_mask": MULTITASK.cam_source, "dataset": settings.dataset,
+                      "class_names": list(first["class_names"])},
+            "preprocessing": {
+                "image_size": int(settings.image_size),
+                "hair_removal": bool(settings.hair_removal), "lae_scale": LAE_SCALE,
+                "mean": IMAGENET_MEAN.tolist(), "std": IMAGENET_STD.tolist(),
+                "segmentation_input_size": None,
+                "segmentation_threshold": float(first["threshold"]),
+                "symmetry_input_size": None, "cam_size": None,
+                "lesion_input_size": int(first["input_size"])},
+            "networks": {"multitask": {
+                "files": names, "arch": first["arch"], "folds": sorted(int(k) for k in metas),
+                "decoder_channels": list(first["decoder_channels"]),
+                "gate_with_mask": bool(first.get("gate_with_mask", False)),
+                "symmetry_class_names": list(first["symmetry_class_names"])}},
+            "validation": dict(validation),
+            "selection": {"number": MULTITASK.number, "criterion": "multitask.enabled"},
+            "data": provenance.manifest(), "protocol": provenance.protocol,
+            "config_hash": settings.cfg_hash,
+            "project_version": package_versions(("selcn",))["selcn"],
+            "versions": package_versions(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sources": dict(sources or {}),
+            "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / MANIFEST_CHECKSUM).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
+    return manifest
+
+
 # ---- reading --------------------------------------------------------------------------------
 def _checked_manifest(root: Path) -> tuple[dict, str]:
     """``manifest.json`` parsed, of this format, and equal to ``manifest.sha256``; returns it
@@ -544,14 +630,15 @@ def _checked(root: Path, check_versions: bool) -> tuple[dict, str, list[str]]:
             not isinstance(data.get("synthetic"), bool):
         raise BundleError(f"bundle {root}: {MANIFEST} field data: source must be one of "
                           f"{', '.join(DATA_SOURCES)} and synthetic true / false")
-    needed = [("networks.segmentation.file",
-               _field(manifest, root, "networks.segmentation.file"))]
-    lesion_files = _field(manifest, root, "networks.lesion.files")
+    one_network = "multitask" in manifest["networks"]
+    needed = [] if one_network else [("networks.segmentation.file",
+                                      _field(manifest, root, "networks.segmentation.file"))]
+    where = "networks.multitask.files" if one_network else "networks.lesion.files"
+    lesion_files = _field(manifest, root, where)
     if not isinstance(lesion_files, list) or not lesion_files:
-        raise BundleError(f"bundle {root}: {MANIFEST} field networks.lesion.files must list "
-                          "the fold models")
-    needed += [("networks.lesion.files", name) for name in lesion_files]
-    if manifest["networks"].get("symmetry"):
+        raise BundleError(f"bundle {root}: {MANIFEST} field {where} must list the fold models")
+    needed += [(where, name) for name in lesion_files]
+    if not one_network and manifest["networks"].get("symmetry"):
         needed.append(("networks.symmetry.file",
                        _field(manifest, root, "networks.symmetry.file")))
     for where, name in needed:
@@ -570,8 +657,8 @@ def _checked(root: Path, check_versions: bool) -> tuple[dict, str, list[str]]:
         raise BundleError(f"bundle {root} was {blocking[0]}: install the exporting version "
                           "(or pass --ignore-versions to try anyway)")
     model = manifest["model"]
-    if model.get("classifier_mask") not in MASKS or \
-            model.get("symmetry_mask") not in CAM_SOURCES:
+    sources = (CAM_OWN,) if one_network else CAM_SOURCES
+    if model.get("classifier_mask") not in MASKS or model.get("symmetry_mask") not in sources:
         raise BundleError(f"bundle {root}: unknown masks {model.get('classifier_mask')!r} / "
                           f"{model.get('symmetry_mask')!r} in {MANIFEST}")
     warned = [f"bundle {root} was {text}" for text in (notes if check_versions
@@ -604,6 +691,8 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu", *,
     manifest, digest, notes = _validate(root, check_versions)
     device = torch.device(device)
     nets = manifest["networks"]
+    if "multitask" in nets:
+        return _load_multitask(root, (manifest, digest, notes), device)
     seg = _load_network(root, nets["segmentation"]["file"], load_segmentation_model, device)
     sym = _load_network(root, nets["symmetry"]["file"], load_symmetry_model, device) \
         if nets.get("symmetry") else None
@@ -618,3 +707,20 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu", *,
                               f"bundle {'has' if sym else 'lacks'} a symmetry network")
     return Bundle(root=root, manifest=manifest, segmentation=seg, symmetry=sym, lesion=lesion,
                   device=device, warnings=notes, digest=digest)
+
+
+def _load_multitask(root: Path, checked: tuple[dict, str, list[str]],
+                    device: torch.device) -> Bundle:
+    """The fold networks of a validated model 13 bundle (``checked``: manifest, digest,
+    warnings) as a :class:`Bundle` (:attr:`Bundle.multitask`)."""
+    from selcn.multitask import load_multitask_model
+
+    manifest, digest, notes = checked
+    folds = [_load_network(root, name, load_multitask_model, device)
+             for name in manifest["networks"]["multitask"]["files"]]
+    for _, meta in folds:
+        if list(meta["class_names"]) != list(manifest["model"]["class_names"]):
+            raise BundleError(f"bundle {root}: model 13 classes {meta['class_names']} differ "
+                              f"from the manifest's {manifest['model']['class_names']}")
+    return Bundle(root=root, manifest=manifest, segmentation=None, symmetry=None, lesion=[],
+                  device=device, warnings=notes, digest=digest, multitask=folds)

@@ -14,30 +14,43 @@ strings built with :mod:`selcn.paths`:
 
 Every map is a pure function of the config, except :meth:`Jobs.data_files`, which looks up
 which published data files exist (a real-data config is planned before the data is there).
+Every path lies under the config's ``results_dir`` (:func:`selcn.paths.results_root`), and the
+datasets of the stages are the config's roles (:class:`selcn.grid.Grid`: the segmentation,
+symmetry and localisation datasets, each lesion dataset's external test set).
 The module imports neither torch nor Snakemake nor any stage module, so it is tested without
 them (``tests/test_jobs.py``).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selcn import paths
+from selcn.data.overlap import OverlapPlan, overlaps_file, plan_of
 from selcn.errors import ConfigError
-from selcn.grid import CAM_OFF, Fold, Grid, Model, SymmetryVariant, grid, needs_masks
+from selcn.grid import (
+    CAM_OFF,
+    DATASETS_WITH_GT_MASKS,
+    MULTITASK_NAME,
+    Fold,
+    Grid,
+    Model,
+    SymmetryVariant,
+    data_key,
+    grid,
+    needs_masks,
+)
 from selcn.hpo.names import parse_search_name, search_name, search_names
 from selcn.paths import (
-    DATA_CHECK,
-    DEMO_PREDICT_INPUT,
     MODEL_PATTERN,
-    SEGMENTATION_SELECTED,
-    SPLIT_CHECK,
-    SYNTHETIC_ROOT,
     cache_files,
     cams_file,
     export_dir,
@@ -46,6 +59,8 @@ from selcn.paths import (
     lesion_best_fold_file,
     lesion_fold_file,
     lesion_localisation_file,
+    multitask_file,
+    multitask_fold_file,
     predict_dir,
     predicted_masks,
     segmentation_file,
@@ -61,14 +76,16 @@ from selcn.weights import WeightSpec, required_weights, weight_file
 __all__ = [
     "Jobs", "ExportSelection", "SEGMENTATION_DATASET", "SYMMETRY_DATASET",
     "LOCALISATION_DATASET", "READS_HAM10000", "MODEL_CONFIG_KEYS", "LESION_FOLD_FILES",
+    "MULTITASK_FOLD_FILES",
 ]
 
-#: the segmentation network trains on this dataset's cache (it has ground-truth masks)
+# The datasets of the stages are the config's roles (``roles``, :class:`selcn.grid.Grid`:
+# ``segmentation_dataset``, ``symmetry_dataset``, ``localisation_dataset``); these are their
+# defaults, the thesis' (the segmentation network trains on HAM10000's masks, the symmetry
+# network on SymDerm, every CAM is localised on HAM10000, ISIC 2016 models too, as the thesis'
+# Table 15 does).
 SEGMENTATION_DATASET = "ham10000"
-#: the symmetry network trains on SymDerm
 SYMMETRY_DATASET = "symderm"
-#: the CAMs of the symmetry and lesion models are localised on this dataset (ISIC 2016 models
-#: too, as the thesis' Table 15 does)
 LOCALISATION_DATASET = "ham10000"
 #: datasets whose cache and split jobs also read HAM10000's files (SymDerm: the lesion ids of
 #: HAM10000 images; ISIC 2019: the HAM10000 image ids the external set must not contain)
@@ -80,6 +97,12 @@ MODEL_CONFIG_KEYS: tuple[str, ...] = (
 LESION_FOLD_FILES: dict[str, str] = {
     "model": "model.pt", "history": "history.csv",
     "predictions_val": "predictions_val.csv", "predictions_test": "predictions_test.csv",
+}
+#: the named outputs of a model 13 training job (one fold; selcn.multitask) and their file names
+MULTITASK_FOLD_FILES: dict[str, str] = {
+    **LESION_FOLD_FILES, "predictions_symmetry_val": "predictions_symmetry_val.csv",
+    "predictions_symmetry_test": "predictions_symmetry_test.csv",
+    "metrics": "metrics_test.csv",
 }
 #: the fold whose training curves Figures 11-13 show
 FIRST_FOLD = Fold(0)
@@ -116,6 +139,15 @@ class ExportSelection:
         return cls(Model.of_number(int(number)))
 
 
+def _under_results_dir(method: Callable) -> Callable:
+    """``method`` of :class:`Jobs`, building its paths under the config's ``results_dir``."""
+    @functools.wraps(method)
+    def rooted(self: Jobs, *args: Any, **kwargs: Any) -> Any:
+        with paths.results_root(self.cfg.get("results_dir", paths.DEFAULT_RESULTS)):
+            return method(self, *args, **kwargs)
+    return rooted
+
+
 @dataclass(frozen=True, eq=False)
 class Jobs:
     """The file maps of one config's jobs; build it with :meth:`of`.
@@ -149,17 +181,18 @@ class Jobs:
         if self.cfg["data"]["source"] == "synthetic":
             from selcn.data.synthetic import dataset_paths
 
-            return dataset_paths(SYNTHETIC_ROOT)[dataset]
-        return self.cfg["data"][dataset]
+            return dataset_paths(paths.SYNTHETIC_ROOT)[data_key(dataset)]
+        # the block's paths (not its settings: data.symderm.missing)
+        return {k: v for k, v in self.cfg["data"][data_key(dataset)].items() if k != "missing"}
 
     def data_files(self, dataset: str) -> dict[str, str]:
         """The named input files of ``dataset``'s published data: one key per path of
         :meth:`data_paths` (a list ``image_dirs`` -> ``image_dirs0``, ``image_dirs1``, ...).
 
-        Synthetic data: only the CSV files (the generator writes them last; they stand for the
-        directories). Real data: only the paths that exist — a config is planned before its
-        data is there (``snakemake -n``); the first such call per dataset prints a warning to
-        stderr and the cache job names the missing file.
+        Synthetic data: only the label files, CSV or xlsx (the generator writes them last; they
+        stand for the directories). Real data: only the paths that exist — a config is planned
+        before its data is there (``snakemake -n``); the first such call per dataset prints a
+        warning to stderr and the cache job names the missing file.
         """
         out: dict[str, str] = {}
         for key, value in self.data_paths(dataset).items():
@@ -168,12 +201,12 @@ class Jobs:
             else:
                 out[key] = value
         if self.cfg["data"]["source"] == "synthetic":
-            return {k: v for k, v in out.items() if v.endswith(".csv")}
+            return {k: v for k, v in out.items() if v.endswith((".csv", ".xlsx"))}
         missing = [v for v in out.values() if not Path(v).exists()]
-        if missing and dataset not in self._warned:
-            self._warned.add(dataset)
-            print(f"WARNING: data.{dataset}: {len(missing)} path(s) not found, e.g. {missing[0]}",
-                  file=sys.stderr)
+        if missing and data_key(dataset) not in self._warned:
+            self._warned.add(data_key(dataset))
+            print(f"WARNING: data.{data_key(dataset)}: {len(missing)} path(s) not found, e.g. "
+                  f"{missing[0]}", file=sys.stderr)
         return {k: v for k, v in out.items() if Path(v).exists()}
 
     def cache_inputs(self, dataset: str) -> dict[str, str]:
@@ -186,18 +219,50 @@ class Jobs:
                 out["ham_metadata"] = ham
         return out
 
-    def split_inputs(self, dataset: str) -> dict[str, str]:
+    def split_inputs(self, dataset: str) -> dict[str, Any]:
         """Named inputs of the split table of ``dataset``: its cache ``index``, plus
-        ``ham_splits`` (HAM10000's split table) for the datasets of :data:`READS_HAM10000`."""
-        out = {"index": cache_files(dataset)["index"]}
-        if dataset in READS_HAM10000:
+        ``ham_splits`` (HAM10000's split table) for the datasets of :data:`READS_HAM10000`
+        when HAM10000 is one of the config's, for SymDerm ``ph2_splits`` (a list: the split
+        tables of the PH² datasets that are test sets, whose test images SymDerm's PH² rows
+        must not train on; :attr:`selcn.grid.Grid.test_sets_of_ph2`); the overlap guard's
+        inputs are :meth:`split_overlap_inputs`."""
+        out: dict[str, Any] = {"index": cache_files(dataset)["index"]}
+        if dataset in READS_HAM10000 and "ham10000" in self.grid.datasets:
             out["ham_splits"] = split_file("ham10000")
+        if dataset == "symderm" and self.grid.test_sets_of_ph2:
+            out["ph2_splits"] = [split_file(d) for d in self.grid.test_sets_of_ph2]
+        return out
+
+    def split_overlap_inputs(self, dataset: str) -> dict[str, str]:
+        """The overlap guard's named inputs of the split table of ``dataset`` (beside
+        :meth:`split_inputs`): where the protocol removes overlaps and the dataset trains a
+        network or loses its overlaps, ``overlaps`` (``find_overlaps``' matches) and
+        ``test_<t>`` per test set ``t`` whose split it needs
+        (:meth:`selcn.data.overlap.OverlapPlan.test_splits_needed`); else none."""
+        plan = self.overlap_plan()
+        if not plan.reads_overlaps(dataset):
+            return {}
+        return {"overlaps": overlaps_file(),
+                **{f"test_{t}": split_file(t) for t in plan.test_splits_needed(dataset)}}
+
+    def overlap_plan(self) -> OverlapPlan:
+        """The pairs (test set, training set) of the overlap guard and what it does with a
+        match (:func:`selcn.data.overlap.plan_of` the grid and the protocol)."""
+        return plan_of(self.grid, self.protocol)
+
+    def overlap_inputs(self) -> dict[str, str]:
+        """Named inputs of ``find_overlaps``: ``images_<d>`` and ``index_<d>`` (the cache) of
+        every dataset of :meth:`overlap_plan`."""
+        out = {}
+        for d in self.overlap_plan().datasets:
+            files = cache_files(d)
+            out[f"images_{d}"], out[f"index_{d}"] = files["images"], files["index"]
         return out
 
     def folds_of(self, dataset: str) -> int:
         """The number of cross-validation folds of ``dataset``'s split table: the symmetry
-        folds for SymDerm, the lesion folds for every other dataset."""
-        section = "symmetry" if dataset == SYMMETRY_DATASET else "lesion"
+        folds for the symmetry dataset, the lesion folds for every other dataset."""
+        section = "symmetry" if dataset == self.grid.symmetry_dataset else "lesion"
         return self.cfg[section]["folds"]
 
     def training_checks(self) -> list[str]:
@@ -206,14 +271,49 @@ class Jobs:
         split table (:data:`selcn.paths.SPLIT_CHECK`, ``check_splits``) and, with real data
         (``data.source: files``), the check of the published files
         (:data:`selcn.paths.DATA_CHECK`, ``check_data``). The trainings read none of them."""
-        checks = [SPLIT_CHECK]
+        checks = [paths.SPLIT_CHECK]
         if self.cfg["data"]["source"] != "synthetic":
-            checks.append(DATA_CHECK)
+            checks.append(paths.DATA_CHECK)
         return checks
 
+    def check_splits_inputs(self) -> dict[str, Any]:
+        """Named inputs of ``check_splits``: ``splits`` (every dataset's split table, in the
+        order of :attr:`selcn.grid.Grid.datasets`) and, when HAM10000 is one of them,
+        ``ham10000`` (its split table, which the others are checked against)."""
+        out: dict[str, Any] = {"splits": [split_file(d) for d in self.grid.datasets]}
+        if "ham10000" in self.grid.datasets:
+            out["ham10000"] = split_file("ham10000")
+        return out
+
+    def figure_dataset(self) -> str:
+        """The dataset Figures 5 and 6 show (hair removal, class distribution): the
+        localisation dataset (HAM10000 by default)."""
+        return self.grid.localisation_dataset
+
+    def data_summary(self) -> dict[str, dict[str, int]]:
+        """``{dataset label: {class: images}}`` of every dataset whose cache index is already
+        written (the report's first page: what this run read), classes in target order; ``{}``
+        before the caches exist."""
+        import csv
+
+        from selcn.data.labels import classes
+        from selcn.grid import DATASET_LABELS
+
+        out: dict[str, dict[str, int]] = {}
+        for d in self.grid.datasets:
+            index = Path(cache_files(d)["index"])
+            if not index.is_file():
+                continue
+            with open(index, newline="") as fh:
+                labels = [row.get("label", "") for row in csv.DictReader(fh)]
+            out[DATASET_LABELS[d]] = {c: labels.count(c) for c in classes(d) if c in labels}
+        return out
+
     def hair_removal_figure_inputs(self) -> dict[str, str]:
-        """Named inputs of Figure 5: HAM10000's :meth:`data_files` and its cache ``index``."""
-        return {**self.data_files("ham10000"), "index": cache_files("ham10000")["index"]}
+        """Named inputs of Figure 5: the :meth:`figure_dataset`'s :meth:`data_files` and its
+        cache ``index``."""
+        d = self.figure_dataset()
+        return {**self.data_files(d), "index": cache_files(d)["index"]}
 
     # ---- weights ------------------------------------------------------------------------------
     def weights_path(self, name: str) -> str:
@@ -261,14 +361,14 @@ class Jobs:
         if network == "segmentation":
             return self.segmentation_data()
         if network == "symmetry":
-            return self._stage_data(SYMMETRY_DATASET, self.hpo_symmetry_mask())
+            return self._stage_data(self.grid.symmetry_dataset, self.hpo_symmetry_mask())
         return self._stage_data(dataset, "none")
 
     # ---- segmentation -------------------------------------------------------------------------
     def segmentation_data(self) -> dict[str, str]:
         """The data of segmentation training: ``images``, ``index``, ``gt_masks``, ``splits``
-        of :data:`SEGMENTATION_DATASET`."""
-        d = SEGMENTATION_DATASET
+        of the segmentation dataset (``roles.segmentation``)."""
+        d = self.grid.segmentation_dataset
         return {**cache_files(d), "gt_masks": gt_masks_file(d), "splits": split_file(d)}
 
     def segmentation_training_inputs(self) -> dict[str, Any]:
@@ -284,13 +384,13 @@ class Jobs:
     def mask_prediction_inputs(self, dataset: str) -> dict[str, Any]:
         """Named inputs of predicting ``dataset``'s masks: its cache ``images``, the
         ``selected`` architecture and every architecture's ``models`` (a list)."""
-        return {"images": cache_files(dataset)["images"], "selected": SEGMENTATION_SELECTED,
+        return {"images": cache_files(dataset)["images"], "selected": paths.SEGMENTATION_SELECTED,
                 "models": [segmentation_file(a, "model.pt") for a in self.grid.seg_archs]}
 
     def segmentation_figure_inputs(self) -> dict[str, str]:
         """Named inputs of Figure 3's stage job: ``images``, ``index``, ``splits`` and the
-        predicted ``masks`` of :data:`SEGMENTATION_DATASET`."""
-        d = SEGMENTATION_DATASET
+        predicted ``masks`` of the segmentation dataset."""
+        d = self.grid.segmentation_dataset
         return {**cache_files(d), "splits": split_file(d), "masks": predicted_masks(d)}
 
     # ---- symmetry -----------------------------------------------------------------------------
@@ -305,7 +405,7 @@ class Jobs:
     def _symmetry_training(self, mask: str, arch: str, pretrained: bool) -> dict[str, Any]:
         """SymDerm's :meth:`_stage_data` for ``mask``, ``hpo`` (when searched) and, when
         ``pretrained``, ``weights`` (the cache files of ``arch``, a list)."""
-        inputs: dict[str, Any] = self._stage_data(SYMMETRY_DATASET, mask)
+        inputs: dict[str, Any] = self._stage_data(self.grid.symmetry_dataset, mask)
         hpo = self.hpo_best("symmetry")
         if hpo:
             inputs["hpo"] = hpo
@@ -357,9 +457,9 @@ class Jobs:
 
     def symmetry_localisation_inputs(self, variant: SymmetryVariant) -> dict[str, Any]:
         """Named inputs of ``symmetry_localisation`` of ``variant``: the
-        :data:`LOCALISATION_DATASET`'s ``images``, ``index``, ``splits``, ``masks`` (masked
+        localisation dataset's ``images``, ``index``, ``splits``, ``masks`` (masked
         variants) and ``gt_masks``, and :meth:`symmetry_best_inputs` of ``variant``."""
-        d = LOCALISATION_DATASET
+        d = self.grid.localisation_dataset
         return {**self._stage_data(d, variant.mask), "gt_masks": gt_masks_file(d),
                 **self.symmetry_best_inputs(variant)}
 
@@ -368,7 +468,7 @@ class Jobs:
         ``masks`` (when a symmetry input mask needs them), and per symmetry input mask ``m``
         the ``best_<m>`` / ``models_<m>`` of its CAM variant."""
         masked = any(needs_masks(m) for m in self.grid.symmetry_input_masks)
-        inputs = self._stage_data(SYMMETRY_DATASET, "seg" if masked else "none")
+        inputs = self._stage_data(self.grid.symmetry_dataset, "seg" if masked else "none")
         for m in self.grid.symmetry_input_masks:
             best = self.symmetry_best_inputs(self.grid.cam_variant(m))
             inputs[f"best_{m}"], inputs[f"models_{m}"] = best["best"], best["models"]
@@ -394,8 +494,13 @@ class Jobs:
 
     def symmetry_localisation_files(self) -> list[str]:
         """Table 7: the localisation file of the CAM variant of every symmetry input mask."""
-        return [symmetry_localisation_file(self.grid.cam_variant(m))
+        return [symmetry_localisation_file(self.grid.cam_variant(m),
+                                           self.grid.localisation_dataset)
                 for m in self.grid.symmetry_input_masks]
+
+    def symmetry_localisation_output(self, variant: str = "{variant}") -> str:
+        """The output of ``symmetry_localisation`` (a pattern of ``{variant}``)."""
+        return symmetry_localisation_file(variant, self.grid.localisation_dataset)
 
     # ---- lesion -------------------------------------------------------------------------------
     def model_names(self) -> list[str]:
@@ -454,12 +559,24 @@ class Jobs:
         return [f for m in self.grid.models()
                 for f in self.lesion_model_files(dataset, m, f"predictions_{split}.csv")]
 
+    def lesion_statistics_inputs(self, dataset: str) -> dict[str, Any]:
+        """Named inputs of the statistics and Findings of ``dataset`` (rule
+        ``stats_vs_baseline``): ``files`` (every model x fold test prediction file), ``val``
+        (the validation ones: the best model is chosen on them) and ``splits`` (the split table:
+        its ``group`` column is the lesion the bootstrap draws and the McNemar test pairs); model
+        13's files follow the grid's where it is trained (:meth:`multitask_prediction_files`)."""
+        return {"files": (self.lesion_prediction_files(dataset, "test")
+                          + self.multitask_prediction_files(dataset, "test")),
+                "val": (self.lesion_prediction_files(dataset, "val")
+                        + self.multitask_prediction_files(dataset, "val")),
+                "splits": split_file(dataset)}
+
     def lesion_localisation_inputs(self, model: Model) -> dict[str, Any]:
         """Named inputs of ``lesion_localisation`` of ``model`` (every lesion dataset's model
-        is localised on :data:`LOCALISATION_DATASET`): that dataset's :meth:`lesion_data` and
+        is localised on the localisation dataset): that dataset's :meth:`lesion_data` and
         ``gt_masks``, and per lesion dataset ``d`` every fold's ``models_<d>`` and selection
         split predictions ``predictions_<d>`` (lists)."""
-        ref = LOCALISATION_DATASET
+        ref = self.grid.localisation_dataset
         inputs = {**self.lesion_data(ref, model), "gt_masks": gt_masks_file(ref)}
         split = self.protocol.selection_split
         for d in self.grid.lesion_datasets:
@@ -478,11 +595,11 @@ class Jobs:
         return out
 
     def lesion_figure_inputs(self) -> dict[str, Any]:
-        """Named inputs of Figure 10's stage job: the :data:`LOCALISATION_DATASET`'s
+        """Named inputs of Figure 10's stage job: the localisation dataset's
         ``images``, ``index``, ``splits``, ``gt_masks``, ``masks`` (when a classifier mask
         needs them), ``cams_<source>`` per CAM source of the grid, and every model's ``best``
         (``best_fold.json``, models in order) and ``models`` (model x fold ``model.pt``)."""
-        ref = LOCALISATION_DATASET
+        ref = self.grid.localisation_dataset
         inputs = {**cache_files(ref), "splits": split_file(ref), "gt_masks": gt_masks_file(ref)}
         if any(needs_masks(cm) for cm in self.grid.classifier_masks):
             inputs["masks"] = predicted_masks(ref)
@@ -501,6 +618,138 @@ class Jobs:
     def lesion_history_files(self, dataset: str, fold: Fold = FIRST_FOLD) -> list[str]:
         """Figures 11-13: ``history.csv`` of ``fold`` of every lesion model of ``dataset``."""
         return [lesion_fold_file(dataset, m, fold, "history.csv") for m in self.grid.models()]
+
+    # ---- model 13 (selcn.multitask) -----------------------------------------------------------
+    def multitask_datasets(self) -> tuple[str, ...]:
+        """The lesion datasets model 13 is trained on (``()``: ``multitask.enabled`` false)."""
+        return self.grid.multitask_datasets
+
+    def multitask_data(self, dataset: str) -> dict[str, str]:
+        """What model 13 reads of ``dataset``: ``images``, ``index``, ``splits`` and, where the
+        dataset has them, ``gt_masks``."""
+        inputs = {**cache_files(dataset), "splits": split_file(dataset)}
+        if dataset in DATASETS_WITH_GT_MASKS:
+            inputs["gt_masks"] = gt_masks_file(dataset)
+        return inputs
+
+    def multitask_training_inputs(self, dataset: str) -> dict[str, Any]:
+        """Named inputs of training model 13 on ``dataset``: its :meth:`multitask_data`, the
+        symmetry dataset's prefixed ``sym_`` (its masks included), ``weights`` (the lesion
+        network's ImageNet file, a list) and, where ``dataset`` has an external test set,
+        ``ext_images``, ``ext_index``, ``ext_splits``."""
+        sym = self.grid.symmetry_dataset
+        inputs: dict[str, Any] = {
+            **self.multitask_data(dataset),
+            **{f"sym_{k}": v for k, v in self.multitask_data(sym).items()},
+            "weights": self.pretrained_weights("lesion")}
+        external = self.external_of(dataset)
+        if external:
+            inputs.update({f"ext_{k}": v for k, v in self._stage_data(external, "none").items()})
+        return inputs
+
+    def multitask_training_outputs(self, dataset: str) -> dict[str, str]:
+        """Named outputs (patterns of ``{fold}``) of a model 13 training job on ``dataset``:
+        those of :data:`MULTITASK_FOLD_FILES` and ``predictions_external`` where it has an
+        external test set."""
+        out = {key: multitask_fold_file(dataset, "{fold}", name)
+               for key, name in MULTITASK_FOLD_FILES.items()}
+        external = self.external_of(dataset)
+        if external:
+            out["predictions_external"] = multitask_fold_file(dataset, "{fold}",
+                                                              f"predictions_{external}.csv")
+        return out
+
+    def multitask_model_files(self, dataset: str, name: str) -> list[str]:
+        """``name`` of every fold of model 13 on ``dataset``; ``[]`` where it is not trained
+        (so the report's file lists simply grow by its files)."""
+        if dataset not in self.grid.multitask_datasets:
+            return []
+        return [multitask_fold_file(dataset, k, name) for k in self.grid.folds]
+
+    def multitask_prediction_files(self, dataset: str, split: str) -> list[str]:
+        """Model 13's ``predictions_<split>.csv`` of every fold (Tables 8, 10, 13, 14 and the
+        statistics beside the grid's :meth:`lesion_prediction_files`)."""
+        return self.multitask_model_files(dataset, f"predictions_{split}.csv")
+
+    def multitask_reported_dataset(self) -> str | None:
+        """The model 13 whose symmetry and mask heads Tables 5 and 6 show: the one trained on
+        the segmentation dataset (``roles.segmentation``, HAM10000) when there is one, else
+        the first of :meth:`multitask_datasets`; None when model 13 is off."""
+        datasets = self.grid.multitask_datasets
+        if not datasets:
+            return None
+        seg = self.grid.segmentation_dataset
+        return seg if seg in datasets else datasets[0]
+
+    def multitask_symmetry_prediction_files(self, split: str) -> list[str]:
+        """Table 6: the symmetry predictions (``val`` / ``test``) of every fold of
+        :meth:`multitask_reported_dataset`'s model 13 (``[]`` when off)."""
+        d = self.multitask_reported_dataset()
+        return [] if d is None else self.multitask_model_files(
+            d, f"predictions_symmetry_{split}.csv")
+
+    def multitask_segmentation_files(self) -> list[str]:
+        """Table 5: ``metrics_test.csv`` of model 13's fold 0 (the fold that validates the
+        segmentation networks too) on the segmentation dataset; ``[]`` when model 13 is off
+        or not trained on it."""
+        d = self.grid.segmentation_dataset
+        if d not in self.grid.multitask_datasets:
+            return []
+        return [multitask_fold_file(d, FIRST_FOLD, "metrics_test.csv")]
+
+    def multitask_localisation_inputs(self) -> dict[str, Any]:
+        """Named inputs of ``multitask_localisation``: the localisation dataset's
+        ``images``, ``index``, ``splits``, ``gt_masks``, and per model 13 dataset ``d`` every
+        fold's ``models_<d>`` and selection split predictions ``predictions_<d>``."""
+        ref = self.grid.localisation_dataset
+        inputs: dict[str, Any] = {**cache_files(ref), "splits": split_file(ref),
+                                  "gt_masks": gt_masks_file(ref)}
+        split = self.protocol.selection_split
+        for d in self.grid.multitask_datasets:
+            inputs[f"models_{d}"] = self.multitask_model_files(d, "model.pt")
+            inputs[f"predictions_{d}"] = self.multitask_model_files(d,
+                                                                    f"predictions_{split}.csv")
+        return inputs
+
+    def multitask_localisation_outputs(self) -> dict[str, str]:
+        """Named outputs of ``multitask_localisation``: per model 13 dataset ``d`` its
+        ``localisation_<d>`` and ``best_<d>`` (``best_fold.json``)."""
+        out = {}
+        for d in self.grid.multitask_datasets:
+            out[f"localisation_{d}"] = multitask_file(d, "localisation.csv")
+            out[f"best_{d}"] = multitask_file(d, "best_fold.json")
+        return out
+
+    def multitask_localisation_files(self, dataset: str) -> list[str]:
+        """Tables 9 / 15: model 13's ``localisation.csv`` on ``dataset`` (``[]`` when not
+        trained there)."""
+        return ([multitask_file(dataset, "localisation.csv")]
+                if dataset in self.grid.multitask_datasets else [])
+
+    def multitask_history_files(self, dataset: str, fold: Fold = FIRST_FOLD) -> list[str]:
+        """Figures 11-13: model 13's ``history.csv`` of ``fold`` on ``dataset`` (or ``[]``)."""
+        return self.multitask_model_files(dataset, "history.csv")[fold.index:fold.index + 1]
+
+    def multitask_cost_files(self) -> list[str]:
+        """The cost table's input: ``cost.csv`` of :meth:`multitask_reported_dataset`'s
+        model 13 (``[]`` when off)."""
+        d = self.multitask_reported_dataset()
+        return [] if d is None else [multitask_file(d, "cost.csv")]
+
+    def multitask_export_inputs(self, dataset: str) -> dict[str, list[str]]:
+        """Named inputs of exporting model 13 of ``dataset``: its fold models ``folds`` and
+        validation predictions ``val``."""
+        return {"folds": self.multitask_model_files(dataset, "model.pt"),
+                "val": self.multitask_prediction_files(dataset, "val")}
+
+    def multitask_targets(self) -> list[str]:
+        """``rule all``'s model 13 targets beyond the report's tables: its export bundle
+        (``results/export/<export.dataset>/multitask``) when ``export.enabled`` and model 13 is
+        trained on the export dataset; ``[]`` otherwise."""
+        if not self.cfg["export"]["enabled"]:
+            return []
+        d = self.export_dataset()
+        return [export_dir(d, MULTITASK_NAME)] if d in self.grid.multitask_datasets else []
 
     # ---- export and prediction ----------------------------------------------------------------
     def export_dataset(self) -> str:
@@ -534,7 +783,7 @@ class Jobs:
         ``symmetry_<s>_best`` / ``symmetry_<s>_models``."""
         models = self.export_models(selection)
         inputs: dict[str, Any] = {
-            "selected": SEGMENTATION_SELECTED,
+            "selected": paths.SEGMENTATION_SELECTED,
             "segmentation": [segmentation_file(a, "model.pt") for a in self.grid.seg_archs],
         }
         for m in models:
@@ -550,7 +799,7 @@ class Jobs:
     def _names_demo_folder(self) -> bool:
         """Whether ``predict.input_dir`` is :data:`selcn.paths.DEMO_PREDICT_INPUT`."""
         input_dir = self.cfg["predict"]["input_dir"]
-        return bool(input_dir) and os.path.normpath(input_dir) == DEMO_PREDICT_INPUT
+        return bool(input_dir) and os.path.normpath(input_dir) == paths.DEMO_PREDICT_INPUT
 
     def demo_predict(self) -> bool:
         """Whether the demo copies ``predict.demo_images`` synthetic HAM10000 test images into
@@ -576,7 +825,7 @@ class Jobs:
         if not self.predict_enabled():
             raise ValueError("predict_input: no prediction job (predict.input_dir)")
         if self._names_demo_folder():
-            return DEMO_PREDICT_INPUT
+            return paths.DEMO_PREDICT_INPUT
         return str(self.cfg["predict"]["input_dir"])
 
     def export_targets(self) -> list[str]:
@@ -590,3 +839,10 @@ class Jobs:
         if self.predict_enabled():
             out += [f"{predict_dir(d, sel)}/predictions.csv", f"{predict_dir(d, sel)}/index.html"]
         return out
+
+
+# every public map of Jobs builds its paths under the config's results_dir
+for _name, _method in list(vars(Jobs).items()):
+    if not _name.startswith("_") and inspect.isfunction(_method):
+        setattr(Jobs, _name, _under_results_dir(_method))
+del _name, _method

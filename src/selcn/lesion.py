@@ -11,8 +11,9 @@ Files (``docs/contracts.md``, lesion stage), per fold ``k`` under
 ``results/lesion/{dataset}/{classifier_mask}-{symmetry_mask}/fold{k}/``:
 
 - ``model.pt`` — ``{"arch", "input_size", "output_stride", "classifier_mask",
-  "symmetry_mask", "class_names", "fold", "best_epoch", "num_classes", "use_cam",
-  "state_dict"}`` (:meth:`LesionNetwork.record`, :func:`load_lesion_model`);
+  "symmetry_mask", "class_names", "fold", "best_epoch", "num_classes", "use_cam", "dropout",
+  "mask_fill", "lae_clip", "mask_vignette", "state_dict"}`` (:meth:`LesionNetwork.record`,
+  :func:`load_lesion_model`);
 - ``history.csv`` — the training core's per-epoch history;
 - ``predictions_val.csv``, ``predictions_test.csv`` (and, for HAM10000 models,
   ``predictions_isic2019.csv``, written by the training job itself: :func:`train`) —
@@ -35,7 +36,7 @@ included) is cut into stratified folds, as the thesis does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -73,7 +74,8 @@ def balanced_table(part: pd.DataFrame, balance: Mapping, seed: int) -> pd.DataFr
     from selcn.data.splits import balance as balance_rows
 
     table = balance_rows(part.reset_index(drop=True), balance["target_per_class"],
-                         balance["max_copies"], seed)
+                         balance["max_copies"], seed,
+                         sampling=balance.get("sampling") or "keep_originals")
     target_of = dict(zip(part["row"], part["target"]))
     return pd.DataFrame({"row": table["row"].to_numpy(np.int64),
                          "transform": table["transform"].to_numpy(np.int64),
@@ -125,7 +127,8 @@ def load_lesion_model(path: str | Path,
     """Rebuild a lesion ``model.pt``: ``(model in eval mode on device, meta)``."""
     blob = load_model_file(path, what="lesion model", required=_REQUIRED)
     model = create_lesion_model(blob["arch"], blob["num_classes"], use_cam=blob["use_cam"],
-                                output_stride=_output_stride(blob))
+                                output_stride=_output_stride(blob),
+                                drop_rate=float(blob.get("dropout", 0.2)))
     model.load_state_dict(blob["state_dict"])
     meta = {k: v for k, v in blob.items() if k != "state_dict"}
     meta["output_stride"] = _output_stride(blob)
@@ -138,7 +141,7 @@ def open_model(path: str | Path, device: str | torch.device = "cpu") -> SavedCla
     device = torch.device(device)
     model, meta = load_lesion_model(path, device)
     view = View(mask=meta["classifier_mask"], size=int(meta["input_size"]),
-                takes_cam=bool(meta["use_cam"]))
+                takes_cam=bool(meta["use_cam"]), **View.recorded(meta))
     layers = {OWN_LAYER: cam_target_layer(model), ENCODER_LAYER: cam_target_layer(model,
                                                                                     "encoder")}
     return SavedClassifier(model, meta, view, layers, Path(path), device)
@@ -159,13 +162,20 @@ class LesionNetwork:
         input_size: the input side in px (``lesion.input_size``).
         output_stride: the encoder's output stride (``lesion.output_stride``).
         pretrained_cache: the folder of ImageNet weights, or None (random initialisation).
-        balance: the training part's balancing ``{"target_per_class", "max_copies"}`` of the
-            dataset (:func:`selcn.config.balance_of`), or None (not balanced).
+        balance: the training part's balancing ``{"target_per_class", "max_copies",
+            "sampling"}`` of the dataset (:func:`selcn.config.balance_of`, the sampling resolved
+            by :func:`selcn.data.splits.balance_settings`), or None (not balanced).
         protocol: the evaluation protocol's policy (how the fold tables are cut).
         seed: the config's seed (balancing and the thesis' fold cut).
         classes: the class names in target order; None (the workflow): the dataset's published
             list (:func:`selcn.data.labels.classes`). Either way the cache index is checked
             against them.
+        dropout: the dropout before the head (``lesion.dropout.elayer`` for a model with the
+            E-Layer, ``.baseline`` without; null: the protocol's default).
+        masking: how the input is masked beyond the cell's mask, as :class:`View` keyword
+            arguments ``fill`` / ``lae_clip`` / ``vignette`` (``lesion.mask_fill``,
+            ``lesion.lae_clip`` (null: the protocol's), ``lesion.mask_vignette``); empty = black,
+            centred, vignette kept.
     """
 
     cell: Cell
@@ -177,13 +187,16 @@ class LesionNetwork:
     protocol: Protocol
     seed: int
     classes: tuple[str, ...] | None = None
+    dropout: float = 0.2
+    masking: Mapping = field(default_factory=dict)
 
     kind: ClassVar[NetworkKind] = KIND
 
     @property
     def view(self) -> View:
         model = self.cell.model
-        return View(mask=model.classifier_mask, size=self.input_size, takes_cam=model.takes_cam)
+        return View(mask=model.classifier_mask, size=self.input_size, takes_cam=model.takes_cam,
+                    **self.masking)
 
     @property
     def tag(self) -> str:
@@ -192,7 +205,7 @@ class LesionNetwork:
     def build(self, num_classes: int) -> LesionClassifier:
         return create_lesion_model(self.arch, num_classes, use_cam=self.cell.model.takes_cam,
                                    pretrained_cache=self.pretrained_cache,
-                                   output_stride=self.output_stride)
+                                   output_stride=self.output_stride, drop_rate=self.dropout)
 
     def class_names(self, index: pd.DataFrame, source: str) -> list[str]:
         from selcn.data.tables import class_names_of
@@ -212,25 +225,35 @@ class LesionNetwork:
         model = self.cell.model
         return {"arch": self.arch, "input_size": self.input_size,
                 "output_stride": self.output_stride, "classifier_mask": model.classifier_mask,
-                "symmetry_mask": model.cam_source, "use_cam": model.takes_cam}
+                "symmetry_mask": model.cam_source, "use_cam": model.takes_cam,
+                "dropout": self.dropout, **self.view.record()}
 
     def key(self) -> dict:
         model = self.cell.model
         return {"dataset": self.cell.dataset, "classifier_mask": model.classifier_mask,
-                "symmetry_mask": model.cam_source, "balance": self.balance}
+                "symmetry_mask": model.cam_source, "balance": self.balance,
+                "dropout": self.dropout}
 
 
 def network(cfg: Mapping, cell: Cell) -> LesionNetwork:
     """The lesion network of ``cell`` under a validated config (read once, here)."""
     from selcn.config import balance_of
+    from selcn.data.splits import balance_settings
     from selcn.weights import pretrained_cache
 
     les = cfg["lesion"]
+    protocol = policy(cfg["protocol"])
+    head = "elayer" if cell.model.takes_cam else "baseline"
+    dropout = protocol.setting(f"dropout_{head}", (les.get("dropout") or {}).get(head))
     return LesionNetwork(cell=cell, arch=les["architecture"], input_size=int(les["input_size"]),
                          output_stride=int(les.get("output_stride", 32)),
                          pretrained_cache=pretrained_cache(cfg, "lesion"),
-                         balance=balance_of(cfg, cell.dataset),
-                         protocol=policy(cfg["protocol"]), seed=int(cfg["seed"]))
+                         balance=balance_settings(balance_of(cfg, cell.dataset), protocol),
+                         protocol=protocol, seed=int(cfg["seed"]), dropout=float(dropout),
+                         masking={"fill": les.get("mask_fill") or "black",
+                                  "lae_clip": str(protocol.setting("lae_clip",
+                                                                   les.get("lae_clip"))),
+                                  "vignette": bool(les.get("mask_vignette", False))})
 
 
 # ---- one grid cell x fold -------------------------------------------------------------------
@@ -301,7 +324,6 @@ def figure10_data(models: Mapping[Model, SavedClassifier], data: StageData,
     from dataclasses import replace
 
     from selcn.engine import grad_cams
-    from selcn.masks import apply_mask
 
     row = pick_image(data, image_id)
     image = np.asarray(data.images[row])
@@ -324,8 +346,8 @@ def figure10_data(models: Mapping[Model, SavedClassifier], data: StageData,
         view_data = replace(data, cams=cams[model.cam_source] if model.takes_cam else None)
         heat, pred = grad_cams(saved, view_data, np.array([row]), out_size=image.shape[0],
                                batch_size=1)
-        shown = image if not model.needs_masks else np.asarray(
-            apply_mask(image, np.asarray(data.masks[row]), model.classifier_mask))
+        shown = np.asarray(saved.view.shown(      # as the network sees it (fill, vignette)
+            image, np.asarray(data.masks[row]) if model.needs_masks else None))
         out[f"shown_{model.name}"] = shown.astype(np.uint8)
         out[f"cam_{model.name}"] = heat[0].astype(np.float32)
         out[f"pred_{model.name}"] = np.array(saved.class_names[int(pred[0])])

@@ -1,4 +1,5 @@
-"""Losses of the segmentation network: MB-DCNN's rank loss and the hybrid Dice + rank loss.
+"""Losses of the segmentation network (MB-DCNN's rank loss and the hybrid Dice + rank loss) and
+of model 13 (:class:`MultitaskLoss`: the four terms over partially labelled batches).
 
 The Dice part is segmentation-models-pytorch's :class:`~segmentation_models_pytorch.losses.DiceLoss`
 (binary mode, computed over the whole batch: ``1 - 2 sum(p t) / (sum(p) + sum(t))``); the
@@ -8,11 +9,19 @@ and classification", IEEE TMI 2020, eq. 4 of the thesis) is implemented here, ve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
+import torch.nn.functional as F
 from segmentation_models_pytorch.losses import DiceLoss
 from torch import nn
 
-__all__ = ["rank_loss", "HybridLoss"]
+__all__ = ["rank_loss", "HybridLoss", "MISSING", "MULTITASK_TERMS", "MultitaskLoss"]
+
+#: the label value of a sample that lacks a class / a symmetry label (model 13's batches)
+MISSING = -1
+#: the terms of :class:`MultitaskLoss`, as the config's ``multitask.weights`` names them
+MULTITASK_TERMS: tuple[str, ...] = ("mask", "symmetry", "lesion")
 
 
 def rank_loss(logits_or_probs: torch.Tensor, target: torch.Tensor, k: int = 30,
@@ -106,3 +115,72 @@ class HybridLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"rank_weight={self.rank_weight}, k={self.k}, margin={self.margin}"
+
+
+class MultitaskLoss(nn.Module):
+    """Model 13's loss on a batch whose samples carry some of the three labels:
+
+    ``L = w_mask L_mask + w_symmetry L_symmetry + w_lesion L_lesion``, each term over the
+    samples that carry its label only:
+
+    - ``L_mask``: :class:`HybridLoss` (Dice over the batch's masked samples pooled, plus
+      ``rank_weight`` x the rank loss, as the segmentation stage) of ``outputs["mask"]``
+      ``(B, 1, H, W)`` against ``targets["mask"]`` on the samples with ``targets["has_mask"]``;
+    - ``L_symmetry``: cross-entropy of ``outputs["symmetry"]`` ``(B, 2)`` against
+      ``targets["symmetry"]`` on the samples whose label is not :data:`MISSING`, weighted per
+      class (``symmetry_weight``, thesis eq. 5; PyTorch's weighted mean: ``sum w_y l / sum w_y``);
+    - ``L_lesion``: the same of ``outputs["logits"]`` ``(B, K)`` against ``targets["target"]``
+      with ``lesion_weight``.
+
+    A term whose label no sample of the batch carries is 0 (and its graph still connected, so
+    ``backward()`` works). :meth:`terms` gives each term and its sample count.
+
+    Args:
+        weights: ``{"mask", "symmetry", "lesion"}`` (config ``multitask.weights``).
+        mask_loss: the segmentation loss (:func:`selcn.segmentation.segmentation_loss`).
+        class_weights: ``{"symmetry": (2,), "lesion": (K,)}`` float tensors, or None entries
+            (unweighted cross-entropy).
+    """
+
+    def __init__(self, weights: Mapping[str, float], mask_loss: HybridLoss,
+                 class_weights: Mapping[str, torch.Tensor | None] | None = None) -> None:
+        super().__init__()
+        missing = [t for t in MULTITASK_TERMS if t not in weights]
+        if missing:
+            raise ValueError(f"MultitaskLoss: weights lack {missing}")
+        self.weights = {t: float(weights[t]) for t in MULTITASK_TERMS}
+        self.mask_loss = mask_loss
+        class_weights = dict(class_weights or {})
+        for task in ("symmetry", "lesion"):
+            w = class_weights.get(task)
+            self.register_buffer(f"{task}_weight",
+                                 None if w is None else torch.as_tensor(w, dtype=torch.float32))
+
+    def terms(self, outputs: Mapping[str, torch.Tensor],
+              targets: Mapping[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, int]]:
+        """``{term: (loss of the term, samples that carry its label)}`` of one batch."""
+        anchor = outputs["logits"].float().sum() * 0.0          # a connected zero
+        has_mask = targets["has_mask"].bool()
+        out = {}
+        n = int(has_mask.sum())
+        out["mask"] = (self.mask_loss(outputs["mask"][has_mask].float(),
+                                      targets["mask"][has_mask]) if n else anchor, n)
+        for term, key, target_key in (("symmetry", "symmetry", "symmetry"),
+                                      ("lesion", "logits", "target")):
+            labels = targets[target_key].long()
+            known = labels != MISSING
+            n = int(known.sum())
+            weight = getattr(self, f"{term}_weight")
+            if n and weight is not None and not bool(weight[labels[known]].sum() > 0):
+                n = 0           # only classes of weight 0 (absent from training): no term
+            out[term] = (F.cross_entropy(outputs[key][known].float(), labels[known],
+                                         weight=weight) if n else anchor, n)
+        return out
+
+    def forward(self, outputs: Mapping[str, torch.Tensor],
+                targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        terms = self.terms(outputs, targets)
+        return sum(self.weights[t] * terms[t][0] for t in MULTITASK_TERMS)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{t}={w}" for t, w in self.weights.items())

@@ -4,6 +4,15 @@ Classification: accuracy, balanced accuracy, Cohen's kappa and averaged precisio
 (Tables 6, 8, 10, 13-15), per-class precision / recall / F1 / support (Tables 11, 12).
 Segmentation (Table 5): Dice, Jaccard, pixel-wise sensitivity, specificity and accuracy from the
 pixel confusion counts, pooled over all pixels of all images (or per image).
+
+From the class probabilities (beyond the thesis; the metrics the ISIC challenges rank by),
+:func:`probability_metrics`: one-vs-rest AUROC per class and their macro mean (ISIC 2018 / 2019
+break ties by it), the expected calibration error (:func:`expected_calibration_error`, binned
+as :func:`reliability_bins` says) and, for a binary task (ISIC 2016), the average precision of
+the positive class (the 2016 challenge's ranking metric). The **balanced multiclass accuracy**
+(ISIC 2018 / 2019's ranking metric) is ``balanced_accuracy`` of
+:func:`classification_metrics`: the mean per-class recall, i.e. the macro ``recall`` whenever
+every predicted class also occurs among the targets.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["classification_metrics", "per_class_report", "segmentation_metrics",
-           "SEGMENTATION_METRICS"]
+           "SEGMENTATION_METRICS", "probability_metrics", "expected_calibration_error",
+           "reliability_bins", "ECE_BINS", "PROBABILITY_METRICS"]
 
 #: keys of :func:`segmentation_metrics`
 SEGMENTATION_METRICS: tuple[str, ...] = ("dice", "jaccard", "sensitivity", "specificity",
@@ -61,6 +71,117 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], *,
         "recall": float(recall),
         "f1": float(f1),
     }
+
+
+#: equal-width bins of the top-label confidence of the expected calibration error (Guo et al.
+#: 2017, "On calibration of modern neural networks": 15 bins ``((b - 1) / 15, b / 15]``)
+ECE_BINS = 15
+#: the keys of :func:`probability_metrics` every task has (plus ``auroc_<class>`` per class
+#: and, binary tasks only, ``average_precision``)
+PROBABILITY_METRICS: tuple[str, ...] = ("auroc", "ece")
+
+
+def _check_probs(y_true: Sequence[int], probs: np.ndarray, what: str) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
+    y = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != len(y):
+        raise ValueError(f"{what}: probabilities of shape {p.shape}, expected ({len(y)}, C) "
+                         "(samples, classes)")
+    if not len(y):
+        raise ValueError(f"{what}: no samples")
+    if (y < 0).any() or (y >= p.shape[1]).any():
+        raise ValueError(f"{what}: targets must be class indices in [0, {p.shape[1]})")
+    return y, p
+
+
+def reliability_bins(y_true: Sequence[int], probs: np.ndarray, *,
+                     n_bins: int = ECE_BINS) -> pd.DataFrame:
+    """The reliability diagram's bins of the top-label confidence.
+
+    Args:
+        y_true: ``(N,)`` class indices.
+        probs: ``(N, C)`` class probabilities; the prediction is the arg-max (first class wins a
+            tie), its confidence the maximum.
+        n_bins: equal-width bins ``(lower, upper]`` of [0, 1] (the first also holds 0).
+
+    Returns:
+        One row per bin: ``lower, upper, n`` (samples), ``confidence`` (their mean confidence)
+        and ``accuracy`` (the share of them predicted right); both NaN in an empty bin.
+    """
+    y, p = _check_probs(y_true, probs, "reliability_bins")
+    if n_bins < 1:
+        raise ValueError(f"reliability_bins: n_bins must be >= 1, got {n_bins}")
+    conf = p.max(axis=1)
+    right = p.argmax(axis=1) == y
+    b = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    n = np.bincount(b, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(b, weights=conf, minlength=n_bins) / n
+        acc = np.bincount(b, weights=right.astype(float), minlength=n_bins) / n
+    edges = np.arange(n_bins + 1) / n_bins
+    return pd.DataFrame({"lower": edges[:-1], "upper": edges[1:], "n": n.astype(np.int64),
+                         "confidence": mean_conf, "accuracy": acc})
+
+
+def expected_calibration_error(y_true: Sequence[int], probs: np.ndarray, *,
+                               n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top-label confidence:
+    ``sum_b (n_b / N) * |accuracy_b - confidence_b|`` over the :func:`reliability_bins`
+    (``n_bins`` equal-width bins, empty bins count 0). A fraction in [0, 1]."""
+    bins = reliability_bins(y_true, probs, n_bins=n_bins)
+    full = bins[bins["n"] > 0]
+    gap = (full["accuracy"] - full["confidence"]).abs()
+    return float((full["n"] * gap).sum() / bins["n"].sum())
+
+
+def probability_metrics(y_true: Sequence[int], probs: np.ndarray,
+                        class_names: Sequence[str] | None = None, *,
+                        n_bins: int = ECE_BINS) -> dict[str, float]:
+    """Metrics of the class probabilities.
+
+    Args:
+        y_true: ``(N,)`` class indices.
+        probs: ``(N, C)`` class probabilities (rows sum to 1).
+        class_names: the names of the C classes (default ``0 .. C-1``), for the per-class keys.
+        n_bins: the bins of the expected calibration error.
+
+    Returns:
+        ``auroc_<class>``: one-vs-rest ROC AUC of each class (``sklearn.metrics.roc_auc_score``
+        of ``y == c`` against ``probs[:, c]``; NaN where the targets lack the class or hold
+        nothing else); ``auroc``: their macro mean over the classes where it is defined (equal
+        to ``roc_auc_score(y, probs, multi_class="ovr", average="macro")`` when every class
+        occurs; for two classes, the AUROC of class 1); ``ece``: the
+        :func:`expected_calibration_error`; for two classes also ``average_precision``: the
+        average precision of class 1 (``sklearn.metrics.average_precision_score``; NaN without
+        a positive).
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y, p = _check_probs(y_true, probs, "probability_metrics")
+    n_classes = p.shape[1]
+    names = [str(c) for c in (class_names if class_names is not None else range(n_classes))]
+    if len(names) != n_classes:
+        raise ValueError(f"probability_metrics: {len(names)} class names for {n_classes} "
+                         "probability columns")
+    out: dict[str, float] = {}
+    per_class = []
+    for c, name in enumerate(names):
+        positive = y == c
+        value = (float(roc_auc_score(positive, p[:, c])) if 0 < positive.sum() < len(y)
+                 else float("nan"))
+        out[f"auroc_{name}"] = value
+        per_class.append(value)
+    defined = [v for v in per_class if not np.isnan(v)]
+    if n_classes == 2:
+        out["auroc"] = per_class[1]
+    else:
+        out["auroc"] = float(np.mean(defined)) if defined else float("nan")
+    out["ece"] = expected_calibration_error(y, p, n_bins=n_bins)
+    if n_classes == 2:
+        out["average_precision"] = (float(average_precision_score(y == 1, p[:, 1]))
+                                    if (y == 1).any() else float("nan"))
+    return out
 
 
 def per_class_report(y_true: Sequence[int], y_pred: Sequence[int],

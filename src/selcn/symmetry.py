@@ -12,9 +12,9 @@ trains it; :data:`KIND` reads a ``model.pt`` back.
 Files (``docs/contracts.md``, symmetry stage), per fold ``k`` under
 ``results/symmetry/{variant}/fold{k}/`` (or ``results/symmetry_arch/{arch}/fold{k}/``):
 
-- ``model.pt`` — ``{"arch", "input_size", "mask", "pretrained", "class_names", "num_classes",
-  "fold", "best_epoch", "state_dict"}`` (:meth:`SymmetryNetwork.record`,
-  :func:`load_symmetry_model`);
+- ``model.pt`` — ``{"arch", "input_size", "mask", "pretrained", "mask_fill", "lae_clip",
+  "mask_vignette", "class_names", "num_classes", "fold", "best_epoch", "state_dict"}``
+  (:meth:`SymmetryNetwork.record`, :func:`load_symmetry_model`);
 - ``history.csv`` — the training core's per-epoch history;
 - ``predictions_val.csv``, ``predictions_test.csv`` — ``image_id,target,pred,prob_asymmetric,
   prob_symmetric`` (:mod:`selcn.predictions`).
@@ -83,7 +83,7 @@ def open_model(path: str | Path, device: str | torch.device = "cpu") -> SavedCla
     its architecture, :func:`selcn.models.symmetry.cam_target_layer`)."""
     device = torch.device(device)
     model, meta = load_symmetry_model(path, device)
-    view = View(mask=meta["mask"], size=int(meta["input_size"]))
+    view = View(mask=meta["mask"], size=int(meta["input_size"]), **View.recorded(meta))
     return SavedClassifier(model, meta, view, {OWN_LAYER: cam_target_layer(model, meta["arch"])},
                            Path(path), device)
 
@@ -104,6 +104,9 @@ class SymmetryNetwork:
         pretrained: ImageNet-initialised (the weights come from ``pretrained_cache``).
         input_size: the input side in px (``symmetry.input_size``).
         pretrained_cache: the folder of ImageNet weights, or None (random initialisation).
+        fill: what the masked-out pixels become (``symmetry.mask_fill``).
+        lae_clip: how the LAE box is clipped (``symmetry.lae_clip``; null = the protocol's).
+        vignette: the dark vignette is filled too (``symmetry.mask_vignette``).
     """
 
     arch: str
@@ -111,12 +114,16 @@ class SymmetryNetwork:
     pretrained: bool
     input_size: int
     pretrained_cache: str | None
+    fill: str = "black"
+    lae_clip: str = "centred"
+    vignette: bool = False
 
     kind: ClassVar[NetworkKind] = KIND
 
     @property
     def view(self) -> View:
-        return View(mask=self.mask, size=self.input_size)
+        return View(mask=self.mask, size=self.input_size, fill=self.fill,
+                    lae_clip=self.lae_clip, vignette=self.vignette)
 
     @property
     def variant(self) -> SymmetryVariant:
@@ -140,7 +147,7 @@ class SymmetryNetwork:
 
     def record(self) -> dict:
         return {"arch": self.arch, "input_size": self.input_size, "mask": self.mask,
-                "pretrained": self.pretrained}
+                "pretrained": self.pretrained, **self.view.record()}
 
     def key(self) -> dict:
         return {"arch": self.arch, "mask": self.mask, "pretrained": self.pretrained}
@@ -151,6 +158,7 @@ def network(cfg: Mapping, variant: SymmetryVariant | str | None = None,
     """The symmetry network of a Table 6 ``variant`` (``symmetry.architecture``), or of the
     comparison architecture ``arch`` (no mask, ``symmetry.pretrained``), under a validated
     config (read once, here)."""
+    from selcn.protocol import policy
     from selcn.weights import pretrained_cache
 
     sym = cfg["symmetry"]
@@ -163,7 +171,11 @@ def network(cfg: Mapping, variant: SymmetryVariant | str | None = None,
         variant = SymmetryVariant(bool(sym["pretrained"]), NO_MASK)
     return SymmetryNetwork(arch=arch, mask=variant.mask, pretrained=variant.pretrained,
                            input_size=int(sym["input_size"]),
-                           pretrained_cache=pretrained_cache(cfg, "symmetry", variant.pretrained))
+                           pretrained_cache=pretrained_cache(cfg, "symmetry", variant.pretrained),
+                           fill=sym.get("mask_fill") or "black",
+                           lae_clip=str(policy(cfg["protocol"]).setting("lae_clip",
+                                                                        sym.get("lae_clip"))),
+                           vignette=bool(sym.get("mask_vignette", False)))
 
 
 # ---- Table 7 and Figure 9 -------------------------------------------------------------------
@@ -204,8 +216,6 @@ def figure9_data(models: Mapping[str, SavedClassifier], data: StageData,
         ``(n, S, S, 3)``, ``cams_<m>`` float32 ``(n, S, S)`` in [0, 1], ``preds_<m>`` (class
         names).
     """
-    from selcn.masks import apply_mask
-
     rows = pick_rows(data.splits, n_per_class)
     plain = np.stack([np.asarray(data.images[r]) for r in rows])
     variants = [str(SymmetryVariant(bool(saved.meta.get("pretrained", False)), mask))
@@ -219,8 +229,8 @@ def figure9_data(models: Mapping[str, SavedClassifier], data: StageData,
                              f"expected {mask!r}")
         cams, preds = grad_cams(saved, data, np.asarray(rows), out_size=data.images.shape[1])
         masks = data.masks if saved.view.needs_masks else None
-        out[f"shown_{mask}"] = np.stack([
-            np.asarray(apply_mask(p, None if masks is None else np.asarray(masks[r]), mask))
+        out[f"shown_{mask}"] = np.stack([    # masked as the network sees it (fill, vignette)
+            np.asarray(saved.view.shown(p, None if masks is None else np.asarray(masks[r])))
             for p, r in zip(plain, rows)]).astype(np.uint8)
         out[f"cams_{mask}"] = cams.astype(np.float32)
         out[f"preds_{mask}"] = np.array([saved.class_names[k] for k in preds])

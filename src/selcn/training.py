@@ -25,7 +25,11 @@ discarded with one log line, and training starts afresh. Once the job's outputs 
 the stage deletes the state (:func:`selcn.resume.clear_resume_state`).
 
 Batches are dicts (:mod:`selcn.data.datasets`): ``image`` ``(B, 3, H, W)``, ``target``, optional
-``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``.
+``cam`` ``(B, 1, h, w)``, ``row``. Models are called ``model(image)`` or ``model(image, cam)``
+and return a tensor (logits, mask logits) or — a multi-task network such as model 13
+(:mod:`selcn.multitask`) — a mapping of named tensors; a batch may then carry several targets
+(:attr:`FitConfig.targets`: the loss and the metrics receive a mapping of them, and the
+metrics may be a streaming :class:`BatchMetrics` that never holds the validation outputs).
 Images and model in ``channels_last`` (NHWC) on every device: on CUDA it feeds the tensor
 cores, on the CPU oneDNN's NHWC convolutions train most of the demo's networks 1.2-1.3x faster
 at one thread (resnet34 0.96x; ``benchmarks/bench_training.py --memory-format``). On CUDA:
@@ -42,6 +46,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -55,9 +60,23 @@ from selcn.joblock import job_lock
 from selcn.resume import RESUME_STATE, ResumeKey, load_state, restore_random_state, save_state
 
 __all__ = ["resolve_device", "set_seed", "FitConfig", "FitResult", "fit", "epoch_line",
-           "predict", "predict_proba"]
+           "predict", "predict_proba", "BatchMetrics"]
 
 MetricsFn = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+Outputs = torch.Tensor | Mapping[str, torch.Tensor]
+
+
+class BatchMetrics(Protocol):
+    """Validation metrics computed batch by batch (``fit(metrics_fn=...)``), for outputs too
+    large to keep for the whole validation set (model 13's masks): :meth:`reset` before the
+    pass, :meth:`update` with each batch's outputs and targets (on the device, detached),
+    :meth:`compute` -> named floats (history columns) after it."""
+
+    def reset(self) -> None: ...
+
+    def update(self, outputs: Outputs, targets: Outputs) -> None: ...
+
+    def compute(self) -> Mapping[str, float]: ...
 
 #: history columns written by :func:`fit` itself (a ``metrics_fn`` may not return these names)
 _OWN_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "lr", "seconds")
@@ -121,6 +140,9 @@ class FitConfig:
             file: one line per epoch is written there anyway).
         extra_inputs: batch keys passed to the model after ``image`` when present (the lesion
             network's symmetry ``cam``).
+        targets: the batch keys the loss compares the outputs with: one key (``target``, every
+            single-task network) hands that tensor over; several (model 13: ``target``,
+            ``symmetry``, ``mask``, ``has_mask``) a mapping of them.
     """
 
     max_epochs: int
@@ -135,8 +157,11 @@ class FitConfig:
     max_train_batches: int | None = None
     progress: bool = True
     extra_inputs: tuple[str, ...] = ("cam",)
+    targets: tuple[str, ...] = ("target",)
 
     def __post_init__(self) -> None:
+        if not self.targets:
+            raise ValueError("FitConfig: targets must name at least one batch key")
         if self.max_epochs < 1:
             raise ValueError(f"FitConfig: max_epochs must be >= 1, got {self.max_epochs}")
         if self.patience < 1:
@@ -245,6 +270,33 @@ def _inputs(batch: Mapping[str, torch.Tensor], device: torch.device, channels_la
     return [image] + [batch[k].to(device, non_blocking=True) for k in extra_inputs if k in batch]
 
 
+def _targets(batch: Mapping[str, torch.Tensor], keys: Sequence[str],
+             device: torch.device | None = None) -> Outputs:
+    """The batch's targets: the tensor of the one key of ``keys``, or a mapping of several."""
+    def get(key: str) -> torch.Tensor:
+        return batch[key] if device is None else batch[key].to(device, non_blocking=True)
+
+    return get(keys[0]) if len(keys) == 1 else {k: get(k) for k in keys}
+
+
+def _float(out: Outputs) -> Outputs:
+    """Model outputs in float32 (a tensor, or each tensor of a mapping)."""
+    return out.float() if isinstance(out, torch.Tensor) else {k: v.float()
+                                                               for k, v in out.items()}
+
+
+def _size(target: Outputs) -> int:
+    """The batch size of a target tensor or mapping of tensors."""
+    return len(target) if isinstance(target, torch.Tensor) else len(next(iter(target.values())))
+
+
+def _concat(parts: list[Outputs]) -> np.ndarray | dict[str, np.ndarray]:
+    """Batches (tensors, or mappings of tensors) -> one numpy array (or one per key)."""
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts).numpy()
+    return {k: torch.cat([p[k] for p in parts]).numpy() for k in parts[0]}
+
+
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
@@ -275,15 +327,17 @@ class _Step:
     amp_dtype: torch.dtype | None
     channels_last: bool
     extra_inputs: Sequence[str]
+    targets: Sequence[str] = ("target",)
 
-    def outputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(model outputs in float32, targets)`` of a batch, on the device."""
+    def outputs(self, batch: Mapping[str, torch.Tensor]) -> tuple[Outputs, Outputs]:
+        """``(model outputs in float32, targets)`` of a batch, on the device (tensors, or
+        mappings of tensors: :attr:`FitConfig.targets`)."""
         inputs = _inputs(batch, self.device, self.channels_last, self.extra_inputs)
-        target = batch["target"].to(self.device, non_blocking=True)
+        target = _targets(batch, self.targets, self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
             out = self.model(*inputs)
-        return out.float(), target
+        return _float(out), target
 
 
 # ---- training --------------------------------------------------------------------------
@@ -304,8 +358,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
         out_dir: receives ``history.csv`` and ``.resume/state.pt``.
         cfg: :class:`FitConfig`.
         metrics_fn: ``metrics_fn(outputs, targets)`` on the whole validation set — numpy
-            float32 outputs ``(N, …)`` and targets ``(N, …)`` — returning named floats that
-            become history columns.
+            float32 outputs ``(N, …)`` and targets ``(N, …)`` (mappings of them for a model
+            returning a mapping / several :attr:`FitConfig.targets`) — returning named floats
+            that become history columns; or a :class:`BatchMetrics`, fed batch by batch.
         job_key: JSON-able description of the job, a mapping of named parts (e.g.
             ``{"config": <the stage's resolved section, seed, protocol, image size>,
             "inputs": selcn.resume.file_identity([...])}``); a resume state resumes only the
@@ -351,7 +406,7 @@ def _fit(model: nn.Module, loaders: tuple[DataLoader, DataLoader],
                                  weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     step = _Step(model, loss_fn, optimizer, scaler, device, amp_dtype, channels_last,
-                 cfg.extra_inputs)
+                 cfg.extra_inputs, cfg.targets)
     key = ResumeKey.for_job(model, cfg, train_loader, job_key)
 
     rows: list[dict] = []
@@ -382,12 +437,14 @@ def _fit(model: nn.Module, loaders: tuple[DataLoader, DataLoader],
         lr = optimizer.param_groups[0]["lr"]
         train_loss, train_accuracy = _train_epoch(step, train_loader, cfg, epoch)
         trained = time.perf_counter()
-        val_loss, outputs, targets = _evaluate(step, val_loader, keep=metrics_fn is not None)
+        streaming = hasattr(metrics_fn, "update")
+        val_loss, outputs, targets = _evaluate(step, val_loader, keep=metrics_fn is not None,
+                                               metrics=metrics_fn if streaming else None)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
         if train_accuracy is not None:
             row["train_accuracy"] = train_accuracy
         if metrics_fn is not None:
-            metrics = metrics_fn(outputs, targets)
+            metrics = metrics_fn.compute() if streaming else metrics_fn(outputs, targets)
             clash = [k for k in metrics if k in _OWN_COLUMNS]
             if clash:
                 raise ValueError(f"fit: metrics_fn returned {', '.join(clash)}, a history "
@@ -452,10 +509,11 @@ def _train_epoch(step: _Step, loader: DataLoader, cfg: FitConfig,
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        size = len(target)
+        size = _size(target)
         total += loss.detach().double() * size
         count += size
-        if outputs.ndim == 2 and target.ndim == 1 and target.dtype in _INT_DTYPES:
+        if isinstance(outputs, torch.Tensor) and outputs.ndim == 2 and target.ndim == 1 \
+                and target.dtype in _INT_DTYPES:
             # counted on the device: no host sync per batch
             correct += (outputs.detach().argmax(1) == target).sum()
             classified += size
@@ -470,25 +528,34 @@ def _train_epoch(step: _Step, loader: DataLoader, cfg: FitConfig,
 
 
 @torch.no_grad()
-def _evaluate(step: _Step, loader: DataLoader,
-              keep: bool) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+def _evaluate(step: _Step, loader: DataLoader, keep: bool,
+              metrics: BatchMetrics | None = None) -> tuple[float, object, object]:
+    """The validation pass: ``(mean loss per sample, outputs, targets)``; the outputs and
+    targets (numpy, or mappings of numpy arrays) only when ``keep`` and no streaming
+    ``metrics`` (fed here batch by batch) is given, else None."""
     step.model.eval()
     total = torch.zeros((), dtype=torch.float64, device=step.device)
     count = 0
+    keep = keep and metrics is None
     outputs, targets = [], []
+    if metrics is not None:
+        metrics.reset()
     for batch in loader:
         out, target = step.outputs(batch)
-        total += step.loss_fn(out, target).double() * len(target)
-        count += len(target)
+        size = _size(target)
+        total += step.loss_fn(out, target).double() * size
+        count += size
+        if metrics is not None:
+            metrics.update(out, target)
         if keep:
-            outputs.append(out.cpu())
-            targets.append(batch["target"])
+            outputs.append(out.cpu() if isinstance(out, torch.Tensor)
+                           else {k: v.cpu() for k, v in out.items()})
+            targets.append(_targets(batch, step.targets))
     if count == 0:
         raise ValueError("fit: the validation loader yielded no batch (empty validation set)")
     if not keep:
         return float(total.item() / count), None, None
-    return (float(total.item() / count), torch.cat(outputs).numpy(),
-            torch.cat(targets).numpy())
+    return float(total.item() / count), _concat(outputs), _concat(targets)
 
 
 @torch.no_grad()
@@ -503,8 +570,9 @@ def predict(model: nn.Module, loader: DataLoader, device: str | torch.device | N
         amp: autocast on CUDA (bfloat16 / float16) as in :func:`fit`.
 
     Returns:
-        ``{"outputs": float32 (N, …) raw model outputs (logits), "targets": (N, …) or None when
-        the batches carry no ``target``, "rows": int64 (N,) cache rows}``, in loader order.
+        ``{"outputs": float32 (N, …) raw model outputs (logits; a mapping of them for a model
+        returning a mapping), "targets": (N, …) or None when the batches carry no ``target``,
+        "rows": int64 (N,) cache rows}``, in loader order.
     """
     device = (next(model.parameters()).device if device is None
               else resolve_device(device))
@@ -517,14 +585,15 @@ def predict(model: nn.Module, loader: DataLoader, device: str | torch.device | N
         inputs = _inputs(batch, device, cuda, extra_inputs)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
                             enabled=amp_dtype is not None):
-            out = model(*inputs)
-        outputs.append(out.float().cpu())
+            out = _float(model(*inputs))
+        outputs.append(out.cpu() if isinstance(out, torch.Tensor)
+                       else {k: v.cpu() for k, v in out.items()})
         rows.append(batch["row"])
         if "target" in batch:
             targets.append(batch["target"])
     if not outputs:
         raise ValueError("predict: the loader yielded no batch")
-    return {"outputs": torch.cat(outputs).numpy(),
+    return {"outputs": _concat(outputs),
             "targets": torch.cat(targets).numpy() if targets else None,
             "rows": torch.cat(rows).numpy().astype(np.int64)}
 

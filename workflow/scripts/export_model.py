@@ -6,6 +6,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 import json
 from pathlib import Path
 
+from selcn.data.labels import classes
 from selcn.export import (
     BundleFiles,
     BundleProvenance,
@@ -15,8 +16,7 @@ from selcn.export import (
     select_model,
     validation_metrics,
 )
-from selcn.grid import Fold, Model
-from selcn.jobs import SEGMENTATION_DATASET, SYMMETRY_DATASET
+from selcn.grid import Fold, Model, grid
 
 inputs, params = snakemake.input, snakemake.params
 
@@ -46,9 +46,11 @@ if model.takes_cam:
 lesion = by_fold(inputs[f"model{number}_folds"])
 # what the networks learnt from: data.source, protocol (and the real datasets' files) of the
 # declared config sections `params.cfg` (selcn.jobs.MODEL_CONFIG_KEYS)
-datasets = {"segmentation": SEGMENTATION_DATASET, "lesion": snakemake.wildcards.lesion_dataset}
+roles = grid(snakemake.config)             # the datasets of the config's roles
+datasets = {"segmentation": roles.segmentation_dataset,
+            "lesion": snakemake.wildcards.lesion_dataset}
 if symmetry is not None:
-    datasets["symmetry"] = SYMMETRY_DATASET
+    datasets["symmetry"] = roles.symmetry_dataset
 provenance = BundleProvenance.of_config(json.loads(params.cfg), datasets)
 manifest = export_bundle(
     snakemake.output.bundle,
@@ -56,7 +58,9 @@ manifest = export_bundle(
     BundleSettings(number=number, dataset=snakemake.wildcards.lesion_dataset,
                    image_size=params.image_size, hair_removal=params.hair_removal,
                    cam_size=params.cam_size, cfg_hash=config_hash(params.cfg)),
-    validation=validation_metrics(by_fold(inputs[f"model{number}_val"])),
+    # macro-F1 over the classes of the model's dataset (PH²: 3, HAM10000: 7)
+    validation=validation_metrics(by_fold(inputs[f"model{number}_val"]),
+                                  classes(snakemake.wildcards.lesion_dataset)),
     selection=selection,
     provenance=provenance,
     sources={"segmentation": str(segmentation[0]), "segmentation_selection": json.loads(

@@ -4,12 +4,15 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
+from dataclasses import replace
+
 from selcn.report.html import write_table
 from selcn.report.registry import TABLE_REGISTRY, build_table
 
 name = snakemake.params.table
 table = build_table(name, list(snakemake.input.files), **snakemake.params.options)
 reference = snakemake.input.get("reference") or None
-write_table(table, TABLE_REGISTRY[name].spec, snakemake.output.csv, snakemake.output.html,
+spec = replace(TABLE_REGISTRY[name].spec, title=snakemake.params.title)  # its role's dataset
+write_table(table, spec, snakemake.output.csv, snakemake.output.html,
             reference, note=snakemake.params.note)
 print(table.to_string())

@@ -15,8 +15,9 @@ normalises. Items are dicts (``docs/contracts.md``, training core):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,10 +26,18 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampl
 
 from selcn.data.splits import TRANSFORMS, apply_transform
 from selcn.grid import NO_MASK, check_mask
-from selcn.masks import LAE_SCALE, apply_box, apply_mask, lae_box
+from selcn.masks import (
+    LAE_CLIPS,
+    LAE_SCALE,
+    MASK_FILLS,
+    fill_outside,
+    keep_mask,
+    lae_box,
+    vignette_mask,
+)
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "TRANSFORMS", "View", "CachedImageDataset",
-           "make_loader", "loader_generators", "class_weights"]
+           "make_loader", "loader_generators", "class_weights", "MASKING_RECORD"]
 
 # OpenCV's own thread pool does not survive fork(): a loader worker forked after the parent
 # used a multi-threaded cv2 call can hang in its first cv2 call. The per-image operations here
@@ -38,6 +47,13 @@ cv2.setNumThreads(0)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+#: the ``model.pt`` fields of a network's masking (:meth:`View.record`) and their values in
+#: files written before they existed (black fill, the box clipped about its centre, the vignette
+#: kept: what every network did then)
+MASKING_RECORD: dict[str, Any] = {"mask_fill": "black", "lae_clip": "centred",
+                                  "mask_vignette": False}
+
 
 @dataclass(frozen=True)
 class View:
@@ -50,6 +66,12 @@ class View:
         takes_cam: the symmetry CAM of the row is the network's second input (E-Layer).
         lae_scale: growth factor of the LAE box.
         normalize: ImageNet mean / std normalisation (else values in [0, 1]).
+        fill: what the masked-out pixels become (:data:`selcn.masks.MASK_FILLS`: ``black``,
+            ``mean``, ``blur``; config ``<stage>.mask_fill``).
+        lae_clip: how the LAE box is clipped at the image's edge (:data:`selcn.masks.LAE_CLIPS`;
+            config ``<stage>.lae_clip``, null = the protocol's).
+        vignette: the image's dark vignette (:func:`selcn.masks.vignette_mask`) is filled like
+            the masked-out area, whatever the mask (config ``<stage>.mask_vignette``).
     """
 
     mask: str = NO_MASK
@@ -57,14 +79,54 @@ class View:
     takes_cam: bool = False
     lae_scale: float = LAE_SCALE
     normalize: bool = True
+    fill: str = "black"
+    lae_clip: str = "centred"
+    vignette: bool = False
 
     def __post_init__(self) -> None:
         check_mask(self.mask, "input mask")
+        if self.fill not in MASK_FILLS:
+            raise ValueError(f"View: fill must be one of {MASK_FILLS}, got {self.fill!r}")
+        if self.lae_clip not in LAE_CLIPS:
+            raise ValueError(f"View: lae_clip must be one of {LAE_CLIPS}, got {self.lae_clip!r}")
 
     @property
     def needs_masks(self) -> bool:
         """Whether the predicted lesion masks are read (every mask but ``none``)."""
         return self.mask != NO_MASK
+
+    @property
+    def masks_input(self) -> bool:
+        """Whether any pixel of the input may be replaced (a mask, or the vignette)."""
+        return self.needs_masks or self.vignette
+
+    def keep(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+        """What the network keeps of a cached image ``(S, S, 3)`` with its predicted lesion
+        ``mask`` ``(S, S)`` (None for ``none``): bool ``(S, S)``, or None for the whole image
+        (:func:`selcn.masks.keep_mask`)."""
+        return keep_mask(image, mask if self.needs_masks else None, self.mask,
+                         scale=self.lae_scale, clip=self.lae_clip, vignette=self.vignette)
+
+    def shown(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """The image ``(S, S, 3)`` as the network sees it before resizing: masked (and
+        vignette-filled) with its :attr:`fill`; the figures and ``selcn predict`` show this."""
+        if not self.masks_input:
+            return image
+        return fill_outside(image, self.keep(image, mask), self.fill)
+
+    def record(self) -> dict[str, Any]:
+        """The masking fields a ``model.pt`` records (:data:`MASKING_RECORD`'s keys)."""
+        return {"mask_fill": self.fill, "lae_clip": self.lae_clip,
+                "mask_vignette": bool(self.vignette)}
+
+    @staticmethod
+    def recorded(meta: Mapping[str, Any]) -> dict[str, Any]:
+        """The masking a ``model.pt``'s fields ``meta`` record, as :class:`View` keyword
+        arguments (``fill``, ``lae_clip``, ``vignette``); a file written before the fields
+        existed masks as every network did then (:data:`MASKING_RECORD`)."""
+        got = {k: meta.get(k, v) for k, v in MASKING_RECORD.items()}
+        return {"fill": str(got["mask_fill"]), "lae_clip": str(got["lae_clip"]),
+                "vignette": bool(got["mask_vignette"])}
 
 
 # TRANSFORMS (re-exported): the augmentation codes of ``selcn.data.splits.balance``, applied
@@ -159,6 +221,7 @@ class CachedImageDataset(Dataset):
             raise ValueError(f"CachedImageDataset: mask_strategy {view.mask!r} needs masks")
         mask_strategy, size, normalize, lae_scale = (view.mask, view.size, view.normalize,
                                                      view.lae_scale)
+        self.view = view
         self.images = images
         self.rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         n, side = len(images), images.shape[1:3]
@@ -182,15 +245,31 @@ class CachedImageDataset(Dataset):
         self.lae_scale = lae_scale
 
     def _masked(self, image: np.ndarray, row: int) -> np.ndarray:
-        """``image`` under the strategy, by :mod:`selcn.masks` (an empty mask keeps the whole
-        image): :func:`~selcn.masks.apply_mask` for ``seg``; for ``lae`` the row's
-        :func:`~selcn.masks.lae_box` is computed once per row (per worker process) and applied
-        with :func:`~selcn.masks.apply_box` (the same pixels as ``apply_mask``)."""
+        """``image`` as the view sees it, by :mod:`selcn.masks` (an empty mask keeps the whole
+        image): the keep-mask of ``seg`` (the row's predicted mask) or ``lae`` (the row's
+        :func:`~selcn.masks.lae_box`, computed once per row and worker process), without the
+        image's vignette when :attr:`View.vignette`, the rest filled with :attr:`View.fill`
+        (:func:`~selcn.masks.fill_outside`; ``black`` gives the pixels of
+        :func:`~selcn.masks.apply_mask` / :func:`~selcn.masks.apply_box`)."""
+        view = self.view
+        keep = None
         if self.mask_strategy == "lae":
             if row not in self._boxes:
-                self._boxes[row] = lae_box(np.asarray(self.masks[row]), self.lae_scale)
-            return apply_box(image, self._boxes[row])
-        return apply_mask(image, np.asarray(self.masks[row]), self.mask_strategy, self.lae_scale)
+                self._boxes[row] = lae_box(np.asarray(self.masks[row]), self.lae_scale,
+                                           view.lae_clip)
+            box = self._boxes[row]
+            if box is not None:
+                y0, y1, x0, x1 = box
+                keep = np.zeros(image.shape[:2], dtype=bool)
+                keep[y0:y1, x0:x1] = True
+        elif self.mask_strategy != "none":
+            keep = np.asarray(self.masks[row]) != 0
+            keep = keep if keep.any() else None
+        if view.vignette:
+            outside = vignette_mask(image)
+            if outside.any():
+                keep = ~outside if keep is None else keep & ~outside
+        return fill_outside(image, keep, view.fill)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -199,7 +278,7 @@ class CachedImageDataset(Dataset):
         row = int(self.rows[index])
         code = int(self.transforms[index]) if self.transforms is not None else 0
         image = np.asarray(self.images[row])
-        if self.mask_strategy != "none":
+        if self.view.masks_input:
             image = self._masked(image, row)
         image = apply_transform(image, code)
         if self.size is not None:

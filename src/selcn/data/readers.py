@@ -1,10 +1,11 @@
-"""Readers of the four datasets as published -> one table per dataset.
+"""Readers of the datasets as published -> one table per dataset.
 
 Every reader returns a :class:`pandas.DataFrame` with one row per usable image:
 ``image_id, label, target, group, source, path, mask_path`` (``mask_path`` empty when the
 dataset has no masks; ``group`` = lesion_id where known, else image_id) plus
 dataset-specific columns (``lesion_id``; SymDerm ``ham_image_id``, ``symmetry_label``;
-ISIC 2016 ``official_split``). What they check, each failure one :class:`DataFormatError`
+ISIC 2016 ``official_split``; PH² ``diagnosis``, ``asymmetry``, ``symderm_label``).
+What they check, each failure one :class:`DataFormatError`
 naming the file and the field: missing file / image / mask, missing or misspelled CSV
 column, a column named twice, unknown label, duplicate image id, empty dataset. Image
 *content* (unreadable or truncated files, bit depth, EXIF orientation, mask values, size) is
@@ -30,14 +31,17 @@ from selcn.data.labels import (
     ISIC2019_COLUMNS,
     ISIC2019_DROPPED,
     ISIC2019_TO_HAM,
+    PH2_ASYMMETRY_TO_SYMMETRY,
+    PH2_DIAGNOSIS_COLUMNS,
+    PH2_TO_HAM,
     SYMDERM_TO_SYMMETRY,
     classes,
     target_of,
 )
 
 __all__ = ["DataFormatError", "read_ham10000", "read_symderm", "read_isic2019",
-           "read_isic2016", "read_dataset", "ham10000_image_ids", "duplicated_column",
-           "TABLE_COLUMNS"]
+           "read_isic2016", "read_ph2", "read_ph2_sheet", "PH2_VIEWS", "read_dataset",
+           "ham10000_image_ids", "duplicated_column", "TABLE_COLUMNS"]
 
 TABLE_COLUMNS = ("image_id", "label", "target", "group", "source", "path", "mask_path")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -378,6 +382,138 @@ def read_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
     return _finish(out, "isic2016")
 
 
+#: the PH² datasets (one per label set, :mod:`selcn.data.labels`) -> the label of a row
+PH2_VIEWS: Mapping[str, str] = {"ph2": "diagnosis", "ph2_symmetry": "symmetry", "ph2_ham": "ham"}
+#: the published sub-folders of one PH² case ``IMDxxx`` under ``PH2 Dataset images/``
+_PH2_IMAGE = "{0}/{0}_Dermoscopic_Image/{0}.bmp"
+_PH2_MASK = "{0}/{0}_lesion/{0}_lesion.bmp"
+
+
+def _ph2_header(cell: object) -> str:
+    """A header cell of the PH² sheet as a name: its first line, stripped (``"Asymmetry\n
+    (0/1/2)"`` -> ``"Asymmetry"``)."""
+    return str(cell).strip().splitlines()[0].strip() if cell is not None and str(cell).strip() \
+        else ""
+
+
+def read_ph2_sheet(xlsx: str | Path) -> pd.DataFrame:
+    """The case rows of PH²'s official spreadsheet ``PH2_dataset.xlsx``: ``image_id``,
+    ``diagnosis`` (one of :data:`selcn.data.labels.PH2_CLASSES`), ``asymmetry`` (0/1/2) and
+    ``line`` (the sheet's row number).
+
+    The sheet has a block of legends on top, then a two-row header (``Clinical Diagnosis`` over
+    the three diagnosis columns; the row naming ``Image Name``, ``Common Nevus``, ``Atypical
+    Nevus``, ``Melanoma``, ``Asymmetry (0/1/2)``, ...), then one row per case until the first
+    empty ``Image Name``. Raises :class:`DataFormatError` naming the file and the row: no
+    ``Image Name`` header, a missing column, a diagnosis that is not an ``X`` in exactly one of
+    the three columns, an asymmetry other than 0/1/2, a duplicate image name, no case.
+    """
+    path = _need_file(xlsx, "PH2 spreadsheet")
+    try:
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # zipfile / openpyxl raise many types for a broken file
+        raise DataFormatError(f"{path}: not a readable xlsx file (PH2 spreadsheet): "
+                              f"{type(err).__name__}: {err}") from None
+    try:
+        rows = list(book.worksheets[0].iter_rows(values_only=True))
+    finally:
+        book.close()
+    header_at = next((i for i, r in enumerate(rows) if r and _ph2_header(r[0]) == "Image Name"),
+                     None)
+    if header_at is None:
+        raise DataFormatError(f"{path}: no header row with 'Image Name' in its first column "
+                              "(PH2 spreadsheet)")
+    names = [_ph2_header(c) for c in rows[header_at]]
+    wanted = ["Image Name", *PH2_DIAGNOSIS_COLUMNS, "Asymmetry"]
+    col = {}
+    for name in wanted:
+        if name not in names:
+            close = difflib.get_close_matches(name, [n for n in names if n], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise DataFormatError(f"{path}: row {header_at + 1}: missing column {name!r} "
+                                  f"(PH2 spreadsheet){hint}")
+        col[name] = names.index(name)
+    out = []
+    for i in range(header_at + 1, len(rows)):
+        row, line = rows[i], i + 1
+        values = {name: row[j] if j < len(row) else None for name, j in col.items()}
+        cell = values.get
+        image_id = str(cell("Image Name") or "").strip()
+        if not image_id:
+            break
+        marked = [cls for name, cls in PH2_DIAGNOSIS_COLUMNS.items()
+                  if str(cell(name) or "").strip().upper() == "X"]
+        if len(marked) != 1:
+            raise DataFormatError(
+                f"{path}: row {line} (image {image_id!r}): the clinical diagnosis must be an 'X' "
+                f"in exactly one of the columns {', '.join(PH2_DIAGNOSIS_COLUMNS)}, found "
+                f"{len(marked)}")
+        raw = cell("Asymmetry")
+        try:
+            asymmetry = int(float(str(raw).strip()))
+            if float(str(raw).strip()) != asymmetry:
+                raise ValueError
+        except (TypeError, ValueError):
+            asymmetry = -1
+        if asymmetry not in PH2_ASYMMETRY_TO_SYMMETRY:
+            raise DataFormatError(f"{path}: row {line} (image {image_id!r}): field 'Asymmetry' "
+                                  f"has unknown value {raw!r}; expected 0, 1 or 2")
+        out.append({"image_id": image_id, "diagnosis": marked[0], "asymmetry": asymmetry,
+                    "line": line})
+    if not out:
+        raise DataFormatError(f"{path}: no case rows below the header (empty dataset, PH2 "
+                              "spreadsheet)")
+    table = pd.DataFrame(out)
+    dup = table["image_id"].duplicated(keep=False)
+    if dup.any():
+        lines = table.loc[table["image_id"] == table.loc[dup, "image_id"].iloc[0], "line"]
+        raise DataFormatError(f"{path}: duplicate image id {table.loc[dup, 'image_id'].iloc[0]!r}"
+                              f" in field 'Image Name' (rows {', '.join(map(str, lines))})")
+    return table
+
+
+def read_ph2(xlsx: str | Path, images_root: str | Path, dataset: str = "ph2",
+             missing: list[str] | None = None) -> pd.DataFrame:
+    """PH² as distributed: the official ``PH2_dataset.xlsx`` (:func:`read_ph2_sheet`) and,
+    under ``images_root`` (``PH2 Dataset images/``), ``IMDxxx/IMDxxx_Dermoscopic_Image/
+    IMDxxx.bmp`` and the expert lesion mask ``IMDxxx/IMDxxx_lesion/IMDxxx_lesion.bmp`` (1-bit).
+
+    One image per lesion (``group`` = image id). ``label`` follows ``dataset``
+    (:data:`PH2_VIEWS`): ``ph2`` the clinical diagnosis, ``ph2_symmetry`` the asymmetry as a
+    symmetry class, ``ph2_ham`` the diagnosis in HAM10000's classes. Extra columns:
+    ``diagnosis``, ``asymmetry`` (0/1/2), ``symderm_label`` (SymDerm's ``labels_symmetry`` of
+    the image, ``2 - asymmetry``). ``missing`` as in :func:`read_ham10000`."""
+    if dataset not in PH2_VIEWS:
+        raise ValueError(f"read_ph2: unknown PH2 dataset {dataset!r} (one of "
+                         f"{', '.join(PH2_VIEWS)})")
+    path = Path(xlsx)
+    t = read_ph2_sheet(path)
+    root = _need_dir(images_root, "PH2 images")
+    paths, masks = [], []
+    for image_id, line in zip(t["image_id"], t["line"]):
+        found = []
+        for what, pattern in (("image", _PH2_IMAGE), ("mask", _PH2_MASK)):
+            p = root / pattern.format(image_id)
+            if not p.is_file():
+                _missing(f"{path}: {what} of field 'Image Name' {image_id!r} (row {line}) not "
+                         f"found: {p}", missing)
+            found.append(str(p) if p.is_file() else "")
+        paths.append(found[0])
+        masks.append(found[1])
+    view = PH2_VIEWS[dataset]
+    label = (t["diagnosis"] if view == "diagnosis" else
+             t["asymmetry"].map(PH2_ASYMMETRY_TO_SYMMETRY) if view == "symmetry" else
+             t["diagnosis"].map(PH2_TO_HAM))
+    out = pd.DataFrame({
+        "image_id": t["image_id"], "label": label, "group": t["image_id"], "source": "PH2",
+        "path": paths, "mask_path": masks, "diagnosis": t["diagnosis"],
+        "asymmetry": t["asymmetry"], "symderm_label": 2 - t["asymmetry"],
+    })
+    return _finish(_drop_missing(out), dataset)
+
+
 def ham10000_image_ids(metadata: str | Path) -> list[str]:
     """Every ``image_id`` of ``HAM10000_metadata.csv`` (what ISIC 2019 must not contain)."""
     path = _need_file(metadata, "HAM10000 metadata")
@@ -386,7 +522,8 @@ def ham10000_image_ids(metadata: str | Path) -> list[str]:
 
 def read_dataset(dataset: str, paths: Mapping, ham_metadata: str | Path | None = None,
                  exclude_ids: Iterable[str] = (), missing: list[str] | None = None) -> pd.DataFrame:
-    """Read ``dataset`` from its config block ``data.<dataset>`` (or :func:`dataset_paths`).
+    """Read ``dataset`` from its config block ``data.<dataset>`` (or :func:`dataset_paths`;
+    the PH² datasets of :data:`PH2_VIEWS` from ``data.ph2``).
     ``missing``: collect missing images / masks instead of raising (see :func:`read_ham10000`)."""
     p = paths
     if dataset == "ham10000":
@@ -400,5 +537,7 @@ def read_dataset(dataset: str, paths: Mapping, ham_metadata: str | Path | None =
     if dataset == "isic2016":
         return read_isic2016(p["train_ground_truth"], p["test_ground_truth"],
                              p["train_image_dir"], p["test_image_dir"], missing=missing)
+    if dataset in PH2_VIEWS:
+        return read_ph2(p["xlsx"], p["images_root"], dataset, missing=missing)
     classes(dataset)                                        # raises for an unknown name
     raise AssertionError(dataset)

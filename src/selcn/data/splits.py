@@ -9,27 +9,39 @@ lesions in the HAM10000 test split are ``excluded`` from symmetry training
 (``exclude_ham_from_isic2019``). ``THESIS`` reproduces the thesis: an image-level stratified
 split (lesions cross the test boundary) and nothing excluded.
 
+Images shared by a test set and a training set (:mod:`selcn.data.overlap`): the split job of a
+dataset reads ``results/splits/overlaps.csv`` and, where the policy's ``remove_overlaps`` says
+so, :func:`exclude_overlaps` marks the training copies ``excluded`` (an external set loses its
+copy instead); :func:`fixed_test_ids` names the test images known before any split.
+
 Split tables (``results/splits/{dataset}.csv``): ``image_id,label,target,group,split`` with
 ``split`` in ``test, fold0 ... fold{K-1}, excluded``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from selcn.grid import Fold
 from selcn.protocol import LEAKAGE_FREE, Protocol
 
 __all__ = ["SPLIT_COLUMNS", "TRANSFORMS", "LeakageError", "split_table",
            "split_symderm", "split_isic2019", "split_isic2016", "make_splits",
-           "leakage_report", "check_no_leakage", "balance", "apply_transform"]
+           "leakage_report", "check_no_leakage", "balance", "apply_transform",
+           "ph2_test_ids", "exclude_ph2_test_images", "check_ph2_pairs"]
 
 SPLIT_COLUMNS = ("image_id", "label", "target", "group", "split")
 
 #: transform codes of :func:`balance` / :func:`apply_transform`
 TRANSFORMS = {0: "identity", 1: "hflip", 2: "vflip", 3: "rot90"}
+#: how :func:`balance` tops up a class below its target (config ``data.balance.sampling``):
+#: ``keep_originals`` (the project) keeps every original and adds transformed copies;
+#: ``all_versions`` (the thesis' ``utils/balance_ham.py``) draws the target from every
+#: version of every image (the original and its transformed copies), so originals may be lost
+BALANCE_SAMPLINGS: tuple[str, ...] = ("keep_originals", "all_versions")
 
 
 class LeakageError(ValueError):
@@ -208,11 +220,120 @@ def make_splits(dataset: str, index: pd.DataFrame, *, n_folds: int, test_fractio
     elif dataset == "isic2016":
         out = split_isic2016(index, n_folds=n_folds, seed=seed, protocol=protocol,
                              test_fraction=test_fraction, log=log)
+    elif dataset in ("ph2", "ph2_symmetry"):       # one image per lesion: grouped by image id
+        out = split_table(index, test_fraction=test_fraction, n_folds=n_folds, seed=seed,
+                          protocol=protocol, log=log)
+    elif dataset == "ph2_ham":                      # an external test set: every image is test
+        out = split_isic2019(index, (), protocol=protocol, log=lambda *a: None)
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
     counts = out.groupby(["split", "label"]).size().unstack(fill_value=0)
     log(f"{dataset} splits ({protocol.name}):\n{counts.to_string()}")
     return out[list(SPLIT_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------- PH² in SymDerm
+# SymDerm v2.0 holds all 200 PH² images (``Dataset == PH2``, ``File`` = ``IMDxxx.bmp``, so its
+# image id is PH²'s ``IMDxxx``). Where PH² is a test set (a lesion dataset's test split, or the
+# external test set ``ph2_ham``), those images must not train the symmetry network. The pair is
+# matched by image id (a general id + content-hash guard may replace this rule).
+def ph2_test_ids(ph2_splits: Iterable[pd.DataFrame]) -> set[str]:
+    """The image ids of the ``test`` rows of PH²'s split tables (``ph2``, ``ph2_ham``)."""
+    return {str(i) for t in ph2_splits for i in t.loc[t["split"] == "test", "image_id"]}
+
+
+def exclude_ph2_test_images(symderm: pd.DataFrame, ph2_splits: Iterable[pd.DataFrame], *,
+                            log: Callable[[str], None] = print) -> pd.DataFrame:
+    """SymDerm's split table with every row whose image is a PH² test image (SymDerm file
+    ``IMDxxx`` <-> PH² image ``IMDxxx``) marked ``excluded``; a copy."""
+    out = symderm.copy()
+    hit = out["image_id"].astype(str).isin(ph2_test_ids(ph2_splits)) & (out["split"] != "excluded")
+    out.loc[hit, "split"] = "excluded"
+    log(f"symderm: {int(hit.sum())} PH2 images that are PH2 test images excluded")
+    return out
+
+
+def check_ph2_pairs(symderm: pd.DataFrame, ph2_splits: Iterable[pd.DataFrame],
+                    name: str = "symderm") -> int:
+    """Raise :class:`LeakageError` when a SymDerm row of a fold (symmetry training or
+    validation) or of SymDerm's test split is a PH² test image; returns how many SymDerm rows
+    are PH² test images (all ``excluded``)."""
+    test = ph2_test_ids(ph2_splits)
+    pairs = symderm[symderm["image_id"].astype(str).isin(test)]
+    used = pairs[pairs["split"] != "excluded"]
+    if len(used):
+        raise LeakageError(f"{name}: {len(used)} row(s) are PH2 test images but not excluded, "
+                           f"e.g. {used['image_id'].iloc[0]} (split {used['split'].iloc[0]})")
+    return int(len(pairs))
+
+
+# ---------------------------------------------------------------------------- overlaps
+def fixed_test_ids(dataset: str, index: pd.DataFrame, protocol: Protocol = LEAKAGE_FREE,
+                   external: bool = False) -> list[str] | None:
+    """The image ids of ``dataset`` that are test images before any split is drawn: every row
+    of an ``external`` test set (ISIC 2019), the official test part of ISIC 2016 where
+    ``protocol.isic2016_official_test``; None where the split job decides (a drawn test split).
+    """
+    ids = index["image_id"].astype(str)
+    if external:
+        return ids.tolist()
+    if dataset == "isic2016" and protocol.isic2016_official_test:
+        if "official_split" in index.columns:
+            official = index["official_split"].astype(str)
+        elif "source" in index.columns:
+            official = index["source"].astype(str).str.rsplit("_", n=1).str[-1]
+        else:
+            raise ValueError("isic2016 index needs 'official_split' or 'source'")
+        return ids[official.to_numpy() == "test"].tolist()
+    return None
+
+
+def exclude_overlaps(dataset: str, table: pd.DataFrame, overlaps: pd.DataFrame, *,
+                     losing: bool, test_splits: Mapping[str, pd.DataFrame] | None = None,
+                     log: Callable[[str], None] = print) -> pd.DataFrame:
+    """``table`` (a split table of ``dataset``) with the overlaps of
+    ``results/splits/overlaps.csv`` (:func:`selcn.data.overlap.read_overlaps`) whose planned
+    action removes something here marked ``excluded``:
+
+    * ``losing`` (an external set such as ISIC 2019): every ``test`` row that matches an image
+      of a training set (any image of it: as ISIC 2019 loses every HAM10000 image);
+    * else (a training set): every ``fold<k>`` row matching a test image — a ``test_fixed``
+      image, a ``test`` row of ``table`` itself (the same dataset), or a ``test`` row of
+      ``test_splits[<test set>]``; for a test set whose split table is not given
+      (:meth:`selcn.data.overlap.OverlapPlan.test_splits_needed`: it is drawn after this one),
+      every match counts (a copy of any of its images leaves the folds).
+
+    Only rows whose ``action`` is the one that applies here count (none under a protocol that
+    only reports). Returns a new table; the test split is never touched by a training set.
+    """
+    from selcn.data.overlap import EXCLUDE_TEST, EXCLUDE_TRAINING, test_images_of
+
+    out = table.copy()
+    split = out["split"].astype(str)
+    if losing:
+        rows = overlaps[(overlaps["test_set"] == dataset) & (overlaps["action"] == EXCLUDE_TEST)]
+        drop = out["image_id"].astype(str).isin(set(rows["test_image"].astype(str))) & (
+            split == "test")
+        out.loc[drop, "split"] = "excluded"
+        log(f"{dataset}: {int(drop.sum())} test image(s) found in a training set excluded "
+            f"({len(rows)} match(es))")
+        return out
+    rows = overlaps[(overlaps["training_set"] == dataset)
+                    & (overlaps["action"] == EXCLUDE_TRAINING)]
+    known = {dataset: out, **dict(test_splits or {})}
+    bad: set[str] = set()
+    for test_set, m in rows.groupby("test_set", sort=True):
+        if test_set not in known and not m["test_fixed"].all():
+            log(f"{dataset}: the {test_set} split is drawn later: every copy of one of its "
+                f"images leaves the folds ({len(m)} match(es))")
+            hit = m
+        else:
+            hit = m[m["test_image"].astype(str).isin(test_images_of(test_set, m, known))]
+        bad |= set(hit["training_image"].astype(str))
+    drop = out["image_id"].astype(str).isin(bad) & split.map(Fold.is_name).astype(bool)
+    out.loc[drop, "split"] = "excluded"
+    log(f"{dataset}: {int(drop.sum())} training image(s) that are copies of test images excluded")
+    return out
 
 
 # ---------------------------------------------------------------------------- leakage
@@ -265,20 +386,46 @@ def check_no_leakage(splits: pd.DataFrame, *, ham_splits: pd.DataFrame | None = 
 
 
 # ---------------------------------------------------------------------------- balancing
-def balance(train_table: pd.DataFrame, target_per_class: int, max_copies: int = 3,
-            seed: int = 0) -> pd.DataFrame:
-    """The balanced epoch of a training part (columns ``row``, ``target``): classes above
-    ``target_per_class`` are down-sampled without replacement; classes below keep every
-    image and are topped up with h-flip / v-flip / rot90 copies, each image at most
-    ``max_copies`` copies with distinct transforms, until the target or the cap.
+def balance_settings(balance: Mapping | None, protocol: Protocol = LEAKAGE_FREE) -> dict | None:
+    """The balancing of a training part with ``sampling`` resolved: ``balance`` (config
+    ``data.balance``, as :func:`selcn.config.balance_of` returns it) with ``sampling`` null or
+    missing replaced by the protocol's default (:meth:`selcn.protocol.Protocol.setting`
+    ``balance_sampling``); None (not balanced) passes through. ValueError for an unknown
+    sampling."""
+    if balance is None:
+        return None
+    out = dict(balance)
+    out["sampling"] = protocol.setting("balance_sampling", out.get("sampling"))
+    if out["sampling"] not in BALANCE_SAMPLINGS:
+        raise ValueError(f"data.balance.sampling must be one of {BALANCE_SAMPLINGS}, "
+                         f"got {out['sampling']!r}")
+    return out
 
-    Returns ``row,transform`` (int64), originals first then copies, per class in target order.
+
+def balance(train_table: pd.DataFrame, target_per_class: int, max_copies: int = 3,
+            seed: int = 0, sampling: str = "keep_originals") -> pd.DataFrame:
+    """The balanced epoch of a training part (columns ``row``, ``target``): classes above
+    ``target_per_class`` are down-sampled without replacement; a class below it is topped up
+    with h-flip / v-flip / rot90 copies, each image at most ``max_copies`` copies with distinct
+    transforms:
+
+    * ``sampling="keep_originals"`` (the project): every original is kept, then copies are
+      added until the target or the cap;
+    * ``sampling="all_versions"`` (the thesis' code): every image's original and its
+      ``max_copies`` copies form the class's versions; when they are more than the target,
+      ``target_per_class`` of them are drawn without replacement (so some originals are lost:
+      HAM10000's bkl keeps about a quarter of its versions' originals at 2,000).
+
+    Returns ``row,transform`` (int64), per class in target order (``keep_originals``:
+    originals first, then copies; ``all_versions``: the drawn versions by position).
     """
     if max_copies < 0 or max_copies > 3:
         raise ValueError("max_copies must be in 0..3 (three distinct transforms), "
                          f"got {max_copies}")
     if target_per_class < 1:
         raise ValueError(f"target_per_class must be >= 1, got {target_per_class}")
+    if sampling not in BALANCE_SAMPLINGS:
+        raise ValueError(f"sampling must be one of {BALANCE_SAMPLINGS}, got {sampling!r}")
     rng = np.random.default_rng(seed)
     rows_out, tf_out = [], []
     for target in sorted(train_table["target"].unique()):
@@ -288,10 +435,20 @@ def balance(train_table: pd.DataFrame, target_per_class: int, max_copies: int = 
             rows_out.append(np.sort(rng.choice(rows, target_per_class, replace=False)))
             tf_out.append(np.zeros(target_per_class, np.int64))
             continue
+        perms = np.argsort(rng.random((n, 3)), axis=1) + 1          # distinct transforms per image
+        if sampling == "all_versions":
+            v_rows = np.tile(rows, 1 + max_copies)
+            v_tf = np.concatenate([np.zeros(n, np.int64)]
+                                  + [perms[:, c] for c in range(max_copies)])
+            if len(v_rows) > target_per_class:
+                pick = np.sort(rng.choice(len(v_rows), target_per_class, replace=False))
+                v_rows, v_tf = v_rows[pick], v_tf[pick]
+            rows_out.append(v_rows)
+            tf_out.append(v_tf)
+            continue
         rows_out.append(rows)
         tf_out.append(np.zeros(n, np.int64))
         need = min(target_per_class - n, n * max_copies)
-        perms = np.argsort(rng.random((n, 3)), axis=1) + 1          # distinct transforms per image
         order = rng.permutation(n)
         c = 0
         while need > 0:

@@ -13,6 +13,11 @@ With the E-Layer (Figure 4 of the thesis)::
 
 Without it (``use_cam=False``, the baselines: models 1, 5, 9) the encoder's features are pooled
 and classified directly; ``cam`` must then be ``None``.
+
+The dropout before the head (``drop_rate``, config ``lesion.dropout``): the project puts
+Dropout(0.2) before every head; the thesis' code has none on the E-Layer models and timm's 0.4
+on the baselines (``protocol: thesis``, ``docs/differences.md``). A rate of 0 builds no dropout
+module (``nn.Identity``).
 """
 
 from __future__ import annotations
@@ -68,17 +73,21 @@ class LesionClassifier(nn.Module):
     Attributes:
         encoder: a timm model without pooling or classifier (``forward_features``).
         elayer: the :class:`ELayer`, or ``None`` for a baseline.
+        dropout: ``nn.Dropout(drop_rate)``, or ``nn.Identity`` for ``drop_rate`` 0.
         head: ``nn.Linear(C, num_classes)``.
     """
 
     def __init__(self, encoder: nn.Module, num_classes: int, use_cam: bool = True,
                  drop_rate: float = 0.2) -> None:
         super().__init__()
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
         channels = int(encoder.num_features)
         self.encoder = encoder
         self.elayer = ELayer(channels) if use_cam else None
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(drop_rate)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        self.drop_rate = float(drop_rate)
         self.head = nn.Linear(channels, num_classes)
         self.num_classes = num_classes
 
@@ -116,7 +125,8 @@ def create_lesion_model(arch: str = "efficientnet_b4", num_classes: int = 7, use
         pretrained_cache: directory holding ``<arch>.pth`` / ``.safetensors`` (timm's ImageNet
             state dict); ``None`` = random initialisation. The timm model is always created with
             ``pretrained=False``; nothing is downloaded.
-        drop_rate: dropout before the linear head.
+        drop_rate: dropout before the linear head (0: none; the thesis' code: 0 with the
+            E-Layer, 0.4 without; the project: 0.2).
         output_stride: 32 (timm's default: the last feature map is ``H/32``), 16 or 8 (the
             last stages are dilated instead of strided: ``H/16`` or ``H/8``, a finer CAM at a
             higher cost; the ImageNet weights still load, the receptive field grows alike).

@@ -12,6 +12,10 @@
    CAM fed to the E-Layer; the prediction is the **mean probability of the K fold models**,
    their disagreement the std (over folds) of the predicted class' probability;
 5. the lesion network's Grad-CAM++ for the ensemble's class (mean of the folds' CAMs).
+
+A model 13 bundle (:attr:`selcn.export.Bundle.multitask`) runs **one forward pass per fold
+model and batch** instead (:func:`run_multitask`): the mask, the symmetry prediction, its CAM,
+the class and the lesion CAM come out of the same pass.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from selcn.models.symmetry import cam_target_layer as symmetry_target_layer
 from selcn.segmentation import predict_masks
 
 __all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "InputScan", "scan_inputs",
-           "list_inputs", "read_input", "run_cascade"]
+           "list_inputs", "read_input", "run_cascade", "run_multitask"]
 
 #: the file name endings (any case) a folder's images have; other files in a folder are skipped
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
@@ -179,8 +183,11 @@ def _forward(model: torch.nn.Module, image: torch.Tensor, cam: torch.Tensor | No
 def run_cascade(bundle: Bundle, images: np.ndarray, *, cams: bool = True) -> CascadeOutput:
     """The cascade on preprocessed images ``uint8 (B, S, S, 3)`` (see the module docstring).
 
-    ``cams``: also compute the lesion network's Grad-CAM++ (for the panels).
+    ``cams``: also compute the lesion network's Grad-CAM++ (for the panels). A model 13 bundle
+    runs :func:`run_multitask`.
     """
+    if bundle.multitask:
+        return run_multitask(bundle, images, cams=cams)
     pre = bundle.preprocessing
     model_cfg = bundle.manifest["model"]
     device = bundle.device
@@ -219,3 +226,54 @@ def run_cascade(bundle: Bundle, images: np.ndarray, *, cams: bool = True) -> Cas
         symmetry_cams=None if sym_cams is None else sym_cams.astype(np.float32),
         fold_probs=fold_probs.cpu().numpy(), probs=probs.cpu().numpy(), lesion_cams=lesion_cams)
 
+
+
+def run_multitask(bundle: Bundle, images: np.ndarray, *, cams: bool = True) -> CascadeOutput:
+    """Model 13 on preprocessed images ``uint8 (B, S, S, 3)``: per fold network **one forward
+    pass** of the batch (the whole image at its input side) gives the class probabilities, the
+    symmetry probabilities, the symmetry head's CAM, the mask logits and the lesion head's input
+    features. The folds are averaged (probabilities, CAMs, mask probabilities; the mask is
+    thresholded at the bundle's ``segmentation_threshold`` after bilinear upsampling to ``S``).
+    With ``cams`` the lesion CAM is the lesion head's class activation map of the ensemble's
+    class (mean over the folds; for a pooled linear head Grad-CAM's channel weights are the
+    head's own, so no backward pass is needed), scaled to a maximum of 1."""
+    import torch.nn.functional as F
+
+    from selcn.models.multitask import class_activation_map
+
+    pre = bundle.preprocessing
+    images = np.ascontiguousarray(images)
+    x, _, _ = _network_input(images, np.zeros(images.shape[:3], np.uint8), "none",
+                             int(pre["lesion_input_size"]), None, bundle.device)
+    outs, features = [], []
+    for network, _ in bundle.multitask:
+        handle = network.lesion_features.register_forward_hook(
+            lambda module, args, output: features.append(output))
+        try:
+            with torch.inference_mode():
+                outs.append(network(x))
+        finally:
+            handle.remove()
+    fold_probs = torch.stack([torch.softmax(o["logits"].float(), 1) for o in outs])
+    probs = fold_probs.mean(0)
+    side = images.shape[1]
+    with torch.inference_mode():
+        mask_prob = torch.stack([torch.sigmoid(F.interpolate(
+            o["mask"].float(), size=(side, side), mode="bilinear", align_corners=False))
+            for o in outs]).mean(0)[:, 0]
+        sym_cams = torch.stack([o["cam"].float()[:, 0] for o in outs]).mean(0)
+        lesion_cams = None
+        if cams:
+            target = probs.argmax(1)
+            heat = torch.stack([class_activation_map(f.float(), n.head.weight.float(),
+                                                     target).clamp_min(0)
+                                for f, (n, _) in zip(features, bundle.multitask)]).mean(0)
+            heat = heat / heat.flatten(1).amax(1).clamp_min(1e-7)[:, None, None]
+            lesion_cams = heat.cpu().numpy().astype(np.float32)
+    masks = (mask_prob > float(pre["segmentation_threshold"])).to(torch.uint8).cpu().numpy()
+    return CascadeOutput(
+        masks=masks, symmetry_input=images, lesion_input=images,
+        symmetry_probs=torch.stack([torch.softmax(o["symmetry"].float(), 1)
+                                    for o in outs]).mean(0).cpu().numpy(),
+        symmetry_cams=resize_cams(sym_cams, side).cpu().numpy().astype(np.float32),
+        fold_probs=fold_probs.cpu().numpy(), probs=probs.cpu().numpy(), lesion_cams=lesion_cams)

@@ -241,8 +241,7 @@ def _predict(run: _Run, paths: Sequence[Path], used: set[str]) -> list[dict]:
     bundle, opts = run.bundle, run.opts
     pre = bundle.preprocessing
     names = bundle.class_names
-    sym_names = (list(bundle.symmetry[1]["class_names"]) if bundle.symmetry is not None
-                 else None)
+    sym_names = bundle.symmetry_class_names
     size, hair = int(pre["image_size"]), bool(pre["hair_removal"])
     number = bundle.manifest["model"]["number"]
     workers = opts.workers or min(8, _usable_cpus())

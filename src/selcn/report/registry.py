@@ -28,23 +28,28 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+from selcn.data.overlap import overlap_summary_file
 from selcn.grid import DATASET_LABELS, SPLIT_LABELS, Grid
+from selcn.report.overlaps import OVERLAP_TABLE_COLUMNS, overlaps_table
 from selcn.report.tables import (
     _ENSEMBLE_KEYS,
     _LESION_KEYS,
     _LOCALISATION_OPTIONAL,
     _SD,
-    LESION_METRICS,
+    COST_METRICS,
+    LESION_SHOWN,
     LOCALISATION_BASELINES,
     LOCALISATION_EXTRA,
     LOCALISATION_METRICS,
     PER_CLASS_TABLE_NUMBERS,
+    RECALL_IS_BALANCED,
     SEGMENTATION_METRICS,
     SYMMETRY_METRICS,
     TableSpec,
     architecture_table,
     lesion_table,
     localisation_table,
+    multitask_cost_table,
     per_class_name,
     segmentation_table,
     symmetry_table,
@@ -57,7 +62,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Caption", "TableEntry", "TABLE_REGISTRY", "TABLES", "build_table", "STAGE_FIGURES",
            "no_options", "report_tables", "report_figures", "per_class_number", "per_class_labels",
-           "reference_table", "render_caption"]
+           "reference_table", "render_caption", "PUBLISHED_ON", "table_title", "table_labels",
+           "REPORT_CATEGORIES", "report_category", "table_label", "TABLES_SUBCATEGORY",
+           "FIGURES_SUBCATEGORY", "calibration_figures", "findings_file", "findings_files"]
 
 
 def no_options(grid: Grid) -> Mapping:
@@ -99,6 +106,8 @@ class TableEntry:
         options: ``options(grid)`` -> the keyword arguments of ``build`` (and of
             :func:`build_table`) beyond the files, a rule param;
             :func:`no_options` for the builders that take none.
+        role: the dataset role whose dataset the table is on (``segmentation``, ``symmetry``,
+            ``localisation``: :data:`PUBLISHED_ON`), None for a table of a fixed dataset.
     """
 
     spec: TableSpec
@@ -109,6 +118,17 @@ class TableEntry:
     caption: Caption
     applies: Callable[[Grid], bool] = _always
     options: Callable[[Grid], Mapping] = no_options
+    role: str | None = None
+
+
+#: the dataset the thesis published each role's tables on: its numbers (config/reference/)
+#: appear beside a table only when this run's role is that dataset (never beside PH²'s)
+PUBLISHED_ON: dict[str, str] = {"segmentation": "ham10000", "symmetry": "symderm",
+                                "localisation": "ham10000"}
+
+
+def _role_dataset(grid: Grid, role: str) -> str:
+    return getattr(grid, f"{role}_dataset")
 
 
 _SD_IMAGES = "mean ± std over images (np.std, ddof = 0)"
@@ -118,16 +138,52 @@ _ENS = "; fold ensembles (beyond the thesis)"
 _SYMMETRY, _LESION = "Symmetry", "Lesion classification"
 
 
+#: the report's categories in the thesis' order (the report's menu sorts categories by name, so
+#: :func:`report_category` numbers them): the Findings first, then the stages, the comparisons
+#: beyond the thesis, and the searches' convergence last (absent when the search is off)
+REPORT_CATEGORIES: tuple[str, ...] = ("Findings", "Data", "Segmentation", "Symmetry",
+                                      "Lesion classification", "Model comparison",
+                                      "Hyper-parameter search")
+#: the subcategories of a category's items
+TABLES_SUBCATEGORY, FIGURES_SUBCATEGORY = "Tables", "Figures"
+
+
+def report_category(name: str) -> str:
+    """The report category of ``name``, numbered in :data:`REPORT_CATEGORIES`' order
+    (``"Symmetry"`` -> ``"4. Symmetry"``); a name not listed there (an appendix) is kept as it
+    is and sorts after the numbered ones. Snakemake's report lists categories sorted by name
+    (``localeCompare``), hence the numbers."""
+    if name in REPORT_CATEGORIES:
+        return f"{REPORT_CATEGORIES.index(name) + 1}. {name}"
+    return name
+
+
+def table_label(table: str) -> str:
+    """The ``table`` label of a report item, with a two-digit table number
+    (``"Table 8a"`` -> ``"Table 08a"``, ``"Tables 13-14"`` -> ``"Tables 13-14"``): the report
+    sorts the items of a subcategory by their labels as text, so ``Table 10`` would come before
+    ``Table 8a``; with two digits they follow the thesis' order."""
+    return re.sub(r"^(Tables?) (\d)(?!\d)", r"\1 0\2", table)
+
+
 def _labels(table: str, dataset: str, content: str) -> dict[str, str]:
-    return {"table": table, "dataset": dataset, "content": content}
+    return {"table": table_label(table), "dataset": dataset, "content": content}
 
 
+# Model 13 (selcn.multitask, config ``multitask``) adds its files to these lists: its paths
+# parse as a lesion model's (or, its symmetry predictions, a symmetry model's), so the builders
+# add its rows (``[]`` when it is off).
 def _symmetry_predictions(jobs: Jobs, split: str) -> list[str]:
-    return jobs.symmetry_prediction_files(split)
+    return jobs.symmetry_prediction_files(split) + jobs.multitask_symmetry_prediction_files(split)
 
 
 def _lesion_predictions(jobs: Jobs, dataset: str, split: str) -> list[str]:
-    return jobs.lesion_prediction_files(dataset, split)
+    return (jobs.lesion_prediction_files(dataset, split)
+            + jobs.multitask_prediction_files(dataset, split))
+
+
+#: the lesion datasets the thesis published tables of (``config/reference/``; not PH²)
+_PUBLISHED_LESION: tuple[str, ...] = ("ham10000", "isic2016")
 
 
 def _lesion_splits(dataset: str, names: tuple[str, str], tables: tuple[str, str],
@@ -141,8 +197,9 @@ def _lesion_splits(dataset: str, names: tuple[str, str], tables: tuple[str, str]
         out.append(TableEntry(
             TableSpec(name, f"{table} — SE-LCN on {label}, {SPLIT_LABELS[split]}, macro "
                             f"averages, {_SD}{_ENS if test else ''}",
-                      _ENSEMBLE_KEYS if test else _LESION_KEYS, LESION_METRICS,
-                      group="classifier_mask"),
+                      _ENSEMBLE_KEYS if test else _LESION_KEYS, LESION_SHOWN,
+                      group="classifier_mask", labels=RECALL_IS_BALANCED,
+                      has_reference=dataset in _PUBLISHED_LESION),
             build=partial(lesion_table, ensemble=True) if test else lesion_table,
             files=partial(_lesion_predictions, dataset=dataset, split=split),
             category=_LESION,
@@ -153,22 +210,23 @@ def _lesion_splits(dataset: str, names: tuple[str, str], tables: tuple[str, str]
 
 
 def _lesion_localisations(jobs: Jobs, dataset: str) -> list[str]:
-    return jobs.lesion_localisation_files(dataset)
+    return jobs.lesion_localisation_files(dataset) + jobs.multitask_localisation_files(dataset)
 
 
-def _lesion_localisation(dataset: str, name: str, table: str, models: str) -> TableEntry:
+def _lesion_localisation(dataset: str, name: str, table: str, models: str,
+                         caption: str | None = None) -> TableEntry:
     """The CAM localisation table of the lesion models of ``dataset`` (Tables 9, 15; the models
     described as ``models`` in the title), scored on the HAM10000 ground truth."""
     return TableEntry(
         TableSpec(name, f"{table} — CAM localisation of the SE-LCN models {models} "
                         f"(best fold, {_SD_IMAGES}){_LAYERS}",
                   _LESION_KEYS, LOCALISATION_METRICS + _LOCALISATION_OPTIONAL,
-                  group="classifier_mask"),
+                  group="classifier_mask", has_reference=dataset in _PUBLISHED_LESION),
         build=localisation_table,
         files=partial(_lesion_localisations, dataset=dataset),
         category=_LESION,
         labels=_labels(table, DATASET_LABELS[dataset], "CAM localisation"),
-        caption=Caption(name),
+        caption=Caption(caption or name),
         applies=_lesion_dataset(dataset))
 
 
@@ -179,10 +237,12 @@ _ENTRIES: tuple[TableEntry, ...] = (
                   "part under protocol leakage_free) and test split",
                   ("arch", "part"), SEGMENTATION_METRICS, kind="value", group="part"),
         build=segmentation_table,
-        files=lambda jobs: jobs.segmentation_metrics_files(),
+        files=lambda jobs: (jobs.segmentation_metrics_files()
+                            + jobs.multitask_segmentation_files()),
         category="Segmentation",
         labels=_labels("Table 5", "HAM10000", "segmentation networks"),
-        caption=Caption("table5_segmentation")),
+        caption=Caption("table5_segmentation"),
+        role="segmentation"),
     *(TableEntry(
         TableSpec(f"table6_symmetry_{split}",
                   f"Table 6{letter} — Symmetry classification (SymDerm v2.0), "
@@ -193,7 +253,8 @@ _ENTRIES: tuple[TableEntry, ...] = (
         category=_SYMMETRY,
         labels=_labels(f"Table 6{letter}", "SymDerm v2.0",
                        f"masking strategies, {SPLIT_LABELS[split]}"),
-        caption=Caption("table6_symmetry", {"split": split}))
+        caption=Caption("table6_symmetry", {"split": split}),
+        role="symmetry")
       for split, letter in (("val", "a"), ("test", "b"))),
     TableEntry(
         TableSpec("table6c_symmetry_architectures",
@@ -207,7 +268,8 @@ _ENTRIES: tuple[TableEntry, ...] = (
         labels=_labels("Table 6c", "SymDerm v2.0", "architectures"),
         caption=Caption("table6c_symmetry_architectures"),
         applies=lambda grid: bool(grid.symmetry_archs),
-        options=lambda grid: {"arch_variants": dict(grid.symmetry_arch_variants)}),
+        options=lambda grid: {"arch_variants": dict(grid.symmetry_arch_variants)},
+        role="symmetry"),
     TableEntry(
         TableSpec("table7_symmetry_cam_localisation",
                   "Table 7 — CAM localisation of the symmetry networks on HAM10000 "
@@ -218,7 +280,8 @@ _ENTRIES: tuple[TableEntry, ...] = (
         files=lambda jobs: jobs.symmetry_localisation_files(),
         category=_SYMMETRY,
         labels=_labels("Table 7", "HAM10000", "CAM localisation"),
-        caption=Caption("table7_symmetry_cam_localisation")),
+        caption=Caption("table7_symmetry_cam_localisation"),
+        role="localisation"),
     *_lesion_splits("ham10000", ("table8_lesion_val", "table8_lesion_test"),
                     ("Table 8a", "Table 8b"), "SE-LCN grid, ",
                     (Caption("table8_lesion", {"split": "val"}),
@@ -229,17 +292,49 @@ _ENTRIES: tuple[TableEntry, ...] = (
         TableSpec("table10_isic2019",
                   "Table 10 — SE-LCN trained on HAM10000, evaluated on ISIC 2019, macro "
                   f"averages, {_SD}{_ENS}",
-                  _ENSEMBLE_KEYS, LESION_METRICS, group="classifier_mask"),
+                  _ENSEMBLE_KEYS, LESION_SHOWN, group="classifier_mask",
+                  labels=RECALL_IS_BALANCED),
         build=partial(lesion_table, ensemble=True),
-        files=lambda jobs: jobs.lesion_prediction_files("ham10000", "isic2019"),
+        files=partial(_lesion_predictions, dataset="ham10000", split="isic2019"),
         category=_LESION,
         labels=_labels("Table 10", "ISIC 2019", "external test set"),
         caption=Caption("table10_isic2019"),
-        applies=lambda grid: "ham10000" in grid.external_of),
+        applies=lambda grid: grid.external_of.get("ham10000") == "isic2019"),
     *_lesion_splits("isic2016", ("table13_isic2016_val", "table14_isic2016_test"),
                     ("Table 13", "Table 14"), "", (Caption("table13_14_isic2016"),) * 2),
     _lesion_localisation("isic2016", "table15_isic2016_cam_localisation", "Table 15",
                          "trained on ISIC 2016"),
+    # PH² as a lesion dataset (config/ph2.yaml): Tables 8 and 9 of its own 3-class grid; the
+    # thesis published none (no config/reference/ file: no thesis column)
+    *_lesion_splits("ph2", ("table8_lesion_val_ph2", "table8_lesion_test_ph2"),
+                    ("Table 8a", "Table 8b"), "SE-LCN grid, ",
+                    (Caption("table8_lesion", {"split": "val"}),
+                     Caption("table8_lesion", {"split": "test"}))),
+    _lesion_localisation("ph2", "table9_lesion_cam_localisation_ph2", "Table 9", "on PH²",
+                         "table9_lesion_cam_localisation"),
+    # model 13 (selcn.multitask): what one network saves against the cascade
+    TableEntry(
+        TableSpec("cost_multitask", "Cost — the cascade behind one SE-LCN model and model 13 "
+                  "(one network): parameters, multiply-accumulates per image, training "
+                  "GPU-hours (the plan's estimate) and CPU images/s at one input side",
+                  ("system", "input_size", "batch_size", "threads"), COST_METRICS,
+                  kind="value", has_reference=False),
+        build=multitask_cost_table,
+        files=lambda jobs: jobs.multitask_cost_files(),
+        category="Model comparison",
+        labels=_labels("Cost", "every network", "cascade vs one network (model 13)"),
+        caption=Caption("cost_multitask"),
+        applies=lambda grid: grid.multitask),
+    # the overlap guard (selcn.data.overlap): test images found in training sets, per pair
+    TableEntry(
+        TableSpec("overlaps", "Overlaps — test images found in a training set (by id, pixels or "
+                  "perceptual hash) and what the protocol did", OVERLAP_TABLE_COLUMNS, (),
+                  kind="value", has_reference=False),
+        build=overlaps_table,
+        files=lambda jobs: [overlap_summary_file()],
+        category="Data",
+        labels=_labels("Overlaps", "every test / training pair", "test images in training sets"),
+        caption=Caption("overlaps")),
 )
 
 #: every thesis table built by the rule ``table``, in the thesis' order: name -> entry
@@ -289,12 +384,16 @@ def render_caption(template: str | Path, config: Mapping,
         config = {**config, "protocol_policy": policy(config["protocol"]).as_dict()}
     env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(**(wildcards or {})))
-    return env.from_string(Path(template).read_text()).render(snakemake=snakemake)
+    # Snakemake also hands a template the report's items (``files``, ``categories``): none here
+    return env.from_string(Path(template).read_text()).render(snakemake=snakemake, files=[],
+                                                               categories={})
 
 
 def _thesis_number(name: str) -> int:
-    """The thesis' table number of a table name (``table12_per_class_model3`` -> 12)."""
-    return int(re.match(r"table(\d+)", name).group(1))
+    """The thesis' table number of a table name (``table12_per_class_model3`` -> 12; 0 for a
+    table the thesis has none of, e.g. ``overlaps``: first)."""
+    match = re.match(r"table(\d+)", name)
+    return int(match.group(1)) if match else 0
 
 
 def report_tables(grid: Grid) -> list[str]:
@@ -317,6 +416,26 @@ def report_figures(grid: Grid) -> list[str]:
             + [f"fig11_13_training_curves_{d}" for d in grid.lesion_datasets])
 
 
+def calibration_figures(grid: Grid) -> list[str]:
+    """The reliability diagrams of the fold ensembles, one per lesion dataset
+    (``results/figures/reliability_<dataset>.png``, rule ``reliability``)."""
+    return [f"reliability_{d}" for d in grid.lesion_datasets]
+
+
+def findings_file(dataset: str) -> str:
+    """The Findings page of a lesion dataset, ``results/findings/findings_<dataset>.html``
+    (under the results root in use), written by rule ``stats_vs_baseline``; the report's
+    landing page (``workflow/report/workflow.rst``) embeds every one it holds."""
+    from selcn import paths
+
+    return f"{paths.RESULTS}/findings/findings_{dataset}.html"
+
+
+def findings_files(grid: Grid) -> list[str]:
+    """:func:`findings_file` of every lesion dataset of ``grid``."""
+    return [findings_file(d) for d in grid.lesion_datasets]
+
+
 def per_class_number(name: str) -> int:
     """Model number of a per-class table name, e.g. ``table12_per_class_model3`` -> 3."""
     return int(name.rsplit("model", 1)[1])
@@ -332,8 +451,35 @@ def per_class_labels(name: str) -> dict[str, str]:
             "content": f"per class, model {per_class_number(name)}, test split"}
 
 
-def reference_table(reference_dir: str | Path, name: str) -> str | list:
+def reference_table(reference_dir: str | Path, name: str, grid: Grid | None = None) -> str | list:
     """The thesis' values of table ``name`` (``<reference_dir>/<name>.csv``), or ``[]`` (no
-    input) when the thesis has none; an input, so a corrected value reruns the table."""
+    input) when the thesis has none, or (given the ``grid``) when the table's role dataset is
+    not the one the thesis published it on (:data:`PUBLISHED_ON`: e.g. Table 5 of a PH²
+    segmentation network); an input, so a corrected value reruns the table."""
+    entry = TABLE_REGISTRY.get(name)
+    if grid is not None and entry is not None and entry.role is not None and \
+            _role_dataset(grid, entry.role) != PUBLISHED_ON[entry.role]:
+        return []
     path = Path(reference_dir) / f"{name}.csv"
     return str(path) if path.exists() else []
+
+
+def table_title(name: str, grid: Grid) -> str:
+    """The title of table ``name`` for ``grid``: its spec's, naming the role's dataset where it
+    is not the published one (Table 5 "on PH²" for a PH² segmentation network)."""
+    entry = TABLE_REGISTRY[name]
+    title = entry.spec.title
+    if entry.role is not None:
+        published, used = PUBLISHED_ON[entry.role], _role_dataset(grid, entry.role)
+        title = title.replace(DATASET_LABELS[published], DATASET_LABELS[used])
+    return title
+
+
+def table_labels(name: str, grid: Grid) -> dict[str, str]:
+    """The report labels of table ``name`` for ``grid`` (the role's dataset as its
+    ``dataset``)."""
+    entry = TABLE_REGISTRY[name]
+    labels = dict(entry.labels)
+    if entry.role is not None:
+        labels["dataset"] = DATASET_LABELS[_role_dataset(grid, entry.role)]
+    return labels

@@ -25,22 +25,24 @@ Snakemake script passes its input list unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from selcn.grid import (
+    CAM_LABELS,
     CAM_SOURCES,
     MASK_LABELS,
     MASKS,
+    MULTITASK,
     SPLIT_LABELS,
     SYMMETRY_MODEL_NUMBERS,
     SymmetryVariant,
 )
 from selcn.paths import parse_result_path
-from selcn.predictions import class_names, read_predictions
+from selcn.predictions import class_names, probabilities, read_predictions
 from selcn.selection import SEGMENTATION_METRICS  # Table 5's columns: metrics_test.csv
 
 __all__ = [
@@ -53,12 +55,25 @@ __all__ = [
     "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
     "LOCALISATION_BASELINES",
     "ESTIMATE_FOLDS",
-    "ESTIMATE_ENSEMBLE",
+    "ESTIMATE_ENSEMBLE", "LESION_SHOWN", "RECALL_IS_BALANCED", "COST_METRICS",
+    "multitask_cost_table",
 ]
 
-#: metrics of Tables 8, 10, 13, 14 (macro averages) + balanced accuracy as an extra column
+#: metrics of Tables 8, 10, 13, 14 (macro averages) as computed (the CSV columns): the thesis'
+#: five, the balanced multiclass accuracy (ISIC 2018 / 2019's ranking metric; it equals the
+#: macro recall, so the HTML shows it once, as the "Recall" column: :data:`LESION_SHOWN`),
+#: and, beyond the thesis, the one-vs-rest AUROC (macro) and the expected calibration error
+#: (:func:`selcn.metrics.probability_metrics`)
 LESION_METRICS: tuple[str, ...] = ("accuracy", "kappa", "precision", "recall", "f1",
-                                   "balanced_accuracy")
+                                   "balanced_accuracy", "auroc", "ece")
+#: the columns Tables 8, 10, 13, 14 show (the balanced accuracy is the Recall column; the
+#: average precision of the positive class only in a binary task's tables, ISIC 2016's)
+LESION_SHOWN: tuple[str, ...] = ("accuracy", "kappa", "precision", "recall", "f1", "auroc",
+                                 "average_precision", "ece")
+#: metrics of a binary task only (added to the lesion tables where the files have them)
+_BINARY_ONLY: tuple[str, ...] = ("average_precision",)
+#: the header of the Recall column of the lesion tables (macro recall = balanced accuracy)
+RECALL_IS_BALANCED = {"recall": "Recall = balanced multiclass accuracy"}
 #: metrics of Table 6 (weighted averages)
 SYMMETRY_METRICS: tuple[str, ...] = ("balanced_accuracy", "kappa", "precision", "recall", "f1")
 #: Tables 7, 9, 15: per-image CAM localisation, mean +- std over the images of the best fold
@@ -79,7 +94,7 @@ LOCALISATION_BASELINES: tuple[str, ...] = ("gt_fraction_undilated", "gt_fraction
 _LOCALISATION_OPTIONAL = LOCALISATION_EXTRA + LOCALISATION_ENCODER + LOCALISATION_BASELINES
 #: values of the ``estimate`` key of Tables 8b, 10, 14
 ESTIMATE_FOLDS, ESTIMATE_ENSEMBLE = "folds", "ensemble"
-PER_CLASS_METRICS: tuple[str, ...] = ("precision", "recall", "f1")
+PER_CLASS_METRICS: tuple[str, ...] = ("precision", "recall", "f1", "auroc")
 
 METRIC_LABELS: dict[str, str] = {
     "accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "Kappa",
@@ -92,6 +107,8 @@ METRIC_LABELS: dict[str, str] = {
     "centre_in_gt": "Centre point", "dice": "Dice index",
     "jaccard": "Jaccard", "sensitivity": "Pixel sensitivity",
     "specificity": "Pixel specificity", "support": "Support",
+    "auroc": "AUROC (one-vs-rest, macro)", "ece": "ECE (15 bins)",
+    "average_precision": "Average precision (malignant)",
 }
 
 @dataclass(frozen=True)
@@ -108,6 +125,12 @@ class TableSpec:
     group: str | None = None
     #: the thesis publishes this table (a ``config/reference/<name>.csv`` exists)
     has_reference: bool = True
+    #: column headers of this table that differ from :data:`METRIC_LABELS` (metric -> header)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def label(self, metric: str) -> str:
+        """The header of ``metric``'s column in this table."""
+        return self.labels.get(metric, METRIC_LABELS.get(metric, metric))
 
 
 _LESION_KEYS = ("model", "classifier_mask", "symmetry_mask")
@@ -136,7 +159,8 @@ def per_class_spec(number: int, name: str | None = None) -> TableSpec:
     return TableSpec(
         name or per_class_name(number),
         f"{prefix}Per-class metrics of model {number} on the HAM10000 test split, {_SD}",
-        ("class",), PER_CLASS_METRICS + ("support",), has_reference=table is not None)
+        ("class",), PER_CLASS_METRICS + ("support",), has_reference=table is not None,
+        labels={"auroc": "AUROC (one-vs-rest)"})
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -145,9 +169,11 @@ def per_class_spec(number: int, name: str | None = None) -> TableSpec:
 
 # ---- aggregation -------------------------------------------------------------------------
 def fold_metrics(paths: Iterable[str | Path], *, average: str = "macro") -> pd.DataFrame:
-    """One row per prediction file: its path wildcards and
-    :func:`selcn.metrics.classification_metrics` of ``target`` vs ``pred``."""
-    from selcn.metrics import classification_metrics
+    """One row per prediction file: its path wildcards,
+    :func:`selcn.metrics.classification_metrics` of ``target`` vs ``pred`` and
+    :func:`selcn.metrics.probability_metrics` of ``target`` vs the ``prob_<class>`` columns
+    (``auroc``, ``auroc_<class>``, ``ece``; ``average_precision`` for two classes)."""
+    from selcn.metrics import classification_metrics, probability_metrics
 
     rows = []
     for path in paths:
@@ -157,6 +183,8 @@ def fold_metrics(paths: Iterable[str | Path], *, average: str = "macro") -> pd.D
             raise ValueError(f"{path}: prediction file has no rows")
         metrics = classification_metrics(df["target"].to_numpy(), df["pred"].to_numpy(),
                                          average=average)
+        metrics.update(probability_metrics(df["target"].to_numpy(), probabilities(df),
+                                           class_names(df)))
         rows.append({**keys, "n_images": len(df), **metrics})
     if not rows:
         raise ValueError("fold_metrics: no prediction files given")
@@ -197,7 +225,8 @@ def _check_single(per: pd.DataFrame, key: str, what: str) -> None:
 def lesion_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = LESION_METRICS,
                  ddof: int = 0, ensemble: bool = False) -> pd.DataFrame:
     """Tables 8, 10, 13, 14: one row per lesion model (thesis order), macro averages,
-    mean ± std over folds, from ``results/lesion/{dataset}/{cm}-{sm}/fold{k}/predictions_*.csv``.
+    mean ± std over folds, from ``results/lesion/{dataset}/{cm}-{sm}/fold{k}/predictions_*.csv``;
+    ``metrics`` (default :data:`LESION_METRICS`) and, for a binary task, the average precision.
 
     With ``ensemble`` (a test set shared by the folds: Tables 8b, 10, 14) a key column
     ``estimate`` is added (``folds`` for these rows) and one more row per model follows the
@@ -209,6 +238,8 @@ def lesion_table(paths: Iterable[str | Path], *, metrics: Sequence[str] = LESION
         raise ValueError("lesion_table: every file must be a lesion prediction file")
     _check_single(per, "split", "lesion_table")
     _check_single(per, "dataset", "lesion_table")
+    metrics = tuple(metrics) + tuple(m for m in _BINARY_ONLY
+                                     if m in per.columns and m not in metrics)
     table = _lesion_order(summarise(per, _LESION_KEYS, metrics, ddof=ddof))
     if not ensemble:
         return table
@@ -222,7 +253,7 @@ def ensemble_table(paths: Iterable[str | Path], metrics: Sequence[str] = LESION_
     (= "ensemble"), n_folds`` and ``<m>_mean`` (the metric of the fold ensemble's predictions,
     :func:`selcn.ensemble.ensembles_by_model`), ``<m>_std`` (empty), thesis order."""
     from selcn.ensemble import ensembles_by_model
-    from selcn.metrics import classification_metrics
+    from selcn.metrics import classification_metrics, probability_metrics
 
     paths = list(paths)
     members: dict[int, int] = {}
@@ -235,6 +266,8 @@ def ensemble_table(paths: Iterable[str | Path], metrics: Sequence[str] = LESION_
     for number, frame in ensembles_by_model(paths).items():
         values = classification_metrics(frame["target"].to_numpy(), frame["pred"].to_numpy(),
                                         average=average)
+        values.update(probability_metrics(frame["target"].to_numpy(), probabilities(frame),
+                                          class_names(frame)))
         row = {"model": int(number), "classifier_mask": keys[number]["classifier_mask"],
                "symmetry_mask": keys[number]["symmetry_mask"], "n_folds": members[number],
                "estimate": ESTIMATE_ENSEMBLE}
@@ -247,11 +280,12 @@ def ensemble_table(paths: Iterable[str | Path], metrics: Sequence[str] = LESION_
 
 
 def _symmetry_order(table: pd.DataFrame) -> pd.DataFrame:
-    variants = table["variant"].map(SymmetryVariant.parse)
+    variants = [None if v == MULTITASK.name else SymmetryVariant.parse(v)
+                for v in table["variant"]]            # model 13 (one network): last
     table = table.assign(
         _n=table["model"].fillna(99).astype(int),
-        _m=[MASKS.index(v.mask) for v in variants],
-        _p=[v.pretrained for v in variants])
+        _m=[len(MASKS) if v is None else MASKS.index(v.mask) for v in variants],
+        _p=[True if v is None else v.pretrained for v in variants])
     table = table.sort_values(["_n", "_p", "_m"], kind="stable").drop(columns=["_n", "_m", "_p"])
     table["model"] = table["model"].astype("Int64")
     return table.reset_index(drop=True)
@@ -264,7 +298,10 @@ def symmetry_row_number(variant: str) -> int:
     with a mask: the grid's CAM models when ``symmetry.pretrained`` is false, e.g. the demo),
     the number of the row it stands in for, the pretrained row of the same mask (3 or 4). Its
     ``variant`` column still says "from scratch"; no thesis value is joined to it (the
-    reference is matched on ``variant``)."""
+    reference is matched on ``variant``). Model 13's symmetry head (``variant`` ``multitask``,
+    one network) is row 13."""
+    if variant == MULTITASK.name:
+        return MULTITASK.number
     if variant in SYMMETRY_MODEL_NUMBERS:
         return SYMMETRY_MODEL_NUMBERS[variant]
     v = SymmetryVariant.parse(variant)
@@ -388,9 +425,10 @@ def segmentation_table(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFrame:
-    """Tables 11/12: per-class precision / recall / F1 (mean ± std over folds) and support
-    of one model, from its fold prediction files; classes in label order."""
-    from selcn.metrics import per_class_report
+    """Tables 11/12: per-class precision / recall / F1 and, beyond the thesis, one-vs-rest
+    AUROC (:func:`selcn.metrics.probability_metrics`; mean ± std over folds) and support of
+    one model, from its fold prediction files; classes in label order."""
+    from selcn.metrics import per_class_report, probability_metrics
 
     frames = []
     models = set()
@@ -405,7 +443,9 @@ def per_class_table(paths: Iterable[str | Path], *, ddof: int = 0) -> pd.DataFra
         report = report.reset_index() if "class" not in report.columns else report
         if "class" not in report.columns:
             report = report.rename(columns={report.columns[0]: "class"})
-        report = report[report["class"].isin(names)]
+        report = report[report["class"].isin(names)].copy()
+        auroc = probability_metrics(df["target"].to_numpy(), probabilities(df), names)
+        report["auroc"] = [auroc[f"auroc_{c}"] for c in report["class"]]
         report["fold"] = keys.get("fold")
         frames.append(report)
     if not frames:
@@ -422,9 +462,47 @@ def display_labels() -> Mapping[str, Mapping[str, str]]:
     """Readable values of the key columns (for the HTML tables)."""
     return {
         "classifier_mask": {m: MASK_LABELS[m] for m in MASKS},
-        "symmetry_mask": {m: MASK_LABELS[m] for m in CAM_SOURCES},
+        "symmetry_mask": {m: CAM_LABELS[m] for m in (*CAM_SOURCES, MULTITASK.cam_source)},
         "split": dict(SPLIT_LABELS),
         "part": {"val": "validation (one training fold)", "test": "test split"},
         "estimate": {ESTIMATE_FOLDS: "mean ± std over folds",
                      ESTIMATE_ENSEMBLE: "fold ensemble (beyond the thesis)"},
     }
+
+
+#: the cost table's columns (:func:`multitask_cost_table`)
+COST_METRICS: tuple[str, ...] = ("parameters_m", "gmacs_per_image", "training_gpu_hours",
+                                 "images_per_s", "speedup")
+METRIC_LABELS.update({
+    "parameters_m": "Parameters (millions)", "gmacs_per_image": "GMACs per image",
+    "training_gpu_hours": "Training GPU-hours (plan)", "images_per_s": "Images/s (CPU)",
+    "speedup": "Images/s vs the cascade"})
+
+
+def multitask_cost_table(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The cost of the cascade and of model 13 from the one ``cost.csv`` of
+    :func:`selcn.multitask.cost_table` (rows ``cascade``, ``lesion network`` — the cascade's
+    last network alone, where measured —, ``model 13``, ``ratio``): one row per system,
+    ``system, input_size, batch_size, threads`` and :data:`COST_METRICS` (parameters in
+    millions, multiply-accumulates per image in G, the plan's training GPU-hours, CPU images/s,
+    and images/s relative to the cascade's)."""
+    paths = list(paths)
+    if len(paths) != 1:
+        raise ValueError(f"multitask_cost_table: expected one cost.csv, got {len(paths)}")
+    df = pd.read_csv(paths[0])
+    need = ("system", "parameters", "macs_per_image", "training_gpu_hours", "images_per_s",
+            "input_size", "batch_size", "threads")
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ValueError(f"{paths[0]}: missing column '{missing[0]}' "
+                         f"(have: {', '.join(df.columns)})")
+    rows = df[df["system"].isin(["cascade", "lesion network", "model 13"])].reset_index(drop=True)
+    if list(rows["system"]).count("cascade") != 1 or list(rows["system"]).count("model 13") != 1:
+        raise ValueError(f"{paths[0]}: needs one row of system 'cascade' and one of 'model 13'")
+    cascade = float(rows.loc[rows["system"] == "cascade", "images_per_s"].iloc[0])
+    return pd.DataFrame({
+        "system": rows["system"], "input_size": rows["input_size"],
+        "batch_size": rows["batch_size"], "threads": rows["threads"],
+        "parameters_m": rows["parameters"] / 1e6, "gmacs_per_image": rows["macs_per_image"] / 1e9,
+        "training_gpu_hours": pd.to_numeric(rows["training_gpu_hours"], errors="coerce"),
+        "images_per_s": rows["images_per_s"], "speedup": rows["images_per_s"] / cascade})

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selcn.data.synthetic.plants import plant_copies
 from selcn.data.synthetic.render import (
     PLACEMENT_MARGIN,
     PLACEMENTS,
@@ -37,6 +38,7 @@ from selcn.data.synthetic.writers import (
     HAM_FRACTIONS,
     ISIC2019_FRACTIONS,
     SYMDERM_FRACTIONS,
+    DrawnImage,
     HamImage,
     ImageSpec,
     _allocate,
@@ -44,12 +46,13 @@ from selcn.data.synthetic.writers import (
     write_ham10000,
     write_isic2016,
     write_isic2019,
+    write_ph2,
     write_symderm,
 )
 
 __all__ = ["dataset_paths", "generate_all", "SyntheticSpec", "ImageSpec", "Lesion",
            "sample_lesion", "render", "mirror_score", "HamImage", "write_ham10000",
-           "write_symderm", "write_isic2019", "write_isic2016", "HAM_FRACTIONS",
+           "write_symderm", "write_isic2019", "write_isic2016", "write_ph2", "HAM_FRACTIONS",
            "ISIC2019_FRACTIONS", "SYMDERM_FRACTIONS", "_allocate", "PLACEMENTS",
            "PLACEMENT_MARGIN", "outline_offsets"]
 
@@ -70,6 +73,10 @@ class SyntheticSpec:
         n_isic2019_from_ham: ISIC 2019 images copied from HAM10000 (count, same ids).
         n_isic2016_train: ISIC 2016 training images (count).
         n_isic2016_test: ISIC 2016 test images (count).
+        n_ph2: PH² cases in the published layout (count; 0 = none, the demo's default).
+        plant_copies: plant copies of images across the datasets for the overlap guard
+            (:mod:`selcn.data.synthetic.plants`: same id, renamed, ``_downsampled``,
+            re-encoded and resized).
         width: image width (px).
         height: image height (px).
         placement: where each lesion sits, one of :data:`PLACEMENTS` (see :func:`render`).
@@ -87,6 +94,8 @@ class SyntheticSpec:
     n_isic2019_from_ham: int = 60
     n_isic2016_train: int = 120
     n_isic2016_test: int = 60
+    n_ph2: int = 0
+    plant_copies: bool = True
     width: int = 600
     height: int = 450
     placement: str = "centre"
@@ -118,7 +127,10 @@ def generate_all(out_dir: str | Path, spec: SyntheticSpec | None = None, *,
     images (same ids, labels from their drawn outline) + ``n_symderm_own`` of its own (about
     half PH2-style ``IMD###.bmp``). ISIC 2019: ``n_isic2019_from_ham`` HAM images (same ids)
     + ``n_isic2019_new`` colour-shifted ones, some SCC and UNK rows. ISIC 2016:
-    benign / malignant (about 1 in 5) train and test sets. Images are ``width x height``;
+    benign / malignant (about 1 in 5) train and test sets. PH² (only when ``n_ph2`` > 0):
+    :func:`write_ph2`. With ``plant_copies``, copies of a few images are then added across the
+    datasets (:func:`selcn.data.synthetic.plants.plant_copies`; summary ``planted``: every
+    other file and CSV row stays as written). Images are ``width x height``;
     ``placement`` (``data.synthetic.placement``, one of :data:`PLACEMENTS`) puts every lesion
     at the image centre (``"centre"``, jittered) or anywhere it is fully visible
     (``"anywhere"``), see :func:`render`.
@@ -138,9 +150,15 @@ def generate_all(out_dir: str | Path, spec: SyntheticSpec | None = None, *,
     summary["isic2019"] = write_isic2019(**paths["isic2019"], ham_images=ham_images, spec=image,
                                          n_new=spec.n_isic2019_new,
                                          n_from_ham=spec.n_isic2019_from_ham)
+    isic2016_images: list[DrawnImage] = []
     summary["isic2016"] = write_isic2016(**paths["isic2016"], spec=image,
                                          n_train=spec.n_isic2016_train,
-                                         n_test=spec.n_isic2016_test)
+                                         n_test=spec.n_isic2016_test, drawn=isic2016_images)
+    if spec.plant_copies:
+        summary["planted"] = [p.as_dict() for p in plant_copies(paths, ham_images,
+                                                                isic2016_images, spec.seed)]
+    if spec.n_ph2:
+        summary["ph2"] = write_ph2(**paths["ph2"], spec=image, n=spec.n_ph2)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     summary["cpu_seconds"] = round(time.process_time() - c0, 2)
     log(f"synthetic data under {out}: {summary}")

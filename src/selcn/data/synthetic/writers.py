@@ -29,9 +29,9 @@ from selcn.atomic import atomic_path
 from selcn.data.labels import HAM_CLASSES, ISIC2019_COLUMNS
 from selcn.data.synthetic.render import PLACEMENTS, Lesion, render, sample_lesion
 
-__all__ = ["dataset_paths", "ImageSpec", "HamImage", "write_ham10000", "write_symderm",
-           "write_isic2019", "write_isic2016", "HAM_FRACTIONS", "ISIC2019_FRACTIONS",
-           "SYMDERM_FRACTIONS"]
+__all__ = ["dataset_paths", "ImageSpec", "HamImage", "DrawnImage", "write_ham10000",
+           "write_symderm", "write_isic2019", "write_isic2016", "write_ph2", "HAM_FRACTIONS",
+           "ISIC2019_FRACTIONS", "SYMDERM_FRACTIONS", "PH2_FRACTIONS", "PH2_ASYMMETRY_FRACTIONS"]
 
 #: image fractions of the HAM10000 classes (6705/1113/1099/514/327/142/115 of 10,015)
 HAM_FRACTIONS: Mapping[str, float] = {"akiec": 327 / 10015, "bcc": 514 / 10015,
@@ -45,7 +45,13 @@ _ISIC2019_FROM_HAM = {"AK": "akiec", "BCC": "bcc", "BKL": "bkl", "DF": "df", "ME
                       "NV": "nv", "VASC": "vasc", "SCC": "akiec"}
 #: SymDerm v2.0 label frequencies (1,228 / 633 / 794)
 SYMDERM_FRACTIONS = (1228 / 2655, 633 / 2655, 794 / 2655)
-_DATASET_CODE = {"ham10000": 1, "symderm": 2, "isic2019": 3, "isic2016": 4}
+#: PH²'s diagnoses (80 / 80 / 40 of 200) and asymmetry 0 / 1 / 2 (117 / 31 / 52)
+PH2_FRACTIONS: Mapping[str, float] = {"common_nevus": 0.4, "atypical_nevus": 0.4, "melanoma": 0.2}
+PH2_ASYMMETRY_FRACTIONS = (117 / 200, 31 / 200, 52 / 200)
+#: the lesion model drawn for a PH² diagnosis (an atypical nevus looks like the renderer's
+#: benign keratosis: irregular, mottled; a stand-in, the classes only need to differ)
+_PH2_RENDER_CLASS = {"common_nevus": "nv", "atypical_nevus": "bkl", "melanoma": "mel"}
+_DATASET_CODE = {"ham10000": 1, "symderm": 2, "isic2019": 3, "isic2016": 4, "ph2": 5}
 #: anatomical sites drawn for the HAM10000 and ISIC 2019 metadata
 _SITES = ["back", "lower extremity", "trunk", "upper extremity", "abdomen", "face", "chest",
           "foot", "scalp", "neck", "hand", "unknown"]
@@ -57,6 +63,7 @@ def dataset_paths(root: str | Path) -> dict[str, dict[str, Any]]:
     keyed like the config's ``data.<dataset>`` blocks."""
     r = str(root).rstrip("/")
     ham, sym, i19, i16 = f"{r}/HAM10000", f"{r}/SymDerm", f"{r}/ISIC2019", f"{r}/ISIC2016"
+    ph2 = f"{r}/PH2Dataset"
     return {
         "ham10000": {"metadata": f"{ham}/HAM10000_metadata.csv",
                      "image_dirs": [f"{ham}/HAM10000_images_part1", f"{ham}/HAM10000_images_part2"],
@@ -70,6 +77,7 @@ def dataset_paths(root: str | Path) -> dict[str, dict[str, Any]]:
                      "test_ground_truth": f"{i16}/ISBI2016_ISIC_Part3_Test_GroundTruth.csv",
                      "train_image_dir": f"{i16}/ISBI2016_ISIC_Part3_Training_Data",
                      "test_image_dir": f"{i16}/ISBI2016_ISIC_Part3_Test_Data"},
+        "ph2": {"xlsx": f"{ph2}/PH2_dataset.xlsx", "images_root": f"{ph2}/PH2 Dataset images"},
     }
 
 
@@ -155,6 +163,21 @@ class HamImage:
     age: float | str
     sex: str
     site: str
+
+
+@dataclass(frozen=True)
+class DrawnImage:
+    """One written ISIC 2016 image, for the planted copies (:mod:`selcn.data.synthetic.plants`).
+
+    ``part`` is ``train`` / ``test``; ``mask`` the uint8 ``(H, W)`` lesion drawn, in {0, 255};
+    ``malignant`` its label."""
+
+    image_id: str
+    part: str
+    lesion: Lesion
+    path: Path
+    mask: np.ndarray
+    malignant: bool
 
 
 def write_ham10000(metadata: str | Path, image_dirs: Sequence[str | Path], mask_dir: str | Path,
@@ -312,12 +335,14 @@ def write_isic2019(ground_truth: str | Path, metadata: str | Path, image_dir: st
 
 def write_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path,
                    train_image_dir: str | Path, test_image_dir: str | Path, *, spec: ImageSpec,
-                   n_train: int, n_test: int) -> dict[str, Any]:
+                   n_train: int, n_test: int,
+                   drawn: list[DrawnImage] | None = None) -> dict[str, Any]:
     """ISIC 2016 part 3: header-less ``image,benign|malignant`` (training) and
     ``image,0.0|1.0`` (test) CSVs and ``<image>.jpg`` in the two image directories
     (``n_train`` and ``n_test`` images); about 1 in 5 images malignant (melanoma, at least 2 per
     split), images drawn as ``spec`` says (:class:`ImageSpec`). Returns the benign / malignant
-    counts per split."""
+    counts per split; ``drawn`` (a list) receives every written image (:class:`DrawnImage`,
+    for the planted copies of :mod:`selcn.data.synthetic.plants`)."""
     _fresh_dirs([train_image_dir, test_image_dir])
     seed, placement = spec.seed, spec.placement
     W, H = spec.width, spec.height
@@ -334,8 +359,11 @@ def write_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path
             cls = "mel" if mal else str(r.choice(["nv", "nv", "nv", "bkl", "df", "vasc"]))
             lesion = sample_lesion(cls, r)
             image_id = f"ISIC_{number * 3 + (0 if part == 'train' else 1):07d}"
-            img, _ = render(lesion, r, W, H, hair=r.random() < 1 / 3, placement=placement)
+            img, mask = render(lesion, r, W, H, hair=r.random() < 1 / 3, placement=placement)
             _write_image(Path(image_dir) / f"{image_id}.jpg", img)
+            if drawn is not None:
+                drawn.append(DrawnImage(image_id, part, lesion, Path(image_dir) /
+                                        f"{image_id}.jpg", mask, bool(mal)))
             if part == "train":
                 rows.append([image_id, "malignant" if mal else "benign"])
             else:
@@ -344,3 +372,72 @@ def write_isic2016(train_ground_truth: str | Path, test_ground_truth: str | Path
         _write_csv(gt_path, None, rows)
         counts[part] = {"benign": int((labels == 0).sum()), "malignant": int(labels.sum())}
     return counts
+
+
+def _write_ph2_sheet(path: str | Path, rows: list[tuple[str, str, int]]) -> None:
+    """``PH2_dataset.xlsx`` as published: a legend block, the two-row header (row 12
+    ``Clinical Diagnosis``, row 13 the column names), one row per case ``(image id, diagnosis,
+    asymmetry)`` from row 14; written atomically."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Folha1"
+    sheet["F2"] = "Legends"
+    for row, (value, text) in enumerate(((0, "Fully Simmetric"), (1, "Symmetric in 1 axes"),
+                                         (2, "Fully Asymmetric")), start=3):
+        sheet.cell(row, 7, value)
+        sheet.cell(row, 8, text)
+    sheet["F3"] = "Asymmetry"
+    sheet["C12"] = "Clinical Diagnosis"
+    header = ["Image Name", "Histological Diagnosis", "Common Nevus", "Atypical Nevus",
+              "Melanoma", "Asymmetry\n(0/1/2)", "Pigment Network\n(AT/T)",
+              "Dots/Globules\n(A/AT/T)", "Streaks\n(A/P)", "Regression Areas\n(A/P)",
+              "Blue-Whitish Veil\n(A/P)"]
+    for col, name in enumerate(header, start=1):
+        sheet.cell(13, col, name)
+    column = {"common_nevus": 3, "atypical_nevus": 4, "melanoma": 5}
+    for i, (image_id, diagnosis, asymmetry) in enumerate(rows):
+        sheet.cell(14 + i, 1, image_id)
+        sheet.cell(14 + i, column[diagnosis], "X")
+        sheet.cell(14 + i, 6, asymmetry)
+    with atomic_path(path) as tmp:
+        book.save(tmp)
+
+
+def write_ph2(xlsx: str | Path, images_root: str | Path, *, spec: ImageSpec,
+              n: int) -> dict[str, Any]:
+    """PH² as distributed: ``n`` cases ``IMD001`` ... in ``images_root``
+    (``IMDxxx/IMDxxx_Dermoscopic_Image/IMDxxx.bmp``, 24-bit, and the lesion mask
+    ``IMDxxx/IMDxxx_lesion/IMDxxx_lesion.bmp``, 1-bit, lesion = 255) and the official
+    spreadsheet ``xlsx`` (legend block, two-row header, an ``X`` in one of the three diagnosis
+    columns, asymmetry 0/1/2), written last. Diagnoses in PH²'s proportions
+    (:data:`PH2_FRACTIONS`, at least one each), asymmetry drawn with PH²'s frequencies and
+    rendered as ``2 - asymmetry`` mirror axes; images drawn as ``spec`` says. Returns the counts
+    per diagnosis and asymmetry."""
+    from PIL import Image
+
+    if n < 3:
+        raise ValueError(f"write_ph2: n must be >= 3 (one case per diagnosis), got {n}")
+    _fresh_dirs([images_root])
+    per_class = _allocate(n, PH2_FRACTIONS, 1, "common_nevus")
+    order = [c for c in PH2_FRACTIONS for _ in range(per_class[c])]
+    _rng(spec.seed, "ph2", 0).shuffle(order)
+    rows = []
+    for j, diagnosis in enumerate(order):
+        r = _rng(spec.seed, "ph2", 1 + j)
+        asymmetry = int(r.choice(3, p=PH2_ASYMMETRY_FRACTIONS))
+        lesion = sample_lesion(_PH2_RENDER_CLASS[diagnosis], r, axes=2 - asymmetry)
+        img, mask = render(lesion, r, spec.width, spec.height, hair=r.random() < 0.1,
+                           placement=spec.placement)
+        image_id = f"IMD{j + 1:03d}"
+        case = Path(images_root) / image_id
+        (case / f"{image_id}_Dermoscopic_Image").mkdir(parents=True)
+        (case / f"{image_id}_lesion").mkdir()
+        _write_image(case / f"{image_id}_Dermoscopic_Image" / f"{image_id}.bmp", img)
+        Image.fromarray(mask > 0).save(case / f"{image_id}_lesion" / f"{image_id}_lesion.bmp")
+        rows.append((image_id, diagnosis, asymmetry))
+    _write_ph2_sheet(xlsx, rows)
+    return {"images": len(rows),
+            "classes": {c: sum(1 for _, d, _ in rows if d == c) for c in PH2_FRACTIONS},
+            "asymmetry": {a: sum(1 for *_, x in rows if x == a) for a in (0, 1, 2)}}
