@@ -49,6 +49,15 @@ def test_the_demo_writes_its_own_folder_under_results():
         inherited.predict_input()
 
 
+def test_the_demo_folder_follows_results_dir():
+    """config.yaml's ``results/predict/demo_input`` under ``results_dir: results_axis`` is the
+    demo's folder of that run (not a user's folder that does not exist)."""
+    jobs = Jobs.of(validate_config({**_demo(), "results_dir": "results_axis"}))
+    assert jobs.demo_predict() and jobs.predict_enabled()
+    assert jobs.predict_input() == "results_axis/predict/demo_input"
+    assert all(inside(t, "results_axis") for t in jobs.export_targets())
+
+
 # ---- the config ------------------------------------------------------------------------------
 @pytest.mark.parametrize("folder", ["results", "results/cache/ham10000", "results/predict",
                                     "results/../results/predict/ham10000/best",

@@ -271,6 +271,17 @@ def test_leakage_free_removes_the_training_copy_and_keeps_the_test_split_whole()
     assert none["count"].tolist() == [1]
 
 
+def test_a_copy_takes_the_other_images_of_its_lesion_out_of_the_folds():
+    """A training copy of a test image is the test image's lesion: its lesion's other views
+    (same ``group``) leave the folds with it, so each lesion stays in one split."""
+    ham = _splits()["ham10000"]
+    ham = pd.concat([ham, _table([("H_VIEW", "fold0")]).assign(group="H_COPY"),
+                     _table([("H_OTHER", "fold0")])], ignore_index=True)
+    out = exclude_overlaps("ham10000", ham, _overlaps(PLAN), losing=False, log=lambda *a: None)
+    assert out["split"].tolist() == ["test", "fold0", "excluded", "excluded", "fold0"]
+    assert (out.groupby("group")["split"].nunique() == 1).all()
+
+
 def test_a_test_split_drawn_later_drops_every_copy_conservatively():
     overlaps = _overlaps(PLAN)
     overlaps.loc[overlaps["test_image"] == "H_TEST", "test_fixed"] = False

@@ -791,15 +791,21 @@ class Jobs:
             inputs[f"model{m.number}_val"] = self.lesion_model_files(dataset, m,
                                                                      "predictions_val.csv")
         for source in sorted({m.cam_source for m in models if m.takes_cam}):
-            best = self.symmetry_best_inputs(self.grid.cam_variant(source))
+            best = self.symmetry_best_inputs(self.grid.cam_variant(source))   # the reference's
             inputs[f"symmetry_{source}_best"] = best["best"]
             inputs[f"symmetry_{source}_models"] = best["models"]
         return inputs
 
     def _names_demo_folder(self) -> bool:
-        """Whether ``predict.input_dir`` is :data:`selcn.paths.DEMO_PREDICT_INPUT`."""
+        """Whether ``predict.input_dir`` is :data:`selcn.paths.DEMO_PREDICT_INPUT`, or the demo
+        folder under the default results folder (config.yaml's ``results/predict/demo_input``)
+        while ``results_dir`` names another: the demo's folder follows ``results_dir``."""
         input_dir = self.cfg["predict"]["input_dir"]
-        return bool(input_dir) and os.path.normpath(input_dir) == paths.DEMO_PREDICT_INPUT
+        if not input_dir:
+            return False
+        default = os.path.join(paths.DEFAULT_RESULTS,
+                               os.path.relpath(paths.DEMO_PREDICT_INPUT, paths.results_dir()))
+        return os.path.normpath(input_dir) in (paths.DEMO_PREDICT_INPUT, default)
 
     def demo_predict(self) -> bool:
         """Whether the demo copies ``predict.demo_images`` synthetic HAM10000 test images into

@@ -297,8 +297,9 @@ def exclude_overlaps(dataset: str, table: pd.DataFrame, overlaps: pd.DataFrame, 
 
     * ``losing`` (an external set such as ISIC 2019): every ``test`` row that matches an image
       of a training set (any image of it: as ISIC 2019 loses every HAM10000 image);
-    * else (a training set): every ``fold<k>`` row matching a test image — a ``test_fixed``
-      image, a ``test`` row of ``table`` itself (the same dataset), or a ``test`` row of
+    * else (a training set): every ``fold<k>`` row matching a test image, and every other
+      ``fold<k>`` row of its lesion (``group``; a copy's lesion is the test image's) — a
+      ``test_fixed`` image, a ``test`` row of ``table`` itself (the same dataset), or a ``test`` row of
       ``test_splits[<test set>]``; for a test set whose split table is not given
       (:meth:`selcn.data.overlap.OverlapPlan.test_splits_needed`: it is drawn after this one),
       every match counts (a copy of any of its images leaves the folds).
@@ -330,9 +331,17 @@ def exclude_overlaps(dataset: str, table: pd.DataFrame, overlaps: pd.DataFrame, 
         else:
             hit = m[m["test_image"].astype(str).isin(test_images_of(test_set, m, known))]
         bad |= set(hit["training_image"].astype(str))
-    drop = out["image_id"].astype(str).isin(bad) & split.map(Fold.is_name).astype(bool)
+    in_folds = split.map(Fold.is_name).astype(bool)
+    copies = out["image_id"].astype(str).isin(bad) & in_folds
+    drop = copies
+    if "group" in out.columns:
+        # a copy's lesion is the test image's lesion: its other images (views of it) leave too
+        group = out["group"].fillna("").astype(str)
+        lesions = set(group[copies]) - {""}
+        drop = copies | (group.isin(lesions) & in_folds)
     out.loc[drop, "split"] = "excluded"
-    log(f"{dataset}: {int(drop.sum())} training image(s) that are copies of test images excluded")
+    log(f"{dataset}: {int(copies.sum())} training image(s) that are copies of test images "
+        f"excluded, with {int(drop.sum() - copies.sum())} further image(s) of their lesions")
     return out
 
 
