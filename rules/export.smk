@@ -86,3 +86,7 @@ if JOBS.predict_enabled():
             device=config["device"],
         script:
             "../workflow/scripts/predict_images.py"
+
+
+# further external test sets of the lesion models (post-training prediction, Table 5 (external)'s masks)
+include: "external.smk"

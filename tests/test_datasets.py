@@ -167,3 +167,76 @@ def test_class_weights():
     assert np.isclose((w[y]).sum(), len(y))
     with pytest.raises(ValueError, match="must lie"):
         class_weights([0, 3], 3)
+
+
+# ---- a view's fill, LAE clipping and vignette (issue 20) -----------------------------------
+@pytest.mark.parametrize("fill", ["black", "mean", "blur"])
+@pytest.mark.parametrize("strategy", ["seg", "lae"])
+@pytest.mark.parametrize("clip", ["centred", "start"])
+def test_the_views_fill_and_clip_are_masks_py(strategy, fill, clip):
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    masks = np.zeros((3, 32, 32), np.uint8)
+    masks[0, 0:10, 2:12] = 1                             # at the top edge: the clips differ
+    masks[1, 12:20, 10:22] = 1
+    view = View(mask=strategy, normalize=False, fill=fill, lae_clip=clip)
+    ds = CachedImageDataset(images, [0, 1, 2], masks=masks, view=view)
+    for row in range(3):
+        got = np.rint(ds[row]["image"].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+        want = apply_mask(images[row], masks[row], strategy, clip=clip, fill=fill)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(view.shown(images[row], masks[row]), want)
+    if strategy == "lae":
+        start = apply_mask(images[0], masks[0], "lae", clip="start")
+        assert not np.array_equal(start, apply_mask(images[0], masks[0], "lae"))
+    if fill == "mean":                                   # the mean colour, not black
+        got = np.rint(ds[1]["image"].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+        mean = np.rint(images[1].reshape(-1, 3).mean(0)).astype(np.uint8)
+        assert (got[0, 0] == mean).all()
+
+
+def test_the_view_fills_the_vignette_of_every_input():
+    from selcn.masks import vignette_mask
+
+    side = 48
+    yy, xx = np.mgrid[:side, :side]
+    image = np.full((side, side, 3), 200, np.uint8)
+    image[np.hypot(yy + 0.5 - side / 2, xx + 0.5 - side / 2) > 0.55 * side] = 15
+    images = image[None]
+    vignette = vignette_mask(image)
+    assert vignette.mean() > 0.05
+    view = View(normalize=False, vignette=True, fill="mean")
+    assert view.masks_input and not view.needs_masks
+    got = np.rint(CachedImageDataset(images, [0], view=view)[0]["image"].numpy() * 255)
+    got = got.astype(np.uint8).transpose(1, 2, 0)
+    mean = np.rint(image.reshape(-1, 3).mean(0)).astype(np.uint8)
+    assert (got[vignette] == mean).all() and (got[~vignette] == image[~vignette]).all()
+    # with a mask: both removed
+    masks = np.zeros((1, side, side), np.uint8)
+    masks[0, 10:30, 10:30] = 1
+    both = View(mask="seg", normalize=False, vignette=True)
+    np.testing.assert_array_equal(both.keep(image, masks[0]), (masks[0] > 0) & ~vignette)
+    got = np.rint(CachedImageDataset(images, [0], masks=masks, view=both)[0]["image"].numpy()
+                  * 255).astype(np.uint8).transpose(1, 2, 0)
+    np.testing.assert_array_equal(got, image * both.keep(image, masks[0])[..., None])
+    # without the option the vignette stays
+    plain = CachedImageDataset(images, [0], view=View(normalize=False))[0]["image"].numpy()
+    np.testing.assert_allclose(plain * 255, image.transpose(2, 0, 1), atol=1e-3)
+
+
+def test_the_view_records_its_masking_for_model_files():
+    from selcn.data.datasets import MASKING_RECORD
+
+    view = View(mask="lae", size=32, fill="blur", lae_clip="start", vignette=True)
+    record = view.record()
+    assert record == {"mask_fill": "blur", "lae_clip": "start", "mask_vignette": True}
+    assert View(mask="lae", **View.recorded(record)) == View(mask="lae", fill="blur",
+                                                             lae_clip="start", vignette=True)
+    # a model file written before the fields existed masks as every network did then
+    assert View.recorded({"arch": "x"}) == {"fill": "black", "lae_clip": "centred",
+                                            "vignette": False}
+    assert set(MASKING_RECORD) == set(record)
+    with pytest.raises(ValueError, match="fill"):
+        View(fill="grey")
+    with pytest.raises(ValueError, match="lae_clip"):
+        View(lae_clip="end")

@@ -1,4 +1,6 @@
-"""The ``selcn`` command line: ``selcn predict BUNDLE INPUT... --out DIR``, ``selcn --version``.
+"""The ``selcn`` command line: ``selcn predict BUNDLE INPUT... --out DIR``,
+``selcn symderm-assemble LABELS --out DIR [--ph2 DIR] [--ham10000-images DIR...] ...``,
+``selcn --version``.
 
 Exit status of ``selcn predict``:
 
@@ -12,6 +14,15 @@ Exit status of ``selcn predict``:
   cannot be written (``--out`` not a writable folder, in use by another ``selcn predict``,
   disk full, ``--continue`` into results of another bundle, GPU out of memory);
 - 130 / 143: interrupted (Ctrl-C / SIGTERM); what was finished is kept for ``--continue``.
+
+Exit status of ``selcn symderm-assemble`` (:func:`selcn.data.symderm.assemble`):
+
+- 0: every row of the label file has its image and mask in ``--out``;
+- 1: the files found were placed, rows are still missing (listed by source, in
+  ``<out>/missing_rows.csv``): the symmetry stage runs on the rest with
+  ``data.symderm.missing: skip``;
+- 2: nothing was written: the label file or a source folder is unusable, or a file in ``--out``
+  holds other content than its source (never overwritten); the message names it.
 """
 
 from __future__ import annotations
@@ -71,6 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-versions", action="store_true",
                    help="load a bundle exported with incompatible package versions (warns)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = sub.add_parser(
+        "symderm-assemble", help="build SymDerm v2.0's images/ and masks/ from PH², HAM10000 "
+                                 "and ISIC 2018 as distributed",
+        description="Build SymDerm v2.0's images/ and masks/ folders under --out from the "
+                    "sources you have, each file named as the label file names it (hard-linked "
+                    "or copied; PH²'s 1-bit BMP masks written as 0/255 PNG); the sources are "
+                    "never modified and a different file already in --out is never overwritten. "
+                    "Rows whose source is missing (dermquest: offline since 2019; EDRA: on "
+                    "CD-ROM) are listed by source. Exit status: 0 every row complete, 1 rows "
+                    "still missing, 2 nothing written (a problem named).")
+    a.add_argument("labels", help="SymDerm v2.0's label file (File,Mask,Dataset,labels_symmetry)")
+    a.add_argument("--out", required=True,
+                   help="the SymDerm folder to fill (its images/ and masks/: data.symderm."
+                        "image_dir and mask_dir)")
+    a.add_argument("--ph2", help="PH²'s folder as distributed (PH2Dataset, or its "
+                                 "'PH2 Dataset images')")
+    a.add_argument("--ham10000-images", nargs="+", default=[], metavar="DIR",
+                   help="HAM10000's image folders (HAM10000_images_part1 part2)")
+    a.add_argument("--ham10000-masks", nargs="+", default=[], metavar="DIR",
+                   help="HAM10000's mask folder(s) (<id>_segmentation.png)")
+    a.add_argument("--isic2018-images", nargs="+", default=[], metavar="DIR",
+                   help="ISIC 2018 task 1 input folders (ISIC2018_Task1-2_*_Input)")
+    a.add_argument("--isic2018-masks", nargs="+", default=[], metavar="DIR",
+                   help="ISIC 2018 task 1 ground-truth folders (ISIC2018_Task1_*_GroundTruth)")
+    a.add_argument("--copy", action="store_true",
+                   help="copy the files (default: hard links where the file system allows)")
+    a.add_argument("--dry-run", action="store_true", help="report what would be done, write "
+                                                          "nothing")
     return parser
 
 
@@ -122,6 +161,27 @@ def _predict(args: argparse.Namespace) -> int:
     return OK
 
 
+def _symderm_assemble(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from selcn.atomic import DiskFullError
+    from selcn.data.readers import DataFormatError
+    from selcn.data.symderm import AssembleError, Sources, assemble
+
+    sources = Sources(ph2=Path(args.ph2) if args.ph2 else None,
+                      ham10000_images=tuple(map(Path, args.ham10000_images)),
+                      ham10000_masks=tuple(map(Path, args.ham10000_masks)),
+                      isic2018_images=tuple(map(Path, args.isic2018_images)),
+                      isic2018_masks=tuple(map(Path, args.isic2018_masks)))
+    try:
+        report = assemble(args.labels, sources, args.out, copy=args.copy, dry_run=args.dry_run)
+    except (AssembleError, DataFormatError, DiskFullError, PermissionError) as err:
+        print(f"selcn symderm-assemble: {err}", file=sys.stderr, flush=True)
+        return UNUSABLE
+    print(report, flush=True)
+    return OK if report.complete else SOME_FAILED
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM (a cancelled job, ``kill``): unwind like Ctrl-C, so temporaries are removed."""
     raise SystemExit(128 + signum)
@@ -134,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:          # --help, --version (0) or a usage error (2)
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else UNUSABLE
+    if args.command == "symderm-assemble":
+        return _symderm_assemble(args)
     if args.command != "predict":       # pragma: no cover - argparse rejects other commands
         raise AssertionError(args.command)
     installed = True

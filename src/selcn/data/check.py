@@ -93,6 +93,10 @@ class DatasetCheck:
         mask_values: ``{values: count}`` of the decoded masks (deep only).
         empty_masks, full_masks: decoded masks without / with only lesion pixels (deep only).
         deep: whether the pixels were decoded.
+        missing_by_source: SymDerm: the label-file rows whose image or mask is missing, by
+            their ``Dataset`` value (:func:`selcn.data.symderm.left_out_by_source`).
+        skip_missing: ``data.symderm.missing: skip``: the missing rows are left out by the
+            cache (counted by source), not a problem of the check.
     """
 
     dataset: str
@@ -111,15 +115,19 @@ class DatasetCheck:
     empty_masks: int = 0
     full_masks: int = 0
     deep: bool = False
+    missing_by_source: dict[str, int] = field(default_factory=dict)
+    skip_missing: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (self.error or self.missing or self.unreadable or self.invalid)
+        missing = self.missing and not self.skip_missing
+        return not (self.error or missing or self.unreadable or self.invalid)
 
     def problems(self) -> list[str]:
-        """Every problem, the label file's first."""
-        return ([self.error] if self.error else []) + self.missing + self.unreadable + \
-            self.invalid
+        """Every problem, the label file's first (missing files left out by
+        ``data.symderm.missing: skip`` are none)."""
+        missing = [] if self.skip_missing else self.missing
+        return ([self.error] if self.error else []) + missing + self.unreadable + self.invalid
 
     def notes(self) -> str:
         """What the loader handles, in a few words (``16-bit 3; EXIF-rotated 2; masks 0/1
@@ -166,12 +174,17 @@ class DataCheck:
                          "status": "ok" if d.ok else ("label file problem" if d.error
                                                       else "problems"),
                          "per class": ", ".join(f"{k} {v}" for k, v in d.per_class.items()),
-                         "image sizes": size_text, "notes": d.notes()})
+                         "image sizes": size_text, "notes": d.notes(),
+                         "missing rows by source": _by_source_text(d)})
         return pd.DataFrame(rows)
 
     def __str__(self) -> str:
         lines = [self.table().to_string(index=False)]
         for d in self.datasets:
+            if d.skip_missing and d.missing:
+                lines.append(f"\n{d.dataset}: {len(d.missing)} missing image(s) / mask(s) left "
+                             f"out (data.{d.dataset}.missing: skip); rows by source: "
+                             f"{_by_source_text(d)}")
             problems = d.problems()
             if problems:
                 lines.append(f"\n{d.dataset}: {len(problems)} problem(s), the first "
@@ -187,6 +200,11 @@ class DataCheck:
         lines.append("all configured data found" if self.ok else
                      "problems found: fix the files or the data.* paths of the config")
         return "\n".join(lines)
+
+
+def _by_source_text(d: DatasetCheck) -> str:
+    """``dermquest 134, EDRA 77`` (``""`` for none)."""
+    return ", ".join(f"{k} {v}" for k, v in d.missing_by_source.items())
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -245,13 +263,17 @@ def check_dataset(dataset: str, paths: Mapping, *, ham_metadata: str | Path | No
                   options: CheckOptions | None = None) -> DatasetCheck:
     """Check one dataset from its config block ``data.<dataset>`` (see :func:`check_data`)."""
     options = options or CheckOptions()
-    out = DatasetCheck(dataset, deep=options.deep)
+    out = DatasetCheck(dataset, deep=options.deep, skip_missing=paths.get("missing") == "skip")
     try:
         table = read_dataset(dataset, paths, ham_metadata=ham_metadata,
                              exclude_ids=exclude_ids, missing=out.missing)
     except DataFormatError as err:
         out.error = str(err)
         return out
+    if dataset == "symderm" and out.missing:
+        from selcn.data.symderm import left_out_by_source
+
+        out.missing_by_source = left_out_by_source(paths["csv"], table["image_id"])
     out.rows = len(table)
     out.per_class = {str(k): int(v) for k, v in Counter(table["label"]).most_common()}
     out.masks = int((table["mask_path"] != "").sum())
@@ -287,7 +309,8 @@ def check_data(cfg: Mapping, datasets: Sequence[str] | None = None,
                options: CheckOptions | None = None) -> DataCheck:
     """Check every configured dataset of ``cfg["data"]`` (or those named in ``datasets``),
     header-only or deep as ``options`` say (default: header-only, the loader's settings of
-    ``cfg["data"]``: ``max_pixels``, ``resize_masks``).
+    ``cfg["data"]``: ``max_pixels``, ``resize_masks``). SymDerm's missing rows are counted by
+    source, and with ``data.symderm.missing: skip`` they are left out, not a problem.
 
     A dataset is configured when its block ``data.<dataset>`` is present and not null. The
     HAM10000 metadata (when configured and readable) gives SymDerm its lesion groups and
