@@ -297,3 +297,108 @@ def test_localisation_table_baselines_per_row_with_the_configured_dilation():
     for rec, m in zip(table.to_dict("records"), gt):
         assert {k: rec[k] for k in ("iou", "overlap", "pointing")} == localisation_metrics(
             cams[0], m, dilation_fraction=0.1, iterations=2)
+
+
+# ---- where the CAM maxima fall (issue 20) --------------------------------------------------
+def _regions_scene():
+    """A 64 x 64 scene: lesion disc (centre (32, 32), radius 12), the network's input kept
+    inside rows 8..55 only (rows 0-7 and 56-63 masked out), a dark vignette in the lower right
+    corner (rows/cols >= 58, below the masked band's reach: columns 58-63 of rows 50-55)."""
+    gt = np.zeros((64, 64), np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    gt[(yy - 32) ** 2 + (xx - 32) ** 2 <= 12 ** 2] = 1
+    keep = np.zeros((64, 64), bool)
+    keep[8:56] = True
+    vignette = np.zeros((64, 64), bool)
+    vignette[50:64, 58:64] = True
+    return gt, keep, vignette
+
+
+def _peak(at, shape=(64, 64)):
+    cam = np.zeros(shape, np.float32)
+    cam[at] = 1.0
+    return cam
+
+
+def test_region_map_priorities_and_the_edge_band():
+    from selcn.cams import EDGE_FRACTION, REGIONS, region_map
+
+    gt, keep, vignette = _regions_scene()
+    regions = region_map(gt, keep=keep, vignette=vignette)
+    name = {i: r for i, r in enumerate(REGIONS)}
+    r = int(np.ceil(EDGE_FRACTION * 64))                           # 2 px
+    assert r == 2
+    assert name[regions[32, 32]] == "lesion"                        # deep inside
+    assert name[regions[32, 32 + 12]] == "edge"                     # on the boundary
+    assert name[regions[32, 32 + 12 + r]] == "edge"                 # r px outside
+    assert name[regions[32, 32 + 12 + r + 2]] == "skin"
+    assert name[regions[32, 32 + 12 - r - 2]] == "lesion"
+    assert name[regions[2, 32]] == "masked"                         # masked beats everything
+    assert name[regions[52, 60]] == "vignette"
+    assert name[regions[60, 60]] == "masked"                        # vignette but masked out
+    assert name[regions[20, 5]] == "skin"
+    # no keep-mask, no vignette: nothing is masked or vignette
+    plain = region_map(gt)
+    assert not np.isin(plain, [REGIONS.index("masked"), REGIONS.index("vignette")]).any()
+
+
+@pytest.mark.parametrize("at, expected", [((32, 32), "lesion"), ((32, 44), "edge"),
+                                          ((20, 5), "skin"), ((2, 32), "masked"),
+                                          ((52, 60), "vignette")])
+def test_cam_regions_places_a_known_argmax(at, expected):
+    from selcn.cams import cam_regions, region_map
+
+    gt, keep, vignette = _regions_scene()
+    cam = _peak(at)
+    cam[32, 32] = max(cam[32, 32], 0.6 if at != (32, 32) else 1.0)   # a second, lower peak
+    out = cam_regions(cam, region_map(gt, keep=keep, vignette=vignette))
+    assert out["argmax_region"] == expected
+    # the mass above 0.5: the peak (1.0) and, elsewhere, the lesion centre (0.6)
+    if at != (32, 32):
+        assert out[f"mass_{expected}"] == pytest.approx(1.0 / 1.6)
+        assert out["mass_lesion"] == pytest.approx(0.6 / 1.6)
+    else:
+        assert out["mass_lesion"] == pytest.approx(1.0)
+    assert sum(v for k, v in out.items() if k.startswith("mass_")) == pytest.approx(1.0)
+
+
+def test_cam_regions_flat_and_empty_activation():
+    from selcn.cams import FLAT, REGIONS, cam_regions, region_map
+
+    gt, _, _ = _regions_scene()
+    regions = region_map(gt)
+    flat = cam_regions(np.zeros((64, 64), np.float32), regions)
+    assert flat["argmax_region"] == FLAT
+    assert all(flat[f"mass_{r}"] == 0.0 for r in REGIONS)
+    low = cam_regions(np.full((64, 64), 0.4, np.float32), regions)   # nothing above 0.5
+    assert low["argmax_region"] == "skin"           # ties: the first pixel, (0, 0), on skin
+    assert all(low[f"mass_{r}"] == 0.0 for r in REGIONS)
+    with pytest.raises(ValueError, match="differ"):
+        cam_regions(np.zeros((8, 8), np.float32), regions)
+
+
+def test_localisation_table_adds_the_regions_per_row():
+    from selcn.cams import REGION_AREA_COLUMNS, REGION_COLUMNS, RegionInputs
+
+    gt, keep, vignette = _regions_scene()
+    gt_masks = np.stack([gt, gt])
+    cams = np.stack([_peak((2, 32)), _peak((32, 32))])
+    cfg = {"threshold": 0.5, "dilation_fraction": 0.05, "dilation_iterations": 2}
+    regions = RegionInputs(keeps=[keep, None], vignettes=[vignette, np.zeros((64, 64), bool)])
+    table = localisation_table(cams, gt_masks, [1, 0], ["a", "b"], cfg, regions)
+    assert list(table.columns[-len(REGION_COLUMNS) - len(REGION_AREA_COLUMNS):]) == \
+        list(REGION_COLUMNS) + list(REGION_AREA_COLUMNS)
+    assert table["image_id"].tolist() == ["b", "a"]
+    assert table["argmax_region"].tolist() == ["masked", "lesion"]
+    assert table["pointing"].tolist() == [0.0, 1.0]
+    # the areas: rows 0-7 and 56-63 masked (16 of 64 rows) for the first image only
+    assert table["area_masked"].tolist() == pytest.approx([0.25, 0.0])
+    assert table[list(REGION_AREA_COLUMNS)].sum(axis=1).tolist() == pytest.approx([1.0, 1.0])
+    assert table["area_lesion"].iloc[1] + table["area_edge"].iloc[1] > \
+        table["gt_fraction_undilated"].iloc[1]                       # the band reaches outside
+    # without regions: the table of before
+    plain = localisation_table(cams, gt_masks, [1, 0], ["a", "b"], cfg)
+    assert "argmax_region" not in plain.columns
+    with pytest.raises(ValueError, match="keep-masks"):
+        localisation_table(cams, gt_masks, [1, 0], ["a", "b"], cfg,
+                           RegionInputs(keeps=[None], vignettes=[vignette]))

@@ -167,9 +167,11 @@ def test_the_thesis_switches_change_exactly_dropout_and_sampling():
                                                                                   0.0, 0.4)
     assert lf_cam.balance == {**cfg["data"]["balance"], "sampling": "keep_originals"}
     assert th_cam.balance == {**cfg["data"]["balance"], "sampling": "all_versions"}
+    # the LAE clipping follows the protocol too (issue 20: lesion.lae_clip null)
+    assert (th_cam.view.lae_clip, lf_cam.view.lae_clip) == ("start", "centred")
     # nothing else differs between the two protocols' specs (the protocol itself aside)
     assert replace(th_cam, dropout=0.2, protocol=policy("leakage_free"),
-                   balance=lf_cam.balance) == lf_cam
+                   balance=lf_cam.balance, masking=lf_cam.masking) == lf_cam
     assert isinstance(th_cam.build(7).dropout, nn.Identity)
     assert th_base.build(7).dropout.p == 0.4 and lf_cam.build(7).dropout.p == 0.2
     assert lf_cam.record()["dropout"] == 0.2 and th_base.key()["dropout"] == 0.4

@@ -1,6 +1,8 @@
 """Masking strategies: LAE box arithmetic (growth, clipping, empty, largest component), the
-keep-masks, apply_mask (numpy / tensor) and apply_box (a precomputed LAE box)."""
+keep-masks, apply_mask (numpy / tensor) and apply_box (a precomputed LAE box); the fill of the
+masked-out pixels, the dark vignette and the keep-mask of a network (issue 20)."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -149,3 +151,121 @@ def test_lae_box_thesis_clip_keeps_the_length():
     assert (lae_mask(mask, clip="start").sum(), lae_mask(mask).sum()) == (14 * 6, 12 * 6)
     with pytest.raises(ValueError, match="clip"):
         lae_box(mask, clip="end")
+
+
+# ---- the fill of the masked-out pixels and the vignette (issue 20) -------------------------
+def test_fill_mean_and_blur_give_the_expected_pixels():
+    from selcn.masks import BLUR_SIGMA_FRACTION, MASK_FILLS, fill_image, fill_outside
+
+    assert MASK_FILLS == ("black", "mean", "blur")
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    mask = _square((40, 30), 10, 8, 12, 10)
+    keep = mask > 0
+    mean = np.rint(image.reshape(-1, 3).astype(np.float64).mean(0)).astype(np.uint8)
+    out = apply_mask(image, mask, "seg", fill="mean")
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    np.testing.assert_array_equal(out[keep], image[keep])            # the lesion untouched
+    np.testing.assert_array_equal(out[~keep], np.broadcast_to(mean, (int((~keep).sum()), 3)))
+    blurred = cv2.GaussianBlur(image, (0, 0), BLUR_SIGMA_FRACTION * 40,
+                               borderType=cv2.BORDER_REFLECT)
+    out = apply_mask(image, mask, "seg", fill="blur")
+    np.testing.assert_array_equal(out[keep], image[keep])
+    np.testing.assert_array_equal(out[~keep], blurred[~keep])
+    assert out[~keep].std() < image[~keep].std() / 4                 # structure gone
+    np.testing.assert_array_equal(fill_image(image, "blur"), blurred)
+    # black: exactly the thesis' masking (image x mask), by every path
+    black = apply_mask(image, mask, "seg", fill="black")
+    np.testing.assert_array_equal(black, image * keep[..., None])
+    np.testing.assert_array_equal(fill_outside(image, keep), black)
+    assert fill_outside(image, None, "mean") is image
+    # lae: the same fill outside the box, apply_box and apply_mask agree
+    box = lae_box(mask)
+    for fill in MASK_FILLS:
+        np.testing.assert_array_equal(apply_box(image, box, fill),
+                                      apply_mask(image, mask, "lae", fill=fill))
+    y0, y1, x0, x1 = box
+    lae = apply_box(image, box, "mean")
+    assert (lae[:y0] == mean).all() and (lae[y0:y1, x0:x1] == image[y0:y1, x0:x1]).all()
+    with pytest.raises(ValueError, match="fill"):
+        apply_mask(image, mask, "seg", fill="grey")
+
+
+def test_fill_on_tensors_matches_numpy():
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (2, 24, 24, 3), dtype=np.uint8)
+    masks = np.stack([_square((24, 24), 4, 4, 8, 8), _square((24, 24), 10, 12, 6, 9)])
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    for fill in ("mean", "blur"):
+        want = np.stack([fill_np for fill_np in (
+            apply_mask(images[i].astype(np.float32), masks[i], "seg", fill=fill)
+            for i in range(2))])
+        got = apply_mask(tensor, torch.from_numpy(masks), "seg", fill=fill)
+        np.testing.assert_allclose(got.permute(0, 2, 3, 1).numpy(), want, atol=1e-4)
+
+
+def _vignetted(side=96, lesion_value=60):
+    """Skin (200) with a dark lesion disc (value ``lesion_value``) at the centre and a dark
+    circular vignette (20) outside the circle of radius 0.55 x the side about the centre."""
+    image = np.full((side, side, 3), 200, np.uint8)
+    yy, xx = np.mgrid[:side, :side]
+    r = np.hypot(yy + 0.5 - side / 2, xx + 0.5 - side / 2)
+    image[r > 0.55 * side] = 20
+    image[r < 0.15 * side] = lesion_value
+    return image, r > 0.55 * side, r < 0.15 * side
+
+
+def test_vignette_is_the_dark_region_of_the_corners():
+    from selcn.masks import vignette_mask
+
+    image, outside, lesion = _vignetted()
+    found = vignette_mask(image)
+    assert found.dtype == bool and found.shape == image.shape[:2]
+    assert found[outside].mean() > 0.95 and found[0, 0] and found[-1, -1]
+    assert not found[lesion].any()                       # a dark lesion at the centre is not
+    assert not found[~outside].any()
+    # no dark corners, no vignette; a dark band at one side only, none either
+    assert not vignette_mask(np.full((64, 80, 3), 180, np.uint8)).any()
+    band = np.full((64, 64, 3), 200, np.uint8)
+    band[30:34, :] = 10                                  # a hair-like dark line, no corner
+    assert not vignette_mask(band).any()
+    with pytest.raises(ValueError, match="uint8"):
+        vignette_mask(image.astype(np.float32))
+
+
+def test_keep_mask_of_strategy_and_vignette():
+    from selcn.masks import keep_mask, vignette_mask
+
+    image, outside, _ = _vignetted()
+    mask = _square((96, 96), 30, 30, 36, 36)
+    assert keep_mask(image, None, "none") is None
+    np.testing.assert_array_equal(keep_mask(image, mask, "seg"), mask > 0)
+    np.testing.assert_array_equal(keep_mask(image, None, "none", vignette=True),
+                                  ~vignette_mask(image))
+    both = keep_mask(image, mask, "lae", vignette=True, clip="start")
+    np.testing.assert_array_equal(both, (lae_mask(mask, clip="start") > 0) & ~vignette_mask(image))
+    assert keep_mask(np.full((96, 96, 3), 200, np.uint8), None, "none", vignette=True) is None
+
+
+def test_vignette_on_real_ph2_images():
+    from pathlib import Path
+
+    from selcn.data.preprocess import load_image
+    from selcn.masks import vignette_mask
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "ph2-sample" / \
+        "PH2Dataset" / "PH2 Dataset images"
+    if not root.is_dir():
+        pytest.skip(f"the PH² sample is not at {root} (a user's clone)")
+    # IMD008: the dermatoscope's dark circle in all four corners; IMD014: none (full frame)
+    framed = cv2.resize(load_image(root / "IMD008" / "IMD008_Dermoscopic_Image" / "IMD008.bmp"),
+                        (128, 128), interpolation=cv2.INTER_AREA)
+    found = vignette_mask(framed)
+    assert 0.01 < found.mean() < 0.15
+    # (the last row of PH²'s images is a light line: the corners' inner pixels)
+    for corner in (found[1:4, 1:4], found[1:4, -4:-1], found[-4:-1, 1:4], found[-4:-1, -4:-1]):
+        assert corner.all()
+    assert not found[32:96, 32:96].any()
+    full = cv2.resize(load_image(root / "IMD014" / "IMD014_Dermoscopic_Image" / "IMD014.bmp"),
+                      (128, 128), interpolation=cv2.INTER_AREA)
+    assert vignette_mask(full).mean() < 0.005

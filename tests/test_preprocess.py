@@ -114,3 +114,122 @@ def test_load_image_reads_bmp_and_png(tmp_path):
     for ext in ("bmp", "png"):
         Image.fromarray(img).save(tmp_path / f"a.{ext}")
         assert np.array_equal(load_image(tmp_path / f"a.{ext}"), img)
+
+
+# ---- the hair filters (issue 20) -----------------------------------------------------------
+def _hair_and_network(size=(240, 320), seed=0):
+    """RGB skin with a lesion disc covered by a pigment network (a mesh of short dark
+    segments and dots, blob-like: nothing straight longer than a few px) and one thin (2 px)
+    hair, long and gently curved, crossing skin and lesion. Returns (image, hair, disc,
+    network) with the last three bool (H, W)."""
+    h, w = size
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = SKIN
+    disc = np.zeros((h, w), np.uint8)
+    cv2.circle(disc, (160, 120), 80, 255, -1)
+    img[disc > 0] = (150, 105, 80)
+    network = np.zeros((h, w), np.uint8)
+    for cy in range(50, 191, 9):                    # a honeycomb of small rings: the network
+        for cx in range(90, 231, 9):
+            if (cx - 160) ** 2 + (cy - 120) ** 2 < 72 ** 2:
+                cv2.circle(network, (cx + int(rng.integers(-2, 3)), cy + int(rng.integers(-2, 3))),
+                           3, 255, 1)
+    img[network > 0] = (90, 55, 40)
+    hair = np.zeros((h, w), np.uint8)
+    curve = np.array([[5, 20], [120, 60], [220, 120], [315, 200]], np.int32)
+    cv2.polylines(hair, [curve], False, 255, 2)
+    img[hair > 0] = HAIR
+    return img, hair > 0, disc > 0, (network > 0) & ~(hair > 0)
+
+
+def test_pigment_sparing_keeps_a_long_thin_hair_and_drops_the_pigment_network():
+    rgb, hair, disc, network = _hair_and_network()
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    thesis = hair_mask(bgr, "thesis") > 0
+    sparing = hair_mask(bgr, "pigment_sparing") > 0
+    assert thesis[network].mean() > 0.8                 # the thesis' filter takes the network
+    assert thesis[hair].mean() > 0.9
+    assert sparing[hair].mean() > 0.9                   # the hair stays found, over the lesion too
+    assert sparing[hair & disc].mean() > 0.9
+    assert sparing[network].mean() < 0.05               # the network is spared
+    assert sparing[disc & ~hair].mean() < 0.02
+    assert not (sparing & ~thesis).any()                # a part of the thesis' mask, no more
+    clean = remove_hair(bgr, "pigment_sparing")[..., ::-1]
+    far = network & (cv2.dilate(hair.astype(np.uint8), np.ones((15, 15), np.uint8)) == 0)
+    np.testing.assert_array_equal(clean[far], rgb[far])  # the network's pixels untouched
+
+
+def test_pigment_sparing_drops_dots_and_short_segments():
+    rgb = np.full((200, 200, 3), SKIN, np.uint8)
+    rng = np.random.default_rng(1)
+    for _ in range(150):                                # globules and short dashes
+        x, y = rng.integers(10, 190, 2)
+        if rng.random() < 0.5:
+            cv2.circle(rgb, (int(x), int(y)), int(rng.integers(1, 4)), LESION, -1)
+        else:
+            cv2.line(rgb, (int(x), int(y)), (int(x) + int(rng.integers(-6, 7)),
+                                             int(y) + int(rng.integers(-6, 7))), HAIR, 1)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    assert (hair_mask(bgr, "thesis") > 0).mean() > 0.02
+    assert not (hair_mask(bgr, "pigment_sparing") > 0).any()
+
+
+def test_thesis_code_converts_the_bgr_image_as_rgb():
+    rgb = np.full((60, 80, 3), (200, 150, 60), np.uint8)     # blue-poor skin
+    cv2.line(rgb, (0, 30), (79, 30), (120, 150, 60), 2)        # a reddish-dark line: red only
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    for method, code in (("thesis", cv2.COLOR_BGR2GRAY), ("thesis_code", cv2.COLOR_RGB2GRAY)):
+        gray = cv2.cvtColor(bgr, code)
+        _, want = cv2.threshold(cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT,
+                                                 cv2.getStructuringElement(cv2.MORPH_CROSS,
+                                                                           (17, 17))),
+                                10, 255, cv2.THRESH_BINARY)
+        np.testing.assert_array_equal(hair_mask(bgr, method), want)
+    # red weighs 0.299 in the right conversion, 0.114 in the author's: only one finds the line
+    assert hair_mask(bgr, "thesis").any() and not hair_mask(bgr, "thesis_code").any()
+    assert not hair_mask(bgr, "off").any()
+
+
+def test_hair_method_maps_the_old_spellings_and_the_protocol():
+    from selcn.data.preprocess import HAIR_METHODS, hair_method, hair_param
+
+    assert HAIR_METHODS == ("thesis", "thesis_code", "pigment_sparing", "off")
+    assert (hair_method(True), hair_method(False)) == ("thesis", "off")
+    assert hair_method(None, "leakage_free") == "pigment_sparing"
+    assert hair_method(None, "thesis") == "thesis_code"
+    assert hair_method("pigment_sparing", "thesis") == "pigment_sparing"     # a value wins
+    with pytest.raises(ValueError, match="data.hair_removal"):
+        hair_method("dullrazor")
+    with pytest.raises(ValueError, match="protocol"):
+        hair_method(None)
+    # the cache rule's param: the old spellings stay as they were, a new filter is its name
+    assert hair_param(True, "leakage_free") is True and hair_param("thesis", "thesis") is True
+    assert hair_param(False, "thesis") is False and hair_param("off", "leakage_free") is False
+    assert hair_param(None, "leakage_free") == "pigment_sparing"
+    assert hair_param(None, "thesis") == "thesis_code"
+
+
+def test_preprocess_and_cache_take_a_filter_by_name(tmp_path):
+    rgb, hair, _, _ = _hair_and_network()
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    want = cv2.resize(np.ascontiguousarray(remove_hair(bgr, "pigment_sparing")[..., ::-1]),
+                      (64, 64), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(preprocess_image(rgb, 64, "pigment_sparing"), want)
+    np.testing.assert_array_equal(preprocess_image(rgb, 64, "off"),
+                                  preprocess_image(rgb, 64, hair_removal=False))
+    np.testing.assert_array_equal(preprocess_image(rgb, 64, "thesis"),
+                                  preprocess_image(rgb, 64, hair_removal=True))
+    assert not np.array_equal(preprocess_image(rgb, 64, "thesis"), want)
+    np.testing.assert_array_equal(remove_hair(bgr, "off"), bgr)
+    path = tmp_path / "a.png"
+    Image.fromarray(rgb).save(path)
+    table = pd.DataFrame({"image_id": ["a"], "label": ["nv"], "target": [0], "group": ["a"],
+                          "source": ["x"], "path": [str(path)]})
+    logged = []
+    build_cache(table, tmp_path / "cache", 64, hair_removal="pigment_sparing",
+                log=logged.append)
+    np.testing.assert_array_equal(np.load(tmp_path / "cache" / "images.npy")[0], want)
+    assert "hair removal pigment_sparing" in logged[-1]
+    with pytest.raises(ValueError, match="data.hair_removal"):
+        build_cache(table, tmp_path / "bad", 64, hair_removal="dullrazor", log=logged.append)

@@ -55,10 +55,18 @@ def _predictions(path: Path, classes, n: int, accuracy: float, rng) -> None:
 
 
 def _localisation(path: Path, n: int, rng) -> None:
+    """A localisation file: the scores and where each CAM's maximum falls (its region, the CAM
+    mass and the image area per region, each summing to 1)."""
+    from selcn.cams import REGIONS
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"image_id": [f"ISIC_{i:07d}" for i in range(n)], "iou": rng.random(n),
-                  "overlap": rng.random(n), "pointing": rng.integers(0, 2, n)}).to_csv(
-        path, index=False)
+    table = {"image_id": [f"ISIC_{i:07d}" for i in range(n)], "iou": rng.random(n),
+             "overlap": rng.random(n), "pointing": rng.integers(0, 2, n),
+             "argmax_region": rng.choice(REGIONS, n)}
+    for kind in ("mass", "area"):
+        shares = rng.dirichlet(np.ones(len(REGIONS)), n)
+        table.update({f"{kind}_{r}": shares[:, i] for i, r in enumerate(REGIONS)})
+    pd.DataFrame(table).to_csv(path, index=False)
 
 
 def make_results(root: Path, cfg: dict) -> None:
@@ -100,6 +108,19 @@ def make_results(root: Path, cfg: dict) -> None:
         _split_table(res / "splits" / f"{dataset}.csv", classes, 28,
                      lesion_size=2 if dataset == "ham10000" else 1)
     _overlap_summary(res / "splits" / "overlap_summary.csv")
+    _hair_table(res / "figures" / "fig5_hair_removal.csv", 12, rng)
+
+
+def _hair_table(path: Path, n: int, rng) -> None:
+    """Figure 5's per-image table (the "Hair removal" table's input): the share of each image
+    and of its lesion each filter marks as hair."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = {"image_id": [f"ISIC_{i:07d}" for i in range(n)],
+             "path": [f"img{i}.jpg" for i in range(n)], "mask_path": ""}
+    for method, scale in (("thesis", 0.3), ("thesis_code", 0.3), ("pigment_sparing", 0.05)):
+        table[f"image_{method}"] = scale * rng.random(n)
+        table[f"lesion_{method}"] = scale * rng.random(n)
+    pd.DataFrame(table).to_csv(path, index=False)
 
 
 def _overlap_summary(path: Path) -> None:

@@ -1,19 +1,31 @@
-"""Figure 5: the images of the figures' dataset (HAM10000, or PH² in config/ph2.yaml) with the
-largest hair-mask fraction, before and after hair removal (every image of the metadata is
-scored)."""
+"""Figure 5 and its table: what every hair filter marks as hair on each image of the figures'
+dataset (HAM10000, or PH² in config/ph2.yaml; of the image and of its ground-truth lesion), and
+the images with the largest share of this run's filter, before and after hair removal, with
+the lesion's outline."""
 import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 
+from selcn.atomic import write_csv
 from selcn.data.readers import read_dataset, read_ham10000
-from selcn.report.data_figures import pick_hairy, plot_hair_removal
+from selcn.grid import DATASETS_WITH_GT_MASKS
+from selcn.report.data_figures import hair_table, plot_hair_removal
 
 p = snakemake.params.paths
 dataset = snakemake.params.dataset
-table = (read_ham10000(p["metadata"], p["image_dirs"], None) if dataset == "ham10000"
-         else read_dataset(dataset, p))
-chosen = pick_hairy(table["path"].tolist(), n=snakemake.params.n, threads=snakemake.threads)
-for path, fraction in chosen:
-    print(f"{path}: hair-mask fraction {fraction:.4f}")
-plot_hair_removal([c[0] for c in chosen], snakemake.output.figure,
-                  fractions=[c[1] for c in chosen])
+method = snakemake.params.hair_removal          # the run's filter (selcn.data.preprocess)
+masks = dataset in DATASETS_WITH_GT_MASKS
+table = (read_ham10000(p["metadata"], p["image_dirs"], p["mask_dir"] if masks else None)
+         if dataset == "ham10000" else read_dataset(dataset, p))
+shares = hair_table(table, threads=snakemake.threads)
+write_csv(shares.drop(columns=["path", "mask_path"]), snakemake.output.table)
+score = f"image_{method if method != 'off' else 'thesis'}"
+chosen = shares.sort_values(score, ascending=False, kind="stable").head(snakemake.params.n)
+for row in chosen.itertuples():
+    print(f"{row.path}: {score} {getattr(row, score):.4f}")
+summary = shares.drop(columns=["image_id", "path", "mask_path"]).mean()
+print("mean over images:", summary.round(4).to_dict())
+plot_hair_removal(chosen["path"].tolist(), snakemake.output.figure,
+                  fractions=chosen[score].tolist(),
+                  mask_paths=[m or None for m in chosen["mask_path"]] if masks else None,
+                  method=method)

@@ -8,6 +8,7 @@ Cache layout (``docs/contracts.md``): ``<out_dir>/images.npy`` uint8 ``(N, S, S,
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import Counter
@@ -27,7 +28,8 @@ from tqdm import tqdm
 from selcn.atomic import atomic_path, remove_stale_temporaries, reserved_memmap, write_csv
 from selcn.data.readers import DataFormatError
 
-__all__ = ["HAIR_KERNEL", "HAIR_THRESHOLD", "hair_mask", "remove_hair", "load_image",
+__all__ = ["HAIR_KERNEL", "HAIR_THRESHOLD", "HAIR_METHODS", "HAIR_LINE_FRACTION", "HAIR_ANGLES",
+           "HAIR_MIN_LENGTH", "hair_method", "hair_param", "hair_mask", "remove_hair", "load_image",
            "load_mask", "preprocess_image", "build_cache", "INDEX_COLUMNS", "DEFAULT_MAX_PIXELS",
            "LoaderSettings", "ImageHeader", "Decoded", "ImageTooLargeError", "read_header",
            "decode_image", "decode_mask", "load_pair", "size_mismatch"]
@@ -38,23 +40,117 @@ HAIR_THRESHOLD = 10
 INPAINT_RADIUS = 1
 INDEX_COLUMNS = ("row", "image_id", "label", "target", "group", "source")
 
+#: the hair filters (config ``data.hair_removal``; ``true`` / ``false`` are read as ``thesis`` /
+#: ``off``, null as the protocol's): ``thesis`` (the black-hat mask of the grey image),
+#: ``thesis_code`` (the same mask of the author's grey image: ``COLOR_RGB2GRAY`` of a BGR image),
+#: ``pigment_sparing`` (the thesis' mask where it runs straight and long), ``off``
+HAIR_METHODS: tuple[str, ...] = ("thesis", "thesis_code", "pigment_sparing", "off")
+#: ``pigment_sparing``: side of the line structuring elements (fraction of the shorter image
+#: side; odd, at least 5 px: 23 px for PH²'s 553-577 px) ...
+HAIR_LINE_FRACTION = 0.04
+#: ... at this many orientations over 180 degrees (11.25 degree steps) ...
+HAIR_ANGLES = 16
+#: ... and the long side (``cv2.minAreaRect``) a straight run must reach, in line lengths
+HAIR_MIN_LENGTH = 2.5
+_OLD_SPELLINGS = {True: "thesis", False: "off"}
 
-def hair_mask(img_bgr: np.ndarray) -> np.ndarray:
-    """Hair pixels of a uint8 ``(H, W, 3)`` BGR image: uint8 ``(H, W)`` in {0, 255}
-    (grey -> black-hat with a 17 x 17 cross -> threshold 10)."""
-    gray = cv2.cvtColor(img_bgr, cv2.COLOR_BGR2GRAY)
+
+def hair_method(value: bool | str | None, protocol=None) -> str:
+    """The hair filter of a config value ``data.hair_removal`` (:data:`HAIR_METHODS`):
+    ``true`` -> ``thesis``, ``false`` -> ``off`` (the old spellings), null -> the protocol's
+    (:meth:`selcn.protocol.Protocol.setting`; ``protocol``: a name or a policy, required then).
+    ValueError naming the key for anything else."""
+    if isinstance(value, bool):
+        return _OLD_SPELLINGS[value]
+    if value is None:
+        if protocol is None:
+            raise ValueError("data.hair_removal: null takes the protocol's filter, but no "
+                             "protocol was given")
+        from selcn.protocol import policy
+
+        return hair_method(policy(protocol).setting("hair_removal"))
+    if value not in HAIR_METHODS:
+        raise ValueError(f"data.hair_removal: {value!r} is not one of "
+                         f"{', '.join(HAIR_METHODS)} (or true / false / null)")
+    return str(value)
+
+
+def hair_param(value: bool | str | None, protocol) -> bool | str:
+    """The cache rule's ``hair_removal`` param: :func:`hair_method` of the config's value,
+    spelled ``true`` / ``false`` for ``thesis`` / ``off`` (as caches built before the filters
+    had names recorded it: they stay valid) and by name otherwise, so changing the filter
+    re-plans the caches and re-spelling it does not."""
+    method = hair_method(value, protocol)
+    return {"thesis": True, "off": False}.get(method, method)
+
+
+def _line_kernel(length: int, angle: float) -> np.ndarray:
+    """uint8 ``(length, length)``: a 1-px digital line through the centre at ``angle``
+    degrees."""
+    kernel = np.zeros((length, length), np.uint8)
+    c = (length - 1) / 2
+    dx, dy = math.cos(math.radians(angle)) * c, math.sin(math.radians(angle)) * c
+    cv2.line(kernel, (int(round(c - dx)), int(round(c - dy))),
+             (int(round(c + dx)), int(round(c + dy))), 1, 1)
+    return kernel
+
+
+def _straight_and_long(mask: np.ndarray) -> np.ndarray:
+    """The parts of a hair mask (uint8 ``(H, W)`` in {0, 255}) that are hair-shaped: the union
+    of its openings with 1-px lines of :data:`HAIR_LINE_FRACTION` x the shorter side at
+    :data:`HAIR_ANGLES` orientations (what runs straight for that long), of which the
+    8-connected components whose ``cv2.minAreaRect`` reaches :data:`HAIR_MIN_LENGTH` line
+    lengths, grown by one pixel within ``mask``. Pigment network (a mesh of short segments),
+    dots and globules fall out; hairs, long and nearly straight over a line's length, stay."""
+    binary = (mask > 0).astype(np.uint8)
+    length = max(5, int(round(HAIR_LINE_FRACTION * min(binary.shape))) | 1)
+    runs = np.zeros_like(binary)
+    for k in range(HAIR_ANGLES):
+        runs |= cv2.morphologyEx(binary, cv2.MORPH_OPEN, _line_kernel(length, 180.0 * k /
+                                                                      HAIR_ANGLES))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    long_enough = HAIR_MIN_LENGTH * length
+    keep = np.zeros(n, dtype=bool)
+    for k in range(1, n):
+        x, y, w, h = (int(stats[k, i]) for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP,
+                                                  cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+        if math.hypot(w, h) < long_enough:        # the rectangle's long side is shorter still
+            continue
+        ys, xs = np.nonzero(labels[y:y + h, x:x + w] == k)
+        _, sides, _ = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
+        keep[k] = max(sides) >= long_enough
+    hair = keep[labels].astype(np.uint8)
+    hair = cv2.dilate(hair, np.ones((3, 3), np.uint8)) & binary
+    return hair * np.uint8(255)
+
+
+def hair_mask(img_bgr: np.ndarray, method: str = "thesis") -> np.ndarray:
+    """Hair pixels of a uint8 ``(H, W, 3)`` BGR image: uint8 ``(H, W)`` in {0, 255}.
+
+    ``thesis``: grey (``COLOR_BGR2GRAY``) -> black-hat with a 17 x 17 cross -> threshold 10;
+    ``thesis_code``: the same from ``COLOR_RGB2GRAY`` of the BGR image (the author's code);
+    ``pigment_sparing``: the ``thesis`` mask's straight, long runs (:func:`_straight_and_long`);
+    ``off``: none (all 0)."""
+    method = hair_method(method)
+    if method == "off":
+        return np.zeros(img_bgr.shape[:2], np.uint8)
+    code = cv2.COLOR_RGB2GRAY if method == "thesis_code" else cv2.COLOR_BGR2GRAY
+    gray = cv2.cvtColor(img_bgr, code)
     blackhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, HAIR_KERNEL)
     _, mask = cv2.threshold(blackhat, HAIR_THRESHOLD, 255, cv2.THRESH_BINARY)
-    return mask
+    return _straight_and_long(mask) if method == "pigment_sparing" else mask
 
 
-def remove_hair(img_bgr: np.ndarray) -> np.ndarray:
-    """The thesis' hair removal on a uint8 ``(H, W, 3)`` **BGR** image (as ``cv2.imread``
-    gives it): :func:`hair_mask`, then ``cv2.inpaint`` (Telea, radius 1). Returns BGR."""
+def remove_hair(img_bgr: np.ndarray, method: str = "thesis") -> np.ndarray:
+    """Hair removal on a uint8 ``(H, W, 3)`` **BGR** image (as ``cv2.imread`` gives it):
+    :func:`hair_mask` of ``method`` (the thesis' by default), then ``cv2.inpaint`` (Telea,
+    radius 1). Returns BGR (a copy of the image for ``off``)."""
     if img_bgr.dtype != np.uint8 or img_bgr.ndim != 3 or img_bgr.shape[2] != 3:
         raise ValueError(f"remove_hair expects uint8 (H, W, 3) BGR, got {img_bgr.dtype} "
                          f"{img_bgr.shape}")
-    return cv2.inpaint(img_bgr, hair_mask(img_bgr), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    if hair_method(method) == "off":
+        return img_bgr.copy()
+    return cv2.inpaint(img_bgr, hair_mask(img_bgr, method), INPAINT_RADIUS, cv2.INPAINT_TELEA)
 
 
 class ImageTooLargeError(DataFormatError):
@@ -324,11 +420,15 @@ def load_pair(image_path: str | Path, mask_path: str | Path,
     return image, mask
 
 
-def preprocess_image(img_rgb: np.ndarray, size: int, hair_removal: bool = True) -> np.ndarray:
-    """Hair removal at the original resolution (optional), then resize to ``size x size``
-    (aspect ratio not kept, like the thesis' code). uint8 RGB in, uint8 RGB out."""
-    if hair_removal:
-        img_rgb = remove_hair(np.ascontiguousarray(img_rgb[..., ::-1]))[..., ::-1]
+def preprocess_image(img_rgb: np.ndarray, size: int,
+                     hair_removal: bool | str = True) -> np.ndarray:
+    """Hair removal at the original resolution (``hair_removal``: a filter of
+    :data:`HAIR_METHODS`, or ``True`` / ``False`` = ``thesis`` / ``off``), then resize to
+    ``size x size`` (aspect ratio not kept, like the thesis' code). uint8 RGB in, uint8 RGB
+    out."""
+    method = hair_method(hair_removal)
+    if method != "off":
+        img_rgb = remove_hair(np.ascontiguousarray(img_rgb[..., ::-1]), method)[..., ::-1]
     interp = cv2.INTER_AREA if min(img_rgb.shape[:2]) >= size else cv2.INTER_LINEAR
     return cv2.resize(np.ascontiguousarray(img_rgb), (size, size), interpolation=interp)
 
@@ -341,12 +441,13 @@ def _resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
 @dataclass(frozen=True)
 class _CacheJob:
     """What :func:`_fill_arrays` decodes: the image (and mask) files of the rows, the cache side
-    (px), hair removal, worker threads, the loader's settings and the progress bar's label."""
+    (px), the hair filter (:func:`hair_method`), worker threads, the loader's settings and the
+    progress bar's label."""
 
     paths: Sequence[str]
     mask_paths: Sequence[str] | None
     size: int
-    hair_removal: bool
+    hair_removal: bool | str
     threads: int
     loader: LoaderSettings
     desc: str
@@ -410,7 +511,7 @@ CACHE_FILES = ("images.npy", "gt_masks.npy", "index.csv")
 
 
 def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
-                hair_removal: bool = True, threads: int = 1,
+                hair_removal: bool | str = True, threads: int = 1,
                 log: Callable[[str], None] = print,
                 loader: LoaderSettings | None = None) -> pd.DataFrame:
     """Write the cache of a reader table (``image_id,label,target,group,source,path,
@@ -418,7 +519,9 @@ def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
 
     Images are decoded by the strict loader (:func:`load_pair` / :func:`decode_image` with
     ``loader``, default :class:`LoaderSettings`: EXIF orientation, bit depth, 0/1 or 0/255
-    masks, a mask of its image's size, the pixel limit), hair-removed, resized and written row
+    masks, a mask of its image's size, the pixel limit), hair-removed (``hair_removal``: a
+    filter of :data:`HAIR_METHODS`, ``True`` / ``False`` = ``thesis`` / ``off``), resized and
+    written row
     by row into memory-mapped arrays by ``threads`` worker threads (OpenCV and Pillow release
     the GIL), with a tqdm progress bar on stderr. Every file is written atomically
     (:func:`selcn.atomic.atomic_path`: a temporary name, renamed when complete; a temporary
@@ -427,6 +530,7 @@ def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
     ``mask_path``; a dataset whose masks are all empty or all full is a
     :class:`DataFormatError`."""
     t0 = time.perf_counter()
+    hair_removal = hair_method(hair_removal)      # a wrong value: one error before any decode
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in CACHE_FILES:
@@ -461,7 +565,7 @@ def build_cache(table: pd.DataFrame, out_dir: str | Path, size: int, *,
     index = index[cols]
     write_csv(index, out / "index.csv")
     values = Counter(v for v, _, _ in found).most_common(3)
-    log(f"cached {n} images ({size} px, hair removal {'on' if hair_removal else 'off'}"
+    log(f"cached {n} images ({size} px, hair removal {hair_method(hair_removal)}"
         f"{', with masks' if with_masks else ''}) in {out} in {time.perf_counter() - t0:.1f} s "
         f"with {threads} thread(s)"
         + (f"; mask values {', '.join(f'{v} ({k})' for v, k in values)}" if values else ""))

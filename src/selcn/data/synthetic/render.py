@@ -363,8 +363,9 @@ def _texture_layer(lesion: Lesion, rng: np.random.Generator, view: _View, xs: np
     img[:] = img * (1 - alpha) + colour * alpha
 
 
-def _hair(rng: np.random.Generator, img: np.ndarray) -> None:
-    h, w = img.shape[:2]
+def hair_strands(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """4-17 dark hair strands (quadratic curves, 1-2 x ``w / 300`` px wide, anti-aliased) drawn
+    into a ``uint8 (h, w)`` coverage layer (0-255), as the demo renders hair."""
     layer = np.zeros((h, w), np.uint8)
     thick = max(1, round(w / 300))
     for _ in range(int(rng.integers(4, 18))):
@@ -375,6 +376,11 @@ def _hair(rng: np.random.Generator, img: np.ndarray) -> None:
         curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
         cv2.polylines(layer, [curve.astype(np.int32)], False, 255,
                       int(thick * rng.choice([1, 1, 2])), cv2.LINE_AA)
+    return layer
+
+
+def _hair(rng: np.random.Generator, img: np.ndarray) -> None:
+    layer = hair_strands(rng, *img.shape[:2])
     a = layer.astype(np.float32)[..., None] / 255 * 0.9
     img[:] = img * (1 - a) + np.array([35, 28, 25], np.float32) * a
 
