@@ -304,6 +304,21 @@ def _fake_result(rng, size=64):
                        disagreement=0.1)
 
 
+def test_a_model13_panel_draws_no_lae_box():
+    """Model 13's input is unmasked: its panel outlines the mask only (no yellow LAE box)."""
+    from selcn.predict.gallery import draw_panel
+
+    result = _fake_result(np.random.default_rng(1))
+    yellow = np.array([255, 220, 0])
+
+    def yellow_pixels(settings):
+        first = draw_panel(result, settings, "x")[:, :224]
+        return int(np.all(first == yellow, axis=-1).sum())
+
+    assert yellow_pixels(PanelSettings(class_names=tuple(HAM))) > 100
+    assert yellow_pixels(PanelSettings(class_names=tuple(HAM), lae_scale=None)) == 0
+
+
 def test_the_gallery_links_thumbnails_and_stays_small(tmp_path):
     rng = np.random.default_rng(0)
     settings = PanelSettings(class_names=tuple(HAM))

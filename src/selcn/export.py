@@ -17,8 +17,12 @@ or symmetry file, as the network predicts the mask and the symmetry itself.
 
 ``manifest.json`` holds ``format``/``format_version``, the model (``number`` 1-12,
 ``classifier_mask``, ``symmetry_mask``, ``dataset``, ``class_names``), ``preprocessing`` (cache
-side ``image_size`` in px, ``hair_removal``, ``lae_scale``, ImageNet ``mean``/``std``, each
-network's ``input_size``, the segmentation ``threshold``, the symmetry ``cam_size``), the
+side ``image_size`` in px, ``hair_removal`` (whether hair was removed) and ``hair_filter`` (which
+filter: :data:`selcn.data.preprocess.HAIR_METHODS`), ``lae_scale``, ImageNet ``mean``/``std``,
+each network's ``input_size``, the segmentation ``threshold``, the symmetry ``cam_size``, and the
+masking of the symmetry and lesion inputs ``symmetry_masking`` / ``lesion_masking``
+(``mask_fill``, ``lae_clip``, ``mask_vignette``: :meth:`selcn.data.datasets.View.record`; the
+networks' own files record the same, and ``selcn predict`` masks as they say)), the
 ``networks`` and where they came from, ``validation`` (per-fold and mean validation metrics of
 the lesion folds, from their ``predictions_val.csv``), ``selection`` (how the model was chosen),
 ``data`` (what the networks learnt from: ``source`` ``synthetic`` or ``files``, ``synthetic``
@@ -62,7 +66,7 @@ from torch import nn
 
 from selcn.atomic import atomic_dir
 from selcn.checkpoints import describe_load_error
-from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from selcn.data.datasets import IMAGENET_MEAN, IMAGENET_STD, View
 from selcn.grid import CAM_OFF, CAM_OWN, CAM_SOURCES, MASKS, MULTITASK
 from selcn.lesion import load_lesion_model
 from selcn.metrics import classification_metrics
@@ -304,7 +308,9 @@ class BundleSettings:
         number: thesis model number (1-12).
         dataset: the lesion dataset the model was trained on.
         image_size: side of the cached images (px), ``data.image_size``.
-        hair_removal: ``data.hair_removal``.
+        hair_removal: ``data.hair_removal`` as configured (a filter name, true / false, or
+            null = the protocol's; resolved with the provenance's protocol,
+            :func:`selcn.data.preprocess.hair_method`).
         cam_size: side of the symmetry CAMs the lesion network was trained with (px).
         cfg_hash: :func:`config_hash` of the workflow config.
     """
@@ -312,7 +318,7 @@ class BundleSettings:
     number: int
     dataset: str
     image_size: int
-    hair_removal: bool
+    hair_removal: bool | str | None
     cam_size: int
     cfg_hash: str
 
@@ -391,6 +397,9 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
             if meta[key] != first[key]:
                 raise ValueError(f"{lesion_pts[fold]}: {key} {meta[key]!r} differs from fold "
                                  f"{next(iter(lesion_metas))}'s {first[key]!r}")
+        if View.recorded(meta) != View.recorded(first):
+            raise ValueError(f"{lesion_pts[fold]}: masking {View.recorded(meta)} differs from "
+                             f"fold {next(iter(lesion_metas))}'s {View.recorded(first)}")
     cm, sm = first["classifier_mask"], first["symmetry_mask"]
     sym_meta = None
     if sm == CAM_OFF:
@@ -424,7 +433,7 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
                       "class_names": list(first["class_names"])},
             "preprocessing": {
                 "image_size": int(settings.image_size),
-                "hair_removal": bool(settings.hair_removal),
+                **_hair_fields(settings, provenance),
                 "lae_scale": LAE_SCALE, "mean": IMAGENET_MEAN.tolist(),
                 "std": IMAGENET_STD.tolist(),
                 "segmentation_input_size": int(seg_meta["input_size"]),
@@ -432,6 +441,8 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
                 "symmetry_input_size": int(sym_meta["input_size"]) if sym_meta else None,
                 "cam_size": int(settings.cam_size) if sym_meta else None,
                 "lesion_input_size": int(first["input_size"]),
+                "symmetry_masking": _masking(sym_meta) if sym_meta else None,
+                "lesion_masking": _masking(first),
             },
             "networks": {
                 "segmentation": {"file": files["segmentation"], "arch": seg_meta["arch"],
@@ -458,6 +469,21 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         (tmp / MANIFEST_CHECKSUM).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
     return manifest
+
+
+def _hair_fields(settings: BundleSettings, provenance: BundleProvenance) -> dict:
+    """The manifest's ``hair_removal`` (whether hair was removed: a bundle of an earlier
+    version is read by it) and ``hair_filter`` (which filter,
+    :func:`selcn.data.preprocess.hair_method` under the provenance's protocol)."""
+    from selcn.data.preprocess import hair_method
+
+    method = hair_method(settings.hair_removal, provenance.protocol)
+    return {"hair_removal": method != "off", "hair_filter": method}
+
+
+def _masking(meta: Mapping) -> dict:
+    """A network's masking, as its ``model.pt`` records it (:meth:`View.record` fields)."""
+    return View(**View.recorded(meta)).record()
 
 
 def export_multitask_bundle(out_dir: str | Path, fold_pts: Mapping[int, str | Path],
@@ -497,7 +523,7 @@ def export_multitask_bundle(out_dir: str | Path, fold_pts: Mapping[int, str | Pa
                       "class_names": list(first["class_names"])},
             "preprocessing": {
                 "image_size": int(settings.image_size),
-                "hair_removal": bool(settings.hair_removal), "lae_scale": LAE_SCALE,
+                **_hair_fields(settings, provenance), "lae_scale": LAE_SCALE,
                 "mean": IMAGENET_MEAN.tolist(), "std": IMAGENET_STD.tolist(),
                 "segmentation_input_size": None,
                 "segmentation_threshold": float(first["threshold"]),

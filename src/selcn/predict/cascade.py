@@ -1,10 +1,12 @@
 """The SE-LCN cascade on one batch of new images, exactly as in training (no per-image call).
 
 1. decode (JPEG / PNG / BMP, any size; grey -> 3 channels, RGBA -> RGB, alpha dropped),
-   hair removal at the original resolution and resize to the cache side ``S``
-   (:func:`read_input`, :func:`selcn.data.preprocess.preprocess_image`);
+   hair removal at the original resolution with the bundle's filter (:func:`hair_filter`) and
+   resize to the cache side ``S`` (:func:`read_input`,
+   :func:`selcn.data.preprocess.preprocess_image`);
 2. segmentation -> binary lesion mask at ``S`` (:func:`selcn.segmentation.predict_masks`);
-3. the symmetry network's input masked by its mask (none / seg / LAE box,
+3. the symmetry network's input masked by its mask (none / seg / LAE box, filled and clipped
+   as its ``model.pt`` records: :meth:`selcn.data.datasets.View.recorded`;
    :class:`selcn.data.datasets.CachedImageDataset`, the training datasets), its prediction and
    Grad-CAM++ (:func:`selcn.cams.gradcam_plus_plus`) resized to the CAM side ``R`` and stored as
    float16, as the workflow's CAM files are;
@@ -32,13 +34,13 @@ from selcn.data.datasets import CachedImageDataset, View
 from selcn.data.preprocess import load_image, preprocess_image
 from selcn.data.readers import DataFormatError
 from selcn.export import Bundle
-from selcn.masks import apply_mask
 from selcn.models.lesion import cam_target_layer as lesion_target_layer
 from selcn.models.symmetry import cam_target_layer as symmetry_target_layer
 from selcn.segmentation import predict_masks
 
 __all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "CascadeOutput", "InputScan", "scan_inputs",
-           "list_inputs", "read_input", "run_cascade", "run_multitask"]
+           "list_inputs", "read_input", "hair_filter", "network_view", "run_cascade",
+           "run_multitask"]
 
 #: the file name endings (any case) a folder's images have; other files in a folder are skipped
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
@@ -115,9 +117,20 @@ def list_inputs(inputs: Iterable[str | Path], *, recursive: bool = False) -> lis
     return scan_inputs(inputs, recursive=recursive).images
 
 
-def read_input(path: str | Path, size: int, hair_removal: bool,
+def hair_filter(preprocessing: dict) -> str:
+    """The hair filter a bundle's ``preprocessing`` says its images were cached with:
+    ``hair_filter`` (:data:`selcn.data.preprocess.HAIR_METHODS`), or, in a bundle written
+    before filters had names, ``thesis`` / ``off`` from ``hair_removal``."""
+    if preprocessing.get("hair_filter"):
+        return str(preprocessing["hair_filter"])
+    return "thesis" if preprocessing.get("hair_removal") else "off"
+
+
+def read_input(path: str | Path, size: int, hair_removal: bool | str,
                min_side: int = MIN_SIDE) -> np.ndarray:
-    """One file -> uint8 ``(size, size, 3)`` RGB, preprocessed as the cache was.
+    """One file -> uint8 ``(size, size, 3)`` RGB, preprocessed as the cache was
+    (``hair_removal``: the filter, :func:`hair_filter`; ``True`` / ``False`` = ``thesis`` /
+    ``off``).
 
     Raises:
         DataFormatError: missing, unreadable, truncated or non-image file, or an image with a
@@ -158,16 +171,24 @@ class CascadeOutput:
     lesion_cams: np.ndarray | None
 
 
-def _network_input(images: np.ndarray, masks: np.ndarray, strategy: str, size: int,
+def network_view(meta: dict, mask: str, size: int) -> View:
+    """How a network of a bundle sees an image: its input ``mask`` and ``size`` and the masking
+    its ``model.pt`` fields ``meta`` record (fill, LAE clipping, vignette;
+    :meth:`View.recorded`: files written before they existed mask as every network did then)."""
+    return View(mask=mask, size=int(size), **View.recorded(meta))
+
+
+def _network_input(images: np.ndarray, masks: np.ndarray, view: View,
                    cams: np.ndarray | None, device: torch.device):
-    """Masked, resized, normalised batch exactly as the training datasets build it."""
-    view = View(mask=strategy, size=size)
+    """Masked, resized, normalised batch exactly as the training datasets build it, and the
+    masked images ``(B, S, S, 3)`` before resizing (:meth:`View.shown`)."""
     dataset = CachedImageDataset(images, np.arange(len(images)),
                                  masks=masks if view.needs_masks else None, cams=cams, view=view)
     items = [dataset[i] for i in range(len(dataset))]
     image = torch.stack([it["image"] for it in items]).to(device)
     cam = torch.stack([it["cam"] for it in items]).to(device) if cams is not None else None
-    masked = apply_mask(images, masks, strategy) if strategy != "none" else images
+    masked = (np.stack([view.shown(im, m if view.needs_masks else None)
+                        for im, m in zip(images, masks)]) if view.masks_input else images)
     return image, cam, masked
 
 
@@ -200,16 +221,18 @@ def run_cascade(bundle: Bundle, images: np.ndarray, *, cams: bool = True) -> Cas
     sym_input = images
     if bundle.symmetry is not None:
         sym_model, sym_meta = bundle.symmetry
-        x, _, sym_input = _network_input(images, masks, sym_meta["mask"],
-                                         sym_meta["input_size"], None, device)
+        x, _, sym_input = _network_input(
+            images, masks, network_view(sym_meta, sym_meta["mask"], sym_meta["input_size"]),
+            None, device)
         heat, logits = gradcam_plus_plus(sym_model, x, symmetry_target_layer(sym_model,
                                                                              sym_meta["arch"]),
                                          return_logits=True)
         sym_probs = torch.softmax(logits.float(), 1).cpu().numpy()
         # the workflow stores CAMs as float16 (results/cams/*.npy): the E-Layer saw those
         sym_cams = resize_cams(heat, int(pre["cam_size"])).cpu().numpy().astype(np.float16)
-    x, cam_in, lesion_input = _network_input(images, masks, model_cfg["classifier_mask"],
-                                             int(pre["lesion_input_size"]), sym_cams, device)
+    lesion_view = network_view(bundle.lesion[0][1], model_cfg["classifier_mask"],
+                               int(pre["lesion_input_size"]))
+    x, cam_in, lesion_input = _network_input(images, masks, lesion_view, sym_cams, device)
     fold_probs = torch.stack([_forward(m, x, cam_in) for m, _ in bundle.lesion])
     probs = fold_probs.mean(0)
     lesion_cams = None
@@ -243,8 +266,8 @@ def run_multitask(bundle: Bundle, images: np.ndarray, *, cams: bool = True) -> C
 
     pre = bundle.preprocessing
     images = np.ascontiguousarray(images)
-    x, _, _ = _network_input(images, np.zeros(images.shape[:3], np.uint8), "none",
-                             int(pre["lesion_input_size"]), None, bundle.device)
+    x, _, _ = _network_input(images, np.zeros(images.shape[:3], np.uint8),
+                             View(size=int(pre["lesion_input_size"])), None, bundle.device)
     outs, features = [], []
     for network, _ in bundle.multitask:
         handle = network.lesion_features.register_forward_hook(

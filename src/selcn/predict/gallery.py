@@ -81,11 +81,12 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class PanelSettings:
-    """What every panel of a run shares: the class names, the LAE box's growth factor and a
-    warning drawn on every panel (e.g. :data:`SYNTHETIC_WARNING`; None = none)."""
+    """What every panel of a run shares: the class names, the LAE box's growth factor (None:
+    no LAE box is drawn — model 13, whose input is unmasked) and a warning drawn on every panel
+    (e.g. :data:`SYNTHETIC_WARNING`; None = none)."""
 
     class_names: tuple[str, ...]
-    lae_scale: float = 1.4
+    lae_scale: float | None = 1.4
     warning: str | None = None
 
 
@@ -113,11 +114,12 @@ def draw_panel(result: ImageResult, settings: PanelSettings, title: str) -> np.n
                                    cv2.CHAIN_APPROX_NONE)
     contours = [(c.astype(np.float64) * scale).astype(np.int32) for c in contours]
     cv2.drawContours(first, contours, -1, (0, 255, 0), 2)
-    box = lae_box(mask, settings.lae_scale)
+    box = lae_box(mask, settings.lae_scale) if settings.lae_scale is not None else None
     if box is not None:
         y0, y1, x0, x1 = (int(round(v * scale)) for v in box)
         cv2.rectangle(first, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (255, 220, 0), 2)
-    tiles = [_tile(first, f"mask + LAE box (area {100 * result.lesion_area:.0f}%)")]
+    what = "mask" if settings.lae_scale is None else "mask + LAE box"
+    tiles = [_tile(first, f"{what} (area {100 * result.lesion_area:.0f}%)")]
     if result.symmetry_cam is not None:
         tiles.append(_tile(overlay(result.symmetry_input, result.symmetry_cam),
                            f"symmetry: {result.symmetry} {result.symmetry_prob:.2f}"))

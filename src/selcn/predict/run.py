@@ -427,9 +427,8 @@ def predict_images(bundle: Bundle, inputs: Iterable[str | Path], out_dir: str | 
     prepare_out_dir(out_dir)
     names = bundle.class_names
     warning = SYNTHETIC_WARNING if bundle.trained_on_synthetic else None
-    settings = PanelSettings(class_names=tuple(names),
-                             lae_scale=float(bundle.preprocessing.get("lae_scale", 1.4)),
-                             warning=warning)
+    lae_scale = None if bundle.multitask else float(bundle.preprocessing.get("lae_scale", 1.4))
+    settings = PanelSettings(class_names=tuple(names), lae_scale=lae_scale, warning=warning)
     identity = {"bundle": bundle.digest, "panels": bool(opts.panels)}
     cv2.setNumThreads(1)
     with OutputLock(out_dir, log):
