@@ -16,6 +16,9 @@ from selcn.grid import (
     DATASETS,
     MASKS,
     NETWORKS,
+    PER_MODEL,
+    SEGMENTERS,
+    SHARED,
     SPLITS,
     Model,
     SymmetryVariant,
@@ -24,7 +27,7 @@ from selcn.grid import (
 from selcn.jobs import ExportSelection, Jobs
 from selcn.paths import use_results_dir
 from selcn.protocol import policy
-from selcn.report.registry import FIGURES_SUBCATEGORY, report_category
+from selcn.report.registry import FIGURES_SUBCATEGORY, datasets_resolved, report_category
 
 try:
     CFG = validate_config(config, source="config")
@@ -46,8 +49,12 @@ config.clear()
 config.update(CFG)
 # the protocol's policy for the caption templates; not part of CFG, so no `declared()` params
 config["protocol_policy"] = policy(CFG["protocol"]).as_dict()
-# the report's first page: the datasets read and their images per class (once cached)
+# the report's first page: the datasets read and their images per class (once cached), and
+# SymDerm's rows left out by source (data.symderm.missing: skip)
 config["data_summary"] = JOBS.data_summary()
+config["data_left_out"] = JOBS.data_left_out()
+# the datasets of the roles for the caption templates (Tables 5-9 name the role's dataset)
+config["datasets_resolved"] = datasets_resolved(CFG)
 GRID = JOBS.grid
 
 # the path constants follow results_dir: imported once it is set
@@ -68,6 +75,8 @@ wildcard_constraints:
     fold="[0-9]+",
     split=alternation(SPLITS),
     network=alternation(NETWORKS),
+    segmenter=alternation(SEGMENTERS),
+    search=PER_MODEL,
 
 
 def declared(*keys):
@@ -107,13 +116,23 @@ PRIORITY = {"data": 50, "segmentation": 40, "symmetry": 30, "lesion_external": 2
 
 # ---- wildcards -> values of the vocabulary (the edge: JOBS takes parsed values) ------------
 def model_of(wildcards):
-    """The lesion model of a job's `{classifier_mask}-{symmetry_mask}` wildcards."""
-    return Model(wildcards.classifier_mask, wildcards.symmetry_mask)
+    """The lesion model of a job's `{classifier_mask}-{symmetry_mask}` wildcards (and its
+    `{segmenter}` / `{search}` folders, in the rules of those shapes)."""
+    return Model(
+        wildcards.classifier_mask,
+        wildcards.symmetry_mask,
+        wildcards.get("segmenter"),
+        wildcards.get("search", SHARED),
+    )
 
 
 def variant_of(wildcards):
-    """The symmetry variant of a job's `{variant}` wildcard."""
-    return SymmetryVariant.parse(wildcards.variant)
+    """The symmetry variant of a job's `{variant}` wildcard (with its `{segmenter}` /
+    `{search}` folders, in the rules of those shapes)."""
+    v = SymmetryVariant.parse(wildcards.variant)
+    return SymmetryVariant(
+        v.pretrained, v.mask, wildcards.get("segmenter"), wildcards.get("search", SHARED)
+    )
 
 
 def selection_of(wildcards):

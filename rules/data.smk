@@ -2,8 +2,9 @@
 # one cache per dataset (decoded, hair-removed, resized once), leakage-free split tables,
 # their check, and the two figures of the stage. Inputs: JOBS (selcn.jobs, "---- data").
 from selcn.data.overlap import overlap_summary_file, overlaps_file
+from selcn.data.preprocess import hair_method, hair_param
 from selcn.data.synthetic import dataset_paths
-from selcn.grid import DATASETS_WITH_GT_MASKS, data_key
+from selcn.grid import DATASETS_WITH_GT_MASKS
 from selcn.paths import (
     DATA_CHECK,
     DATA_CHECK_DEEP,
@@ -67,7 +68,8 @@ rule cache_dataset:
     params:
         paths=lambda w: ordered(JOBS.data_paths(w.dataset)),
         size=config["data"]["image_size"],
-        hair_removal=config["data"]["hair_removal"],
+        # the resolved filter (true / false for thesis / off: caches built before stay valid)
+        hair_removal=hair_param(config["data"]["hair_removal"], config["protocol"]),
         protocol=config["protocol"],
     script:
         "../workflow/scripts/data_cache.py"
@@ -144,8 +146,9 @@ rule check_data:
     conda:
         SELCN_ENV
     params:
-        # one block per data.<key> (PH²'s three datasets read data.ph2)
-        paths=ordered({data_key(d): JOBS.data_paths(d) for d in GRID.datasets}),
+        # one block per data.<key> (PH²'s three datasets read data.ph2; SymDerm's with
+        # data.symderm.missing: skip, whose missing rows are then counted, not a problem)
+        paths=ordered(JOBS.data_check_blocks()),
     script:
         "../workflow/scripts/data_check.py"
 
@@ -164,7 +167,7 @@ use rule check_data as check_data_deep with:
         **stage_resources("data"),
         runtime=runtime_of("data"),
     params:
-        paths=ordered({data_key(d): JOBS.data_paths(d) for d in GRID.datasets}),
+        paths=ordered(JOBS.data_check_blocks()),
         deep=True,
 
 
@@ -199,16 +202,20 @@ rule fig5_hair_removal:
             subcategory=FIGURES_SUBCATEGORY,
             labels={"figure": "Figure 5", "content": "hair removal"},
         ),
+        # per image: the share of the image and of the lesion each hair filter marks
+        table=figure_file("fig5_hair_removal", "csv"),
     log:
         f"{LOGS}/data/fig5_hair_removal.log",
     localrule: True
     conda:
         SELCN_ENV
+    threads: threads_of("data")
     params:
         paths=ordered(JOBS.data_paths(JOBS.figure_dataset())),
         dataset=JOBS.figure_dataset(),
         n=3,
         seed=config["seed"],
+        hair_removal=hair_method(config["data"]["hair_removal"], config["protocol"]),
     script:
         "../workflow/scripts/data_fig5.py"
 

@@ -1,5 +1,8 @@
 # Hyper-parameter search (thesis 5.2, Figure 7a): one Bayesian search (scikit-optimize) per
-# network on a 75 / 25 split of that network's training folds (never the test split).
+# network on a 75 / 25 split of that network's training folds (never the test split); under
+# `hpo.scope: per_model` also one per lesion grid cell and per symmetry input mask, each on its
+# cell's own inputs (`{network}` = lesion-<dataset>-<model>[-<segmenter>],
+# symmetry-<mask>[-<segmenter>]; selcn.hpo.names), read by that model's per-model copy.
 # Requested only when `hpo.enabled`: the training rules then take
 # `results/hpo/{network}/best.json` as input (JOBS.hpo_best(), selcn.jobs); otherwise they use
 # the fixed `<network>.train` values. The finished trials are kept in

@@ -6,28 +6,32 @@
 # Tables 8-15 and Figures 11-13 are aggregated by the report stage from these files; Figure 10:
 # the stage job `lesion_figure_cams` computes the CAMs it shows, `fig10_lesion_cams` draws them.
 # Inputs and outputs: JOBS (selcn.jobs, "---- lesion").
-from selcn.paths import LESION_FIGURE_DATA
+from selcn.paths import LESION_FIGURE_DATA, model_pattern
 
 # One training rule per lesion dataset, `train_lesion_<dataset>`: a rule's outputs are fixed
 # patterns, and a dataset with an external test set (HAM10000: ISIC 2019) trains in a job that
 # also writes `predictions_<external>.csv` (so its inputs add the `ext_*` files); the datasets
-# differ in nothing else, so one definition serves them all.
-for dataset in GRID.lesion_datasets:
+# differ in nothing else, so one definition serves them all. And one per path shape
+# (selcn.grid.Shape) of the trained models: under `segmentation.mode: axis` models 3-12 once
+# per segmenter (`train_lesion_<dataset>_by_segmenter`, .../<model>/{segmenter}/fold{k}/),
+# under `hpo.scope: per_model` the per-model copies (`..._per_model`, a `per_model` folder).
+for dataset, shape in (
+    (d, s) for d in GRID.lesion_datasets for s in GRID.shapes(GRID.trained_models())
+):
 
     rule:
         name:
-            f"train_lesion_{dataset}"
+            f"train_lesion_{dataset}{shape.suffix}"
         input:
             unpack(lambda w: JOBS.lesion_training_inputs(w.lesion_dataset, model_of(w))),
             checks=JOBS.training_checks(),
         output:
-            **JOBS.lesion_training_outputs(dataset),
+            **JOBS.lesion_training_outputs(dataset, shape),
         log:
-            f"{LOGS}/lesion/train_{{lesion_dataset}}_{MODEL_PATTERN}_fold{{fold}}.log",
+            f"{LOGS}/lesion/train_{{lesion_dataset}}_{MODEL_PATTERN}{shape.tag}_fold{{fold}}.log",
         wildcard_constraints:
+            **JOBS.lesion_constraints(GRID.trained_models(shape)),
             lesion_dataset=dataset,
-            classifier_mask=alternation(GRID.classifier_masks),
-            symmetry_mask=alternation(GRID.cam_sources),
             fold=alternation(GRID.lesion_folds),
         priority: PRIORITY["lesion_external" if JOBS.external_of(dataset) else "lesion"]
         conda:
@@ -43,31 +47,35 @@ for dataset in GRID.lesion_datasets:
             "../workflow/scripts/lesion_train.py"
 
 
-rule lesion_localisation:
-    input:
-        unpack(lambda w: JOBS.lesion_localisation_inputs(model_of(w))),
-    output:
-        **JOBS.lesion_localisation_outputs(),
-    log:
-        f"{LOGS}/lesion/localisation_{MODEL_PATTERN}.log",
-    wildcard_constraints:
-        classifier_mask=alternation(GRID.classifier_masks),
-        symmetry_mask=alternation(GRID.cam_sources),
-    priority: PRIORITY["lesion"]
-    conda:
-        SELCN_ENV
-    threads: threads_of("cams")
-    resources:
-        **stage_resources("cams"),
-        runtime=runtime_of("cams"),
-    params:
-        datasets=list(GRID.lesion_datasets),
-        folds=list(GRID.lesion_folds),
-        protocol=config["protocol"],
-        cams=ordered(config["cams"]),
-        cfg=declared("lesion", "cams"),
-    script:
-        "../workflow/scripts/lesion_localisation.py"
+# Tables 9 / 15: the reported models (under axis, the reference segmenter's), one rule per shape
+for shape in GRID.shapes(GRID.models()):
+
+    rule:
+        name:
+            f"lesion_localisation{shape.suffix}"
+        input:
+            unpack(lambda w: JOBS.lesion_localisation_inputs(model_of(w))),
+        output:
+            **JOBS.lesion_localisation_outputs(model_pattern(shape)),
+        log:
+            f"{LOGS}/lesion/localisation_{MODEL_PATTERN}{shape.tag}.log",
+        wildcard_constraints:
+            **JOBS.lesion_constraints([m for m in GRID.models() if m.shape == shape]),
+        priority: PRIORITY["lesion"]
+        conda:
+            SELCN_ENV
+        threads: threads_of("cams")
+        resources:
+            **stage_resources("cams"),
+            runtime=runtime_of("cams"),
+        params:
+            datasets=list(GRID.lesion_datasets),
+            folds=list(GRID.lesion_folds),
+            protocol=config["protocol"],
+            cams=ordered(config["cams"]),
+            cfg=declared("lesion", "cams"),
+        script:
+            "../workflow/scripts/lesion_localisation.py"
 
 
 rule lesion_figure_cams:

@@ -13,12 +13,14 @@ from selcn.report.differences import run_settings
 from selcn.report.html import run_note
 from selcn.report.registry import (
     FIGURES_SUBCATEGORY,
+    PER_CLASS_PATTERN,
     STAGE_FIGURES,
     TABLE_REGISTRY,
     TABLES_SUBCATEGORY,
     calibration_figures,
     findings_file,
     findings_files,
+    per_class_dataset,
     per_class_labels,
     per_class_number,
     reference_table,
@@ -27,6 +29,7 @@ from selcn.report.registry import (
     report_figures,
     report_tables,
     table_labels,
+    table_options,
     table_title,
 )
 
@@ -85,7 +88,7 @@ rule table:
     params:
         table=lambda w: w.table,
         title=lambda w: table_title(w.table, GRID),
-        options=lambda w: TABLE_REGISTRY[w.table].options(GRID),
+        options=lambda w: table_options(w.table, GRID, CFG),
         note=RUN_NOTE,
         caption=lambda w: render_caption(
             CAPTION_DIR / f"{TABLE_REGISTRY[w.table].caption.template}.rst",
@@ -99,7 +102,9 @@ rule table:
 rule table_per_class:
     input:
         files=lambda w: JOBS.lesion_model_files(
-            "ham10000", GRID.model(per_class_number(w.name)), "predictions_test.csv"
+            per_class_dataset(w.name),
+            GRID.model(per_class_number(w.name)),
+            "predictions_test.csv",
         ),
         reference=lambda w: reference_table(REFERENCE_DIR, w.name),
     output:
@@ -114,7 +119,7 @@ rule table_per_class:
     log:
         f"{LOGS}/report/{{name}}.log",
     wildcard_constraints:
-        name="(table[0-9]+_)?per_class_model[0-9]+",
+        name=PER_CLASS_PATTERN,
     localrule: True
     conda:
         SELCN_ENV
@@ -165,6 +170,71 @@ rule stats_vs_baseline:
         note=RUN_NOTE,
     script:
         "../workflow/scripts/report_stats.py"
+
+
+# the table "shared vs per-model search" of a lesion dataset (hpo.scope: per_model): each model
+# trained with the shared search's values and with its own, compared by lesion (issue 25)
+rule search_comparison:
+    input:
+        unpack(lambda w: JOBS.search_comparison_inputs(w.lesion_dataset)),
+    output:
+        csv=table_file("search_comparison_{lesion_dataset}", "csv"),
+        html=report(
+            table_file("search_comparison_{lesion_dataset}", "html"),
+            caption="../workflow/report/search_comparison.rst",
+            category=report_category("Hyper-parameter search"),
+            subcategory=TABLES_SUBCATEGORY,
+            labels=lambda w: {
+                "table": "Shared vs per-model search",
+                "dataset": DATASET_LABELS[w.lesion_dataset],
+                "content": "values, epochs, metrics and statistics by lesion",
+            },
+        ),
+    log:
+        f"{LOGS}/report/search_comparison_{{lesion_dataset}}.log",
+    localrule: True
+    conda:
+        SELCN_ENV
+    params:
+        intervals={
+            "n_boot": config["report"]["bootstrap"],
+            "confidence": config["report"]["confidence"],
+            "seed": config["seed"],
+        },
+        title=lambda w: "Shared vs per-model hyper-parameter search — SE-LCN on "
+        f"{DATASET_LABELS[w.lesion_dataset]}",
+        note=RUN_NOTE,
+    script:
+        "../workflow/scripts/report_search_comparison.py"
+
+
+# the segmenter figure of a lesion dataset (segmentation.mode: axis): each segmenter's test Dice
+# against the test accuracy of the models using its masks, from the segmenter table (issue 25)
+rule segmenter_figure:
+    input:
+        table=table_file("segmenter_effect_{lesion_dataset}", "csv"),
+    output:
+        figure=report(
+            figure_file("segmenter_effect_{lesion_dataset}"),
+            caption="../workflow/report/segmenter_effect_figure.rst",
+            category=report_category("Segmentation"),
+            subcategory=FIGURES_SUBCATEGORY,
+            labels=lambda w: {
+                "figure": "segmenters",
+                "dataset": DATASET_LABELS[w.lesion_dataset],
+                "content": "segmenter Dice vs lesion accuracy",
+            },
+        ),
+    log:
+        f"{LOGS}/report/segmenter_figure_{{lesion_dataset}}.log",
+    localrule: True
+    conda:
+        SELCN_ENV
+    params:
+        title=lambda w: "Segmenter quality and lesion classification on "
+        f"{DATASET_LABELS[w.lesion_dataset]}",
+    script:
+        "../workflow/scripts/report_segmenter_figure.py"
 
 
 rule heatmap:

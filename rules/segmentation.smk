@@ -1,14 +1,18 @@
-# Segmentation stage (thesis 4.1.1, Table 5, Figure 3): DeepLabV3+ and U-Net trained on the
-# HAM10000 training folds with Dice + rank loss, evaluated on the test split; the better one
-# predicts a lesion mask for every cached image of every dataset. Figure 3: the stage job
+# Segmentation stage (thesis 4.1.1, Table 5, Figure 3): DeepLabV3+ and U-Net (or any of
+# `segmentation.architectures`) trained on the HAM10000 training folds with Dice + rank loss,
+# evaluated on the test split; the better one predicts a lesion mask for every cached image of
+# every dataset (`segmentation.mode: axis`: every architecture predicts its own masks,
+# results/masks/{segmenter}/{dataset}.npy). Figure 3: the stage job
 # `segmentation_figure_masks` picks the images and their masks, `fig3_masking_strategies`
 # draws them. Inputs: JOBS (selcn.jobs, "---- segmentation").
 from selcn.paths import (
     SEGMENTATION_FIGURE_DATA,
     SEGMENTATION_SELECTED,
-    predicted_masks,
     segmentation_file,
 )
+
+#: the log of predict_masks names the job's wildcards: `{dataset}` (and `{segmenter}`, axis)
+MASKS_LOG = "{dataset}_{segmenter}" if GRID.segmenters else "{dataset}"
 
 
 rule train_segmentation:
@@ -38,7 +42,7 @@ rule train_segmentation:
 
 rule select_segmentation:
     input:
-        metrics=JOBS.segmentation_metrics_files(),
+        metrics=JOBS.segmentation_selection_files(),
     output:
         selected=SEGMENTATION_SELECTED,
     log:
@@ -56,11 +60,13 @@ rule select_segmentation:
 
 rule predict_masks:
     input:
-        unpack(lambda w: JOBS.mask_prediction_inputs(w.dataset)),
+        unpack(lambda w: JOBS.mask_prediction_inputs(w.dataset, w.get("segmenter"))),
     output:
-        masks=predicted_masks("{dataset}"),
+        masks=JOBS.mask_prediction_output(),
     log:
-        f"{LOGS}/segmentation/predict_masks_{{dataset}}.log",
+        f"{LOGS}/segmentation/predict_masks_{MASKS_LOG}.log",
+    wildcard_constraints:
+        segmenter=alternation(GRID.segmenters) or "no-segmenter-axis",
     priority: PRIORITY["segmentation"]
     conda:
         SELCN_ENV

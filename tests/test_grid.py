@@ -169,3 +169,121 @@ def test_every_choice_reads_validation_unless_the_thesis_protocol():
     assert best_fold_criterion(policy("leakage_free"), "balanced_accuracy").name == \
         "val_balanced_accuracy"
     assert best_fold_criterion(policy("thesis"), "balanced_accuracy").name == "test_accuracy"
+
+
+# ---- the segmenter axis and the per-model search (issue 25) ----------------------------------
+def _grid(**sections) -> vocab.Grid:
+    return grid(validate_config(sections))
+
+
+def test_axis_and_scope_values_are_the_schemas(repo):
+    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
+    seg = schema["properties"]["segmentation"]["properties"]
+    assert tuple(seg["architectures"]["items"]["enum"]) == vocab.SEGMENTERS
+    assert tuple(seg["encoders"]["propertyNames"]["enum"]) == vocab.SEGMENTERS
+    assert tuple(seg["mode"]["enum"]) == vocab.SEGMENTER_MODES
+    assert tuple(schema["properties"]["hpo"]["properties"]["scope"]["enum"]) == \
+        vocab.SEARCH_SCOPES
+    assert set(vocab.SEGMENTER_LABELS) == set(vocab.SEGMENTER_STRIDES) == set(vocab.SEGMENTERS)
+    # the defaults are the thesis': one selected segmenter, one shared search
+    cfg = validate_config({})
+    assert (cfg["segmentation"]["mode"], cfg["hpo"]["scope"]) == ("select", "shared")
+
+
+def test_a_model_carries_its_segmenter_and_search_scope():
+    m = Model("seg", "lae", "unet")
+    assert (m.number, m.name, str(m), m.folder) == (8, "seg-lae", "seg-lae", "seg-lae/unet")
+    assert m.shape == vocab.Shape(True, False) and m.thesis_model == Model("seg", "lae")
+    own = Model("none", "seg", "fpn", vocab.PER_MODEL)
+    assert own.folder == "none-seg/fpn/per_model" and own.shape.suffix == "_by_segmenter_per_model"
+    assert Model("seg", "off", search=vocab.PER_MODEL).folder == "seg-off/per_model"
+    assert str(Cell("ham10000", own)) == "ham10000/none-seg/fpn/per_model"
+    assert [Model.of_number(n).uses_segmenter for n in range(1, 13)] == [False] * 2 + [True] * 10
+    with pytest.raises(ValueError, match="reads no predicted mask"):
+        Model("none", "none", "unet")                  # model 2: CAMs of the unmasked variant
+    with pytest.raises(ValueError, match="unknown segmenter"):
+        Model("seg", "off", "dpt")
+    with pytest.raises(ValueError, match="model 1"):
+        Model("none", "off", search=vocab.PER_MODEL)   # its own search is the shared one
+    with pytest.raises(ValueError, match="search scope"):
+        Model("seg", "off", search="mine")
+    v = SymmetryVariant(True, "seg", "unet", vocab.PER_MODEL)
+    assert (str(v), v.folder, v.number) == ("pretrained-seg", "pretrained-seg/unet/per_model", 3)
+    with pytest.raises(ValueError, match="reads no predicted mask"):
+        SymmetryVariant(True, "none", "unet")
+    assert vocab.Shape(True, True).tag == "_{segmenter}_{search}" and vocab.PLAIN.suffix == ""
+
+
+@pytest.mark.parametrize("segmenters", [["unet", "deeplabv3plus"],
+                                        ["unet", "deeplabv3plus", "unetplusplus"]])
+def test_the_segmenter_axis_grows_the_grid(segmenters):
+    """Models 1-2 once, 3-12 once per segmenter (2 + 10 S); the symmetry stage 1 + 2 S mask
+    variants per initialisation; the reported models are the first segmenter's."""
+    s = len(segmenters)
+    g = _grid(segmentation={"mode": "axis", "architectures": segmenters},
+              symmetry={"scratch_baseline": False})
+    assert g.segmenters == tuple(segmenters) and g.reference_segmenter == segmenters[0]
+    trained = g.trained_models()
+    assert len(trained) == 2 + 10 * s and len(set(trained)) == len(trained)
+    assert [m.segmenter for m in trained[:2]] == [None, None]
+    assert {m.segmenter for m in trained[2:]} == set(segmenters)
+    assert [m.number for m in g.models()] == list(range(1, 13))
+    assert {m.segmenter for m in g.models() if m.number > 2} == {segmenters[0]}
+    assert len(g.trained_variants()) == 1 + 2 * s
+    assert g.shapes(trained) == [vocab.PLAIN, vocab.Shape(True)]
+    m = Model("none", "lae", segmenters[-1])
+    assert g.cam_variant_of(m) == SymmetryVariant(True, "lae", segmenters[-1])
+    assert g.cam_variant("none") == SymmetryVariant(True, "none")
+    # select mode: the thesis' 12, no folder
+    plain = _grid(symmetry={"scratch_baseline": False})
+    assert plain.segmenters == () and plain.reference_segmenter is None
+    assert plain.trained_models() == plain.models() and len(plain.trained_variants()) == 3
+
+
+def test_the_per_model_scope_copies_every_model_whose_search_differs():
+    g = _grid(hpo={"enabled": True, "scope": "per_model"})
+    assert g.per_model_networks == ("symmetry", "lesion") and g.search_mask == "none"
+    copies = [m for m in g.trained_models() if m.search == vocab.PER_MODEL]
+    assert [m.number for m in copies] == list(range(2, 13))       # model 1's search is shared
+    assert [v.folder for v in g.trained_variants() if v.search == vocab.PER_MODEL] == \
+        ["pretrained-seg/per_model", "pretrained-lae/per_model"]
+    # a copy's CAMs: its variant's copy where the variant has one (seg, lae), else the shared
+    assert g.cam_variant_of(Model("seg", "lae", search="per_model")).search == "per_model"
+    assert g.cam_variant_of(Model("seg", "none", search="per_model")).search == "shared"
+    # the scope needs the search; without the lesion network only CAM models differ
+    assert _grid(hpo={"scope": "per_model"}).per_model_networks == ()
+    only_sym = _grid(hpo={"enabled": True, "scope": "per_model", "networks": ["symmetry"]})
+    assert [m.number for m in only_sym.trained_models() if m.search == "per_model"] == \
+        [3, 4, 7, 8, 11, 12]
+
+
+def test_segmenters_that_cannot_take_the_input_or_encoder_are_config_errors():
+    with pytest.raises(ConfigError, match="input_size: 48 px is not a multiple of 32, which "
+                                          r"UNet\+\+ \(unetplusplus\)"):
+        _grid(segmentation={"architectures": ["unet", "unetplusplus"], "input_size": 48})
+    _grid(segmentation={"architectures": ["unet", "deeplabv3plus"], "input_size": 48})
+    with pytest.raises(ConfigError, match="segmentation.encoders: UNet"):
+        _grid(segmentation={"architectures": ["unetplusplus"],
+                            "encoders": {"unetplusplus": "mit_b0"}})
+    g = _grid(segmentation={"architectures": ["segformer", "unet"],
+                            "encoders": {"segformer": "mit_b0"}, "mode": "axis"})
+    assert vocab.segmenter_encoder(validate_config(
+        {"segmentation": {"encoders": {"segformer": "mit_b0"}}})["segmentation"], "unet") == \
+        "resnet34"
+    assert g.segmenters == ("segformer", "unet")
+    with pytest.raises(ConfigError, match="segmentation.encoders"):
+        validate_config({"segmentation": {"encoders": {"dpt": "x"}}})
+
+
+def test_the_shared_symmetry_search_is_one_cell_of_the_axis():
+    """Without an unmasked variant the shared symmetry search runs on the first mask and the
+    reference segmenter's masks: that variant has no per-model copy, the same mask on another
+    segmenter's masks has one (its own search sees other masks)."""
+    g = _grid(segmentation={"mode": "axis", "architectures": ["unet", "fpn"]},
+              symmetry={"masks": ["seg", "lae"]},
+              lesion={"symmetry_masks": ["off", "seg", "lae"]},
+              hpo={"enabled": True, "scope": "per_model"})
+    assert g.search_mask == "seg"
+    copies = [(v.mask, v.segmenter) for v in g.trained_variants() if v.search == "per_model"]
+    assert copies == [("seg", "fpn"), ("lae", "unet"), ("lae", "fpn")]
+    assert not g.variant_has_copy("seg") and g.variant_has_copy("seg", "fpn")

@@ -398,3 +398,54 @@ def test_search_on_cuda_resumes(tmp_path, network):
     assert len(trials) == best["n_trials"] == 3
     assert trials["lr"].iloc[0] == pytest.approx(calls[0]["lr"])
     assert trials["value"].between(0, 1).all()
+
+
+# ---- the per-model search (hpo.scope: per_model, issue 25) -----------------------------------
+def test_per_model_search_names_round_trip():
+    from selcn.hpo import parse_search, parse_search_name, search_name
+
+    for name in ("lesion-ham10000-seg-lae", "lesion-ham10000-seg-lae-unet", "symmetry-seg",
+                 "symmetry-lae-fpn", "lesion-isic2016-none-none", "lesion-ph2-lae-off-segformer"):
+        parts = parse_search(name)
+        assert search_name(*parts) == name
+        assert parse_search_name(name) == (parts.network, parts.dataset)
+    assert parse_search("lesion-ham10000-seg-lae-unet") == ("lesion", "ham10000", "seg-lae",
+                                                            "unet")
+    assert parse_search("symmetry") == ("symmetry", None, None, None)
+    for bad in ("lesion-ham10000-seg", "lesion-ham10000-none-none-unet", "symmetry-none-unet",
+                "symmetry-off", "segmentation-seg", "lesion-ham10000-seg-lae-dpt",
+                "symmetry-seg-unet-x"):
+        with pytest.raises(ValueError, match="unknown search name"):
+            parse_search(bad)
+    assert Search.parse("symmetry-seg-unet").symmetry_mask == "seg"
+    assert Search.parse("symmetry", "seg").name == "symmetry"          # the shared search
+    assert Search.parse("lesion-ham10000").lesion_model.number == 1
+    with pytest.raises(ValueError, match="its mask is 'seg'"):
+        Search("symmetry", symmetry_mask="lae", cell="seg")
+
+
+def test_a_per_model_lesion_search_trains_its_own_cell(tmp_path):
+    """``lesion-<dataset>-<model>`` trains that cell's model on its own inputs: the E-Layer of
+    model 7 (seg-seg) needs its masks and its CAMs, which the shared search never reads."""
+    from selcn.grid import Model
+    from selcn.hpo import network_objective, search_network
+
+    inputs = cache_paths(make_cache(tmp_path / "cache", "lesion", n=36))
+    inputs.update(masks=str(tmp_path / "cache" / "masks.npy"),
+                  cams=str(tmp_path / "cache" / "cams.npy"))
+    cfg = tiny_config("hpo")
+    search = Search.parse("lesion-ham10000-seg-seg")
+    assert (search.cell, search.lesion_model) == ("seg-seg", Model("seg", "seg"))
+    no_cams = {k: v for k, v in inputs.items() if k != "cams"}
+    with pytest.raises(ValueError, match="symmetry CAMs must be given"):
+        network_objective(search, cfg, StageInputs.named(no_cams), tmp_path / "w")
+    # the shared search of the same dataset reads neither
+    network_objective(Search("lesion", "ham10000"), cfg, StageInputs.named(no_cams),
+                      tmp_path / "w0")
+    out = tmp_path / "hpo" / search.name
+    best = search_network(search, cfg, StageInputs.named(inputs),
+                          SearchFiles(out / "trials.csv", out / "best.json", out / "fig.png"),
+                          out / ".search", log=lambda _: None)
+    assert (best["network"], best["dataset"], best["cell"], best["segmenter"]) == (
+        "lesion", "ham10000", "seg-seg", None)
+    assert json.loads((out / "best.json").read_text())["cell"] == "seg-seg"

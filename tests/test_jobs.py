@@ -322,3 +322,107 @@ def test_a_real_data_config_plans_no_demo_prediction(paper):
     assert not paper.demo_predict()
     assert paper.predict_enabled() == (bool(paper.cfg["predict"]["input_dir"])
                                        and not paper.cfg["predict"]["demo_images"])
+
+
+# ---- the segmenter axis and the per-model search (issue 25) ----------------------------------
+@pytest.fixture(scope="module")
+def axis() -> Jobs:
+    """The demo with two segmenters as an axis."""
+    return Jobs.of(_config("config.yaml", segmentation={"mode": "axis",
+                                                        "architectures": ["unet", "fpn"]}))
+
+
+@pytest.fixture(scope="module")
+def per_model() -> Jobs:
+    """The demo with the search on, one per model."""
+    return Jobs.of(_config("config.yaml", hpo={"enabled": True, "scope": "per_model"}))
+
+
+def test_a_segmenters_models_read_its_own_masks_and_cams(axis):
+    m = Model("seg", "lae", "fpn")
+    inputs = axis.lesion_training_inputs("ham10000", m)
+    assert inputs["masks"] == "results/masks/fpn/ham10000.npy"
+    assert inputs["cams"] == "results/cams/lae/fpn/ham10000.npy"
+    assert inputs["ext_masks"] == "results/masks/fpn/isic2019.npy"
+    # model 6: its input is fpn's, its CAMs those of the unmasked symmetry variant
+    assert axis.lesion_data("ham10000", Model("seg", "none", "fpn"))["cams"] == \
+        "results/cams/none/ham10000.npy"
+    out = axis.lesion_training_outputs("ham10000", m.shape)
+    assert out["model"] == ("results/lesion/{lesion_dataset}/{classifier_mask}-{symmetry_mask}/"
+                            "{segmenter}/fold{fold}/model.pt")
+    assert axis.mask_prediction_inputs("symderm", "fpn") == {
+        "images": "results/cache/symderm/images.npy",
+        "models": ["results/segmentation/fpn/model.pt"]}
+    assert axis.mask_prediction_output() == "results/masks/{segmenter}/{dataset}.npy"
+    assert axis.segmentation_selection_files() == ["results/segmentation/unet/metrics_test.csv"]
+    sym = axis.symmetry_training_inputs(SymmetryVariant(False, "seg", "fpn"))
+    assert sym["masks"] == "results/masks/fpn/symderm.npy"
+    cams = axis.symmetry_cams_inputs(SymmetryVariant(False, "lae", "fpn"))
+    assert cams["best"] == "results/symmetry/scratch-lae/fpn/best_fold.json"
+    assert cams["masks_isic2016"] == "results/masks/fpn/isic2016.npy"
+    # what the thesis' tables and figures read: the first segmenter's (unet)
+    assert axis.lesion_prediction_files("ham10000", "test")[-1] == \
+        "results/lesion/ham10000/lae-lae/unet/fold1/predictions_test.csv"
+    assert axis.segmentation_figure_inputs()["masks"] == "results/masks/unet/ham10000.npy"
+    assert axis.symmetry_localisation_files()[1] == \
+        "results/symmetry/scratch-seg/unet/localisation_ham10000.csv"
+    assert axis.export_inputs("ham10000", ExportSelection())["symmetry_lae_best"] == \
+        "results/symmetry/scratch-lae/unet/best_fold.json"
+    # the segmenter table: every segmenter's metrics and its models' test predictions
+    files = axis.segmenter_effect_files("ham10000")
+    assert files[:2] == ["results/segmentation/unet/metrics_test.csv",
+                         "results/segmentation/fpn/metrics_test.csv"]
+    assert len(files) == 2 + 10 * 2 * 2                     # models 3-12 x 2 segmenters x 2 folds
+    assert axis.lesion_constraints(axis.grid.trained_models(m.shape)) == {
+        "classifier_mask": "none|seg|lae", "symmetry_mask": "seg|lae|off|none",
+        "segmenter": "unet|fpn"}
+
+
+def test_the_default_has_no_axis_and_no_copies(demo):
+    assert demo.segmenter_effect_files("ham10000") == []
+    assert demo.segmentation_selection_files() == demo.segmentation_metrics_files()
+    assert demo.mask_prediction_output() == "results/masks/{dataset}.npy"
+    assert demo.grid.trained_models() == demo.grid.models()
+    assert demo.lesion_constraints(demo.grid.models()) == {
+        "classifier_mask": "none|seg|lae", "symmetry_mask": "off|none|seg|lae"}
+
+
+def test_per_model_searches_and_what_each_training_reads(per_model):
+    names = per_model.hpo_searches()
+    assert names[:4] == ["segmentation", "symmetry", "lesion-ham10000", "lesion-isic2016"]
+    assert [n for n in names if n.startswith("symmetry")] == ["symmetry", "symmetry-seg",
+                                                              "symmetry-lae"]
+    for d in ("ham10000", "isic2016"):                      # 12 lesion searches per dataset
+        assert len([n for n in names if n.startswith(f"lesion-{d}")]) == 12
+    own = Model("seg", "lae", search="per_model")
+    inputs = per_model.lesion_training_inputs("ham10000", own)
+    assert inputs["hpo"] == "results/hpo/lesion-ham10000-seg-lae/best.json"
+    assert inputs["cams"] == "results/cams/lae/per_model/ham10000.npy"
+    assert per_model.lesion_training_inputs("ham10000", Model("seg", "lae"))["hpo"] == \
+        "results/hpo/lesion-ham10000/best.json"                  # the shared copy: as today
+    assert per_model.symmetry_training_inputs(
+        SymmetryVariant(False, "seg", search="per_model"))["hpo"] == \
+        "results/hpo/symmetry-seg/best.json"
+    # a per-model search reads its cell's own inputs (its masks, its per-model CAMs)
+    assert per_model.hpo_search_inputs("lesion-ham10000-none-lae") == {
+        "images": "results/cache/ham10000/images.npy",
+        "index": "results/cache/ham10000/index.csv", "splits": "results/splits/ham10000.csv",
+        "cams": "results/cams/lae/per_model/ham10000.npy"}
+    assert per_model.hpo_search_inputs("symmetry-lae")["masks"] == "results/masks/symderm.npy"
+    comparison = per_model.search_comparison_inputs("isic2016")
+    assert len(comparison["predictions"]) == (12 + 11) * 2 * 2   # models x splits x folds
+    assert comparison["searches"][0] == "results/hpo/lesion-isic2016/best.json"
+    assert len(comparison["searches"]) == 12 and comparison["splits"].endswith("isic2016.csv")
+
+
+def test_axis_and_per_model_searches_name_the_segmenter():
+    jobs = Jobs.of(_config("config.yaml", hpo={"enabled": True, "scope": "per_model"},
+                           segmentation={"mode": "axis", "architectures": ["unet", "fpn"]}))
+    names = jobs.hpo_searches()
+    assert [n for n in names if n.startswith("symmetry")] == [
+        "symmetry", "symmetry-seg-unet", "symmetry-seg-fpn", "symmetry-lae-unet",
+        "symmetry-lae-fpn"]                                      # 1 + 2 S
+    assert len([n for n in names if n.startswith("lesion-ham10000")]) == 2 + 10 * 2
+    inputs = jobs.hpo_search_inputs("lesion-ham10000-seg-seg-fpn")
+    assert (inputs["masks"], inputs["cams"]) == ("results/masks/fpn/ham10000.npy",
+                                                 "results/cams/seg/fpn/per_model/ham10000.npy")

@@ -79,3 +79,42 @@ def test_builders_keep_snakemake_patterns():
     assert paths.cache_files("symderm") == {"images": "results/cache/symderm/images.npy",
                                             "index": "results/cache/symderm/index.csv"}
     assert paths.hpo_file("lesion", "best.json") == "results/hpo/lesion/best.json"
+
+
+# ---- the segmenter axis and the per-model search (issue 25) ----------------------------------
+@pytest.mark.parametrize("segmenter", [None, "unet", "fpn"])
+@pytest.mark.parametrize("search", ["shared", "per_model"])
+def test_segmenter_and_search_folders_round_trip(segmenter, search):
+    model = Model("lae", "seg", segmenter, search)
+    path = paths.lesion_fold_file("ham10000", model, Fold(1), "predictions_val.csv")
+    folders = "/".join(f for f in (segmenter, "per_model" if search == "per_model" else None)
+                       if f)
+    assert path == ("results/lesion/ham10000/lae-seg/" + (folders + "/" if folders else "")
+                    + "fold1/predictions_val.csv")
+    k = paths.parse_result_path(path)
+    assert (k["model"], k["fold"], k["split"]) == (11, 1, "val")
+    assert k.get("segmenter") == segmenter
+    assert k.get("search") == ("per_model" if search == "per_model" else None)
+    variant = SymmetryVariant(True, "seg", segmenter, search)
+    k = paths.parse_result_path(paths.symmetry_file(variant, 0, "predictions_test.csv"))
+    assert (k["variant"], k.get("segmenter"), k["model"]) == ("pretrained-seg", segmenter, 3)
+    assert paths.lesion_localisation_file("ham10000", model) == \
+        f"{paths.lesion_dir('ham10000', model)}/localisation.csv"
+
+
+def test_masks_and_cams_of_a_segmenter():
+    assert paths.predicted_masks("symderm") == "results/masks/symderm.npy"
+    assert paths.predicted_masks("symderm", "fpn") == "results/masks/fpn/symderm.npy"
+    assert paths.cams_file("seg", "ham10000") == "results/cams/seg/ham10000.npy"
+    variant = SymmetryVariant(True, "seg", "fpn", "per_model")
+    assert paths.cams_file(variant, "ham10000") == "results/cams/seg/fpn/per_model/ham10000.npy"
+    assert paths.cams_file(SymmetryVariant(False, "none"), "isic2019") == \
+        "results/cams/none/isic2019.npy"
+    from selcn.grid import Shape
+
+    assert paths.model_pattern(Shape(True, True)) == \
+        "{classifier_mask}-{symmetry_mask}/{segmenter}/{search}"
+    assert paths.variant_pattern(Shape(False, True)) == "{variant}/{search}"
+    assert paths.cams_file(paths.cams_pattern(Shape(True)), "{dataset}") == \
+        "results/cams/{mask}/{segmenter}/{dataset}.npy"
+    assert paths.model_pattern() == paths.MODEL_PATTERN

@@ -252,6 +252,33 @@ def test_make_plan_prints_both_figures_for_the_paper(repo):
     estimate_line = next(line for line in lines if "estimate from throughput" in line)
     limits = float(limits_line.rsplit(": ", 1)[1].replace(",", ""))
     estimate = float(estimate_line.rsplit(": ", 1)[1].replace(",", ""))
-    assert total[1] == "190" and float(total[3]) == limits    # 189 jobs + check_data
+    # `snakemake -n`'s jobs + check_data: 190 before the overlap guard, the reliability
+    # diagrams, the differences page, model 13 and the CAM-region / hair / overlap tables
+    assert total[1] == "210" and float(total[3]) == limits
+    counts = {}
+    for line in lines:
+        words = line.split()
+        if words and words[0] in ("train_multitask_ham10000", "reliability", "find_overlaps",
+                                  "differences", "table"):
+            counts[words[0]] = counts.get(words[0], 0) + int(words[-6])
+    assert counts == {"train_multitask_ham10000": 4, "reliability": 2, "find_overlaps": 1,
+                      "differences": 1, "table": 16}, counts
     assert "not an estimate" in limits_line and "assumed images/s" in estimate_line
     assert 0 < estimate < limits / 5, (estimate, limits)
+
+
+def test_the_estimate_follows_the_roles_and_counts_predict_external():
+    """The stages' datasets are the config's roles (config/ph2.yaml's segmentation networks
+    train on PH²'s 200 images, not HAM10000's 10,015), and a further external set's
+    `predict_external` job is one fold's lesion model on the set's images, forward only."""
+    raw = yaml.safe_load((REPO / "config" / "ph2.yaml").read_text())
+    raw["plan"] = {**PLAN, "throughput": [{"network": "deeplabv3plus-resnet18", "input_size": 96,
+                                           "images_per_s": 100, "source": "assumed"}]}
+    ph2 = Estimator.of(validate_config(raw))
+    # 200 images, 20 % test, 2 folds: 80 training / 80 validation / 40 test images, 12 epochs
+    assert ph2.hours(_job("train_segmentation", arch="deeplabv3plus")) == pytest.approx(
+        (80 * 12 / 100 + (80 * 12 + 40) / 200) / 3600)
+    assert ph2.hours(_job("predict_masks", dataset="ph2")) == pytest.approx(200 / 200 / 3600)
+    paper = Estimator.of(_paper({**PLAN, "images": {**PLAN["images"], "ph2_ham": 200}}))
+    assert paper.hours(_job("predict_external", lesion_dataset="ham10000", fold="0",
+                            external="ph2_ham")) == pytest.approx(200 / 200 / 3600)

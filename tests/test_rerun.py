@@ -31,9 +31,9 @@ LESION_DOWNSTREAM = ("lesion_localisation", "lesion_figure_cams", "fig10_lesion_
                      "table_per_class", "stats_vs_baseline", "heatmap", "fig11_13_training_curves")
 #: the thesis tables (rule `table`) of the lesion models, and those of the earlier stages
 LESION_TABLES = {"table8_lesion_val", "table8_lesion_test", "table9_lesion_cam_localisation",
-                 "table10_isic2019"}
+                 "table10_isic2019", "cam_regions"}
 OTHER_TABLES = {"overlaps", "table5_segmentation", "table6_symmetry_val", "table6_symmetry_test",
-                "table7_symmetry_cam_localisation"}
+                "table7_symmetry_cam_localisation", "hair_removal"}
 #: rules no lesion-stage setting may re-plan
 UPSTREAM = ("synthetic_data", "cache_dataset", "cache_dataset_without_masks", "split_dataset",
             "check_splits", "train_segmentation", "select_segmentation", "predict_masks",

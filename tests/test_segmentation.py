@@ -13,6 +13,7 @@ from helpers import cache_arrays, make_cache, tiny_config
 from selcn.atomic import write_json
 from selcn.data.inputs import StageInputs
 from selcn.engine import Training
+from selcn.grid import SEGMENTER_STRIDES, SEGMENTERS
 from selcn.models.segmentation import create_segmentation_model, encoder_weights_name
 from selcn.protocol import policy
 from selcn.segmentation import (
@@ -50,8 +51,10 @@ def test_segmentation_model_outputs_one_logit_map(arch):
 
 
 def test_segmentation_model_rejects_unknown_arch():
-    with pytest.raises(ValueError, match="unknown segmentation architecture 'fpn'"):
-        create_segmentation_model("fpn")
+    # FPN is one of the architectures now (issue 25); DPT (segmentation-models-pytorch's, fixed
+    # input side, ViT encoders only) is not
+    with pytest.raises(ValueError, match="unknown segmentation architecture 'dpt'"):
+        create_segmentation_model("dpt")
 
 
 def test_segmentation_model_loads_encoder_weights_from_cache(tmp_path):
@@ -272,3 +275,54 @@ def test_figure3_from_the_stage_data(tmp_path):
     pixels = matplotlib.image.imread(out)
     assert pixels.shape[1] > pixels.shape[0] > 100          # 2 rows x 3 panels
     assert sorted(p.name for p in out.parent.iterdir()) == ["fig3.png"]
+
+
+# ---- any segmentation-models-pytorch architecture (issue 25) ---------------------------------
+@pytest.mark.parametrize("arch", SEGMENTERS)
+def test_every_architecture_builds_at_its_stride(arch):
+    """Every architecture of the vocabulary builds and returns one logit map at a side that is
+    a multiple of its stride (``selcn.grid.SEGMENTER_STRIDES``, checked against
+    ``segmentation.input_size``): 32 px (the tests' side) and three strides (48 px for 16)."""
+    stride = SEGMENTER_STRIDES[arch]
+    model = create_segmentation_model(arch, "resnet18").eval()
+    with torch.no_grad():
+        for side in (32, 3 * stride):
+            assert model(torch.randn(2, 3, side, side)).shape == (2, 1, side, side)
+
+
+def test_the_batch_statistics_rule_names_the_architectures_that_need_it(repo):
+    """config/schema.yaml asks batches of >= 2 images exactly of the architectures whose
+    training fails on one image (a pooled branch normalised over the batch)."""
+    import yaml
+
+    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
+    rule = schema["allOf"][0]["if"]["properties"]["segmentation"]["properties"]
+    listed = set(rule["architectures"]["contains"]["enum"])
+    failing = set()
+    for arch in SEGMENTERS:
+        model = create_segmentation_model(arch, "resnet18").train()
+        try:
+            model(torch.randn(1, 3, 64, 64))
+        except ValueError:
+            failing.add(arch)
+    assert listed == failing == {"deeplabv3plus", "deeplabv3", "upernet"}
+
+
+def test_segformer_takes_a_mix_transformer_and_unetplusplus_refuses_it():
+    model = create_segmentation_model("segformer", "mit_b0").eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+    with pytest.raises(ValueError, match="'unetplusplus' cannot be built on encoder 'mit_b0'"):
+        create_segmentation_model("unetplusplus", "mit_b0")
+
+
+@pytest.mark.slow
+def test_each_architecture_trains_on_its_configured_encoder(tmp_path):
+    make_cache(tmp_path / "cache", "segmentation")
+    cfg = tiny_config("segmentation", architectures=["fpn", "segformer"],
+                      encoders={"segformer": "mit_b0"},
+                      train={"max_epochs": 1, "patience": 1, "batch_size": 4})
+    for arch, encoder in (("segformer", "mit_b0"), ("fpn", "resnet18")):
+        train(arch, tmp_path / "cache", tmp_path / arch, cfg)
+        _, meta = load_segmentation_model(tmp_path / arch / "model.pt")
+        assert (meta["arch"], meta["encoder"]) == (arch, encoder)

@@ -449,7 +449,12 @@ def localise(saved: SavedClassifier, data: StageData, split: str | None,
     and placed in the image's regions (``argmax_region``, ``mass_<region>`` per layer,
     ``area_<region>`` once: :func:`region_inputs`).
     """
-    from selcn.cams import BASELINE_COLUMNS, REGION_AREA_COLUMNS, localisation_table
+    from selcn.cams import (
+        BASELINE_COLUMNS,
+        REGION_AREA_COLUMNS,
+        REGION_COLUMNS,
+        localisation_table,
+    )
 
     if data.gt_masks is None:
         raise ValueError(f"{data.inputs.images}: localisation needs the ground-truth masks")
@@ -475,6 +480,9 @@ def localise(saved: SavedClassifier, data: StageData, split: str | None,
     for name, table in zip(list(saved.layers)[1:], tables[1:]):
         scores = [c for c in table.columns
                   if c not in ("image_id", *BASELINE_COLUMNS, *REGION_AREA_COLUMNS)]
+        # the layer's regions first, its scores last (the localisation file's layout)
+        scores = ([c for c in scores if c in REGION_COLUMNS]
+                  + [c for c in scores if c not in REGION_COLUMNS])
         out = pd.concat([out, table[scores].add_suffix(f"_{name}")], axis=1)
     return out
 

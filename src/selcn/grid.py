@@ -13,6 +13,15 @@ object that carries it; code that holds such an object trusts it:
   name ``<classifier_mask>-<cam_source>``); a :class:`Cell` is a model on a lesion dataset;
 * a :class:`Fold` is a cross-validation fold (``3`` <-> ``"fold3"``: one encode / decode);
 * a :class:`SymmetryVariant` is a Table 6 row ``{pretrained|scratch}-{mask}``;
+* a **segmenter** (:data:`SEGMENTERS`) is a segmentation architecture; under
+  ``segmentation.mode: axis`` every one feeds its own masks, and a model or variant that reads
+  masks (its own input's, or its CAMs') carries one (``Model.segmenter``, a ``{segmenter}``
+  folder in its paths);
+* a **search scope** (:data:`SEARCH_SCOPES`) says whose hyper-parameter search a training reads:
+  the network's shared search, or (``hpo.scope: per_model``) the model's own; a model whose own
+  search differs from the shared one is trained both ways, the per-model copy in a ``per_model``
+  folder (``Model.search``);
+* a :class:`Shape` is which of those two optional folders a path carries (one rule per shape);
 * :class:`Grid` holds the wildcard values a validated config selects (:func:`grid`).
 
 ``rules/common.smk`` builds its wildcard constraints from here, ``config/schema.yaml``'s enums
@@ -22,7 +31,7 @@ are checked against it by ``tests/test_grid.py``, and the package imports it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from selcn.errors import ConfigError
 
@@ -33,7 +42,9 @@ __all__ = [
     "NETWORKS", "SPLITS", "SPLIT_LABELS", "SYMMETRY_MODEL_NUMBERS", "needs_masks",
     "check_mask", "Fold", "Model", "Cell", "SymmetryVariant", "Grid", "grid", "alternation",
     "CAM_OWN", "CAM_LABELS", "MULTITASK_NUMBER", "MULTITASK_NAME", "MultitaskModel", "MULTITASK",
-    "lesion_model",
+    "lesion_model", "SEGMENTERS", "SEGMENTER_LABELS", "SEGMENTER_MODES", "SEGMENTER_STRIDES",
+    "SHARED", "PER_MODEL", "SEARCH_SCOPES", "SEARCHED_PER_MODEL", "Shape", "PLAIN",
+    "segmenter_encoder", "uses_segmenter",
 ]
 
 #: the masking strategies of a network's input image (thesis Figure 3), in the thesis' order
@@ -57,6 +68,36 @@ CAM_LABELS: dict[str, str] = {**MASK_LABELS, CAM_OWN: "Own symmetry head (one ne
 MASK_NOUNS: dict[str, str] = {"none": "no mask", "seg": "segmentation mask", "lae": "LAE mask"}
 #: initialisations of a symmetry variant
 INITS: tuple[str, ...] = ("pretrained", "scratch")
+
+#: the segmentation architectures of segmentation-models-pytorch the workflow trains (config
+#: ``segmentation.architectures``; the ``{arch}`` and ``{segmenter}`` wildcards), each with the
+#: side its input must be a multiple of (``segmentation.input_size``): 16 where the network
+#: resizes its skips (U-Net, PSPNet) or its encoder runs at stride 16 (DeepLabV3 / V3+), 32
+#: (the encoder's output stride, checked by segmentation-models-pytorch) for the others;
+#: :mod:`selcn.models.segmentation` builds them
+SEGMENTER_STRIDES: dict[str, int] = {
+    "deeplabv3plus": 16, "unet": 16, "unetplusplus": 32, "fpn": 32, "segformer": 32,
+    "deeplabv3": 16, "pspnet": 16, "linknet": 32, "manet": 32, "upernet": 32}
+SEGMENTERS: tuple[str, ...] = tuple(SEGMENTER_STRIDES)
+#: readable names (table rows, figure legends)
+SEGMENTER_LABELS: dict[str, str] = {
+    "deeplabv3plus": "DeepLabV3+", "unet": "U-Net", "unetplusplus": "UNet++", "fpn": "FPN",
+    "segformer": "SegFormer", "deeplabv3": "DeepLabV3", "pspnet": "PSPNet",
+    "linknet": "LinkNet", "manet": "MA-Net", "upernet": "UPerNet"}
+#: the architectures segmentation-models-pytorch builds on no Mix Transformer (``mit_b*``)
+#: encoder
+_NO_MIT: tuple[str, ...] = ("unetplusplus", "linknet")
+#: ``segmentation.mode``: ``select`` (train every architecture, the best on the selection split
+#: masks every image, the thesis) or ``axis`` (every architecture masks the images of its own
+#: models: the grid grows by the segmenter)
+SEGMENTER_MODES: tuple[str, ...] = ("select", "axis")
+#: ``hpo.scope``: one search per network (``shared``, the thesis) or one per model
+SHARED, PER_MODEL = "shared", "per_model"
+SEARCH_SCOPES: tuple[str, ...] = (SHARED, PER_MODEL)
+#: the networks a ``per_model`` scope searches once per model: the symmetry network once per
+#: input mask (and segmenter), the lesion network once per grid cell and dataset (the
+#: segmentation network keeps one search)
+SEARCHED_PER_MODEL: tuple[str, ...] = ("symmetry", "lesion")
 
 #: every dataset of the workflow (``{dataset}``): one per label set; PH²'s images serve as
 #: ``ph2`` (clinical diagnosis), ``ph2_symmetry`` (asymmetry) and ``ph2_ham`` (nv / mel)
@@ -131,6 +172,67 @@ def needs_masks(mask: str) -> bool:
     return check_mask(mask) != NO_MASK
 
 
+def uses_segmenter(classifier_mask: str, cam_source: str) -> bool:
+    """Whether a lesion model depends on the segmentation network: its input is masked, or its
+    CAMs come from a symmetry network trained on masked inputs (models 3-12; not 1 and 2)."""
+    return needs_masks(classifier_mask) or (cam_source != CAM_OFF and needs_masks(cam_source))
+
+
+def segmenter_encoder(segmentation: Mapping, arch: str) -> str:
+    """The encoder of segmentation architecture ``arch`` in a validated config's
+    ``segmentation`` section: its ``encoders`` entry, else ``encoder``."""
+    return (segmentation.get("encoders") or {}).get(arch) or segmentation["encoder"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which optional folders the paths of a model or variant carry: its ``{segmenter}``
+    (``segmentation.mode: axis``) and ``per_model`` (its per-model search's copy). A rule's
+    output patterns have one shape, so a stage has one rule per shape in use, named with
+    :attr:`suffix` (the plain shape: the rule's own name)."""
+
+    segmenter: bool = False
+    per_model: bool = False
+
+    @property
+    def suffix(self) -> str:
+        """``""``, ``"_by_segmenter"``, ``"_per_model"`` or ``"_by_segmenter_per_model"``."""
+        return ("_by_segmenter" if self.segmenter else "") + \
+            (f"_{PER_MODEL}" if self.per_model else "")
+
+    def folders(self, segmenter: str = "{segmenter}", search: str = "{search}") -> str:
+        """The folders it adds to a model's folder: ``""``, ``"/<segmenter>"``,
+        ``"/<search>"`` or both (values, or by default the patterns ``{segmenter}`` and
+        ``{search}``: a rule's ``{search}`` wildcard is constrained to ``per_model``, so its
+        jobs read their scope from their wildcards)."""
+        return (f"/{segmenter}" if self.segmenter else "") + \
+            (f"/{search}" if self.per_model else "")
+
+    @property
+    def tag(self) -> str:
+        """The same as a file-name part (a job's log): ``""``, ``"_{segmenter}"``,
+        ``"_{search}"`` or ``"_{segmenter}_{search}"``."""
+        return self.folders().replace("/", "_")
+
+
+#: the shape of the thesis' paths (no optional folder)
+PLAIN = Shape()
+
+
+def _check_variant_fields(segmenter: str | None, search: str, reads_masks: bool,
+                          what: str) -> None:
+    """ValueError for a ``segmenter`` outside :data:`SEGMENTERS`, one given to a ``what``
+    that reads no predicted mask, or a ``search`` outside :data:`SEARCH_SCOPES`."""
+    if segmenter is not None:
+        if segmenter not in SEGMENTERS:
+            raise ValueError(f"unknown segmenter {segmenter!r} (one of {', '.join(SEGMENTERS)})")
+        if not reads_masks:
+            raise ValueError(f"{what} reads no predicted mask: it has no segmenter "
+                             f"(got {segmenter!r})")
+    if search not in SEARCH_SCOPES:
+        raise ValueError(f"unknown search scope {search!r} (one of {', '.join(SEARCH_SCOPES)})")
+
+
 @dataclass(frozen=True, order=True)
 class Fold:
     """A cross-validation fold: ``Fold(3)``; its split-table value and folder name
@@ -176,17 +278,34 @@ class Model:
     """A lesion model of the thesis' grid: the classifier's input mask and its CAM source.
 
     ``Model("seg", "lae")`` is model 8; :attr:`name` (``seg-lae``) is its folder name and the
-    ``{classifier_mask}-{symmetry_mask}`` of its paths. Constructing one checks both values.
+    ``{classifier_mask}-{symmetry_mask}`` of its paths. Two optional values say how it was
+    trained, each a folder under its own (:attr:`folder`): its :attr:`segmenter` (under
+    ``segmentation.mode: axis``, models 3-12 only: ``Model("seg", "lae", "unet")``, folder
+    ``seg-lae/unet``) and its :attr:`search` (``per_model``: the copy trained with its own
+    search's values, folder ``seg-lae/per_model``). Constructing one checks every value.
     """
 
     classifier_mask: str
     cam_source: str
+    #: the segmentation architecture whose masks it reads (its input's, its CAMs'), under
+    #: ``segmentation.mode: axis``; None: the one selected architecture (or none read)
+    segmenter: str | None = None
+    #: whose search its hyper-parameters come from: :data:`SHARED` (the network's search, or
+    #: the fixed values) or :data:`PER_MODEL` (its own; never model 1, whose own search is the
+    #: shared one)
+    search: str = SHARED
 
     def __post_init__(self) -> None:
         check_mask(self.classifier_mask, "classifier mask")
         if self.cam_source not in CAM_SOURCES:
             raise ValueError(f"unknown CAM source {self.cam_source!r} "
                              f"(one of {', '.join(CAM_SOURCES)})")
+        _check_variant_fields(self.segmenter, self.search, self.uses_segmenter,
+                              f"lesion model {self.name}")
+        if self.search == PER_MODEL and self.cam_source == CAM_OFF and \
+                self.classifier_mask == NO_MASK:
+            raise ValueError("model 1 (none-off) has no per-model copy: the shared lesion "
+                             "search is its own")
 
     @property
     def number(self) -> int:
@@ -205,8 +324,29 @@ class Model:
         return self.cam_source != CAM_OFF
 
     @property
+    def uses_segmenter(self) -> bool:
+        """Whether it depends on the segmentation network (:func:`uses_segmenter`)."""
+        return uses_segmenter(self.classifier_mask, self.cam_source)
+
+    @property
     def name(self) -> str:
         return f"{self.classifier_mask}-{self.cam_source}"
+
+    @property
+    def shape(self) -> Shape:
+        """The optional folders of its paths."""
+        return Shape(self.segmenter is not None, self.search == PER_MODEL)
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``results/lesion/<dataset>/``: :attr:`name`, then its segmenter
+        and ``per_model`` where it has them (``seg-lae/unet/per_model``)."""
+        return self.name + self.shape.folders(self.segmenter or "", self.search)
+
+    @property
+    def thesis_model(self) -> Model:
+        """The grid's model without segmenter and search scope."""
+        return Model(self.classifier_mask, self.cam_source)
 
     def __str__(self) -> str:
         return self.name
@@ -247,7 +387,7 @@ class Cell:
                              f"(one of {', '.join(LESION_DATASETS)})")
 
     def __str__(self) -> str:
-        return f"{self.dataset}/{self.model.name}"
+        return f"{self.dataset}/{self.model.folder}"
 
 
 #: the thesis' future work (7.2 (2)): one end-to-end symmetry-enhanced network, model 13, the one
@@ -322,13 +462,21 @@ class SymmetryVariant:
     """A Table 6 row: the symmetry network's initialisation and input mask.
 
     ``str(v)`` is the ``{variant}`` wildcard, e.g. ``pretrained-seg``; :meth:`parse` inverts it.
+    A masked variant may carry its :attr:`segmenter` and a :attr:`search` scope, as a
+    :class:`Model` does (:attr:`folder`: ``pretrained-seg/unet/per_model``).
     """
 
     pretrained: bool
     mask: str
+    #: the segmentation architecture whose masks it reads (``segmentation.mode: axis``)
+    segmenter: str | None = None
+    #: whose search its hyper-parameters come from (:data:`SHARED` or :data:`PER_MODEL`)
+    search: str = SHARED
 
     def __post_init__(self) -> None:
         check_mask(self.mask, "symmetry input mask")
+        _check_variant_fields(self.segmenter, self.search, self.needs_masks,
+                              f"symmetry variant {self}")
 
     @property
     def init(self) -> str:
@@ -343,6 +491,17 @@ class SymmetryVariant:
     def number(self) -> int | None:
         """Its Table 6 row number, None for a variant the thesis did not train."""
         return SYMMETRY_MODEL_NUMBERS.get(str(self))
+
+    @property
+    def shape(self) -> Shape:
+        """The optional folders of its paths."""
+        return Shape(self.segmenter is not None, self.search == PER_MODEL)
+
+    @property
+    def folder(self) -> str:
+        """Its folder under ``results/symmetry/``: the ``{variant}`` name, then its segmenter
+        and ``per_model`` where it has them."""
+        return str(self) + self.shape.folders(self.segmenter or "", self.search)
 
     def __str__(self) -> str:
         return f"{self.init}-{self.mask}"
@@ -384,10 +543,16 @@ class Grid:
     lesion_datasets: tuple[str, ...]
     #: the initialisation of the symmetry models whose CAMs feed the lesion stage
     symmetry_pretrained: bool = False
-    #: external test sets of the lesion models (``roles.external``, as datasets: PH² is
-    #: ``ph2_ham``): ``{"ham10000": "isic2019"}`` when ISIC 2019 is configured (``data.isic2019``
-    #: not null) and HAM10000 is a lesion dataset, else ``{}``
+    #: every external test set of the lesion models (``roles.external``, as datasets: PH² is
+    #: ``ph2_ham``), ``(lesion dataset, external set)`` pairs in the config's order: by default
+    #: ``(("ham10000", "isic2019"),)`` when ISIC 2019 is configured (``data.isic2019`` not
+    #: null) and HAM10000 is a lesion dataset; a set whose data is null is left out
     external: tuple[tuple[str, str], ...] = ()
+    #: the pairs of :attr:`external` predicted after training, by rule ``predict_external``
+    #: (one job per model x fold x set, reading the fold's ``model.pt``): every set of a
+    #: ``roles.external`` list but its first; the others (a set named alone, or first in a
+    #: list) are predicted inside the training job (:attr:`external_of`)
+    external_later: tuple[tuple[str, str], ...] = ()
     #: the dataset the segmentation networks train on (config ``roles.segmentation``)
     segmentation_dataset: str = "ham10000"
     #: the dataset the symmetry networks train on (``roles.symmetry``; PH²: ``ph2_symmetry``)
@@ -401,6 +566,125 @@ class Grid:
     #: the lesion datasets model 13 (:data:`MULTITASK`) is trained on (config
     #: ``multitask.enabled`` / ``multitask.datasets``); ``()``: model 13 is off
     multitask_datasets: tuple[str, ...] = ()
+    #: the segmenter axis (config ``segmentation.mode: axis``): the architectures of
+    #: :attr:`seg_archs`, each feeding the masks of its own models and variants (``{segmenter}``);
+    #: ``()`` under ``select`` (the selected architecture feeds every mask, no such folder)
+    segmenters: tuple[str, ...] = ()
+    #: the networks searched once per model (``hpo.enabled`` and ``hpo.scope: per_model``; those
+    #: of :data:`SEARCHED_PER_MODEL` in ``hpo.networks``); ``()``: one shared search per network
+    per_model_networks: tuple[str, ...] = ()
+
+    # ---- the segmenter axis and the per-model search ---------------------------------------------
+    @property
+    def reference_segmenter(self) -> str | None:
+        """The segmenter of the models and variants the thesis' tables, the statistics, the
+        figures and the export show (:meth:`models`): the first of :attr:`segmenters` under
+        ``axis``; None under ``select`` (the selected architecture, no folder)."""
+        return self.segmenters[0] if self.segmenters else None
+
+    def segmenters_of(self, reads_masks: bool) -> tuple[str | None, ...]:
+        """The segmenters a model or variant that does (not) read masks is trained with:
+        :attr:`segmenters` when it reads masks under ``axis``, else ``(None,)``."""
+        return self.segmenters if reads_masks and self.segmenters else (None,)
+
+    @property
+    def search_mask(self) -> str:
+        """The input mask of the shared symmetry search: the baseline ``none`` when the grid
+        has it, else its first mask (also the per-model search of that mask)."""
+        masks = self.symmetry_input_masks
+        return NO_MASK if NO_MASK in masks else masks[0]
+
+    def variant_has_copy(self, mask: str, segmenter: str | None = None) -> bool:
+        """Whether a symmetry variant of input mask ``mask`` (masked: with ``segmenter``, default
+        the :attr:`reference_segmenter`) is also trained with its own search (``per_model``;
+        not the shared search's own cell: :attr:`search_mask`, a masked one on the reference
+        segmenter's masks)."""
+        if "symmetry" not in self.per_model_networks:
+            return False
+        seg = (segmenter or self.reference_segmenter) if needs_masks(mask) else None
+        shared = (self.search_mask,
+                  self.reference_segmenter if needs_masks(self.search_mask) else None)
+        return (mask, seg) != shared
+
+    def model_has_copy(self, model: Model) -> bool:
+        """Whether lesion ``model`` is also trained in its per-model copy: its own lesion search
+        differs from the shared one (every model but 1), or its CAMs come from a symmetry
+        variant that has a copy."""
+        own = "lesion" in self.per_model_networks and model.thesis_model != Model(NO_MASK,
+                                                                                  CAM_OFF)
+        return own or (model.takes_cam and
+                       self.variant_has_copy(model.cam_source, model.segmenter))
+
+    def models_of(self, model: Model) -> list[Model]:
+        """Every trained model of thesis ``model``: one per segmenter (:meth:`segmenters_of`),
+        each in the shared scope and, where it has one, its per-model copy."""
+        out = []
+        for seg in self.segmenters_of(model.uses_segmenter):
+            shared = Model(model.classifier_mask, model.cam_source, seg)
+            out.append(shared)
+            if self.model_has_copy(shared):
+                out.append(replace(shared, search=PER_MODEL))
+        return out
+
+    def trained_models(self, shape: Shape | None = None) -> list[Model]:
+        """Every lesion model trained (per lesion dataset), thesis order, then segmenter, then
+        scope: :meth:`models` under ``select`` and the shared scope; under ``axis`` models 3-12
+        once per segmenter (2 + 10 S); under ``per_model`` with the per-model copies. Those of
+        one path ``shape`` only when given."""
+        out = [m for base in self.models() for m in self.models_of(base.thesis_model)]
+        return [m for m in out if shape is None or m.shape == shape]
+
+    def cam_variant_of(self, model: Model) -> SymmetryVariant:
+        """The symmetry variant whose CAMs ``model`` (a CAM model) takes: its CAM source's,
+        with the model's segmenter and, for a per-model copy, the variant's per-model copy
+        where it has one."""
+        search = PER_MODEL if model.search == PER_MODEL and \
+            self.variant_has_copy(model.cam_source, model.segmenter) else SHARED
+        return self.cam_variant(model.cam_source, model.segmenter, search)
+
+    def reported_variants(self, shape: Shape | None = None) -> list[SymmetryVariant]:
+        """The Table 6 variants the report shows: :attr:`symmetry_variants`, a masked one
+        with the :attr:`reference_segmenter` (those of one path ``shape`` when given)."""
+        out = []
+        for name in self.symmetry_variants:
+            v = SymmetryVariant.parse(name)
+            out.append(replace(v, segmenter=self.reference_segmenter if v.needs_masks else None))
+        return [v for v in out if shape is None or v.shape == shape]
+
+    def trained_variants(self, shape: Shape | None = None) -> list[SymmetryVariant]:
+        """Every symmetry variant trained: each Table 6 variant, a masked one once per
+        segmenter (1 + 2 S per initialisation under ``axis``), then the per-model copies of
+        the CAM variants whose search is their own (those a lesion model's copy reads). Those
+        of one path ``shape`` only when given."""
+        out = []
+        for name in self.symmetry_variants:
+            v = SymmetryVariant.parse(name)
+            out += [replace(v, segmenter=seg) for seg in self.segmenters_of(v.needs_masks)]
+        for mask in self.cam_masks():
+            out += [self.cam_variant(mask, seg, PER_MODEL)
+                    for seg in self.segmenters_of(needs_masks(mask))
+                    if self.variant_has_copy(mask, seg)]
+        return [v for v in out if shape is None or v.shape == shape]
+
+    def cam_masks(self) -> tuple[str, ...]:
+        """The symmetry input masks whose CAMs a lesion model takes (its CAM sources)."""
+        return tuple(m for m in self.symmetry_input_masks if m in self.cam_sources)
+
+    def cam_exports(self, shape: Shape | None = None) -> list[SymmetryVariant]:
+        """The CAM variants whose CAMs are exported (rule ``symmetry_cams`` and its shapes):
+        every symmetry input mask's, per segmenter, and the per-model copies of
+        :meth:`trained_variants`; of one ``shape`` when given."""
+        out = [self.cam_variant(m, seg) for m in self.symmetry_input_masks
+               for seg in self.segmenters_of(needs_masks(m))]
+        out += [v for v in self.trained_variants() if v.search == PER_MODEL]
+        return [v for v in out if shape is None or v.shape == shape]
+
+    @staticmethod
+    def shapes(items: Iterable[Model | SymmetryVariant]) -> list[Shape]:
+        """The path shapes ``items`` occupy, the plain one first (one rule each)."""
+        found = {i.shape for i in items}
+        return [s for s in (PLAIN, Shape(True), Shape(False, True), Shape(True, True))
+                if s in found]
 
     @property
     def multitask(self) -> bool:
@@ -416,14 +700,29 @@ class Grid:
 
     @property
     def external_of(self) -> dict[str, str]:
-        """``lesion dataset -> its external test set`` (ISIC 2019 for HAM10000, if used)."""
-        return dict(self.external)
+        """``lesion dataset -> the external test set its training job predicts`` (ISIC 2019 for
+        HAM10000, if used); the sets predicted after training are :attr:`external_later`."""
+        later = set(self.external_later)
+        return dict(pair for pair in self.external if pair not in later)
+
+    def externals_of(self, dataset: str) -> tuple[str, ...]:
+        """Every external test set of lesion ``dataset``'s models, the in-job one first."""
+        return tuple(e for d, e in self.external if d == dataset)
+
+    def externals_later_of(self, dataset: str) -> tuple[str, ...]:
+        """The external test sets of ``dataset``'s models predicted after training."""
+        return tuple(e for d, e in self.external_later if d == dataset)
+
+    @property
+    def external_sets(self) -> tuple[str, ...]:
+        """Every external test set of the config, each once (in-job and later)."""
+        return tuple(dict.fromkeys(e for _, e in self.external))
 
     @property
     def cam_datasets(self) -> tuple[str, ...]:
         """The datasets the lesion stage sees (its lesion datasets, their external test sets and
         the localisation dataset), so the symmetry CAMs are computed for them."""
-        used = {*self.lesion_datasets, *self.external_of.values(), self.localisation_dataset}
+        used = {*self.lesion_datasets, *self.external_sets, self.localisation_dataset}
         return tuple(d for d in CAM_DATASETS if d in used)
 
     @property
@@ -438,7 +737,7 @@ class Grid:
         """The PH² datasets whose ``test`` rows are test images (PH² a lesion dataset, or an
         external test set): SymDerm's PH² images of them must not train the symmetry network."""
         return tuple(d for d in ("ph2", "ph2_ham")
-                     if d in self.lesion_datasets or d in self.external_of.values())
+                     if d in self.lesion_datasets or d in self.external_sets)
 
     @property
     def folds(self) -> tuple[Fold, ...]:
@@ -447,8 +746,13 @@ class Grid:
 
     def models(self) -> list[Model]:
         """The lesion models in the thesis' order (numbers follow the full 3 x 4 grid, 1-12,
-        also when the config selects a subset)."""
-        return sorted((Model(cm, cs) for cm in self.classifier_masks for cs in self.cam_sources),
+        also when the config selects a subset): those the thesis' tables, statistics, figures
+        and the export show, in the shared search's scope, under ``segmentation.mode: axis``
+        models 3-12 with the :attr:`reference_segmenter` (every trained model:
+        :meth:`trained_models`)."""
+        ref = self.reference_segmenter
+        return sorted((Model(cm, cs, ref if uses_segmenter(cm, cs) else None)
+                       for cm in self.classifier_masks for cs in self.cam_sources),
                       key=lambda m: m.number)
 
     def model(self, number: int) -> Model:
@@ -464,10 +768,14 @@ class Grid:
         datasets = self.lesion_datasets if dataset is None else (dataset,)
         return [Cell(d, m) for d in datasets for m in self.models()]
 
-    def cam_variant(self, cam_source: str) -> SymmetryVariant:
+    def cam_variant(self, cam_source: str, segmenter: str | None = None,
+                    search: str = SHARED) -> SymmetryVariant:
         """The symmetry model (Table 6 row) whose CAMs feed the lesion models of
-        ``cam_source`` (a mask, not ``off``)."""
-        return SymmetryVariant(self.symmetry_pretrained, check_mask(cam_source, "CAM source"))
+        ``cam_source`` (a mask, not ``off``): a masked one with ``segmenter`` (default the
+        :attr:`reference_segmenter`), in the ``search`` scope."""
+        mask = check_mask(cam_source, "CAM source")
+        seg = (segmenter or self.reference_segmenter) if needs_masks(mask) else None
+        return SymmetryVariant(self.symmetry_pretrained, mask, seg, search)
 
 
 def _roles(cfg: Mapping) -> dict:
@@ -487,6 +795,42 @@ def _check_role(role: str, name: str, data: Mapping, key: str) -> None:
     if name in data and data[name] is None:
         raise ConfigError(f"{key} names {name!r} but data.{name} is null (no such data); "
                           f"configure data.{name} or choose another dataset")
+
+
+def _external_sets(given: Mapping, lesion_datasets: Iterable[str], data: Mapping
+                   ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """``(every pair, the pairs predicted after training)`` of config ``roles.external``.
+
+    A lesion dataset names one set (predicted in its training job) or a list: the first is
+    predicted in the training job, every further one after training (rule
+    ``predict_external``), so adding a set to a list retrains nothing. The place in the list
+    decides, not what is configured: a first set whose data is null is left out and the next
+    is still predicted after training. Sets of a lesion dataset that is not trained, and sets
+    whose ``data.<set>`` is null, are left out. ConfigError (naming the key) for a lesion
+    dataset that is not one, a set that cannot serve or is listed twice.
+    """
+    pairs: list[tuple[str, str]] = []
+    later: list[tuple[str, str]] = []
+    for lesion_dataset, value in given.items():
+        key = f"roles.external.{lesion_dataset}"
+        if lesion_dataset not in LESION_DATASETS:
+            raise ConfigError(f"{key}: {lesion_dataset!r} is not a lesion dataset (one of "
+                              f"{', '.join(LESION_DATASETS)})")
+        names = [] if value is None else [value] if isinstance(value, str) else list(value)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{key}: {names} lists a test set twice")
+        for position, name in enumerate(names):
+            if lesion_dataset not in lesion_datasets or (name in data and data[name] is None):
+                continue                    # not trained here, or the test set is not there
+            _check_role("external", name, data, key)
+            if lesion_dataset != "ham10000":
+                raise ConfigError(f"{key}: an external test set needs the classes of the "
+                                  f"lesion dataset; {name!r} is labelled in HAM10000's")
+            pair = (lesion_dataset, role_dataset("external", name))
+            pairs.append(pair)
+            if position:
+                later.append(pair)
+    return tuple(pairs), tuple(later)
 
 
 def grid(cfg: Mapping) -> Grid:
@@ -516,20 +860,7 @@ def grid(cfg: Mapping) -> Grid:
     roles = _roles(cfg)
     for role in ("segmentation", "symmetry", "localisation"):
         _check_role(role, roles[role], data, f"roles.{role}")
-    external = []
-    for lesion_dataset, name in (roles["external"] or {}).items():
-        key = f"roles.external.{lesion_dataset}"
-        if lesion_dataset not in LESION_DATASETS:
-            raise ConfigError(f"{key}: {lesion_dataset!r} is not a lesion dataset (one of "
-                              f"{', '.join(LESION_DATASETS)})")
-        if name is None or lesion_dataset not in les["datasets"] or \
-                (name in data and data[name] is None):
-            continue                        # not trained here, or the test set is not there
-        _check_role("external", name, data, key)
-        if lesion_dataset != "ham10000":
-            raise ConfigError(f"{key}: an external test set needs the classes of the lesion "
-                              f"dataset; {name!r} is labelled in HAM10000's")
-        external.append((lesion_dataset, role_dataset("external", name)))
+    external, later = _external_sets(roles["external"] or {}, les["datasets"], data)
     multitask = cfg.get("multitask") or {}
     multitask_datasets: tuple[str, ...] = ()
     if multitask.get("enabled"):
@@ -539,6 +870,10 @@ def grid(cfg: Mapping) -> Grid:
             raise ConfigError(f"multitask.datasets: {outside} not in lesion.datasets "
                               f"({', '.join(les['datasets'])}): model 13 is reported beside "
                               "the grid of the same dataset")
+    segmenters = _segmenters(cfg["segmentation"])
+    hpo = cfg.get("hpo") or {}
+    per_model = (tuple(n for n in SEARCHED_PER_MODEL if n in hpo.get("networks", ()))
+                 if hpo.get("enabled") and hpo.get("scope", SHARED) == PER_MODEL else ())
     own = str(SymmetryVariant(sym["pretrained"], NO_MASK))
     arch_variants = (((sym["architecture"], own),)
                      if sym["architecture"] in sym["compare_architectures"] and own in variants
@@ -554,10 +889,34 @@ def grid(cfg: Mapping) -> Grid:
         lesion_folds=tuple(range(les["folds"])),
         lesion_datasets=tuple(les["datasets"]),
         symmetry_pretrained=bool(sym["pretrained"]),
-        external=tuple(external),
+        external=external,
+        external_later=later,
         segmentation_dataset=role_dataset("segmentation", roles["segmentation"]),
         symmetry_dataset=role_dataset("symmetry", roles["symmetry"]),
         localisation_dataset=role_dataset("localisation", roles["localisation"]),
         symmetry_arch_variants=arch_variants,
         multitask_datasets=multitask_datasets,
+        segmenters=segmenters,
+        per_model_networks=per_model,
     )
+
+
+def _segmenters(seg: Mapping) -> tuple[str, ...]:
+    """The segmenter axis of a validated ``segmentation`` section (``()`` under ``select``).
+
+    ConfigError (naming the key) for an architecture whose input side
+    ``segmentation.input_size`` is not a multiple of (:data:`SEGMENTER_STRIDES`) or whose encoder
+    it cannot take (a Mix Transformer ``mit_b*`` under UNet++ or LinkNet).
+    """
+    for arch in seg["architectures"]:
+        stride = SEGMENTER_STRIDES[arch]
+        if seg["input_size"] % stride:
+            raise ConfigError(f"segmentation.input_size: {seg['input_size']} px is not a multiple "
+                              f"of {stride}, which {SEGMENTER_LABELS[arch]} ({arch}) needs")
+        encoder = segmenter_encoder(seg, arch)
+        if encoder.startswith("mit_") and arch in _NO_MIT:
+            key = "encoders" if arch in (seg.get("encoders") or {}) else "encoder"
+            raise ConfigError(f"segmentation.{key}: {SEGMENTER_LABELS[arch]} ({arch}) cannot "
+                              f"take the Mix Transformer encoder {encoder!r}; give it another "
+                              f"in segmentation.encoders (e.g. {{{arch}: resnet34}})")
+    return tuple(seg["architectures"]) if seg.get("mode") == "axis" else ()

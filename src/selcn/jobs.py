@@ -40,25 +40,32 @@ from selcn.grid import (
     CAM_OFF,
     DATASETS_WITH_GT_MASKS,
     MULTITASK_NAME,
+    NO_MASK,
+    PER_MODEL,
+    PLAIN,
     Fold,
     Grid,
     Model,
+    Shape,
     SymmetryVariant,
+    alternation,
     data_key,
     grid,
     needs_masks,
 )
-from selcn.hpo.names import parse_search_name, search_name, search_names
+from selcn.hpo.names import parse_search, search_name, search_names
 from selcn.paths import (
     MODEL_PATTERN,
     cache_files,
     cams_file,
     export_dir,
+    external_segmentation_file,
     gt_masks_file,
     hpo_file,
     lesion_best_fold_file,
     lesion_fold_file,
     lesion_localisation_file,
+    model_pattern,
     multitask_file,
     multitask_fold_file,
     predict_dir,
@@ -69,6 +76,7 @@ from selcn.paths import (
     symmetry_best_fold_file,
     symmetry_file,
     symmetry_localisation_file,
+    variant_pattern,
 )
 from selcn.protocol import Protocol, policy
 from selcn.weights import WeightSpec, required_weights, weight_file
@@ -137,6 +145,19 @@ class ExportSelection:
         if not number.isdigit():
             raise ValueError(f"not an export selection: {text!r} (best or model<N>)")
         return cls(Model.of_number(int(number)))
+
+
+def _constraints(values: Mapping[str, list]) -> dict[str, str]:
+    """Wildcard constraints: per wildcard, the alternation of its values (each once, in
+    order); a wildcard without values is left out."""
+    return {k: alternation(dict.fromkeys(v)) for k, v in values.items() if v}
+
+
+def _shape_values(items: list[Model] | list[SymmetryVariant]) -> dict[str, list]:
+    """The ``segmenter`` and ``search`` wildcard values of models or variants (those of the
+    optional folders they have)."""
+    return {"segmenter": [i.segmenter for i in items if i.segmenter],
+            "search": [i.search for i in items if i.search == PER_MODEL]}
 
 
 def _under_results_dir(method: Callable) -> Callable:
@@ -309,6 +330,41 @@ class Jobs:
             out[DATASET_LABELS[d]] = {c: labels.count(c) for c in classes(d) if c in labels}
         return out
 
+    def data_check_blocks(self) -> dict[str, dict[str, Any]]:
+        """What ``check_data`` reads (its ``paths`` param): per config block ``data.<key>`` of
+        the config's datasets, its :meth:`data_paths`, and for SymDerm under
+        ``data.symderm.missing: skip`` that setting (the missing rows are then left out and
+        counted by source, not a problem)."""
+        out: dict[str, dict[str, Any]] = {}
+        for d in self.grid.datasets:
+            block = dict(self.data_paths(d))
+            if data_key(d) == "symderm" and self.cfg["data"]["symderm"].get("missing") == "skip":
+                block["missing"] = "skip"
+            out[data_key(d)] = block
+        return out
+
+    def data_left_out(self) -> dict[str, dict[str, int]]:
+        """``{dataset label: {source: rows}}``: SymDerm's label-file rows left out of its cache
+        (their image or mask is not there, ``data.symderm.missing: skip``), by their
+        ``Dataset`` value, once the cache index is written (the report's first page);
+        ``{}`` when none is left out, before the cache exists or when a file cannot be read
+        (the data check names the problem; planning goes on)."""
+        from selcn.data.symderm import left_out_by_source
+        from selcn.data.tables import read_csv
+        from selcn.grid import DATASET_LABELS
+
+        if "symderm" not in self.grid.datasets:
+            return {}
+        index, labels = Path(cache_files("symderm")["index"]), self.data_paths("symderm")["csv"]
+        if not (index.is_file() and Path(labels).is_file()):
+            return {}
+        try:
+            kept = read_csv(index, ("image_id",), "SymDerm cache index")["image_id"]
+            left = left_out_by_source(labels, kept)
+        except ValueError:                  # DataFormatError too: the data check names it
+            return {}
+        return {DATASET_LABELS["symderm"]: left} if left else {}
+
     def hair_removal_figure_inputs(self) -> dict[str, str]:
         """Named inputs of Figure 5: the :meth:`figure_dataset`'s :meth:`data_files` and its
         cache ``index``."""
@@ -334,35 +390,72 @@ class Jobs:
 
     # ---- hyper-parameter search ---------------------------------------------------------------
     def hpo_best(self, network: str, dataset: str | None = None) -> str | list:
-        """The ``best.json`` of the search of ``network`` (the lesion network: of ``dataset``)
-        when ``hpo`` is enabled for it, else ``[]`` (an empty named input)."""
+        """The ``best.json`` of the shared search of ``network`` (the lesion network: of
+        ``dataset``) when ``hpo`` is enabled for it, else ``[]`` (an empty named input)."""
         hpo = self.cfg["hpo"]
         if hpo["enabled"] and network in hpo["networks"]:
             return hpo_file(search_name(network, dataset), "best.json")
         return []
 
+    def lesion_hpo(self, dataset: str, model: Model) -> str | list:
+        """The ``best.json`` lesion ``model`` on ``dataset`` trains with: its own search's for a
+        per-model copy (``hpo.scope: per_model``, the lesion network searched per model), else
+        the shared search's (:meth:`hpo_best`; ``[]`` without a search)."""
+        if model.search == PER_MODEL and "lesion" in self.grid.per_model_networks:
+            return hpo_file(search_name("lesion", dataset, model.name, model.segmenter),
+                            "best.json")
+        return self.hpo_best("lesion", dataset)
+
+    def symmetry_hpo(self, variant: SymmetryVariant) -> str | list:
+        """The ``best.json`` symmetry ``variant`` trains with: the search of its input mask for a
+        per-model copy, else the shared search's (``[]`` without a search)."""
+        if variant.search == PER_MODEL and "symmetry" in self.grid.per_model_networks:
+            return hpo_file(search_name("symmetry", cell=variant.mask,
+                                        segmenter=variant.segmenter), "best.json")
+        return self.hpo_best("symmetry")
+
     def hpo_searches(self) -> list[str]:
         """The searches of the config (the ``{network}`` values of ``hpo_search``):
-        ``segmentation``, ``symmetry``, ``lesion-<dataset>`` per lesion dataset."""
-        return search_names(self.cfg["hpo"]["networks"], self.grid.lesion_datasets)
+        ``segmentation``, ``symmetry``, ``lesion-<dataset>`` per lesion dataset and, under
+        ``hpo.scope: per_model``, the per-model searches the trainings read (the symmetry
+        network once per input mask other than the shared search's, per segmenter; the lesion
+        network once per grid cell other than model 1, per dataset): with the shared ones,
+        1 + 2 S symmetry and 2 + 10 S lesion searches per dataset for S segmenters (S = 1
+        under ``select``)."""
+        names = search_names(self.cfg["hpo"]["networks"], self.grid.lesion_datasets)
+        if not self.grid.per_model_networks:
+            return names
+        files = [self.symmetry_hpo(v) for v in self.grid.trained_variants()]
+        files += [self.lesion_hpo(d, m) for d in self.grid.lesion_datasets
+                  for m in self.grid.trained_models()]
+        return list(dict.fromkeys(names + [Path(f).parent.name for f in files if f]))
 
     def hpo_symmetry_mask(self) -> str:
-        """The input mask of the symmetry search: the baseline ``none`` when the grid has it,
-        else its first mask."""
-        masks = self.grid.symmetry_input_masks
-        return "none" if "none" in masks else masks[0]
+        """The input mask of the shared symmetry search: the baseline ``none`` when the grid
+        has it, else its first mask (:attr:`selcn.grid.Grid.search_mask`)."""
+        return self.grid.search_mask
 
     def hpo_search_inputs(self, search: str) -> dict[str, str]:
         """Named inputs of the search ``search`` (a :func:`selcn.hpo.names.search_name`):
         ``segmentation`` -> :meth:`segmentation_data`; ``symmetry`` -> SymDerm's cache
         (``images``, ``index``), ``splits`` and, for a masked baseline, ``masks``;
-        ``lesion-<dataset>`` -> that dataset's cache and ``splits`` (the model ``none-off``)."""
-        network, dataset = parse_search_name(search)
-        if network == "segmentation":
+        ``lesion-<dataset>`` -> that dataset's cache and ``splits`` (the model ``none-off``).
+        A per-model search reads its cell's own inputs: ``symmetry-<mask>[-<segmenter>]`` that
+        mask's (and segmenter's) ``masks``; ``lesion-<dataset>-<model>[-<segmenter>]`` the
+        :meth:`lesion_data` of the model's per-model copy (its masks, its CAMs)."""
+        parts = parse_search(search)
+        if parts.network == "segmentation":
             return self.segmentation_data()
-        if network == "symmetry":
-            return self._stage_data(self.grid.symmetry_dataset, self.hpo_symmetry_mask())
-        return self._stage_data(dataset, "none")
+        if parts.network == "symmetry":
+            mask = parts.cell or self.grid.search_mask
+            seg = parts.segmenter or (self.grid.reference_segmenter if needs_masks(mask)
+                                      else None)
+            return self._stage_data(self.grid.symmetry_dataset, mask, seg)
+        if parts.cell is None:
+            return self._stage_data(parts.dataset, NO_MASK)
+        model = Model.parse(parts.cell)
+        return self.lesion_data(parts.dataset, Model(model.classifier_mask, model.cam_source,
+                                                     parts.segmenter, PER_MODEL))
 
     # ---- segmentation -------------------------------------------------------------------------
     def segmentation_data(self) -> dict[str, str]:
@@ -381,50 +474,86 @@ class Jobs:
         """``metrics_test.csv`` of every segmentation architecture (selection, Table 5)."""
         return [segmentation_file(a, "metrics_test.csv") for a in self.grid.seg_archs]
 
-    def mask_prediction_inputs(self, dataset: str) -> dict[str, Any]:
+    def segmentation_selection_files(self) -> list[str]:
+        """The candidates of ``select_segmentation`` (``selected.json``: the architecture whose
+        masks the exported bundle and the external masks' scores use): every architecture
+        under ``select``; under ``axis`` the :attr:`~selcn.grid.Grid.reference_segmenter` alone
+        (the one of the models the thesis' tables and the export show)."""
+        ref = self.grid.reference_segmenter
+        return ([segmentation_file(ref, "metrics_test.csv")] if ref
+                else self.segmentation_metrics_files())
+
+    def mask_prediction_inputs(self, dataset: str, segmenter: str | None = None
+                               ) -> dict[str, Any]:
         """Named inputs of predicting ``dataset``'s masks: its cache ``images``, the
-        ``selected`` architecture and every architecture's ``models`` (a list)."""
-        return {"images": cache_files(dataset)["images"], "selected": paths.SEGMENTATION_SELECTED,
+        ``selected`` architecture and every architecture's ``models`` (a list); under
+        ``segmentation.mode: axis`` (a ``segmenter``) that one's ``models`` only."""
+        images = cache_files(dataset)["images"]
+        if segmenter is not None:
+            return {"images": images, "models": [segmentation_file(segmenter, "model.pt")]}
+        return {"images": images, "selected": paths.SEGMENTATION_SELECTED,
                 "models": [segmentation_file(a, "model.pt") for a in self.grid.seg_archs]}
+
+    def mask_prediction_output(self) -> str:
+        """The output pattern of ``predict_masks``: ``masks/{dataset}.npy``, under ``axis``
+        ``masks/{segmenter}/{dataset}.npy``."""
+        return predicted_masks("{dataset}", "{segmenter}" if self.grid.segmenters else None)
 
     def segmentation_figure_inputs(self) -> dict[str, str]:
         """Named inputs of Figure 3's stage job: ``images``, ``index``, ``splits`` and the
-        predicted ``masks`` of the segmentation dataset."""
+        predicted ``masks`` of the segmentation dataset (under ``axis``, the reference
+        segmenter's)."""
         d = self.grid.segmentation_dataset
-        return {**cache_files(d), "splits": split_file(d), "masks": predicted_masks(d)}
+        return {**cache_files(d), "splits": split_file(d),
+                "masks": predicted_masks(d, self.grid.reference_segmenter)}
 
     # ---- symmetry -----------------------------------------------------------------------------
-    def _stage_data(self, dataset: str, mask: str) -> dict[str, str]:
+    def _stage_data(self, dataset: str, mask: str, segmenter: str | None = None
+                    ) -> dict[str, str]:
         """``images``, ``index``, ``splits`` of ``dataset``, and ``masks`` (its predicted
-        masks) when input mask ``mask`` needs them."""
+        masks, ``segmenter``'s under ``segmentation.mode: axis``) when input mask ``mask``
+        needs them."""
         inputs = {**cache_files(dataset), "splits": split_file(dataset)}
         if needs_masks(mask):
-            inputs["masks"] = predicted_masks(dataset)
+            inputs["masks"] = predicted_masks(dataset, segmenter)
         return inputs
 
-    def _symmetry_training(self, mask: str, arch: str, pretrained: bool) -> dict[str, Any]:
-        """SymDerm's :meth:`_stage_data` for ``mask``, ``hpo`` (when searched) and, when
-        ``pretrained``, ``weights`` (the cache files of ``arch``, a list)."""
-        inputs: dict[str, Any] = self._stage_data(self.grid.symmetry_dataset, mask)
-        hpo = self.hpo_best("symmetry")
+    def _symmetry_training(self, variant: SymmetryVariant, arch: str) -> dict[str, Any]:
+        """SymDerm's :meth:`_stage_data` for ``variant``'s mask and segmenter, ``hpo`` (when
+        searched: :meth:`symmetry_hpo`) and, when pretrained, ``weights`` (the cache files of
+        ``arch``, a list)."""
+        inputs: dict[str, Any] = self._stage_data(self.grid.symmetry_dataset, variant.mask,
+                                                  variant.segmenter)
+        hpo = self.symmetry_hpo(variant)
         if hpo:
             inputs["hpo"] = hpo
-        if pretrained:
+        if variant.pretrained:
             inputs["weights"] = self.pretrained_weights("symmetry", arch)
         return inputs
 
     def symmetry_training_inputs(self, variant: SymmetryVariant) -> dict[str, Any]:
         """Named inputs of ``train_symmetry`` of ``variant``: SymDerm's ``images``, ``index``,
-        ``splits``, ``masks`` (masked variants), ``hpo`` (when searched) and, for a pretrained
-        variant, ``weights`` (a list)."""
-        return self._symmetry_training(variant.mask, self.cfg["symmetry"]["architecture"],
-                                       variant.pretrained)
+        ``splits``, ``masks`` (masked variants: their segmenter's), ``hpo`` (when searched:
+        the variant's own search for a per-model copy) and, for a pretrained variant,
+        ``weights`` (a list)."""
+        return self._symmetry_training(variant, self.cfg["symmetry"]["architecture"])
+
+    def symmetry_training_outputs(self, shape: Shape = PLAIN) -> dict[str, str]:
+        """Named outputs of ``train_symmetry`` (of its rule of ``shape``): ``model``,
+        ``history``, ``predictions_val``, ``predictions_test`` (patterns of ``{variant}``,
+        ``{fold}`` and the shape's ``{segmenter}``)."""
+        folder = variant_pattern(shape)
+        return {key: symmetry_file(folder, "{fold}", name) for key, name in (
+            ("model", "model.pt"), ("history", "history.csv"),
+            ("predictions_val", "predictions_val.csv"),
+            ("predictions_test", "predictions_test.csv"))}
 
     def symmetry_arch_training_inputs(self, arch: str) -> dict[str, Any]:
         """Named inputs of ``train_symmetry_arch`` of ``arch`` (no mask, initialised as
         ``symmetry.pretrained``): SymDerm's ``images``, ``index``, ``splits``, ``hpo`` (when
         searched) and, when pretrained, ``weights`` (a list)."""
-        return self._symmetry_training("none", arch, self.cfg["symmetry"]["pretrained"])
+        return self._symmetry_training(
+            SymmetryVariant(self.cfg["symmetry"]["pretrained"], NO_MASK), arch)
 
     def symmetry_selection_files(self, variant: SymmetryVariant | str) -> list[str]:
         """The prediction file of the protocol's selection split of every fold of ``variant``
@@ -439,36 +568,46 @@ class Jobs:
         return {"best": symmetry_best_fold_file(variant),
                 "models": [symmetry_file(variant, k, "model.pt") for k in self.grid.symmetry_folds]}
 
-    def symmetry_cams_inputs(self, mask: str) -> dict[str, Any]:
-        """Named inputs of ``symmetry_cams`` of input mask ``mask``: :meth:`symmetry_best_inputs`
-        of its CAM variant, and per CAM dataset ``d`` its ``images_<d>``, ``index_<d>`` and,
-        for a masked variant, ``masks_<d>``."""
-        inputs = self.symmetry_best_inputs(self.grid.cam_variant(mask))
+    def symmetry_cams_inputs(self, variant: str | SymmetryVariant) -> dict[str, Any]:
+        """Named inputs of ``symmetry_cams`` of a CAM variant (or of input mask ``variant``:
+        its :meth:`selcn.grid.Grid.cam_variant`): :meth:`symmetry_best_inputs` of the variant,
+        and per CAM dataset ``d`` its ``images_<d>``, ``index_<d>`` and, for a masked variant,
+        ``masks_<d>`` (its segmenter's)."""
+        if not isinstance(variant, SymmetryVariant):
+            variant = self.grid.cam_variant(variant)
+        inputs = self.symmetry_best_inputs(variant)
         for d in self.grid.cam_datasets:
             files = cache_files(d)
             inputs[f"images_{d}"], inputs[f"index_{d}"] = files["images"], files["index"]
-            if needs_masks(mask):
-                inputs[f"masks_{d}"] = predicted_masks(d)
+            if variant.needs_masks:
+                inputs[f"masks_{d}"] = predicted_masks(d, variant.segmenter)
         return inputs
 
-    def symmetry_cams_outputs(self, mask: str = "{mask}") -> dict[str, str]:
-        """Named outputs of ``symmetry_cams``: ``cams_<d>`` per CAM dataset ``d``."""
-        return {f"cams_{d}": cams_file(mask, d) for d in self.grid.cam_datasets}
+    def symmetry_cams_outputs(self, mask: str = "{mask}", shape: Shape = PLAIN
+                              ) -> dict[str, str]:
+        """Named outputs of ``symmetry_cams`` (of its rule of ``shape``): ``cams_<d>`` per CAM
+        dataset ``d`` (patterns of ``{mask}`` and the shape's ``{segmenter}`` / ``{search}``,
+        or of input mask ``mask``)."""
+        folder = mask + shape.folders() if mask == "{mask}" else mask
+        return {f"cams_{d}": cams_file(folder, d) for d in self.grid.cam_datasets}
 
     def symmetry_localisation_inputs(self, variant: SymmetryVariant) -> dict[str, Any]:
         """Named inputs of ``symmetry_localisation`` of ``variant``: the
         localisation dataset's ``images``, ``index``, ``splits``, ``masks`` (masked
-        variants) and ``gt_masks``, and :meth:`symmetry_best_inputs` of ``variant``."""
+        variants: their segmenter's) and ``gt_masks``, and :meth:`symmetry_best_inputs` of
+        ``variant``."""
         d = self.grid.localisation_dataset
-        return {**self._stage_data(d, variant.mask), "gt_masks": gt_masks_file(d),
-                **self.symmetry_best_inputs(variant)}
+        return {**self._stage_data(d, variant.mask, variant.segmenter),
+                "gt_masks": gt_masks_file(d), **self.symmetry_best_inputs(variant)}
 
     def symmetry_figure_inputs(self) -> dict[str, Any]:
         """Named inputs of Figure 9's stage job: SymDerm's ``images``, ``index``, ``splits``,
-        ``masks`` (when a symmetry input mask needs them), and per symmetry input mask ``m``
-        the ``best_<m>`` / ``models_<m>`` of its CAM variant."""
+        ``masks`` (when a symmetry input mask needs them; the reference segmenter's under
+        ``axis``), and per symmetry input mask ``m`` the ``best_<m>`` / ``models_<m>`` of its
+        CAM variant."""
         masked = any(needs_masks(m) for m in self.grid.symmetry_input_masks)
-        inputs = self._stage_data(self.grid.symmetry_dataset, "seg" if masked else "none")
+        inputs = self._stage_data(self.grid.symmetry_dataset, "seg" if masked else "none",
+                                  self.grid.reference_segmenter)
         for m in self.grid.symmetry_input_masks:
             best = self.symmetry_best_inputs(self.grid.cam_variant(m))
             inputs[f"best_{m}"], inputs[f"models_{m}"] = best["best"], best["models"]
@@ -479,9 +618,10 @@ class Jobs:
         return {m: str(self.grid.cam_variant(m)) for m in self.grid.symmetry_input_masks}
 
     def symmetry_prediction_files(self, split: str) -> list[str]:
-        """Every Table 6 variant x fold prediction file of ``split`` (``val`` / ``test``)."""
+        """Every Table 6 variant x fold prediction file of ``split`` (``val`` / ``test``; the
+        reference segmenter's variants under ``axis``)."""
         return [symmetry_file(v, k, f"predictions_{split}.csv")
-                for v in self.grid.symmetry_variants for k in self.grid.symmetry_folds]
+                for v in self.grid.reported_variants() for k in self.grid.symmetry_folds]
 
     def symmetry_arch_prediction_files(self, split: str) -> list[str]:
         """Every architecture x fold prediction file of the symmetry architecture comparison
@@ -498,9 +638,30 @@ class Jobs:
                                            self.grid.localisation_dataset)
                 for m in self.grid.symmetry_input_masks]
 
-    def symmetry_localisation_output(self, variant: str = "{variant}") -> str:
-        """The output of ``symmetry_localisation`` (a pattern of ``{variant}``)."""
-        return symmetry_localisation_file(variant, self.grid.localisation_dataset)
+    def symmetry_localisation_output(self, variant: str | SymmetryVariant = "{variant}",
+                                     shape: Shape = PLAIN) -> str:
+        """The output of ``symmetry_localisation`` (of its rule of ``shape``: a pattern of
+        ``{variant}`` and the shape's ``{segmenter}``), or of ``variant``."""
+        folder = variant_pattern(shape) if variant == "{variant}" else variant
+        return symmetry_localisation_file(folder, self.grid.localisation_dataset)
+
+    def symmetry_constraints(self, variants: list[SymmetryVariant]) -> dict[str, str]:
+        """The wildcard constraints of a symmetry rule of one shape over ``variants``:
+        ``variant`` (their names) and, where they have them, ``segmenter`` and ``search``."""
+        return _constraints({"variant": [str(v) for v in variants], **_shape_values(variants)})
+
+    def cams_constraints(self, variants: list[SymmetryVariant]) -> dict[str, str]:
+        """The wildcard constraints of a ``symmetry_cams`` rule of one shape over the CAM
+        ``variants``: ``mask`` and, where they have them, ``segmenter`` and ``search``."""
+        return _constraints({"mask": [v.mask for v in variants], **_shape_values(variants)})
+
+    def lesion_constraints(self, models: list[Model]) -> dict[str, str]:
+        """The wildcard constraints of a lesion rule of one shape over ``models``:
+        ``classifier_mask``, ``symmetry_mask`` and, where they have them, ``segmenter`` and
+        ``search``."""
+        return _constraints({"classifier_mask": [m.classifier_mask for m in models],
+                             "symmetry_mask": [m.cam_source for m in models],
+                             **_shape_values(models)})
 
     # ---- lesion -------------------------------------------------------------------------------
     def model_names(self) -> list[str]:
@@ -509,25 +670,27 @@ class Jobs:
         return [m.name for m in self.grid.models()]
 
     def external_of(self, dataset: str) -> str | None:
-        """The external test set a lesion model of ``dataset`` also predicts (ISIC 2019 for
-        HAM10000 when configured), else None."""
+        """The external test set a lesion model of ``dataset`` also predicts in its training
+        job (ISIC 2019 for HAM10000 when configured), else None; the sets predicted after
+        training: :meth:`external_later_sets`."""
         return self.grid.external_of.get(dataset)
 
     def lesion_data(self, dataset: str, model: Model) -> dict[str, str]:
         """What ``model`` reads of ``dataset``: ``images``, ``index``, ``splits``, ``masks``
-        (a masked classifier) and ``cams`` (the symmetry CAMs of its source, a CAM model)."""
-        inputs = self._stage_data(dataset, model.classifier_mask)
+        (a masked classifier: its segmenter's) and ``cams`` (a CAM model: those of its CAM
+        variant, :meth:`selcn.grid.Grid.cam_variant_of`)."""
+        inputs = self._stage_data(dataset, model.classifier_mask, model.segmenter)
         if model.takes_cam:
-            inputs["cams"] = cams_file(model.cam_source, dataset)
+            inputs["cams"] = cams_file(self.grid.cam_variant_of(model), dataset)
         return inputs
 
     def lesion_training_inputs(self, dataset: str, model: Model) -> dict[str, str]:
         """Named inputs of training ``model`` on ``dataset``: :meth:`lesion_data`, ``hpo``
-        (when searched), and, when ``dataset`` has an external test set, that set's
-        :meth:`lesion_data` prefixed ``ext_`` (``ext_images``, ``ext_index``, ``ext_splits``,
-        ``ext_masks``, ``ext_cams``)."""
+        (when searched: :meth:`lesion_hpo`), and, when ``dataset`` has an external test set,
+        that set's :meth:`lesion_data` prefixed ``ext_`` (``ext_images``, ``ext_index``,
+        ``ext_splits``, ``ext_masks``, ``ext_cams``)."""
         inputs = self.lesion_data(dataset, model)
-        hpo = self.hpo_best("lesion", dataset)
+        hpo = self.lesion_hpo(dataset, model)
         if hpo:
             inputs["hpo"] = hpo
         external = self.external_of(dataset)
@@ -535,19 +698,81 @@ class Jobs:
             inputs.update({f"ext_{k}": v for k, v in self.lesion_data(external, model).items()})
         return inputs
 
-    def lesion_training_outputs(self, dataset: str) -> dict[str, str]:
+    def lesion_training_outputs(self, dataset: str, shape: Shape = PLAIN) -> dict[str, str]:
         """Named outputs (patterns of ``{lesion_dataset}``, ``{classifier_mask}``,
-        ``{symmetry_mask}``, ``{fold}``) of a lesion training job on ``dataset``: those of
-        :data:`LESION_FOLD_FILES`, and ``predictions_external``
-        (``predictions_<external>.csv``) when ``dataset`` has an external test set."""
+        ``{symmetry_mask}``, ``{fold}`` and the ``shape``'s ``{segmenter}``) of a lesion
+        training job on ``dataset``: those of :data:`LESION_FOLD_FILES`, and
+        ``predictions_external`` (``predictions_<external>.csv``) when ``dataset`` has an
+        external test set."""
         def pattern(name: str) -> str:
-            return lesion_fold_file("{lesion_dataset}", MODEL_PATTERN, "{fold}", name)
+            return lesion_fold_file("{lesion_dataset}", model_pattern(shape), "{fold}", name)
 
         out = {key: pattern(name) for key, name in LESION_FOLD_FILES.items()}
         external = self.external_of(dataset)
         if external:
             out["predictions_external"] = pattern(f"predictions_{external}.csv")
         return out
+
+    # ---- further external test sets (rule predict_external, rules/external.smk) -------------
+    def external_later_sets(self) -> tuple[str, ...]:
+        """The external test sets predicted after training (``{external}`` of rule
+        ``predict_external``: every set of a ``roles.external`` list but its first)."""
+        return tuple(dict.fromkeys(e for _, e in self.grid.external_later))
+
+    def external_later_datasets(self) -> tuple[str, ...]:
+        """The lesion datasets whose models predict a set after training."""
+        return tuple(dict.fromkeys(d for d, _ in self.grid.external_later))
+
+    def external_prediction_inputs(self, dataset: str, model: Model, fold: Fold,
+                                   external: str) -> dict[str, str]:
+        """Named inputs of ``predict_external``: the fold's ``model`` (``model.pt``) and the
+        external set's :meth:`lesion_data` for ``model`` prefixed ``ext_`` (``ext_images``,
+        ``ext_index``, ``ext_splits``, ``ext_masks``, ``ext_cams``); ValueError for a set
+        ``dataset``'s models do not predict after training."""
+        if external not in self.grid.externals_later_of(dataset):
+            raise ValueError(f"predict_external: {dataset} models predict no {external!r} after "
+                             f"training (roles.external: {self.grid.externals_of(dataset)})")
+        return {"model": lesion_fold_file(dataset, model, fold, "model.pt"),
+                **{f"ext_{k}": v for k, v in self.lesion_data(external, model).items()}}
+
+    def external_prediction_output(self, shape: Shape = PLAIN) -> str:
+        """The output of ``predict_external`` (a pattern of ``{lesion_dataset}``,
+        ``{classifier_mask}``, ``{symmetry_mask}``, the ``shape``'s folders, ``{fold}``,
+        ``{external}``): the same file a training job writes for its in-job set,
+        ``predictions_<external>.csv``."""
+        return lesion_fold_file("{lesion_dataset}", model_pattern(shape), "{fold}",
+                                "predictions_{external}.csv")
+
+    def external_prediction_files(self, dataset: str, external: str) -> list[str]:
+        """Every model x fold ``predictions_<external>.csv`` of lesion ``dataset`` (the grid's,
+        then model 13's where it is trained and predicts ``external`` in its training job)."""
+        files = self.lesion_prediction_files(dataset, external)
+        if self.grid.external_of.get(dataset) == external:
+            files += self.multitask_prediction_files(dataset, external)
+        return files
+
+    def external_binary_files(self, dataset: str, external: str) -> list[str]:
+        """Table 10 (PH²)'s inputs: :meth:`external_prediction_files` and the external set's split
+        table (its ``group``: the lesion the bootstrap draws)."""
+        return self.external_prediction_files(dataset, external) + [split_file(external)]
+
+    def external_mask_sets(self) -> tuple[str, ...]:
+        """The external test sets with ground-truth lesion masks (PH²): the selected
+        segmentation network's masks of them are scored (rule ``score_external_masks``)."""
+        return tuple(e for e in self.grid.external_sets if e in DATASETS_WITH_GT_MASKS)
+
+    def external_mask_score_inputs(self, dataset: str) -> dict[str, str]:
+        """Named inputs of scoring the predicted masks of external set ``dataset``: its
+        predicted ``masks``, ``gt_masks``, cache ``index``, ``splits`` (its test rows are
+        scored) and the segmentation ``selected`` file (the architecture's name)."""
+        return {"masks": predicted_masks(dataset, self.grid.reference_segmenter),
+                "gt_masks": gt_masks_file(dataset),
+                "index": cache_files(dataset)["index"], "splits": split_file(dataset),
+                "selected": paths.SEGMENTATION_SELECTED}
+
+    def external_segmentation_files(self) -> list[str]:
+        """Table 5 (external): the scores of every :meth:`external_mask_sets` set."""
+        return [external_segmentation_file(d) for d in self.external_mask_sets()]
 
     def lesion_model_files(self, dataset: str, model: Model, name: str) -> list[str]:
         """``name`` (e.g. ``predictions_test.csv``) of every fold of ``model`` on ``dataset``."""
@@ -571,6 +796,35 @@ class Jobs:
                         + self.multitask_prediction_files(dataset, "val")),
                 "splits": split_file(dataset)}
 
+    # ---- the segmenter axis and the per-model search (the report's comparisons) -------------
+    def segmenter_effect_files(self, dataset: str) -> list[str]:
+        """The segmenter table of lesion ``dataset`` (``segmentation.mode: axis``): every
+        segmentation architecture's ``metrics_test.csv`` and the test predictions of every fold
+        of every model that reads a segmenter's masks, on every segmenter (models 3-12, the
+        shared search's); ``[]`` under ``select``."""
+        if not self.grid.segmenters:
+            return []
+        models = [m for m in self.grid.trained_models() if m.segmenter and m.search != PER_MODEL]
+        return self.segmentation_metrics_files() + [
+            f for m in models for f in self.lesion_model_files(dataset, m,
+                                                               "predictions_test.csv")]
+
+    def search_comparison_inputs(self, dataset: str) -> dict[str, Any]:
+        """Named inputs of the table "shared vs per-model search" of lesion ``dataset``
+        (``hpo.scope: per_model``): ``predictions`` (validation and test predictions of every
+        fold of every trained model, shared and per-model copies), ``histories`` (their
+        ``history.csv``), ``searches`` (the ``best.json`` of the dataset's lesion searches the
+        trainings read) and ``splits`` (the split table: lesions)."""
+        models = self.grid.trained_models()
+        preds = [f for m in models for split in ("val", "test")
+                 for f in self.lesion_model_files(dataset, m, f"predictions_{split}.csv")]
+        searches = [self.lesion_hpo(dataset, m) for m in models]
+        return {"predictions": preds,
+                "histories": [f for m in models
+                              for f in self.lesion_model_files(dataset, m, "history.csv")],
+                "searches": list(dict.fromkeys(f for f in searches if f)),
+                "splits": split_file(dataset)}
+
     def lesion_localisation_inputs(self, model: Model) -> dict[str, Any]:
         """Named inputs of ``lesion_localisation`` of ``model`` (every lesion dataset's model
         is localised on the localisation dataset): that dataset's :meth:`lesion_data` and
@@ -587,7 +841,8 @@ class Jobs:
 
     def lesion_localisation_outputs(self, model: Model | str = MODEL_PATTERN) -> dict[str, str]:
         """Named outputs of ``lesion_localisation``: per lesion dataset ``d`` its
-        ``localisation_<d>`` (``localisation.csv``) and ``best_<d>`` (``best_fold.json``)."""
+        ``localisation_<d>`` (``localisation.csv``) and ``best_<d>`` (``best_fold.json``);
+        ``model`` a model or a folder pattern (:func:`selcn.paths.model_pattern`)."""
         out = {}
         for d in self.grid.lesion_datasets:
             out[f"localisation_{d}"] = lesion_localisation_file(d, model)
@@ -602,10 +857,10 @@ class Jobs:
         ref = self.grid.localisation_dataset
         inputs = {**cache_files(ref), "splits": split_file(ref), "gt_masks": gt_masks_file(ref)}
         if any(needs_masks(cm) for cm in self.grid.classifier_masks):
-            inputs["masks"] = predicted_masks(ref)
+            inputs["masks"] = predicted_masks(ref, self.grid.reference_segmenter)
         for source in self.grid.cam_sources:
             if source != CAM_OFF:
-                inputs[f"cams_{source}"] = cams_file(source, ref)
+                inputs[f"cams_{source}"] = cams_file(self.grid.cam_variant(source), ref)
         models = self.grid.models()
         inputs["best"] = [lesion_best_fold_file(ref, m) for m in models]
         inputs["models"] = [f for m in models for f in self.lesion_model_files(ref, m, "model.pt")]

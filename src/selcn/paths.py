@@ -10,7 +10,12 @@ relative to the working directory, under the results root (config ``results_dir`
     parse_result_path(_)["model"]   # -> 8
 
 A lesion model is a :class:`selcn.grid.Model` or its folder pattern (:data:`MODEL_PATTERN` in a
-rule); a fold a :class:`selcn.grid.Fold`, an ``int`` or the ``"{fold}"`` pattern.
+rule, :func:`model_pattern` for a rule of another :class:`selcn.grid.Shape`), a symmetry
+variant a :class:`selcn.grid.SymmetryVariant` or its folder pattern (:func:`variant_pattern`);
+a fold a :class:`selcn.grid.Fold`, an ``int`` or the ``"{fold}"`` pattern. A model or variant
+that carries a segmenter (``segmentation.mode: axis``) or is a per-model search's copy has
+those folders below its own (``lesion/ham10000/seg-lae/unet/per_model/fold0/...``); the masks
+of a segmenter are ``masks/<segmenter>/<dataset>.npy``.
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ from selcn.grid import (
     MASKS,
     MULTITASK,
     MULTITASK_NAME,
+    PER_MODEL,
+    PLAIN,
+    SEGMENTERS,
     Fold,
     Model,
+    Shape,
     SymmetryVariant,
     alternation,
 )
@@ -37,10 +46,12 @@ __all__ = [
     "DEFAULT_RESULTS", "results_dir", "use_results_dir", "results_root",
     "multitask_dir", "multitask_fold_file", "multitask_file",
     "cache_files", "gt_masks_file", "split_file", "predicted_masks", "segmentation_file",
+    "external_segmentation_file",
     "cams_file", "symmetry_file", "symmetry_arch_file", "symmetry_best_fold_file",
     "symmetry_localisation_file", "lesion_dir", "lesion_fold_file", "lesion_localisation_file",
     "lesion_best_fold_file", "hpo_file", "hpo_work_dir", "table_file", "figure_file",
     "export_dir", "predict_dir", "parse_result_path", "MODEL_PATTERN", "fold_dir",
+    "model_pattern", "variant_pattern", "cams_pattern",
 ]
 
 #: the default root of every result (config ``results_dir``)
@@ -76,6 +87,27 @@ _CONSTANTS: dict[str, str] = {
 }
 #: the folder of a lesion model in a rule's path patterns (:class:`selcn.grid.Model`'s name)
 MODEL_PATTERN = "{classifier_mask}-{symmetry_mask}"
+
+
+def model_pattern(shape: Shape = PLAIN) -> str:
+    """The folder pattern of the lesion models of a rule of ``shape``:
+    :data:`MODEL_PATTERN`, then ``/{segmenter}`` and ``/per_model`` where the shape has them."""
+    return MODEL_PATTERN + shape.folders()
+
+
+def variant_pattern(shape: Shape = PLAIN) -> str:
+    """The folder pattern of the symmetry variants of a rule of ``shape`` (``{variant}``...)."""
+    return "{variant}" + shape.folders()
+
+
+def cams_pattern(shape: Shape = PLAIN) -> str:
+    """The CAM folder pattern of a rule of ``shape`` (``{mask}``...), for :func:`cams_file`."""
+    return "{mask}" + shape.folders()
+
+
+def _folder(item: Model | SymmetryVariant | str) -> str:
+    """The folder of a model or variant (its ``folder``), or a pattern as it is."""
+    return item.folder if isinstance(item, (Model, SymmetryVariant)) else str(item)
 
 
 def __getattr__(name: str) -> str:
@@ -143,9 +175,11 @@ def split_file(dataset: str) -> str:
 
 
 # ---- segmentation -------------------------------------------------------------------------
-def predicted_masks(dataset: str) -> str:
-    """The selected segmentation network's masks of every cached image of ``dataset``."""
-    return f"{_root}/masks/{dataset}.npy"
+def predicted_masks(dataset: str, segmenter: str | None = None) -> str:
+    """The selected segmentation network's masks of every cached image of ``dataset``, or
+    (``segmentation.mode: axis``) ``segmenter``'s: ``masks/<segmenter>/<dataset>.npy``."""
+    return f"{_root}/masks/{segmenter}/{dataset}.npy" if segmenter else \
+        f"{_root}/masks/{dataset}.npy"
 
 
 def segmentation_file(arch: str, name: str) -> str:
@@ -153,15 +187,28 @@ def segmentation_file(arch: str, name: str) -> str:
     return f"{_root}/segmentation/{arch}/{name}"
 
 
+def external_segmentation_file(dataset: str) -> str:
+    """The selected segmentation network's masks of external test set ``dataset`` scored
+    against its ground truth (one row of Table 5 (external)):
+    ``results/segmentation/external_<dataset>.csv`` (:func:`selcn.external.score_external_masks`).
+    """
+    return f"{_root}/segmentation/external_{dataset}.csv"
+
+
 # ---- symmetry -----------------------------------------------------------------------------
-def cams_file(cam_source: str, dataset: str) -> str:
-    """Grad-CAM++ maps (``(N, s, s)`` float16) of the symmetry model of ``cam_source``."""
-    return f"{_root}/cams/{cam_source}/{dataset}.npy"
+def cams_file(cam_source: str | SymmetryVariant, dataset: str) -> str:
+    """Grad-CAM++ maps (``(N, s, s)`` float16) of the symmetry model of ``cam_source`` (a
+    mask, a pattern of :func:`cams_pattern`, or the CAM variant itself: its mask, then its
+    segmenter and ``per_model`` folders where it has them)."""
+    folder = (cam_source.mask + cam_source.shape.folders(cam_source.segmenter or "",
+                                                         cam_source.search)
+              if isinstance(cam_source, SymmetryVariant) else cam_source)
+    return f"{_root}/cams/{folder}/{dataset}.npy"
 
 
 def symmetry_file(variant: SymmetryVariant | str, fold: Fold | int | str, name: str) -> str:
     """``model.pt``, ``history.csv``, ``predictions_{val,test}.csv`` of a variant x fold."""
-    return f"{_root}/symmetry/{variant}/{fold_dir(fold)}/{name}"
+    return f"{_root}/symmetry/{_folder(variant)}/{fold_dir(fold)}/{name}"
 
 
 def symmetry_arch_file(arch: str, fold: Fold | int | str, name: str) -> str:
@@ -170,19 +217,20 @@ def symmetry_arch_file(arch: str, fold: Fold | int | str, name: str) -> str:
 
 
 def symmetry_best_fold_file(variant: SymmetryVariant | str) -> str:
-    return f"{_root}/symmetry/{variant}/best_fold.json"
+    return f"{_root}/symmetry/{_folder(variant)}/best_fold.json"
 
 
 def symmetry_localisation_file(variant: SymmetryVariant | str, dataset: str = "ham10000") -> str:
     """Per-image CAM localisation of a variant's best fold on the test split of ``dataset``
     (the localisation dataset, config ``roles.localisation``)."""
-    return f"{_root}/symmetry/{variant}/localisation_{dataset}.csv"
+    return f"{_root}/symmetry/{_folder(variant)}/localisation_{dataset}.csv"
 
 
 # ---- lesion -------------------------------------------------------------------------------
 def lesion_dir(dataset: str, model: Model | str) -> str:
-    """The directory of one lesion model on ``dataset`` (all its folds)."""
-    return f"{_root}/lesion/{dataset}/{model}"
+    """The directory of one lesion model on ``dataset`` (all its folds): its
+    :attr:`selcn.grid.Model.folder` (segmenter and ``per_model`` folders included)."""
+    return f"{_root}/lesion/{dataset}/{_folder(model)}"
 
 
 def lesion_fold_file(dataset: str, model: Model | str, fold: Fold | int | str, name: str) -> str:
@@ -240,16 +288,19 @@ def figure_file(name: str, ext: str = "png") -> str:
 
 # ---- parsing ------------------------------------------------------------------------------
 _FOLD = r"(?:fold(?P<fold>\d+)/)?"
+#: the optional folders of a model or variant: its segmenter, its per-model search's copy
+_SHAPE = rf"(?:(?P<segmenter>{alternation(SEGMENTERS)})/)?(?:(?P<search>{PER_MODEL})/)?"
 _PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     (MULTITASK_NAME, re.compile(
         rf"lesion/(?P<dataset>[^/]+)/{MULTITASK_NAME}/{_FOLD}(?P<file>[^/]+)$")),
     ("lesion", re.compile(
         rf"lesion/(?P<dataset>[^/]+)/(?P<classifier_mask>{alternation(MASKS)})-"
-        rf"(?P<symmetry_mask>{alternation(CAM_SOURCES)})/{_FOLD}(?P<file>[^/]+)$")),
+        rf"(?P<symmetry_mask>{alternation(CAM_SOURCES)})/{_SHAPE}{_FOLD}(?P<file>[^/]+)$")),
     ("symmetry_arch", re.compile(
         r"symmetry_arch/(?P<arch>[^/]+)/fold(?P<fold>\d+)/(?P<file>[^/]+)$")),
     ("symmetry", re.compile(
-        rf"symmetry/(?P<variant>{SymmetryVariant.pattern()})/{_FOLD}(?P<file>[^/]+)$")),
+        rf"symmetry/(?P<variant>{SymmetryVariant.pattern()})/{_SHAPE}{_FOLD}"
+        r"(?P<file>[^/]+)$")),
     ("segmentation", re.compile(r"segmentation/(?P<arch>[^/]+)/(?P<file>[^/]+)$")),
 )
 
@@ -262,7 +313,9 @@ def parse_result_path(path: str | Path) -> dict:
 
     ``model`` is the thesis' number (lesion 1-12; symmetry the Table 6 row, None for a variant
     the thesis did not train); ``split`` is read from ``predictions_<split>.csv``. Any prefix
-    before the stage directory is allowed. Raises ValueError for any other path.
+    before the stage directory is allowed. Raises ValueError for any other path. A model or
+    variant with a segmenter folder has the key ``segmenter``, a per-model search's copy the
+    key ``search`` (``per_model``); the others have neither.
 
     Model 13 (``.../lesion/<dataset>/multitask/[fold<k>/]<file>``, :func:`multitask_dir`) reads
     as a lesion model (``model`` 13, ``classifier_mask`` ``none``, ``symmetry_mask`` ``own``:

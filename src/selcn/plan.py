@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,11 +33,13 @@ import pandas as pd
 
 from selcn.config import balance_of
 from selcn.data.labels import DATASET_CLASSES
-from selcn.hpo.names import parse_search_name
-from selcn.jobs import LOCALISATION_DATASET, SEGMENTATION_DATASET, SYMMETRY_DATASET, Jobs
+from selcn.grid import segmenter_encoder
+from selcn.hpo.names import parse_search, parse_search_name
+from selcn.jobs import Jobs
 
 __all__ = ["PlannedJob", "DryRun", "parse_dry_run", "plan_table", "format_plan", "dry_run",
            "DEFAULT_GROUP_BY", "Rate", "Work", "Estimator", "PlanTotals", "plan_totals",
+           "base_rule", "per_model_rows",
            "format_totals"]
 
 #: wildcards that split a rule's row of the plan (the first one a job has is used)
@@ -239,7 +241,10 @@ class Estimator:
     images of a dataset, ``t`` the test fraction and ``k`` its folds, a training job trains on
     ``n (1 - t) (k - 1) / k`` images an epoch (the lesion network: its balanced epoch, at most
     ``classes x target_per_class``) for ``max_epochs`` epochs, and predicts its validation
-    fold every epoch, the test split once (and the external set).
+    fold every epoch, the test split once (and the external set its training job predicts);
+    a further external set is predicted by its own job (``predict_external``: the set's images,
+    forward only). The datasets of the stages are the config's roles (the grid's
+    ``segmentation_dataset``, ``symmetry_dataset``, ``localisation_dataset``).
 
     Attributes:
         jobs: the config's file maps (its grid, folds, external sets).
@@ -301,7 +306,7 @@ class Estimator:
                    train * (1 + bal["max_copies"]))
 
     def _segmentation_net(self, arch: str) -> str:
-        return f"{arch}-{self.cfg['segmentation']['encoder']}"
+        return f"{arch}-{segmenter_encoder(self.cfg['segmentation'], arch)}"
 
     def _training(self, network: str, section: str, dataset: str) -> Work:
         train, val, test = self._parts(dataset)
@@ -314,9 +319,9 @@ class Estimator:
 
     def _search(self, search: str) -> Work:
         network, dataset = parse_search_name(search)
-        hpo = self.cfg["hpo"]
-        dataset = dataset or (SEGMENTATION_DATASET if network == "segmentation"
-                              else SYMMETRY_DATASET)
+        hpo, grid = self.cfg["hpo"], self.jobs.grid
+        dataset = dataset or (grid.segmentation_dataset if network == "segmentation"
+                              else grid.symmetry_dataset)
         part = self.images[dataset] * (1 - self.cfg["data"]["test_fraction"])
         train, val = part * (1 - hpo["val_fraction"]), part * hpo["val_fraction"]
         if network == "lesion":
@@ -331,22 +336,26 @@ class Estimator:
         predictions of ``predict_images``: their folder is counted nowhere)."""
         cfg, w, grid = self.cfg, job.wildcards, self.jobs.grid
         sym, les = cfg["symmetry"], cfg["lesion"]
+        job = replace(job, rule=base_rule(job.rule))     # a rule of any path shape
         if job.rule == "train_segmentation":
             return self._training(self._segmentation_net(w["arch"]), "segmentation",
-                                  SEGMENTATION_DATASET)
+                                  grid.segmentation_dataset)
         if job.rule == "predict_masks":         # the selected architecture: the slower one
-            nets = [self._segmentation_net(a) for a in grid.seg_archs]
+            nets = [self._segmentation_net(a) for a in ([w["segmenter"]] if "segmenter" in w
+                                                        else grid.seg_archs)]
             size = cfg["segmentation"]["input_size"]
             net = min(nets, key=lambda n: self.rate(n, size) or math.inf)
             return Work(net, size, 0.0, self.images[w["dataset"]])
         if job.rule in ("train_symmetry", "train_symmetry_arch"):
             return self._training(w.get("arch", sym["architecture"]), "symmetry",
-                                  SYMMETRY_DATASET)
+                                  grid.symmetry_dataset)
         if job.rule.startswith("train_lesion_"):
             return self._training(les["architecture"], "lesion", w["lesion_dataset"])
+        if job.rule == "predict_external":      # one fold's model on a further external set
+            return Work(les["architecture"], les["input_size"], 0.0, self.images[w["external"]])
         if job.rule == "hpo_search":
             return self._search(w["network"])
-        localised = self.images[LOCALISATION_DATASET]
+        localised = self.images[grid.localisation_dataset]
         if job.rule == "symmetry_cams":         # Grad-CAM++: forward and backward
             cams = sum(self.images[d] for d in grid.cam_datasets)
             return Work(sym["architecture"], sym["input_size"], cams)
@@ -375,22 +384,53 @@ class Estimator:
         return job.gpus * seconds / 3600.0
 
 
+#: the suffixes of the rules of another path shape than the thesis' (selcn.grid.Shape.suffix)
+_SHAPE_SUFFIXES = ("_by_segmenter_per_model", "_by_segmenter", "_per_model")
+
+
+def base_rule(rule: str) -> str:
+    """The rule of the thesis' path shape a rule stands for: ``train_lesion_ham10000_per_model``
+    -> ``train_lesion_ham10000`` (selcn.grid.Shape: the segmenter axis, the per-model search)."""
+    for suffix in _SHAPE_SUFFIXES:
+        if rule.endswith(suffix):
+            return rule.removesuffix(suffix)
+    return rule
+
+
+def per_model_rows(table: pd.DataFrame) -> pd.Series:
+    """Which rows of a :func:`plan_table` the per-model search adds (``hpo.scope:
+    per_model``): the per-model copies' rules (``*_per_model``) and the per-model searches
+    (``hpo_search`` rows of a search with a cell)."""
+    def added(rule: str, group: str) -> bool:
+        if rule.endswith("_per_model"):
+            return True
+        name = group.partition("network=")[2]
+        return rule == "hpo_search" and bool(name) and parse_search(name).cell is not None
+    return pd.Series([added(r, g) for r, g in zip(table["rule"], table["group"])],
+                     index=table.index, dtype=bool)
+
+
 class PlanTotals(NamedTuple):
     """The two totals of a plan: ``limits`` (GPU-hours, sum of time limits), ``estimate``
     (GPU-hours of the estimated jobs), ``unestimated`` (a row per GPU rule without an
-    estimate: rule, jobs, GPU-hours of their limits)."""
+    estimate: rule, jobs, GPU-hours of their limits); ``per_model``: ``(jobs, limits,
+    estimate)`` of what the per-model search adds (:func:`per_model_rows`), None when nothing."""
 
     limits: float
     estimate: float
     unestimated: pd.DataFrame
+    per_model: tuple[int, float, float] | None = None
 
 
 def plan_totals(table: pd.DataFrame) -> PlanTotals:
     """The totals of a :func:`plan_table` made with an ``estimate``."""
     missing = table[table["est_gpu_hours"].isna() & (table["gpus"] > 0)]
     unestimated = missing.groupby("rule", sort=False)[["jobs", "gpu_hours"]].sum().reset_index()
+    added = table[per_model_rows(table)] if len(table) else table
+    per_model = ((int(added["jobs"].sum()), float(added["gpu_hours"].sum()),
+                  float(added["est_gpu_hours"].sum())) if len(added) else None)
     return PlanTotals(float(table["gpu_hours"].sum()), float(table["est_gpu_hours"].sum()),
-                      unestimated)
+                      unestimated, per_model)
 
 
 def format_totals(totals: PlanTotals, estimator: Estimator) -> str:
@@ -405,6 +445,11 @@ def format_totals(totals: PlanTotals, estimator: Estimator) -> str:
     lines.append(f"GPU-hours, estimate from throughput ({sources} images/s on "
                  f"{estimator.gpu}; images x max_epochs, no early stopping, "
                  f"{estimator.overhead_s:.0f} s start-up per job): {totals.estimate:,.1f}")
+    if totals.per_model:
+        jobs, limits, estimate = totals.per_model
+        lines.append(f"  of which the per-model search adds (hpo.scope: per_model; {jobs} jobs: "
+                     f"its searches, the per-model copies): {limits:,.1f} GPU-h of limits, "
+                     f"{estimate:,.1f} estimated")
     for row in totals.unestimated.itertuples():
         lines.append(f"  not in the estimate: {row.rule} ({row.jobs} jobs, {row.gpu_hours:,.1f} "
                      "GPU-h of limits; no throughput for its network, or its images unknown)")

@@ -1,4 +1,5 @@
-"""The segmentation stage: train DeepLabV3+ / U-Net on HAM10000, evaluate, select, predict masks.
+"""The segmentation stage: train DeepLabV3+ / U-Net (or any architecture of
+``segmentation.architectures``) on HAM10000, evaluate, select, predict masks.
 
 Files (``docs/contracts.md``, segmentation stage):
 
@@ -11,8 +12,13 @@ Files (``docs/contracts.md``, segmentation stage):
 - ``selected.json`` — ``{"arch", "metric", "value", "split"}``
   (:func:`selcn.selection.select_architecture`): chosen on the validation metrics, or on the
   test metrics where the protocol selects on the test split (``thesis``, the thesis' choice);
+  under ``segmentation.mode: axis`` the first architecture (the one of the reported models);
 - ``masks/{dataset}.npy`` — uint8 ``(N, S, S)`` in {0, 1}, rows as the cache index
-  (:func:`write_predicted_masks`).
+  (:func:`write_predicted_masks`); under ``axis`` one file per architecture,
+  ``masks/{arch}/{dataset}.npy``.
+
+Each architecture is built on its own encoder (:func:`selcn.grid.segmenter_encoder`:
+``segmentation.encoders``, else ``segmentation.encoder``), recorded in its ``model.pt``.
 
 Training uses the training folds of the HAM10000 split (every row that is neither ``test``
 nor ``excluded``); one fold (``fold0`` by default) is the validation set of early stopping and
@@ -39,7 +45,7 @@ from selcn.checkpoints import load_model_file, save_model_file
 from selcn.data.datasets import CachedImageDataset, View, make_loader
 from selcn.data.inputs import StageData, StageInputs, read_split_rows
 from selcn.engine import Training, job_key
-from selcn.grid import Fold
+from selcn.grid import Fold, segmenter_encoder
 from selcn.losses import HybridLoss
 from selcn.metrics import segmentation_metrics
 from selcn.models.segmentation import create_segmentation_model
@@ -107,7 +113,7 @@ def fit_segmentation(arch: str, data: StageData, parts: Mapping[str, np.ndarray]
     """Train one architecture with the shared training core.
 
     Args:
-        arch: ``deeplabv3plus`` or ``unet``.
+        arch: a name of :data:`selcn.grid.SEGMENTERS` (``deeplabv3plus``, ``unet``, ...).
         data: the cache with its ground-truth masks (uint8 ``(N, S, S)`` in {0, 1}).
         parts: cache rows of the ``train`` and ``val`` parts.
         out_dir: where the core writes ``history.csv`` and its resume state.
@@ -120,7 +126,7 @@ def fit_segmentation(arch: str, data: StageData, parts: Mapping[str, np.ndarray]
     cfg = training.cfg
     seg = cfg["segmentation"]
     set_seed(cfg["seed"])
-    model = create_segmentation_model(arch, seg["encoder"],
+    model = create_segmentation_model(arch, segmenter_encoder(seg, arch),
                                       pretrained_cache=pretrained_cache(cfg, "segmentation"))
     view = View(size=seg["input_size"])
     bs, workers = training.batch_size, training.num_workers
@@ -236,8 +242,9 @@ def train_segmentation(arch: str, inputs: StageInputs, out_dir: str | Path, trai
     row = {"arch": arch, **scores["test"],
            **{f"{VAL_PREFIX}{k}": v for k, v in scores["val"].items()}}
     write_csv(pd.DataFrame([row]), out_dir / "metrics_test.csv")
-    save_segmentation_model(result.model, out_dir / "model.pt", arch=arch, encoder=seg["encoder"],
-                            input_size=seg["input_size"], threshold=seg["threshold"])
+    save_segmentation_model(result.model, out_dir / "model.pt", arch=arch,
+                            encoder=segmenter_encoder(seg, arch), input_size=seg["input_size"],
+                            threshold=seg["threshold"])
     clear_resume_state(out_dir)
     return scores["test"]
 

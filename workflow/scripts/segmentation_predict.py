@@ -1,4 +1,5 @@
-"""Predict a lesion mask for every cached image of a dataset with the selected network."""
+"""Predict a lesion mask for every cached image of a dataset with the selected network (under
+`segmentation.mode: axis`, with the job's `{segmenter}`)."""
 import sys
 
 from selcn.joblog import open_job_log
@@ -16,7 +17,8 @@ from selcn.segmentation import write_predicted_masks
 device = job_device(snakemake.config, snakemake.resources.get("gpu", 0),
                     job=f"rule {snakemake.rule}")
 torch.set_num_threads(snakemake.threads)
-arch = json.loads(Path(snakemake.input.selected).read_text())["arch"]
+arch = (snakemake.wildcards.segmenter if "segmenter" in snakemake.wildcards.keys()
+        else json.loads(Path(snakemake.input.selected).read_text())["arch"])
 model = next(m for m in snakemake.input.models if Path(m).parent.name == arch)
 print(f"predicting {snakemake.wildcards.dataset} masks with {model}")
 masks = write_predicted_masks(model, snakemake.input.images, snakemake.output.masks,

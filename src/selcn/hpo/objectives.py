@@ -13,6 +13,9 @@ The lesion network is searched once **per lesion dataset** (HAM10000 and ISIC 20
 classes, size and balance, so one result is not reused for the other): the search of
 ``lesion`` on ``dataset`` is named ``lesion-<dataset>`` (:func:`search_name`; its files
 ``results/hpo/lesion-<dataset>/``), and its ``best.json`` records ``network`` and ``dataset``.
+Under ``hpo.scope: per_model`` every grid cell has its own search (``lesion-<dataset>-<model>``,
+on the cell's own inputs: its masks, its CAMs), every symmetry input mask too
+(``symmetry-<mask>``); ``best.json`` then records the ``cell`` (and its ``segmenter``).
 Searches split the training rows by lesion where the protocol groups its splits
 (:attr:`selcn.protocol.Protocol.grouped`).
 """
@@ -32,13 +35,13 @@ import pandas as pd
 from selcn.atomic import atomic_path
 from selcn.data.inputs import StageData, StageInputs, plain_table, read_split_rows
 from selcn.grid import CAM_OFF, NO_MASK, Cell, Fold, Model, SymmetryVariant
-from selcn.hpo.names import PER_DATASET_NETWORKS, parse_search_name, search_name
+from selcn.hpo.names import PER_DATASET_NETWORKS, parse_search, parse_search_name, search_name
 from selcn.hpo.search import PARAMETERS, SearchFiles, SearchPlan, run_search
 from selcn.protocol import policy
 
 __all__ = ["Search", "split_for_search", "search_rows", "objective_metric", "trial_params",
            "network_objective", "search_network", "search_name", "parse_search_name",
-           "PER_DATASET_NETWORKS"]
+           "parse_search", "PER_DATASET_NETWORKS"]
 
 #: what a classifier search may optimise (``hpo.objective``)
 _CLASSIFICATION_OBJECTIVES = ("accuracy", "balanced_accuracy")
@@ -46,28 +49,47 @@ _CLASSIFICATION_OBJECTIVES = ("accuracy", "balanced_accuracy")
 
 @dataclass(frozen=True)
 class Search:
-    """One search: the network, the lesion search's dataset, the symmetry search's input mask.
+    """One search: the network, the lesion search's dataset, the symmetry search's input mask,
+    and a per-model search's cell (a lesion model's name ``seg-lae``; for the symmetry network
+    its input mask) and the segmenter of that cell's masks (its name only: the masks are inputs).
 
     Constructing one checks the name (:func:`search_name`: the lesion network needs its
-    dataset, the others take none).
+    dataset, the others take none; a cell must be one).
     """
 
     network: str
     dataset: str | None = None
     symmetry_mask: str = NO_MASK
+    cell: str | None = None
+    segmenter: str | None = None
 
     def __post_init__(self) -> None:
-        search_name(self.network, self.dataset)
+        search_name(self.network, self.dataset, self.cell, self.segmenter)
+        if self.network == "symmetry" and self.cell is not None and \
+                self.cell != self.symmetry_mask:
+            raise ValueError(f"symmetry search {self.name}: its mask is {self.cell!r}, "
+                             f"got symmetry_mask={self.symmetry_mask!r}")
 
     @property
     def name(self) -> str:
-        """``segmentation``, ``symmetry`` or ``lesion-<dataset>``."""
-        return search_name(self.network, self.dataset)
+        """``segmentation``, ``symmetry``, ``lesion-<dataset>``, or a per-model search's
+        name (``lesion-<dataset>-<model>[-<segmenter>]``, ``symmetry-<mask>[-<segmenter>]``)."""
+        return search_name(self.network, self.dataset, self.cell, self.segmenter)
+
+    @property
+    def lesion_model(self) -> Model:
+        """The lesion model a lesion search trains: its cell's, else the baseline (no mask, no
+        CAM: the shared search)."""
+        return Model.parse(self.cell) if self.cell else Model(NO_MASK, CAM_OFF)
 
     @classmethod
     def parse(cls, name: str, symmetry_mask: str = NO_MASK) -> Search:
-        """The search of a ``{network}`` wildcard, e.g. ``lesion-isic2016``."""
-        return cls(*parse_search_name(name), symmetry_mask=symmetry_mask)
+        """The search of a ``{network}`` wildcard, e.g. ``lesion-isic2016``; a per-model
+        symmetry search's mask is its cell (``symmetry-seg``), a shared one's
+        ``symmetry_mask``."""
+        parts = parse_search(name)
+        mask = parts.cell if parts.network == "symmetry" and parts.cell else symmetry_mask
+        return cls(parts.network, parts.dataset, mask, parts.cell, parts.segmenter)
 
 
 # ---- the data of a search ------------------------------------------------------------------
@@ -270,9 +292,11 @@ def network_objective(search: Search, cfg: Mapping, inputs: StageInputs,
     search-validation part, at the epoch the training core keeps (lowest validation loss).
 
     ``inputs``: the cache and split table of the network's dataset, plus ``gt_masks``
-    (segmentation) or ``masks`` (a symmetry search with a seg / lae mask). The lesion search
-    trains the baseline (no mask, no CAM) of its dataset; the symmetry search
-    ``symmetry.architecture`` with the search's mask.
+    (segmentation) or ``masks`` (a symmetry search with a seg / lae mask, a lesion cell with a
+    masked input) and ``cams`` (a lesion cell with CAM transfer). The shared lesion search
+    trains the baseline (no mask, no CAM) of its dataset, a per-model one its cell's model
+    (:attr:`Search.lesion_model`); the symmetry search ``symmetry.architecture`` with the
+    search's mask.
     """
     from selcn import lesion, symmetry
 
@@ -284,8 +308,8 @@ def network_objective(search: Search, cfg: Mapping, inputs: StageInputs,
         variant = SymmetryVariant(bool(cfg["symmetry"]["pretrained"]), search.symmetry_mask)
         net = symmetry.network(cfg, variant)
     else:
-        net = lesion.network(cfg, Cell(search.dataset, Model(NO_MASK, CAM_OFF)))
-    data = inputs.only(masks=net.view.needs_masks, cams=False).open()
+        net = lesion.network(cfg, Cell(search.dataset, search.lesion_model))
+    data = inputs.only(masks=net.view.needs_masks, cams=net.view.takes_cam).open()
     return _classifier_objective(net, cfg, data, work_dir, metric), metric, ()
 
 
@@ -296,7 +320,8 @@ def search_network(search: Search, cfg: Mapping, inputs: StageInputs, files: Sea
     The running trials table lives in ``<work_dir>/trials.csv`` (kept when the job dies, so a
     rerun resumes from it); ``files.trials_csv`` receives a copy when the search is complete,
     ``files.best_json`` the result, ``files.convergence_png`` the plot. Returns the content of
-    ``best.json`` (the search result plus ``network`` and ``dataset``).
+    ``best.json`` (the search result plus ``network``, ``dataset`` and, for a per-model
+    search, its ``cell`` and ``segmenter``).
     """
     from selcn.atomic import write_json
 
@@ -309,10 +334,14 @@ def search_network(search: Search, cfg: Mapping, inputs: StageInputs, files: Sea
     running = work_dir / "trials.csv"
     plan = SearchPlan.of(hpo, cfg["seed"], exclude=exclude, objective_name=metric,
                          title=f"Bayesian search: {search.network} network"
-                         + (f" on {search.dataset}" if search.dataset else ""))
+                         + (f" on {search.dataset}" if search.dataset else "")
+                         + (f", {search.cell}" if search.cell else "")
+                         + (f" ({search.segmenter})" if search.segmenter else ""))
     result = run_search(objective, plan, SearchFiles(running, files.best_json,
                                                      files.convergence_png), log=log)
     result = {**result, "network": search.network, "dataset": search.dataset}
+    if search.cell:
+        result.update(cell=search.cell, segmenter=search.segmenter)
     write_json(result, files.best_json)
     with atomic_path(files.trials_csv) as tmp:
         shutil.copyfile(running, tmp)

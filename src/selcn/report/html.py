@@ -29,7 +29,7 @@ KEY_LABELS: dict[str, str] = {
     "variant": "Symmetry network", "arch": "Architecture", "split": "Split", "class": "Class",
     "baseline": "Baseline", "estimate": "Estimate", "part": "Evaluated on",
     "system": "System", "input_size": "Input side (px)", "batch_size": "Batch",
-    "threads": "CPU threads",
+    "threads": "CPU threads", "dataset": "Dataset", "segmenter": "Segmenter",
 }
 COUNT_LABELS = {"n_folds": "Folds", "n_images": "Images"}
 

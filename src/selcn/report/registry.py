@@ -29,8 +29,37 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from selcn.data.overlap import overlap_summary_file
-from selcn.grid import DATASET_LABELS, SPLIT_LABELS, Grid
+from selcn.grid import (
+    DATASET_LABELS,
+    DATASETS_WITH_GT_MASKS,
+    LESION_DATASETS,
+    ROLE_DEFAULTS,
+    SPLIT_LABELS,
+    Grid,
+    alternation,
+    role_dataset,
+)
+from selcn.paths import figure_file
+from selcn.report.external import (
+    BINARY_LABELS,
+    BINARY_SHOWN,
+    EXTERNAL_SEGMENTATION_LABELS,
+    EXTERNAL_SEGMENTATION_METRICS,
+    binary_table,
+    external_segmentation_table,
+)
 from selcn.report.overlaps import OVERLAP_TABLE_COLUMNS, overlaps_table
+from selcn.report.regions import (
+    HAIR_KEYS,
+    HAIR_LABELS,
+    HAIR_METRICS,
+    REGION_KEYS,
+    REGION_LABELS,
+    REGION_METRICS,
+    cam_regions_table,
+    hair_removal_table,
+)
+from selcn.report.segmenters import SEGMENTER_DICE, SEGMENTER_KEYS, segmenter_table
 from selcn.report.tables import (
     _ENSEMBLE_KEYS,
     _LESION_KEYS,
@@ -41,6 +70,7 @@ from selcn.report.tables import (
     LOCALISATION_BASELINES,
     LOCALISATION_EXTRA,
     LOCALISATION_METRICS,
+    PER_CLASS_DATASETS,
     PER_CLASS_TABLE_NUMBERS,
     RECALL_IS_BALANCED,
     SEGMENTATION_METRICS,
@@ -51,6 +81,7 @@ from selcn.report.tables import (
     localisation_table,
     multitask_cost_table,
     per_class_name,
+    per_class_of,
     segmentation_table,
     symmetry_table,
 )
@@ -64,7 +95,9 @@ __all__ = ["Caption", "TableEntry", "TABLE_REGISTRY", "TABLES", "build_table", "
            "no_options", "report_tables", "report_figures", "per_class_number", "per_class_labels",
            "reference_table", "render_caption", "PUBLISHED_ON", "table_title", "table_labels",
            "REPORT_CATEGORIES", "report_category", "table_label", "TABLES_SUBCATEGORY",
-           "FIGURES_SUBCATEGORY", "calibration_figures", "findings_file", "findings_files"]
+           "FIGURES_SUBCATEGORY", "calibration_figures", "findings_file", "findings_files",
+           "table_options", "datasets_resolved", "per_class_dataset", "PER_CLASS_PATTERN",
+           "search_comparison_tables"]
 
 
 def no_options(grid: Grid) -> Mapping:
@@ -108,6 +141,8 @@ class TableEntry:
             :func:`no_options` for the builders that take none.
         role: the dataset role whose dataset the table is on (``segmentation``, ``symmetry``,
             ``localisation``: :data:`PUBLISHED_ON`), None for a table of a fixed dataset.
+        intervals: its builder takes ``intervals`` (``{"n_boot", "confidence", "seed"}``:
+            config ``report.bootstrap``, ``report.confidence``, ``seed``; :func:`table_options`).
     """
 
     spec: TableSpec
@@ -119,6 +154,7 @@ class TableEntry:
     applies: Callable[[Grid], bool] = _always
     options: Callable[[Grid], Mapping] = no_options
     role: str | None = None
+    intervals: bool = False
 
 
 #: the dataset the thesis published each role's tables on: its numbers (config/reference/)
@@ -129,6 +165,23 @@ PUBLISHED_ON: dict[str, str] = {"segmentation": "ham10000", "symmetry": "symderm
 
 def _role_dataset(grid: Grid, role: str) -> str:
     return getattr(grid, f"{role}_dataset")
+
+
+def datasets_resolved(cfg: Mapping) -> dict:
+    """What the caption templates read of the datasets (``snakemake.config
+    ["datasets_resolved"]``: ``rules/common.smk`` puts it into the config, :func:`render_caption`
+    adds it where absent), from config ``roles``: per role of :data:`PUBLISHED_ON`
+    (``roles``) its ``dataset`` as the role resolves it (``ph2_symmetry`` for ``symmetry:
+    ph2``), its ``label`` and whether the thesis ``published`` its tables on it; the lesion
+    datasets the thesis published tables of (``published_lesion``) and every dataset's
+    ``labels``."""
+    given = cfg.get("roles") or {}
+    roles = {}
+    for role, published in PUBLISHED_ON.items():
+        d = role_dataset(role, given.get(role) or ROLE_DEFAULTS[role])
+        roles[role] = {"dataset": d, "label": DATASET_LABELS[d], "published": d == published}
+    return {"roles": roles, "published_lesion": list(_PUBLISHED_LESION),
+            "labels": dict(DATASET_LABELS)}
 
 
 _SD_IMAGES = "mean ± std over images (np.std, ddof = 0)"
@@ -186,6 +239,14 @@ def _lesion_predictions(jobs: Jobs, dataset: str, split: str) -> list[str]:
 _PUBLISHED_LESION: tuple[str, ...] = ("ham10000", "isic2016")
 
 
+def _on(caption: Caption, dataset: str) -> Caption:
+    """``caption`` of a lesion dataset's table: its template reads the ``dataset`` wildcard
+    (Tables 8 / 9; default ``ham10000``, the thesis', which is left out)."""
+    if dataset == "ham10000":
+        return caption
+    return Caption(caption.template, {**caption.wildcards, "dataset": dataset})
+
+
 def _lesion_splits(dataset: str, names: tuple[str, str], tables: tuple[str, str],
                    content: str, captions: tuple[Caption, Caption]) -> tuple[TableEntry, ...]:
     """The validation-folds and test-split tables of the lesion grid on ``dataset`` (Tables
@@ -204,7 +265,7 @@ def _lesion_splits(dataset: str, names: tuple[str, str], tables: tuple[str, str]
             files=partial(_lesion_predictions, dataset=dataset, split=split),
             category=_LESION,
             labels=_labels(table, label, f"{content}{SPLIT_LABELS[split]}"),
-            caption=caption,
+            caption=_on(caption, dataset),
             applies=_lesion_dataset(dataset)))
     return tuple(out)
 
@@ -226,7 +287,7 @@ def _lesion_localisation(dataset: str, name: str, table: str, models: str,
         files=partial(_lesion_localisations, dataset=dataset),
         category=_LESION,
         labels=_labels(table, DATASET_LABELS[dataset], "CAM localisation"),
-        caption=Caption(caption or name),
+        caption=_on(Caption(caption or name), dataset),
         applies=_lesion_dataset(dataset))
 
 
@@ -243,6 +304,21 @@ _ENTRIES: tuple[TableEntry, ...] = (
         labels=_labels("Table 5", "HAM10000", "segmentation networks"),
         caption=Caption("table5_segmentation"),
         role="segmentation"),
+    # the selected segmentation network on the masks of the external test sets that have them
+    # (PH²), every image (selcn.external.score_external_masks)
+    TableEntry(
+        TableSpec("table5_external_segmentation",
+                  "Table 5 (external) — the selected segmentation network on the ground-truth "
+                  "masks of the external test sets (every image; never trained on them)",
+                  ("dataset", "arch"), EXTERNAL_SEGMENTATION_METRICS, kind="value",
+                  has_reference=False, labels=EXTERNAL_SEGMENTATION_LABELS),
+        build=external_segmentation_table,
+        files=lambda jobs: jobs.external_segmentation_files(),
+        category="Segmentation",
+        labels=_labels("Table 5", "external test sets (PH²)",
+                       "segmentation network, external masks"),
+        caption=Caption("table5_external_segmentation"),
+        applies=lambda grid: any(e in DATASETS_WITH_GT_MASKS for e in grid.external_sets)),
     *(TableEntry(
         TableSpec(f"table6_symmetry_{split}",
                   f"Table 6{letter} — Symmetry classification (SymDerm v2.0), "
@@ -295,11 +371,28 @@ _ENTRIES: tuple[TableEntry, ...] = (
                   _ENSEMBLE_KEYS, LESION_SHOWN, group="classifier_mask",
                   labels=RECALL_IS_BALANCED),
         build=partial(lesion_table, ensemble=True),
-        files=partial(_lesion_predictions, dataset="ham10000", split="isic2019"),
+        files=lambda jobs: jobs.external_prediction_files("ham10000", "isic2019"),
         category=_LESION,
         labels=_labels("Table 10", "ISIC 2019", "external test set"),
         caption=Caption("table10_isic2019"),
-        applies=lambda grid: grid.external_of.get("ham10000") == "isic2019"),
+        applies=lambda grid: "isic2019" in grid.externals_of("ham10000")),
+    # PH² as an external test set of the HAM10000 models (roles.external): melanoma vs nevus
+    # from the 7-class outputs (selcn.report.external), with bootstrap intervals by lesion
+    TableEntry(
+        TableSpec("table10_ph2_melanoma",
+                  "Table 10 (PH²) — SE-LCN trained on HAM10000, evaluated on PH² as melanoma vs "
+                  "nevus (melanoma when P(mel) > P(nv)), mean ± std over folds; fold "
+                  "ensembles with a bootstrap interval by lesion (beyond the thesis)",
+                  _ENSEMBLE_KEYS, BINARY_SHOWN, group="classifier_mask", has_reference=False,
+                  labels=BINARY_LABELS),
+        build=binary_table,
+        files=lambda jobs: jobs.external_binary_files("ham10000", "ph2_ham"),
+        category=_LESION,
+        labels=_labels("Table 10", DATASET_LABELS["ph2"],
+                       "external test set, melanoma vs nevus"),
+        caption=Caption("table10_ph2_melanoma"),
+        applies=lambda grid: ("ham10000", "ph2_ham") in grid.external,
+        intervals=True),
     *_lesion_splits("isic2016", ("table13_isic2016_val", "table14_isic2016_test"),
                     ("Table 13", "Table 14"), "", (Caption("table13_14_isic2016"),) * 2),
     _lesion_localisation("isic2016", "table15_isic2016_cam_localisation", "Table 15",
@@ -335,7 +428,57 @@ _ENTRIES: tuple[TableEntry, ...] = (
         category="Data",
         labels=_labels("Overlaps", "every test / training pair", "test images in training sets"),
         caption=Caption("overlaps")),
+    # issue 20: where each network's CAM maximum falls (selcn.cams.cam_regions) and what the
+    # hair filters take for hair (selcn.report.regions)
+    TableEntry(
+        TableSpec("cam_regions", "Where the CAM maxima fall — per network, the share of the "
+                  "localised images whose Grad-CAM++ maximum lies on the masked-out input, the "
+                  "lesion's edge, the lesion, the dark vignette or the skin; the mean share of "
+                  "the CAM mass above the threshold; the mean share of the image each region "
+                  "covers (chance)", REGION_KEYS, REGION_METRICS, kind="value",
+                  has_reference=False, labels=REGION_LABELS),
+        build=cam_regions_table,
+        files=lambda jobs: (jobs.symmetry_localisation_files()
+                            + [f for d in jobs.grid.lesion_datasets
+                               for f in _lesion_localisations(jobs, d)]),
+        category="Model comparison",
+        labels=_labels("CAM regions", "localisation dataset", "where the CAM maxima fall"),
+        caption=Caption("cam_regions"),
+        role="localisation"),
+    TableEntry(
+        TableSpec("hair_removal", "Hair removal — the share of the image and of the lesion "
+                  "each hair filter marks as hair (and inpaints), over every image of Figure "
+                  "5's dataset", HAIR_KEYS, HAIR_METRICS, kind="value", has_reference=False,
+                  labels=HAIR_LABELS),
+        build=hair_removal_table,
+        files=lambda jobs: [figure_file("fig5_hair_removal", "csv")],
+        category="Data",
+        labels=_labels("Hair removal", "Figure 5's dataset", "hair and lesion pixels inpainted"),
+        caption=Caption("hair_removal")),
 )
+
+
+def _segmenter_effect(dataset: str) -> TableEntry:
+    """The segmenter table of lesion ``dataset`` (``segmentation.mode: axis``, issue 25):
+    every segmenter's Dice and the test metrics of models 3-12 trained on its masks
+    (:func:`selcn.report.segmenters.segmenter_table`)."""
+    label = DATASET_LABELS[dataset]
+    return TableEntry(
+        TableSpec(f"segmenter_effect_{dataset}",
+                  f"Segmenters — every segmentation network of Table 5 and the SE-LCN models "
+                  f"3-12 on {label} trained on its masks: its Dice, the models' test split, "
+                  f"macro averages, {_SD}", SEGMENTER_KEYS,
+                  SEGMENTER_DICE + LESION_SHOWN, group="model",
+                  has_reference=False, labels=RECALL_IS_BALANCED),
+        build=segmenter_table,
+        files=lambda jobs: jobs.segmenter_effect_files(dataset),
+        category="Segmentation",
+        labels=_labels("Segmenters", label, "each segmenter's masks downstream"),
+        caption=Caption("segmenter_effect", {"dataset": dataset}),
+        applies=lambda grid: bool(grid.segmenters) and dataset in grid.lesion_datasets)
+
+
+_ENTRIES += tuple(_segmenter_effect(d) for d in LESION_DATASETS)
 
 #: every thesis table built by the rule ``table``, in the thesis' order: name -> entry
 TABLE_REGISTRY: dict[str, TableEntry] = {e.spec.name: e for e in _ENTRIES}
@@ -345,19 +488,39 @@ TABLES: dict[str, TableSpec] = {name: entry.spec for name, entry in TABLE_REGIST
 
 
 def build_table(name: str, paths: Sequence[str | Path], *,
-                arch_variants: Mapping[str, str] | None = None) -> pd.DataFrame:
+                arch_variants: Mapping[str, str] | None = None,
+                intervals: Mapping | None = None) -> pd.DataFrame:
     """The table ``name`` of :data:`TABLE_REGISTRY` from its input files, by the entry's
-    builder. ``arch_variants`` is the one option a builder takes (Table 6c,
-    :func:`selcn.report.tables.architecture_table`); a table without options refuses it."""
+    builder. ``arch_variants`` is the one option of a builder's entry options (Table 6c,
+    :func:`selcn.report.tables.architecture_table`), ``intervals`` the bootstrap of an entry
+    with ``intervals`` (Table 10 (PH²), :func:`selcn.report.external.binary_table`; None: the
+    builder's default); a table that takes neither refuses it."""
     if name not in TABLE_REGISTRY:
         raise ValueError(f"unknown table {name!r} (one of {', '.join(TABLE_REGISTRY)})")
     entry = TABLE_REGISTRY[name]
+    if intervals is not None and not entry.intervals:
+        raise ValueError(f"build_table: table {name!r} takes no intervals")
+    kwargs = {"intervals": intervals} if entry.intervals else {}
     if entry.options is no_options:
         if arch_variants is not None:
             raise ValueError(f"build_table: table {name!r} takes no options, got "
                              "['arch_variants']")
-        return entry.build(paths)
-    return entry.build(paths, arch_variants=arch_variants)
+        return entry.build(paths, **kwargs)
+    return entry.build(paths, arch_variants=arch_variants, **kwargs)
+
+
+def table_options(name: str, grid: Grid, cfg: Mapping) -> dict:
+    """The keyword arguments of :func:`build_table` for table ``name`` of a config (rule
+    ``table``'s ``options`` param): the entry's ``options(grid)`` and, for an entry with
+    ``intervals``, ``{"n_boot": report.bootstrap, "confidence": report.confidence,
+    "seed": seed}``."""
+    entry = TABLE_REGISTRY[name]
+    out = dict(entry.options(grid))
+    if entry.intervals:
+        out["intervals"] = {"n_boot": int(cfg["report"]["bootstrap"]),
+                            "confidence": float(cfg["report"]["confidence"]),
+                            "seed": int(cfg["seed"])}
+    return out
 
 
 #: the figures the stages write (with ``report(...)``; their rules are in the stage's .smk)
@@ -372,7 +535,8 @@ def render_caption(template: str | Path, config: Mapping,
     for ``config`` and ``wildcards``, rendered as ``snakemake --report`` renders a caption
     (``trim_blocks``, ``lstrip_blocks``; ``snakemake.config``, ``snakemake.wildcards``).
     A config without ``protocol_policy`` (the templates read the protocol's policy there) gets
-    ``policy(config["protocol"]).as_dict()``.
+    ``policy(config["protocol"]).as_dict()``, one without ``datasets_resolved`` (the datasets
+    of the roles, read by the captions of Tables 5-9) :func:`datasets_resolved`.
 
     Raises jinja2's UndefinedError when the template reads a wildcard it is not given.
     """
@@ -382,6 +546,8 @@ def render_caption(template: str | Path, config: Mapping,
 
     if "protocol_policy" not in config and "protocol" in config:
         config = {**config, "protocol_policy": policy(config["protocol"]).as_dict()}
+    if "datasets_resolved" not in config:
+        config = {**config, "datasets_resolved": datasets_resolved(config)}
     env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(**(wildcards or {})))
     # Snakemake also hands a template the report's items (``files``, ``categories``): none here
@@ -400,20 +566,32 @@ def report_tables(grid: Grid) -> list[str]:
     """Names of the tables a config's grid produces (``results/tables/<name>.csv`` + ``.html``),
     in the thesis' order: the entries of :data:`TABLE_REGISTRY` that apply (no architecture
     table without ``symmetry.compare_architectures``, the HAM10000 / ISIC 2016 tables only for
-    the lesion datasets of the grid, Table 10 only when ISIC 2019 is configured), the per-class
-    Tables 11 / 12 of the HAM10000 models in the grid, then the statistics per lesion dataset."""
+    the lesion datasets of the grid, Table 10 only when ISIC 2019 is configured, Tables 5 and
+    10 on PH² only with PH² as an external test set), the per-class Tables 11 / 12 of the
+    HAM10000 and the PH² models in the grid, then the statistics per lesion dataset."""
     names = [name for name, entry in TABLE_REGISTRY.items() if entry.applies(grid)]
-    if "ham10000" in grid.lesion_datasets:
-        numbers = {m.number for m in grid.models()}
-        names += [per_class_name(n) for n in PER_CLASS_TABLE_NUMBERS if n in numbers]
+    numbers = {m.number for m in grid.models()}
+    for d in PER_CLASS_DATASETS:               # Tables 11 / 12 of HAM10000 and of PH²
+        if d in grid.lesion_datasets:
+            names += [per_class_name(n, d) for n in PER_CLASS_TABLE_NUMBERS if n in numbers]
     return (sorted(names, key=_thesis_number)
-            + [f"stats_vs_baseline_{d}" for d in grid.lesion_datasets])
+            + [f"stats_vs_baseline_{d}" for d in grid.lesion_datasets]
+            + search_comparison_tables(grid))
+
+
+def search_comparison_tables(grid: Grid) -> list[str]:
+    """The tables "shared vs per-model search" (rule ``search_comparison``), one per lesion
+    dataset under ``hpo.scope: per_model`` (with ``hpo.enabled``); else ``[]``."""
+    return ([f"search_comparison_{d}" for d in grid.lesion_datasets]
+            if grid.per_model_networks else [])
 
 
 def report_figures(grid: Grid) -> list[str]:
     """The report stage's own figures (``results/figures/<name>.png``)."""
     return ([f"heatmap_{d}" for d in grid.lesion_datasets]
-            + [f"fig11_13_training_curves_{d}" for d in grid.lesion_datasets])
+            + [f"fig11_13_training_curves_{d}" for d in grid.lesion_datasets]
+            + ([f"segmenter_effect_{d}" for d in grid.lesion_datasets] if grid.segmenters
+               else []))
 
 
 def calibration_figures(grid: Grid) -> list[str]:
@@ -436,18 +614,31 @@ def findings_files(grid: Grid) -> list[str]:
     return [findings_file(d) for d in grid.lesion_datasets]
 
 
+#: the names of the per-class tables (rule ``table_per_class``'s ``{name}``): the model's
+#: number, then the lesion dataset where it is not HAM10000 (``table11_per_class_model1_ph2``)
+PER_CLASS_PATTERN = (r"(table[0-9]+_)?per_class_model[0-9]+"
+                     rf"(_({alternation(d for d in PER_CLASS_DATASETS[1:])}))?")
+
+
 def per_class_number(name: str) -> int:
-    """Model number of a per-class table name, e.g. ``table12_per_class_model3`` -> 3."""
-    return int(name.rsplit("model", 1)[1])
+    """Model number of a per-class table name, e.g. ``table12_per_class_model3`` -> 3,
+    ``table11_per_class_model1_ph2`` -> 1."""
+    return per_class_of(name)[0]
+
+
+def per_class_dataset(name: str) -> str:
+    """The lesion dataset of a per-class table name: ``ham10000``, or the suffix
+    (``table11_per_class_model1_ph2`` -> ``ph2``)."""
+    return per_class_of(name)[1]
 
 
 def per_class_labels(name: str) -> dict[str, str]:
-    """The report labels of the per-class table ``name`` (HAM10000 test split):
+    """The report labels of the per-class table ``name`` (its dataset's test split):
     ``{"table": "Table 12", "dataset": "HAM10000", "content": "per class, model 3, test split"}``
     (``"per class"`` for a model the thesis has no table of)."""
     prefix = name.split("_")[0]
     table = f"Table {prefix[len('table'):]}" if name.startswith("table") else "per class"
-    return {"table": table, "dataset": DATASET_LABELS["ham10000"],
+    return {"table": table, "dataset": DATASET_LABELS[per_class_dataset(name)],
             "content": f"per class, model {per_class_number(name)}, test split"}
 
 

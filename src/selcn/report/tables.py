@@ -24,6 +24,7 @@ Snakemake script passes its input list unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,11 @@ import pandas as pd
 from selcn.grid import (
     CAM_LABELS,
     CAM_SOURCES,
+    DATASET_LABELS,
     MASK_LABELS,
     MASKS,
     MULTITASK,
+    SEGMENTER_LABELS,
     SPLIT_LABELS,
     SYMMETRY_MODEL_NUMBERS,
     SymmetryVariant,
@@ -52,7 +55,8 @@ __all__ = [
     "segmentation_table", "lesion_table", "symmetry_table", "symmetry_row_number",
     "architecture_table",
     "localisation_table", "per_class_table", "ensemble_table",
-    "per_class_name", "per_class_spec", "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
+    "per_class_name", "per_class_spec", "per_class_of", "PER_CLASS_DATASETS",
+    "LOCALISATION_EXTRA", "LOCALISATION_ENCODER",
     "LOCALISATION_BASELINES",
     "ESTIMATE_FOLDS",
     "ESTIMATE_ENSEMBLE", "LESION_SHOWN", "RECALL_IS_BALANCED", "COST_METRICS",
@@ -142,24 +146,48 @@ _SD = "mean ± std over folds (np.std, ddof = 0)"
 
 #: the thesis' Tables 11 and 12 are (by their captions) the per-class tables of models 1 and 3
 PER_CLASS_TABLE_NUMBERS: dict[int, int] = {1: 11, 3: 12}
+#: the lesion datasets with per-class tables (the multi-class ones: HAM10000, the thesis'
+#: Tables 11 / 12, and PH²'s 3 clinical classes); the first is the thesis', unsuffixed
+PER_CLASS_DATASETS: tuple[str, ...] = ("ham10000", "ph2")
+_PER_CLASS = re.compile(r"(?:table\d+_)?per_class_model(?P<number>\d+)(?:_(?P<dataset>\w+))?")
 
 
-def per_class_name(number: int) -> str:
-    """File name of the per-class table of model ``number``: ``table11_per_class_model1``,
-    ``table12_per_class_model3`` (the thesis' Tables 11 / 12), else ``per_class_model<n>``;
-    ``config/reference/<name>.csv`` holds the thesis' values of Tables 11 and 12."""
+def per_class_name(number: int, dataset: str = PER_CLASS_DATASETS[0]) -> str:
+    """File name of the per-class table of model ``number`` on ``dataset``:
+    ``table11_per_class_model1``, ``table12_per_class_model3`` (the thesis' Tables 11 / 12),
+    else ``per_class_model<n>``; on another dataset than HAM10000 suffixed ``_<dataset>``
+    (``table11_per_class_model1_ph2``). ``config/reference/<name>.csv`` holds the thesis' values
+    of Tables 11 and 12 (HAM10000 only)."""
     table = PER_CLASS_TABLE_NUMBERS.get(number)
-    return f"table{table}_per_class_model{number}" if table else f"per_class_model{number}"
+    name = f"table{table}_per_class_model{number}" if table else f"per_class_model{number}"
+    return name if dataset == PER_CLASS_DATASETS[0] else f"{name}_{dataset}"
+
+
+def per_class_of(name: str) -> tuple[int, str]:
+    """``(model number, lesion dataset)`` of a per-class table name
+    (``table11_per_class_model1_ph2`` -> ``(1, "ph2")``); ValueError for another name or
+    dataset."""
+    match = _PER_CLASS.fullmatch(str(name))
+    dataset = (match.group("dataset") or PER_CLASS_DATASETS[0]) if match else None
+    if match is None or dataset not in PER_CLASS_DATASETS:
+        raise ValueError(f"not a per-class table name: {name!r} (per_class_model<N>[_<dataset>],"
+                         f" dataset one of {', '.join(PER_CLASS_DATASETS[1:])})")
+    return int(match.group("number")), dataset
 
 
 def per_class_spec(number: int, name: str | None = None) -> TableSpec:
-    """Spec of the per-class table (test split) of lesion model ``number``."""
+    """Spec of the per-class table (test split) of lesion model ``number``, on the dataset its
+    ``name`` says (:func:`per_class_of`; default HAM10000's table)."""
+    name = name or per_class_name(number)
+    dataset = per_class_of(name)[1]
     table = PER_CLASS_TABLE_NUMBERS.get(number)
     prefix = f"Table {table} — " if table else ""
     return TableSpec(
-        name or per_class_name(number),
-        f"{prefix}Per-class metrics of model {number} on the HAM10000 test split, {_SD}",
-        ("class",), PER_CLASS_METRICS + ("support",), has_reference=table is not None,
+        name,
+        f"{prefix}Per-class metrics of model {number} on the {DATASET_LABELS[dataset]} test "
+        f"split, {_SD}",
+        ("class",), PER_CLASS_METRICS + ("support",),
+        has_reference=table is not None and dataset == PER_CLASS_DATASETS[0],
         labels={"auroc": "AUROC (one-vs-rest)"})
 
 
@@ -467,6 +495,7 @@ def display_labels() -> Mapping[str, Mapping[str, str]]:
         "part": {"val": "validation (one training fold)", "test": "test split"},
         "estimate": {ESTIMATE_FOLDS: "mean ± std over folds",
                      ESTIMATE_ENSEMBLE: "fold ensemble (beyond the thesis)"},
+        "segmenter": dict(SEGMENTER_LABELS),
     }
 
 
