@@ -297,10 +297,10 @@ def exclude_overlaps(dataset: str, table: pd.DataFrame, overlaps: pd.DataFrame, 
 
     * ``losing`` (an external set such as ISIC 2019): every ``test`` row that matches an image
       of a training set (any image of it: as ISIC 2019 loses every HAM10000 image);
-    * else (a training set): every ``fold<k>`` row matching a test image, and every other
-      ``fold<k>`` row of its lesion (``group``; a copy's lesion is the test image's) — a
-      ``test_fixed`` image, a ``test`` row of ``table`` itself (the same dataset), or a ``test`` row of
-      ``test_splits[<test set>]``; for a test set whose split table is not given
+    * else (a training set): every ``fold<k>`` row matching a test image — a ``test_fixed``
+      image, a ``test`` row of ``table`` itself (the same dataset), or a ``test`` row of
+      ``test_splits[<test set>]`` — and every other ``fold<k>`` row of its lesion (``group``: a
+      copy's lesion is the test image's); for a test set whose split table is not given
       (:meth:`selcn.data.overlap.OverlapPlan.test_splits_needed`: it is drawn after this one),
       every match counts (a copy of any of its images leaves the folds).
 
