@@ -191,3 +191,36 @@ def test_a_users_folder_survives_a_run_that_predicts_on_it(tmp_path):
     table = pd.read_csv(res / "predict" / "ham10000" / "best" / "predictions.csv")
     assert [Path(f).name for f in table["file"]] == ["mine0.jpg", "mine1.png", "mine2.bmp"]
     assert not (res / "predict" / "demo_input").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_copies_its_images_under_another_results_dir(tmp_path):
+    """``results_dir: out_x`` with config.yaml's ``predict.input_dir`` (results/predict/demo_input):
+    ``predict_demo_images`` writes ``out_x/predict/demo_input`` (before: it refused its own
+    output as "outside results/")."""
+    import shutil
+
+    import pandas as pd
+
+    from helpers import run_snakemake
+    from test_predict import synthetic_images
+
+    work = tmp_path / "work"
+    res = work / "out_x"
+    ham = res / "data" / "HAM10000"
+    (ham / "HAM10000_images_part1").mkdir(parents=True)
+    (ham / "HAM10000_images_part2").mkdir()
+    (ham / "HAM10000_metadata.csv").write_text("lesion_id,image_id,dx\n")
+    image = synthetic_images(tmp_path / "src", n=1)[0]
+    shutil.copyfile(image, ham / "HAM10000_images_part1" / "ISIC_0000000.jpg")
+    (res / "splits").mkdir()
+    pd.DataFrame({"image_id": ["ISIC_0000000"], "split": ["test"]}).to_csv(
+        res / "splits" / "ham10000.csv", index=False)
+    run = run_snakemake(work, "--configfile", str(REPO / "config" / "config.yaml"), "--config",
+                        "results_dir=out_x", "--cores", "1", "--allowed-rules",
+                        "predict_demo_images", "--", "out_x/predict/demo_input", timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    copied = [p.name for p in (res / "predict" / "demo_input").iterdir()
+              if not p.name.startswith(".")]                 # Snakemake's .snakemake_timestamp
+    assert copied == ["ISIC_0000000.jpg"]
+    assert not (work / "results").exists()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from selcn.config import inside
 from selcn.data.tables import read_csv
-from selcn.paths import RESULTS
+
+results = snakemake.params.results              # the run's results folder (config results_dir)
 
 splits = read_csv(snakemake.input.splits, ("image_id", "split"), "split table")
 ids = sorted(splits.loc[splits["split"] == "test", "image_id"].astype(str))[: snakemake.params.n]
@@ -19,8 +20,8 @@ if missing:
     raise FileNotFoundError(f"HAM10000 test image {missing[0]} not in "
                             f"{snakemake.params.image_dirs}")
 out = Path(snakemake.output.images)
-if not inside(out, RESULTS):                   # the demo writes into its own folder only
-    raise RuntimeError(f"predict_demo_images: {out} is outside {RESULTS}/")
+if not inside(out, results):                    # the demo writes into its own folder only
+    raise RuntimeError(f"predict_demo_images: {out} is outside {results}/")
 out.mkdir(parents=True, exist_ok=True)
 for i in ids:
     shutil.copyfile(found[i], out / found[i].name)
