@@ -56,7 +56,6 @@ if JOBS.demo_predict():
         params:
             image_dirs=JOBS.data_paths("ham10000")["image_dirs"],
             n=CFG["predict"]["demo_images"],
-            results=CFG["results_dir"],
         script:
             "../workflow/scripts/predict_demo_images.py"
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from selcn.config import inside
 from selcn.data.tables import read_csv
+from selcn.paths import DEFAULT_RESULTS
 
-results = snakemake.params.results              # the run's results folder (config results_dir)
+# the run's results folder (config results_dir; the schema's default where the config omits it)
+results = snakemake.config.get("results_dir", DEFAULT_RESULTS)
 
 splits = read_csv(snakemake.input.splits, ("image_id", "split"), "split table")
 ids = sorted(splits.loc[splits["split"] == "test", "image_id"].astype(str))[: snakemake.params.n]
