@@ -457,17 +457,30 @@ def export_bundle(out_dir: str | Path, files: BundleFiles, settings: BundleSetti
             },
             "validation": dict(validation),
             "selection": dict(selection),
-            "data": provenance.manifest(),
-            "protocol": provenance.protocol,
-            "config_hash": settings.cfg_hash,
-            "project_version": package_versions(("selcn",))["selcn"],
-            "versions": package_versions(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "sources": dict(sources or {}),
-            "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        (tmp / MANIFEST_CHECKSUM).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
+        manifest = _write_manifest(tmp, manifest, settings, provenance, sources)
+    return manifest
+
+
+def _write_manifest(tmp: Path, manifest: Mapping, settings: BundleSettings,
+                    provenance: BundleProvenance, sources: Mapping[str, Any] | None) -> dict:
+    """Complete a bundle's ``manifest`` (its model, preprocessing, networks, validation and
+    selection) with what every bundle records — the data source, protocol, config hash,
+    versions, date, ``sources`` and the sha256 of every file already in ``tmp`` — and write it
+    with its checksum file into ``tmp``. Returns the complete manifest."""
+    manifest = {
+        **manifest,
+        "data": provenance.manifest(),
+        "protocol": provenance.protocol,
+        "config_hash": settings.cfg_hash,
+        "project_version": package_versions(("selcn",))["selcn"],
+        "versions": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sources": dict(sources or {}),
+        "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (tmp / MANIFEST_CHECKSUM).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
     return manifest
 
 
@@ -536,16 +549,8 @@ def export_multitask_bundle(out_dir: str | Path, fold_pts: Mapping[int, str | Pa
                 "symmetry_class_names": list(first["symmetry_class_names"])}},
             "validation": dict(validation),
             "selection": {"number": MULTITASK.number, "criterion": "multitask.enabled"},
-            "data": provenance.manifest(), "protocol": provenance.protocol,
-            "config_hash": settings.cfg_hash,
-            "project_version": package_versions(("selcn",))["selcn"],
-            "versions": package_versions(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "sources": dict(sources or {}),
-            "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        (tmp / MANIFEST_CHECKSUM).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n")
+        manifest = _write_manifest(tmp, manifest, settings, provenance, sources)
     return manifest
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import shutil
 import sys
 import warnings
@@ -41,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from selcn.atomic import atomic_path
+from selcn.checkpoints import describe_load_error
 from selcn.data.datasets import loader_generators
 
 __all__ = ["RESUME_STATE", "PROGRESS_KEYS", "ResumeKey", "load_state", "save_state",
@@ -206,19 +206,6 @@ def restore_random_state(state: Mapping[str, Any], loader: DataLoader) -> None:
 
 
 # ---- reading and writing ---------------------------------------------------------------
-def _describe(err: Exception) -> str:
-    """One line for a read error: ``weights_only``'s long refusal shrinks to its reason
-    (``Unsupported global: GLOBAL builtins.open …``)."""
-    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(err)).split())
-    if "WeightsUnpickler error:" in text:
-        reason = text.split("WeightsUnpickler error:", 1)[1]
-        reason = reason.split(" Check the documentation", 1)[0].split(". Please use", 1)[0]
-        text = f"refused to unpickle: {reason.strip()}"
-    elif len(text) > 300:
-        text = text[:299] + "…"
-    return f"{type(err).__name__}: {text}"
-
-
 def load_state(path: Path, key: ResumeKey) -> dict[str, Any] | None:
     """The resume state at ``path`` when it was written for ``key``, else None — after one log
     line naming ``path`` and why it is not used (unreadable, or which part of the key differs).
@@ -241,7 +228,7 @@ def load_state(path: Path, key: ResumeKey) -> dict[str, Any] | None:
             raise KeyError(f"lacks {', '.join(absent)}")
         _numpy_state(state["rng"]["numpy"])  # an RNG state in an unknown form is unreadable
     except Exception as err:  # a corrupt file cannot be resumed; start afresh
-        print(f"[training] not resuming from {path}: unreadable ({_describe(err)}); "
+        print(f"[training] not resuming from {path}: unreadable ({describe_load_error(err)}); "
               "starting afresh", file=sys.stderr, flush=True)
         return None
     if state["fingerprint"] != key.fingerprint:
