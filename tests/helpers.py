@@ -1,6 +1,7 @@
 """Test helpers shared by the stage and workflow tests: tiny caches, tiny configs, Snakemake.
 
-Plain functions, imported as ``from helpers import make_cache, tiny_config, run_snakemake``
+Plain functions (and the tiny runs' :data:`TINY_SYNTHETIC` / :data:`SHORT_TRAIN`), imported as
+``from helpers import make_cache, tiny_config, run_snakemake``
 (pytest puts ``tests/`` on ``sys.path``). They take arguments and are called inside the test
 bodies, several times per test and with different arguments, so fixtures would only add a layer.
 
@@ -31,6 +32,20 @@ REPO = Path(__file__).resolve().parents[1]
 LESION_CLASSES = ["akiec", "bcc", "bkl"]
 SYMMETRY_CLASSES = ["asymmetric", "symmetric"]
 BINARY_CLASSES = ["benign", "malignant"]
+
+#: the 40 real PH² cases in the published layout (the project's shared data, beside the clone:
+#: ``../shared/data/ph2-sample``; never copied into the repository)
+PH2_SAMPLE = REPO.parent / "shared" / "data" / "ph2-sample" / "PH2Dataset"
+#: ``PH2_SAMPLE / "PH2 Dataset images"``: one folder per case
+PH2_SAMPLE_IMAGES = PH2_SAMPLE / "PH2 Dataset images"
+
+#: ``data.synthetic`` of the workflow tests' tiny runs: 42 HAM10000 lesions (4 per class at
+#: least) and small SymDerm / ISIC sets of 96 x 72 images, every dataset of the demo present
+TINY_SYNTHETIC = {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
+                  "n_symderm_from_ham": 16, "n_isic2019_new": 16, "n_isic2019_from_ham": 4,
+                  "n_isic2016_train": 12, "n_isic2016_test": 6, "width": 96, "height": 72}
+#: ``<network>.train`` of a tiny run: one epoch of two batches of 8
+SHORT_TRAIN = {"max_epochs": 1, "patience": 1, "batch_size": 8, "max_train_batches": 2}
 
 
 # ---- tiny caches ---------------------------------------------------------------------------

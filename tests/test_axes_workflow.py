@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import run_snakemake
+from helpers import SHORT_TRAIN, TINY_SYNTHETIC, run_snakemake
 from selcn.plan import parse_dry_run
 
 #: the rules the two axes touch (their shape rules: selcn.grid.Shape.suffix)
@@ -109,22 +109,17 @@ def test_a_tiny_run_of_both_axes_reaches_the_report(repo, tmp_path):
     config (32 px, 1 epoch of 2 batches, 2 folds, one search trial): every segmenter's masks,
     the per-model copies and searches, the segmenter table and figure and the search
     comparison are written."""
-    short = {"max_epochs": 1, "patience": 1, "batch_size": 8, "max_train_batches": 2}
     tiny = {
         "data": {"image_size": 32, "balance": {"target_per_class": 12, "max_copies": 3},
-                 "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4,
-                               "n_symderm_own": 12, "n_symderm_from_ham": 16,
-                               "n_isic2019_new": 16, "n_isic2019_from_ham": 4,
-                               "n_isic2016_train": 12, "n_isic2016_test": 6, "width": 96,
-                               "height": 72}},
+                 "synthetic": TINY_SYNTHETIC},
         "roles": {"external": {"ham10000": None}},
         "segmentation": {"architectures": ["unet", "fpn"], "mode": "axis", "input_size": 32,
-                         "train": short},
+                         "train": SHORT_TRAIN},
         "symmetry": {"masks": ["none", "seg"], "folds": 2, "compare_architectures": [],
                      "scratch_baseline": False, "input_size": 32, "cam_size": 8,
-                     "train": short},
+                     "train": SHORT_TRAIN},
         "lesion": {"classifier_masks": ["none", "seg"], "symmetry_masks": ["off", "seg"],
-                   "datasets": ["ham10000"], "folds": 2, "input_size": 32, "train": short},
+                   "datasets": ["ham10000"], "folds": 2, "input_size": 32, "train": SHORT_TRAIN},
         "hpo": {"enabled": True, "scope": "per_model", "networks": ["symmetry", "lesion"],
                 "n_calls": 1, "n_initial_points": 1, "max_epochs": 1,
                 "space": {"batch_size": [8]}},

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import PH2_SAMPLE_IMAGES
 from selcn.data.check import CheckOptions, check_data, check_dataset, image_size
 from selcn.data.preprocess import LoaderSettings
 from selcn.data.readers import DataFormatError, read_ham10000
@@ -161,7 +162,7 @@ def test_check_data_reads_the_loader_settings_of_the_config(tmp_path):
 def test_deep_check_of_the_real_ph2_sample(tmp_path):
     """The 40 real PH2 cases laid out as SymDerm rows (links, nothing copied): 24-bit BMP
     images and 1-bit BMP masks, every mask read as {0, 1} with a lesion."""
-    root = REPO.parent / "shared" / "data" / "ph2-sample" / "PH2Dataset" / "PH2 Dataset images"
+    root = PH2_SAMPLE_IMAGES
     if not root.is_dir():
         pytest.skip(f"PH2 sample not found at {root} (../shared/data/ph2-sample)")
     (tmp_path / "images").mkdir()

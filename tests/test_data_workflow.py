@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import run_snakemake
+from helpers import TINY_SYNTHETIC, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -16,9 +16,7 @@ TINY = {
     "data": {
         "image_size": 32,
         "balance": {"target_per_class": 30, "max_copies": 3},
-        "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
-                      "n_symderm_from_ham": 16, "n_isic2019_new": 16, "n_isic2019_from_ham": 4,
-                      "n_isic2016_train": 12, "n_isic2016_test": 6, "width": 96, "height": 72},
+        "synthetic": TINY_SYNTHETIC,
     },
 }
 TARGETS = ["results/figures/fig5_hair_removal.png", "results/figures/fig6_class_distribution.png",

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 import selcn.device
-from helpers import run_snakemake, tiny_config
+from helpers import TINY_SYNTHETIC, run_snakemake, tiny_config
 from selcn.device import DeviceError, cuda_status, describe_device, job_device
 from selcn.engine import Training
 
@@ -107,10 +107,7 @@ def test_a_declared_gpu_with_cuda_runs_on_it(capsys):
 #: the trainings, reads them all), one epoch of one batch of the segmentation network
 TINY = {
     "data": {"image_size": 32,
-             "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
-                           "n_symderm_from_ham": 16, "n_isic2019_new": 16,
-                           "n_isic2019_from_ham": 4, "n_isic2016_train": 12,
-                           "n_isic2016_test": 6, "width": 96, "height": 72}},
+             "synthetic": TINY_SYNTHETIC},
     "segmentation": {"architectures": ["unet"], "input_size": 32,
                      "train": {"max_epochs": 1, "max_train_batches": 1, "batch_size": 4}},
 }

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, run_snakemake
+from helpers import REPO, TINY_SYNTHETIC, run_snakemake
 from selcn.config import deep_merge, validate_config
 from selcn.jobs import Jobs
 from selcn.paths import DATA_CHECK, SPLIT_CHECK
@@ -20,9 +20,7 @@ TRAINING_RULES = re.compile(r"train_\w+|hpo_search")
 TINY = {
     "data": {
         "image_size": 32,
-        "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
-                      "n_symderm_from_ham": 16, "n_isic2019_new": 16, "n_isic2019_from_ham": 4,
-                      "n_isic2016_train": 12, "n_isic2016_test": 6, "width": 96, "height": 72},
+        "synthetic": TINY_SYNTHETIC,
     },
     "segmentation": {"architectures": ["unet"], "input_size": 32,
                      "train": {"max_epochs": 1, "max_train_batches": 1, "batch_size": 4}},

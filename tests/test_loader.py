@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFile
 
+from helpers import PH2_SAMPLE, PH2_SAMPLE_IMAGES
 from selcn.data.preprocess import (
     DataFormatError,
     ImageTooLargeError,
@@ -24,8 +25,8 @@ from selcn.data.preprocess import (
     read_header,
 )
 
-PH2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ph2-sample" / "PH2Dataset"
-PH2_IMAGES = PH2 / "PH2 Dataset images"
+PH2 = PH2_SAMPLE
+PH2_IMAGES = PH2_SAMPLE_IMAGES
 QUIET = dict(hair_removal=False, threads=2, log=lambda *a: None)
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import selcn.masks
+from helpers import PH2_SAMPLE_IMAGES
 from selcn.grid import MASKS
 from selcn.masks import apply_box, apply_mask, lae_box, lae_mask, strategy_mask
 
@@ -248,13 +249,10 @@ def test_keep_mask_of_strategy_and_vignette():
 
 
 def test_vignette_on_real_ph2_images():
-    from pathlib import Path
-
     from selcn.data.preprocess import load_image
     from selcn.masks import vignette_mask
 
-    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "ph2-sample" / \
-        "PH2Dataset" / "PH2 Dataset images"
+    root = PH2_SAMPLE_IMAGES
     if not root.is_dir():
         pytest.skip(f"the PH² sample is not at {root} (a user's clone)")
     # IMD008: the dermatoscope's dark circle in all four corners; IMD014: none (full frame)

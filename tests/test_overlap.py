@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers import PH2_SAMPLE_IMAGES
 from selcn.config import validate_config
 from selcn.data.overlap import (
     EXCLUDE_TEST,
@@ -43,7 +44,7 @@ from selcn.grid import grid
 from selcn.protocol import LEAKAGE_FREE, THESIS
 
 REPO = Path(__file__).resolve().parents[1]
-PH2 = REPO.parent / "shared" / "data" / "ph2-sample" / "PH2Dataset" / "PH2 Dataset images"
+PH2 = PH2_SAMPLE_IMAGES
 S = 128                                                    # the demo's cache side
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import run_snakemake
+from helpers import PH2_SAMPLE, SHORT_TRAIN, TINY_SYNTHETIC, run_snakemake
 from selcn import paths
 from selcn.config import ConfigError, validate_config
 from selcn.data.check import CheckOptions, check_data
@@ -29,7 +29,7 @@ from selcn.predictions import write_predictions
 from selcn.report.registry import reference_table, table_labels, table_title
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "ph2-sample" / "PH2Dataset"
+SAMPLE = PH2_SAMPLE
 needs_sample = pytest.mark.skipif(
     not (SAMPLE / "PH2_dataset.xlsx").is_file(),
     reason=f"the real PH2 sample is not here ({SAMPLE}): the PH2 tests on real images need "
@@ -656,19 +656,16 @@ def test_the_demo_with_ph2_after_isic2019(tmp_path):
     [isic2019, ph2]), reduced to one lesion model that masks its input and takes a CAM (model
     7) on 2 folds: the training jobs predict ISIC 2019, `predict_external` predicts PH² from
     each fold's model.pt, the segmenter is scored on PH²'s masks; Tables 5 and 10 on PH²."""
-    short = {"max_epochs": 1, "patience": 1, "batch_size": 8, "max_train_batches": 2}
     tiny = {
         "roles": {"external": {"ham10000": ["isic2019", "ph2"]}},
         "data": {"image_size": 32, "balance": {"target_per_class": 12, "max_copies": 3},
-                 "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
-                               "n_symderm_from_ham": 16, "n_isic2019_new": 16,
-                               "n_isic2019_from_ham": 4, "n_isic2016_train": 12,
-                               "n_isic2016_test": 6, "n_ph2": 10, "width": 96, "height": 72}},
-        "segmentation": {"architectures": ["unet"], "input_size": 32, "train": short},
+                 "synthetic": {**TINY_SYNTHETIC, "n_ph2": 10}},
+        "segmentation": {"architectures": ["unet"], "input_size": 32, "train": SHORT_TRAIN},
         "symmetry": {"masks": ["seg"], "folds": 2, "compare_architectures": [],
-                     "scratch_baseline": False, "input_size": 32, "cam_size": 8, "train": short},
+                     "scratch_baseline": False, "input_size": 32, "cam_size": 8,
+                     "train": SHORT_TRAIN},
         "lesion": {"classifier_masks": ["seg"], "symmetry_masks": ["seg"],
-                   "datasets": ["ham10000"], "folds": 2, "input_size": 32, "train": short},
+                   "datasets": ["ham10000"], "folds": 2, "input_size": 32, "train": SHORT_TRAIN},
         "export": {"enabled": False},
         "report": {"bootstrap": 20},
     }

@@ -239,12 +239,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--remote-debugging-port=0"]
 
 
-def _chromium() -> str | None:
+def _chromium() -> str:
+    """The browser's path; skips the test where none is installed."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
-    return None
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
+                ".ci/run installs it when run as root)")
 
 
 class DevTools:
@@ -423,9 +425,6 @@ def _show(client: DevTools, suffix: str, content: str) -> str:
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(built_report, tmp_path):
     chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
-                    ".ci/run installs it when run as root)")
     root, _ = built_report
     ARTIFACTS.mkdir(exist_ok=True)
     report = (root / "results" / "report.html").resolve()
@@ -569,9 +568,6 @@ def test_landing_page_starts_at_its_first_line(built_report, tmp_path, width, he
     """The title of the landing page is inside the window, not above it (snakemake#3906: the
     template centres content taller than the window, the rule graph makes it so)."""
     chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
-                    ".ci/run installs it when run as root)")
     root, _ = built_report
     report = (root / "results" / "report.html").resolve()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -613,9 +609,6 @@ def test_tables_are_listed_in_the_thesis_order(built_report, tmp_path):
     labels have two-digit numbers, so Table 8a comes before Table 10 (and categories are
     numbered: the Findings first)."""
     chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium; "
-                    ".ci/run installs it when run as root)")
     root, _ = built_report
     report = (root / "results" / "report.html").resolve()
     with headless_chromium(chromium, tmp_path / "profile") as client:

@@ -33,6 +33,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers import TINY_SYNTHETIC
 from selcn.plan import parse_dry_run
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -60,10 +61,7 @@ REACTION_LIMIT_S = 60
 OVERRIDE = {
     "device": "cpu",
     "data": {"image_size": 32,
-             "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
-                           "n_symderm_from_ham": 16, "n_isic2019_new": 16,
-                           "n_isic2019_from_ham": 4, "n_isic2016_train": 12,
-                           "n_isic2016_test": 6, "width": 96, "height": 72},
+             "synthetic": TINY_SYNTHETIC,
              "resources": {"gpu": 0, "cpus": 1, "mem_mb": 1000, "runtime": 5}},
     "lesion": {"datasets": ["ham10000"]},
     "segmentation": {"architectures": ["unet"], "input_size": 32,

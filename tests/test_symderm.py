@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers import PH2_SAMPLE
 from selcn.cli import main
 from selcn.config import validate_config
 from selcn.data.check import check_data
@@ -29,7 +30,7 @@ from selcn.data.symderm import (
 from selcn.jobs import Jobs
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "ph2-sample" / "PH2Dataset"
+SAMPLE = PH2_SAMPLE
 needs_sample = pytest.mark.skipif(
     not (SAMPLE / "PH2_dataset.xlsx").is_file(),
     reason=f"the real PH2 sample is not here ({SAMPLE}): the PH2 rows need "

@@ -11,25 +11,22 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import run_snakemake
+from helpers import SHORT_TRAIN, TINY_SYNTHETIC, run_snakemake
 from selcn.predictions import read_predictions
 
 pytestmark = pytest.mark.slow
 
-SHORT = {"max_epochs": 1, "patience": 1, "batch_size": 8, "max_train_batches": 2}
 TINY = {
     "data": {
         "image_size": 32,
         "balance": {"target_per_class": 12, "max_copies": 3},
-        "synthetic": {"n_lesions": 42, "min_lesions_per_class": 4, "n_symderm_own": 12,
-                      "n_symderm_from_ham": 16, "n_isic2019_new": 16, "n_isic2019_from_ham": 4,
-                      "n_isic2016_train": 12, "n_isic2016_test": 6, "width": 96, "height": 72},
+        "synthetic": TINY_SYNTHETIC,
     },
-    "segmentation": {"architectures": ["unet"], "input_size": 32, "train": SHORT},
+    "segmentation": {"architectures": ["unet"], "input_size": 32, "train": SHORT_TRAIN},
     "symmetry": {"masks": ["seg"], "folds": 2, "compare_architectures": [],
-                 "scratch_baseline": False, "input_size": 32, "cam_size": 8, "train": SHORT},
+                 "scratch_baseline": False, "input_size": 32, "cam_size": 8, "train": SHORT_TRAIN},
     "lesion": {"classifier_masks": ["none", "seg"], "symmetry_masks": ["off", "seg"],
-               "datasets": ["ham10000"], "folds": 2, "input_size": 32, "train": SHORT},
+               "datasets": ["ham10000"], "folds": 2, "input_size": 32, "train": SHORT_TRAIN},
     "report": {"bootstrap": 20},
 }
 
